@@ -1,0 +1,241 @@
+using System.Runtime.CompilerServices;
+
+namespace Lockstep.Engine.Cpu;
+
+/// <summary>The decode-execute loop: runs until <c>end</c> or until an instruction asks to leave it.</summary>
+public sealed unsafe partial class Machine
+{
+    private void ExecuteChunk(ulong end)
+    {
+        uint* x = _x;
+        byte* ram = _ram;
+        DecodedInstruction* decoded = _decoded;
+        uint ramSize = RamSize;
+        uint pc = Pc;
+        ulong n = Position;
+
+        while (n < end)
+        {
+            uint fetch = pc - MemoryMap.RamBase;
+            if (fetch >= ramSize)
+            {
+                n++;
+                pc = TrapAt(pc, n, TrapCause.InstructionAccessFault, pc);
+                if (_exitRequested) break;
+                continue;
+            }
+            DecodedInstruction* d = decoded + (fetch >> 2);
+            n++;
+            switch (d->Op)
+            {
+                case Opcode.Undecoded:
+                    *d = Decoder.Decode(Unsafe.ReadUnaligned<uint>(ram + fetch));
+                    _codePages[fetch >> MemoryMap.PageShift] = 1;
+                    n--;
+                    continue;
+
+                case Opcode.Addi: x[d->Rd] = x[d->Rs1] + (uint)d->Imm; pc += 4; break;
+                case Opcode.Lui: x[d->Rd] = (uint)d->Imm; pc += 4; break;
+                case Opcode.Auipc: x[d->Rd] = pc + (uint)d->Imm; pc += 4; break;
+                case Opcode.Slti: x[d->Rd] = (int)x[d->Rs1] < d->Imm ? 1u : 0u; pc += 4; break;
+                case Opcode.Sltiu: x[d->Rd] = x[d->Rs1] < (uint)d->Imm ? 1u : 0u; pc += 4; break;
+                case Opcode.Xori: x[d->Rd] = x[d->Rs1] ^ (uint)d->Imm; pc += 4; break;
+                case Opcode.Ori: x[d->Rd] = x[d->Rs1] | (uint)d->Imm; pc += 4; break;
+                case Opcode.Andi: x[d->Rd] = x[d->Rs1] & (uint)d->Imm; pc += 4; break;
+                case Opcode.Slli: x[d->Rd] = x[d->Rs1] << d->Imm; pc += 4; break;
+                case Opcode.Srli: x[d->Rd] = x[d->Rs1] >> d->Imm; pc += 4; break;
+                case Opcode.Srai: x[d->Rd] = (uint)((int)x[d->Rs1] >> d->Imm); pc += 4; break;
+
+                case Opcode.Add: x[d->Rd] = x[d->Rs1] + x[d->Rs2]; pc += 4; break;
+                case Opcode.Sub: x[d->Rd] = x[d->Rs1] - x[d->Rs2]; pc += 4; break;
+                case Opcode.Sll: x[d->Rd] = x[d->Rs1] << (int)(x[d->Rs2] & 31); pc += 4; break;
+                case Opcode.Slt: x[d->Rd] = (int)x[d->Rs1] < (int)x[d->Rs2] ? 1u : 0u; pc += 4; break;
+                case Opcode.Sltu: x[d->Rd] = x[d->Rs1] < x[d->Rs2] ? 1u : 0u; pc += 4; break;
+                case Opcode.Xor: x[d->Rd] = x[d->Rs1] ^ x[d->Rs2]; pc += 4; break;
+                case Opcode.Srl: x[d->Rd] = x[d->Rs1] >> (int)(x[d->Rs2] & 31); pc += 4; break;
+                case Opcode.Sra: x[d->Rd] = (uint)((int)x[d->Rs1] >> (int)(x[d->Rs2] & 31)); pc += 4; break;
+                case Opcode.Or: x[d->Rd] = x[d->Rs1] | x[d->Rs2]; pc += 4; break;
+                case Opcode.And: x[d->Rd] = x[d->Rs1] & x[d->Rs2]; pc += 4; break;
+
+                case Opcode.Mul: x[d->Rd] = x[d->Rs1] * x[d->Rs2]; pc += 4; break;
+                case Opcode.Mulh: x[d->Rd] = (uint)(((long)(int)x[d->Rs1] * (int)x[d->Rs2]) >> 32); pc += 4; break;
+                case Opcode.Mulhsu: x[d->Rd] = (uint)(((long)(int)x[d->Rs1] * (long)x[d->Rs2]) >> 32); pc += 4; break;
+                case Opcode.Mulhu: x[d->Rd] = (uint)(((ulong)x[d->Rs1] * x[d->Rs2]) >> 32); pc += 4; break;
+                case Opcode.Div: x[d->Rd] = Arithmetic.Div(x[d->Rs1], x[d->Rs2]); pc += 4; break;
+                case Opcode.Divu: x[d->Rd] = Arithmetic.Divu(x[d->Rs1], x[d->Rs2]); pc += 4; break;
+                case Opcode.Rem: x[d->Rd] = Arithmetic.Rem(x[d->Rs1], x[d->Rs2]); pc += 4; break;
+                case Opcode.Remu: x[d->Rd] = Arithmetic.Remu(x[d->Rs1], x[d->Rs2]); pc += 4; break;
+
+                case Opcode.Jal:
+                {
+                    uint target = pc + (uint)d->Imm;
+                    if ((target & 3) != 0) { pc = TrapAt(pc, n, TrapCause.InstructionMisaligned, target); break; }
+                    x[d->Rd] = pc + 4;
+                    pc = target;
+                    break;
+                }
+                case Opcode.Jalr:
+                {
+                    uint target = (x[d->Rs1] + (uint)d->Imm) & ~1u;
+                    if ((target & 3) != 0) { pc = TrapAt(pc, n, TrapCause.InstructionMisaligned, target); break; }
+                    x[d->Rd] = pc + 4;
+                    pc = target;
+                    break;
+                }
+                case Opcode.Beq: pc = x[d->Rs1] == x[d->Rs2] ? Branch(pc, d->Imm, n) : pc + 4; break;
+                case Opcode.Bne: pc = x[d->Rs1] != x[d->Rs2] ? Branch(pc, d->Imm, n) : pc + 4; break;
+                case Opcode.Blt: pc = (int)x[d->Rs1] < (int)x[d->Rs2] ? Branch(pc, d->Imm, n) : pc + 4; break;
+                case Opcode.Bge: pc = (int)x[d->Rs1] >= (int)x[d->Rs2] ? Branch(pc, d->Imm, n) : pc + 4; break;
+                case Opcode.Bltu: pc = x[d->Rs1] < x[d->Rs2] ? Branch(pc, d->Imm, n) : pc + 4; break;
+                case Opcode.Bgeu: pc = x[d->Rs1] >= x[d->Rs2] ? Branch(pc, d->Imm, n) : pc + 4; break;
+
+                case Opcode.Lw:
+                {
+                    uint offset = x[d->Rs1] + (uint)d->Imm - MemoryMap.RamBase;
+                    if (offset <= ramSize - 4) { x[d->Rd] = Unsafe.ReadUnaligned<uint>(ram + offset); pc += 4; break; }
+                    pc = LoadSlow(d, pc, n, 4);
+                    break;
+                }
+                case Opcode.Lbu:
+                {
+                    uint offset = x[d->Rs1] + (uint)d->Imm - MemoryMap.RamBase;
+                    if (offset < ramSize) { x[d->Rd] = ram[offset]; pc += 4; break; }
+                    pc = LoadSlow(d, pc, n, 1);
+                    break;
+                }
+                case Opcode.Lb:
+                {
+                    uint offset = x[d->Rs1] + (uint)d->Imm - MemoryMap.RamBase;
+                    if (offset < ramSize) { x[d->Rd] = (uint)(sbyte)ram[offset]; pc += 4; break; }
+                    pc = LoadSlow(d, pc, n, 1);
+                    break;
+                }
+                case Opcode.Lhu:
+                {
+                    uint offset = x[d->Rs1] + (uint)d->Imm - MemoryMap.RamBase;
+                    if (offset <= ramSize - 2) { x[d->Rd] = Unsafe.ReadUnaligned<ushort>(ram + offset); pc += 4; break; }
+                    pc = LoadSlow(d, pc, n, 2);
+                    break;
+                }
+                case Opcode.Lh:
+                {
+                    uint offset = x[d->Rs1] + (uint)d->Imm - MemoryMap.RamBase;
+                    if (offset <= ramSize - 2) { x[d->Rd] = (uint)Unsafe.ReadUnaligned<short>(ram + offset); pc += 4; break; }
+                    pc = LoadSlow(d, pc, n, 2);
+                    break;
+                }
+                case Opcode.Sw:
+                {
+                    uint offset = x[d->Rs1] + (uint)d->Imm - MemoryMap.RamBase;
+                    if (offset <= ramSize - 4)
+                    {
+                        Unsafe.WriteUnaligned(ram + offset, x[d->Rs2]);
+                        NoteStore(offset, 3);
+                        pc += 4;
+                        break;
+                    }
+                    pc = StoreSlow(d, pc, n, 4);
+                    break;
+                }
+                case Opcode.Sb:
+                {
+                    uint offset = x[d->Rs1] + (uint)d->Imm - MemoryMap.RamBase;
+                    if (offset < ramSize)
+                    {
+                        ram[offset] = (byte)x[d->Rs2];
+                        NoteStore(offset, 0);
+                        pc += 4;
+                        break;
+                    }
+                    pc = StoreSlow(d, pc, n, 1);
+                    break;
+                }
+                case Opcode.Sh:
+                {
+                    uint offset = x[d->Rs1] + (uint)d->Imm - MemoryMap.RamBase;
+                    if (offset <= ramSize - 2)
+                    {
+                        Unsafe.WriteUnaligned(ram + offset, (ushort)x[d->Rs2]);
+                        NoteStore(offset, 1);
+                        pc += 4;
+                        break;
+                    }
+                    pc = StoreSlow(d, pc, n, 2);
+                    break;
+                }
+
+                case Opcode.Fence: pc += 4; break;
+                case Opcode.Ecall: pc = TrapAt(pc, n, TrapCause.EcallFromM, 0); break;
+                case Opcode.Ebreak: pc = TrapAt(pc, n, TrapCause.Breakpoint, 0); break;
+                case Opcode.Illegal: pc = TrapAt(pc, n, TrapCause.IllegalInstruction, (uint)d->Imm); break;
+                case Opcode.Mret:
+                    pc = _mepc;
+                    _mstatusMie = _mstatusMpie;
+                    _mstatusMpie = true;
+                    _exitRequested = true;
+                    break;
+                case Opcode.Wfi:
+                    pc += 4;
+                    if ((PendingInterrupts & _mie) == 0) IsWaiting = true;
+                    _exitRequested = true;
+                    break;
+                default: // CSR instructions
+                    pc = ExecuteCsr(d, pc, n);
+                    break;
+            }
+            if (_exitRequested) break;
+        }
+        Pc = pc;
+        Position = n;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private uint Branch(uint pc, int imm, ulong n)
+    {
+        uint target = pc + (uint)imm;
+        return (target & 3) == 0 ? target : TrapAt(pc, n, TrapCause.InstructionMisaligned, target);
+    }
+
+    /// <summary>Dirty tracking and self-modifying code: <paramref name="lastByte"/> is size - 1.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private void NoteStore(uint offset, uint lastByte)
+    {
+        uint page = offset >> MemoryMap.PageShift;
+        _dirtyPages[page] = 1;
+        if (_codePages[page] != 0 || ((offset + lastByte) >> MemoryMap.PageShift) != page) MarkWritten(offset, lastByte + 1);
+    }
+
+    /// <summary>Takes a synchronous trap for the instruction at <paramref name="pc"/> (already counted in <paramref name="n"/>).</summary>
+    private uint TrapAt(uint pc, ulong n, uint cause, uint tval)
+    {
+        Position = n - 1;
+        Pc = pc;
+        return EnterTrap(pc, cause, tval);
+    }
+
+    private uint LoadSlow(DecodedInstruction* d, uint pc, ulong n, int size)
+    {
+        Position = n - 1;
+        Pc = pc;
+        uint address = _x[d->Rs1] + (uint)d->Imm;
+        if (!TryLoad(address, size, out uint value)) return EnterTrap(pc, TrapCause.LoadAccessFault, address);
+        if (_trapRaised) return TakeRaisedTrap(pc);
+        _x[d->Rd] = d->Op switch
+        {
+            Opcode.Lb => (uint)(sbyte)value,
+            Opcode.Lh => (uint)(short)value,
+            _ => value,
+        };
+        return pc + 4;
+    }
+
+    private uint StoreSlow(DecodedInstruction* d, uint pc, ulong n, int size)
+    {
+        Position = n - 1;
+        Pc = pc;
+        uint address = _x[d->Rs1] + (uint)d->Imm;
+        if (!TryStore(address, size, _x[d->Rs2])) return EnterTrap(pc, TrapCause.StoreAccessFault, address);
+        if (_trapRaised) return TakeRaisedTrap(pc);
+        return pc + 4;
+    }
+}

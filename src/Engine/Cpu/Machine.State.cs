@@ -1,0 +1,60 @@
+namespace Lockstep.Engine.Cpu;
+
+/// <summary>Saving and restoring everything but RAM: registers, CSRs, devices, pending inputs.</summary>
+public sealed unsafe partial class Machine
+{
+    internal void SaveCore(BinaryWriter w)
+    {
+        w.Write(RamSize);
+        w.Write(Pc);
+        w.Write(Position);
+        for (int i = 1; i < 32; i++) w.Write(_registers[i]);
+        w.Write(_mstatusMie); w.Write(_mstatusMpie);
+        w.Write(_mie); w.Write(_mtvec); w.Write(_mepc); w.Write(_mcause); w.Write(_mtval); w.Write(_mscratch);
+        w.Write(_cycleOffset); w.Write(_instretOffset);
+        w.Write(TimerPending); w.Write(IsWaiting); w.Write(IsHalted); w.Write(ExitCode);
+        w.Write(Fault is not null);
+        if (Fault is not null) { w.Write(Fault.Pc); w.Write(Fault.Cause); w.Write(Fault.Tval); }
+        w.Write(NextOutputSeq);
+        w.Write(LastMtime);
+        Rtc.Save(w);
+        Clint.Save(w);
+        Net.Save(w);
+    }
+
+    internal void LoadCore(BinaryReader r)
+    {
+        uint ramSize = r.ReadUInt32();
+        if (ramSize != RamSize) throw new InvalidDataException($"snapshot is of a machine with {ramSize} bytes of RAM, this one has {RamSize}");
+        Pc = r.ReadUInt32();
+        Position = r.ReadUInt64();
+        for (int i = 1; i < 32; i++) _registers[i] = r.ReadUInt32();
+        _mstatusMie = r.ReadBoolean(); _mstatusMpie = r.ReadBoolean();
+        _mie = r.ReadUInt32(); _mtvec = r.ReadUInt32(); _mepc = r.ReadUInt32(); _mcause = r.ReadUInt32();
+        _mtval = r.ReadUInt32(); _mscratch = r.ReadUInt32();
+        _cycleOffset = r.ReadUInt64(); _instretOffset = r.ReadUInt64();
+        TimerPending = r.ReadBoolean(); IsWaiting = r.ReadBoolean(); IsHalted = r.ReadBoolean(); ExitCode = r.ReadInt32();
+        Fault = r.ReadBoolean() ? new GuestFault(r.ReadUInt32(), r.ReadUInt32(), r.ReadUInt32()) : null;
+        NextOutputSeq = r.ReadUInt64();
+        LastMtime = r.ReadUInt64();
+        Rtc.Load(r);
+        Clint.Load(r);
+        Net.Load(r);
+        Outputs.Clear();
+        _boundaryRequested = true;
+        _nextBoundary = Position;
+    }
+
+    /// <summary>Forgets decoded instructions, as after RAM was replaced wholesale.</summary>
+    internal void ForgetAllDecoded()
+    {
+        _decodedArray.AsSpan().Clear();
+        _codePagesArray.AsSpan().Clear();
+    }
+
+    internal Span<byte> WritablePage(int page)
+    {
+        _dirtyPages[page] = 1;
+        return _ramArray.AsSpan(page << MemoryMap.PageShift, MemoryMap.PageSize);
+    }
+}

@@ -1,0 +1,220 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using Lockstep.Engine.Devices;
+using Lockstep.Engine.Recording;
+
+namespace Lockstep.Engine.Cpu;
+
+/// <summary>
+/// The deterministic RV32IM machine: one hart in machine mode, RAM and the devices of the
+/// contract. Every non-deterministic input comes through <see cref="Inputs"/>; with the same
+/// inputs at the same instruction counts, two machines go through the same states.
+/// </summary>
+/// <remarks>
+/// <see cref="Position"/> counts every executed instruction, including those that trap, so that
+/// it names one point of the execution. An asynchronous input or an interrupt takes effect only
+/// at a boundary, before the instruction at its position.
+/// </remarks>
+public sealed unsafe partial class Machine
+{
+    private const int RegisterSlots = 33; // x0..x31 and a sink for writes to x0
+
+    private readonly uint[] _registers = GC.AllocateArray<uint>(RegisterSlots, pinned: true);
+    private readonly byte[] _ramArray;
+    private readonly DecodedInstruction[] _decodedArray;
+    private readonly byte[] _codePagesArray;
+    private readonly byte[] _dirtyPagesArray;
+    private readonly uint* _x;
+    private readonly byte* _ram;
+    private readonly DecodedInstruction* _decoded;
+    private readonly byte* _codePages;
+    private readonly byte* _dirtyPages;
+
+    internal readonly Uart Uart = new();
+    internal readonly TestFinisher Finisher = new();
+    internal readonly GoldfishRtc Rtc = new();
+    internal readonly Clint Clint = new();
+    internal readonly NetDevice Net = new();
+    internal readonly RandomSource Rng = new();
+
+    private ulong _nextBoundary;
+    private bool _boundaryRequested = true;
+    private bool _exitRequested;
+    private bool _producedOutput;
+
+    public Machine(uint ramSize = MemoryMap.DefaultRamSize, InputSource? inputs = null)
+    {
+        if (ramSize < MemoryMap.PageSize || ramSize % MemoryMap.PageSize != 0 || ramSize > 0x7FFF_F000)
+            throw new ArgumentOutOfRangeException(nameof(ramSize), $"memory size must be a multiple of 4 KiB between 4 KiB and 2 GiB, not {ramSize}");
+        RamSize = ramSize;
+        _ramArray = GC.AllocateArray<byte>((int)ramSize, pinned: true);
+        _decodedArray = GC.AllocateArray<DecodedInstruction>((int)(ramSize / 4), pinned: true);
+        _codePagesArray = GC.AllocateArray<byte>(PageCount, pinned: true);
+        _dirtyPagesArray = GC.AllocateArray<byte>(PageCount, pinned: true);
+        _x = (uint*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(_registers));
+        _ram = (byte*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(_ramArray));
+        _decoded = (DecodedInstruction*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(_decodedArray));
+        _codePages = (byte*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(_codePagesArray));
+        _dirtyPages = (byte*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(_dirtyPagesArray));
+        Inputs = inputs ?? new LiveInputs();
+    }
+
+    public uint RamSize { get; }
+    public int PageCount => (int)(RamSize >> MemoryMap.PageShift);
+    public uint Pc { get; set; }
+
+    /// <summary>Instructions executed so far (trapping ones included): the machine's notion of time.</summary>
+    public ulong Position { get; private set; }
+
+    public InputSource Inputs { get; set; }
+    public bool IsWaiting { get; private set; }
+    public bool IsHalted { get; private set; }
+    public int ExitCode { get; private set; }
+    public GuestFault? Fault { get; private set; }
+
+    /// <summary>Sequence number the next output will carry.</summary>
+    public ulong NextOutputSeq { get; private set; }
+
+    /// <summary>Outputs produced and not yet taken by the host.</summary>
+    public List<MachineOutput> Outputs { get; } = [];
+
+    /// <summary>The largest mtime the guest has been shown, so a clock taking over can continue from it.</summary>
+    public ulong LastMtime { get; private set; }
+
+    public ulong Mtimecmp => Clint.Mtimecmp;
+    public bool TimerPending { get; internal set; }
+    public int QueuedPackets => Net.QueuedPackets;
+
+    public uint this[int register] => register == 0 ? 0 : _registers[register];
+
+    public void SetRegister(int register, uint value)
+    {
+        if (register != 0) _registers[register] = value;
+    }
+
+    internal Span<byte> Ram => _ramArray;
+
+    /// <summary>
+    /// Runs until the budget is spent, the guest sleeps, halts or produces output, or replay
+    /// needs more log. Host calls (delivering packets, snapshots) belong between runs.
+    /// </summary>
+    public StopReason Run(ulong maxInstructions)
+    {
+        ulong budgetEnd = Position + maxInstructions < Position ? ulong.MaxValue : Position + maxInstructions;
+        _producedOutput = false;
+        while (true)
+        {
+            if (IsHalted) return Fault is null ? StopReason.Halted : StopReason.Faulted;
+            if (_producedOutput) return StopReason.Output;
+            ulong horizon = Inputs.Horizon;
+            if (Position >= horizon) return StopReason.NeedLog;
+            if (Position >= budgetEnd) return StopReason.Budget;
+            if (_boundaryRequested || Position >= _nextBoundary)
+            {
+                _boundaryRequested = false;
+                Inputs.AtBoundary(this);
+                _nextBoundary = Inputs.NextBoundary(this);
+            }
+            uint pending = PendingInterrupts;
+            if (IsWaiting)
+            {
+                if ((pending & _mie) == 0)
+                {
+                    Inputs.OnSleepingAt(this);
+                    _boundaryRequested = true; // a live source must look at the clock again on the next run
+                    return StopReason.Waiting;
+                }
+                IsWaiting = false;
+            }
+            if (_mstatusMie && (pending & _mie) != 0) TakeInterrupt(pending & _mie);
+            if (IsHalted) continue;
+            ulong end = Math.Min(Math.Min(budgetEnd, _nextBoundary), horizon);
+            if (end <= Position) end = Position + 1;
+            _exitRequested = false;
+            ExecuteChunk(end);
+        }
+    }
+
+    /// <summary>Asks the run loop to return to its boundary step after the current instruction.</summary>
+    internal void RequestBoundary()
+    {
+        _boundaryRequested = true;
+        _exitRequested = true;
+    }
+
+    internal void Halt(int exitCode)
+    {
+        IsHalted = true;
+        ExitCode = exitCode;
+        _exitRequested = true;
+    }
+
+    internal void EmitOutput(OutputKind kind, uint peer, byte[] data)
+    {
+        Outputs.Add(new MachineOutput(NextOutputSeq++, Position, kind, peer, data));
+        _producedOutput = true;
+        _exitRequested = true;
+    }
+
+    /// <summary>Puts an arriving packet in the device queue; only input sources call this, at a boundary.</summary>
+    internal void EnqueuePacket(uint peer, byte[] data)
+    {
+        Net.Enqueue(peer, data);
+        _exitRequested = true;
+    }
+
+    internal ulong ReadMtime()
+    {
+        ulong value = Inputs.ReadMtime(this);
+        if (value > LastMtime) LastMtime = value;
+        return value;
+    }
+
+    /// <summary>Copies guest memory out; false when the range is not all RAM.</summary>
+    public bool TryReadRam(uint address, Span<byte> destination)
+    {
+        uint offset = address - MemoryMap.RamBase;
+        if (offset > RamSize || (uint)destination.Length > RamSize - offset) return false;
+        new ReadOnlySpan<byte>(_ram + offset, destination.Length).CopyTo(destination);
+        return true;
+    }
+
+    /// <summary>Copies into guest memory, keeping dirty tracking and decoded code right; false when not all RAM.</summary>
+    public bool TryWriteRam(uint address, ReadOnlySpan<byte> source)
+    {
+        uint offset = address - MemoryMap.RamBase;
+        if (offset > RamSize || (uint)source.Length > RamSize - offset) return false;
+        if (source.Length == 0) return true;
+        source.CopyTo(new Span<byte>(_ram + offset, source.Length));
+        MarkWritten(offset, (uint)source.Length);
+        return true;
+    }
+
+    private void MarkWritten(uint offset, uint length)
+    {
+        uint first = offset >> MemoryMap.PageShift, last = (offset + length - 1) >> MemoryMap.PageShift;
+        for (uint page = first; page <= last; page++)
+        {
+            _dirtyPages[page] = 1;
+            if (_codePages[page] != 0) ForgetDecoded(offset, length);
+        }
+    }
+
+    /// <summary>Drops cached decodings of the words a store touched, so modified code is decoded again.</summary>
+    private void ForgetDecoded(uint offset, uint length)
+    {
+        uint first = offset >> 2, last = (offset + length - 1) >> 2;
+        for (uint word = first; word <= last; word++) _decoded[word] = default;
+    }
+
+    /// <summary>Starts a new dirty-page epoch: only pages written after this count as dirty.</summary>
+    public void ClearDirtyPages() => _dirtyPagesArray.AsSpan().Clear();
+
+    public IEnumerable<int> DirtyPages()
+    {
+        for (int page = 0; page < _dirtyPagesArray.Length; page++)
+            if (_dirtyPagesArray[page] != 0) yield return page;
+    }
+
+    public ReadOnlySpan<byte> Page(int page) => _ramArray.AsSpan(page << MemoryMap.PageShift, MemoryMap.PageSize);
+}

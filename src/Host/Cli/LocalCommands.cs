@@ -1,0 +1,198 @@
+using System.CommandLine;
+using System.Diagnostics;
+using System.Text;
+using Lockstep.Engine.Cpu;
+using Lockstep.Engine.Loading;
+using Lockstep.Engine.Recording;
+using Lockstep.Engine.Running;
+using Lockstep.Engine.Snapshots;
+
+namespace Lockstep.Host.Cli;
+
+/// <summary>`run`, `record` and `replay`: one machine in this process, no cluster.</summary>
+public static class LocalCommands
+{
+    private static readonly Argument<string> Image = new("IMAGE") { Description = "ELF32 RISC-V executable" };
+
+    private static Option<string> MemoryOption() => new("--memory") { Description = "guest RAM size, e.g. 16M", DefaultValueFactory = _ => "16M" };
+
+    public static Command Run()
+    {
+        var memory = MemoryOption();
+        var stats = new Option<bool>("--stats") { Description = "print instructions, time and MIPS on stderr at the end" };
+        var command = new Command("run", "Run a guest unprotected; console to stdout, exit status = the guest's exit code") { Image, memory, stats };
+        command.SetAction(parse => Guarded(() =>
+        {
+            uint ram = ParseMemory(parse.GetValue(memory)!);
+            var inputs = new LiveInputs();
+            var machine = GuestImage.Load(parse.GetValue(Image)!, ram, inputs, out _);
+            var stdout = Console.OpenStandardOutput();
+            var printer = new OutputPrinter(stdout);
+            var clock = Stopwatch.StartNew();
+            var end = new LocalRunner(machine, inputs, printer.Write).Run([], stopWhenIdle: false);
+            clock.Stop();
+            stdout.Flush();
+            if (parse.GetValue(stats)) PrintStats(machine, clock.Elapsed);
+            return Finish(machine, end);
+        }));
+        return command;
+    }
+
+    public static Command Record()
+    {
+        var memory = MemoryOption();
+        var log = new Option<string>("--log") { Description = "file to write the event log to", Required = true };
+        var netInput = new Option<string?>("--net-input") { Description = "file with one request packet per line, delivered from peer 1 over time" };
+        var spacing = new Option<double>("--net-spacing-ms") { Description = "mean gap between input packets", DefaultValueFactory = _ => 2.0 };
+        var stats = new Option<bool>("--stats") { Description = "print instructions, time, MIPS and log size on stderr" };
+        var command = new Command("record", "Run a guest while recording every non-deterministic input") { Image, memory, log, netInput, spacing, stats };
+        command.SetAction(parse => Guarded(() =>
+        {
+            uint ram = ParseMemory(parse.GetValue(memory)!);
+            var packets = ReadNetInput(parse.GetValue(netInput), parse.GetValue(spacing));
+            var recorder = new EventRecorder();
+            var inputs = new LiveInputs(recorder);
+            var machine = GuestImage.Load(parse.GetValue(Image)!, ram, inputs, out byte[] imageHash);
+            using var file = new FileStream(parse.GetValue(log)!, FileMode.Create, FileAccess.Write);
+            LogFile.WriteHeader(file, new LogHeader(ram, imageHash));
+            var stdout = Console.OpenStandardOutput();
+            var printer = new OutputPrinter(stdout);
+            var clock = Stopwatch.StartNew();
+            var runner = new LocalRunner(machine, inputs, printer.Write)
+            {
+                AfterSlice = () =>
+                {
+                    if (recorder.PendingCount >= 4096) LogFile.WriteSegment(file, recorder.Cut(machine.Position));
+                },
+            };
+            var end = runner.Run(packets, stopWhenIdle: true);
+            clock.Stop();
+            ulong hash = StateHash.Compute(machine);
+            LogFile.WriteSegment(file, recorder.Cut(machine.Position, final: true, hash));
+            stdout.Flush();
+            if (parse.GetValue(stats))
+            {
+                PrintStats(machine, clock.Elapsed);
+                Console.Error.WriteLine($"log: {recorder.EntryCount} entries, {file.Length} bytes");
+            }
+            Console.Error.WriteLine($"state hash: 0x{hash:x16} at instruction {machine.Position}");
+            return Finish(machine, end);
+        }));
+        return command;
+    }
+
+    public static Command Replay()
+    {
+        var log = new Option<string>("--log") { Description = "event log written by record", Required = true };
+        var stats = new Option<bool>("--stats") { Description = "print instructions, time and MIPS on stderr" };
+        var command = new Command("replay", "Replay a recording: same console output, same final state, or the divergence named") { Image, log, stats };
+        command.SetAction(parse => Guarded(() =>
+        {
+            string logPath = parse.GetValue(log)!;
+            LogHeader header;
+            List<LogSegment> segments;
+            try
+            {
+                (header, segments) = LogFile.Read(logPath);
+            }
+            catch (IOException e)
+            {
+                throw new LogFormatException($"cannot read log {logPath}: {e.Message}");
+            }
+            var inputs = new ReplayInputs();
+            var machine = GuestImage.Load(parse.GetValue(Image)!, header.MemorySize, inputs, out byte[] imageHash);
+            if (!imageHash.AsSpan().SequenceEqual(header.ImageSha256))
+                throw new LogFormatException($"{logPath} was recorded from a different image than {parse.GetValue(Image)}");
+            foreach (var segment in segments) inputs.Append(segment);
+            var stdout = Console.OpenStandardOutput();
+            var printer = new OutputPrinter(stdout);
+            var clock = Stopwatch.StartNew();
+            StopReason reason;
+            do
+            {
+                reason = machine.Run(ulong.MaxValue);
+                foreach (var output in machine.Outputs) printer.Write(output);
+                machine.Outputs.Clear();
+            }
+            while (reason == StopReason.Output);
+            clock.Stop();
+            stdout.Flush();
+            if (parse.GetValue(stats)) PrintStats(machine, clock.Elapsed);
+            ulong hash = StateHash.Compute(machine);
+            Console.Error.WriteLine($"state hash: 0x{hash:x16} at instruction {machine.Position}");
+            if (reason == StopReason.NeedLog && machine.Position != inputs.Horizon)
+                throw new LogFormatException($"replay stopped at instruction {machine.Position} before the end of the log ({inputs.Horizon})");
+            if (inputs.NextEntryIndex != inputs.ReceivedEntryIndex)
+                throw new DivergenceException(inputs.NextEntryIndex, $"divergence: replay ended at instruction {machine.Position} with log entries from #{inputs.NextEntryIndex} unused");
+            if (inputs.FinalStateHash is ulong recorded && recorded != hash)
+            {
+                Console.Error.WriteLine($"lockstep: replay diverged: final state 0x{hash:x16}, the recording ended in 0x{recorded:x16}");
+                return ExitCodes.ReplayMismatch;
+            }
+            Console.Error.WriteLine("replay matches the recording");
+            return ExitCodes.Success;
+        }));
+        return command;
+    }
+
+    private static int Finish(Machine machine, RunEnd end)
+    {
+        if (machine.Fault is { } fault)
+        {
+            Console.Error.WriteLine($"lockstep: {fault} after {machine.Position} instructions");
+            return ExitCodes.GuestFault;
+        }
+        return end == RunEnd.Halted ? machine.ExitCode : ExitCodes.Success;
+    }
+
+    private static void PrintStats(Machine machine, TimeSpan elapsed) =>
+        Console.Error.WriteLine($"instructions: {machine.Position}  seconds: {elapsed.TotalSeconds:F3}  MIPS: {machine.Position / elapsed.TotalSeconds / 1e6:F1}");
+
+    private static uint ParseMemory(string text) =>
+        SizeParser.TryParse(text, out uint bytes, out string error) ? bytes : throw new UsageException(error);
+
+    private static List<ScheduledPacket> ReadNetInput(string? path, double spacingMs)
+    {
+        if (path is null) return [];
+        string[] lines;
+        try
+        {
+            lines = File.ReadAllLines(path);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new UsageException($"cannot read --net-input {path}: {e.Message}");
+        }
+        // Arrivals jitter around the mean gap, as on a real network, so events land at varied instruction counts.
+        var random = new Random();
+        var packets = new List<ScheduledPacket>();
+        double at = 20;
+        foreach (string line in lines.Where(l => l.Length > 0))
+        {
+            at += spacingMs * (0.5 + random.NextDouble());
+            packets.Add(new ScheduledPacket(TimeSpan.FromMilliseconds(at), 1, Encoding.UTF8.GetBytes(line)));
+        }
+        return packets;
+    }
+
+    /// <summary>Runs a command body, turning expected failures into one line on stderr and a status.</summary>
+    public static int Guarded(Func<int> body)
+    {
+        try
+        {
+            return body();
+        }
+        catch (UsageException e) { return Fail(e.Message, ExitCodes.Usage); }
+        catch (ImageException e) { return Fail(e.Message, ExitCodes.BadInput); }
+        catch (LogFormatException e) { return Fail(e.Message, ExitCodes.BadInput); }
+        catch (DivergenceException e) { return Fail(e.Message, ExitCodes.ReplayMismatch); }
+        catch (IOException e) { return Fail(e.Message, ExitCodes.BadInput); }
+    }
+
+    private static int Fail(string message, int code)
+    {
+        Console.Out.Flush();
+        Console.Error.WriteLine($"lockstep: {message}");
+        return code;
+    }
+}

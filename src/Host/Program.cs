@@ -1,0 +1,10 @@
+using System.CommandLine;
+using Lockstep.Host.Cli;
+
+var root = new RootCommand("Lockstep: fault-tolerant virtual machines on an Akka.NET cluster")
+{
+    LocalCommands.Run(),
+    LocalCommands.Record(),
+    LocalCommands.Replay(),
+};
+return root.Parse(args).Invoke();
