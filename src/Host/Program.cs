@@ -6,5 +6,7 @@ var root = new RootCommand("Lockstep: fault-tolerant virtual machines on an Akka
     LocalCommands.Run(),
     LocalCommands.Record(),
     LocalCommands.Replay(),
+    NodeCommand.Create(),
+    VmCommands.Create(),
 };
 return root.Parse(args).Invoke();

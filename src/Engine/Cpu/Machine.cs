@@ -102,6 +102,8 @@ public sealed unsafe partial class Machine
     {
         ulong budgetEnd = Position + maxInstructions < Position ? ulong.MaxValue : Position + maxInstructions;
         _producedOutput = false;
+        // The source may have learnt of earlier events since the last run (a replay got more log).
+        _nextBoundary = Math.Min(_nextBoundary, Inputs.NextBoundary(this));
         while (true)
         {
             if (IsHalted) return Fault is null ? StopReason.Halted : StopReason.Faulted;
@@ -133,6 +135,17 @@ public sealed unsafe partial class Machine
             _exitRequested = false;
             ExecuteChunk(end);
         }
+    }
+
+    /// <summary>
+    /// Hands the machine to another input source between runs, as when a replaying secondary
+    /// goes live: the next run starts with a boundary under the new source.
+    /// </summary>
+    public void SwitchInputs(InputSource inputs)
+    {
+        Inputs = inputs;
+        _boundaryRequested = true;
+        _nextBoundary = Position;
     }
 
     /// <summary>Asks the run loop to return to its boundary step after the current instruction.</summary>

@@ -1,0 +1,204 @@
+using Akka.Actor;
+using Akka.Cluster;
+using Akka.Cluster.Tools.PublishSubscribe;
+using Akka.Event;
+using Lockstep.Actors.Claims;
+using Lockstep.Actors.Lockstep;
+using Lockstep.Actors.Placement;
+using Lockstep.Actors.Protocol;
+using Lockstep.Engine.Cpu;
+
+namespace Lockstep.Actors.Executors;
+
+/// <summary>
+/// The live side of a VM on this node: owns the <see cref="PrimaryRuntime"/>, takes packets in,
+/// routes released outputs to the peers' clients, finds itself a secondary on another node, and
+/// announces itself so that every gateway routes to it without asking the coordinator.
+/// </summary>
+public sealed class PrimaryExecutor : ReceiveActor, IPrimaryEvents, IWithTimers
+{
+    public sealed record Launch(string Name, uint MemorySize, Machine Machine, long Generation, bool Claimed, long FirstEntryIndex,
+        ulong ReleasedSeq, IReadOnlyList<MachineOutput> Resend, IReadOnlyList<FailoverRecord> History);
+
+    private sealed record ReleasedOutput(MachineOutput Output);
+    private sealed record SecondaryNeeded(string Reason);
+    private sealed record BecameProtected;
+    private sealed record ClaimLost(long Generation);
+    private sealed record RuntimeEnded(string State, string Detail);
+    private sealed record Announce;
+
+    private const int MaxBufferedPerPeer = 1024;
+
+    private readonly ILoggingAdapter _log = Context.GetLogger();
+    private readonly Launch _launch;
+    private readonly PrimaryRuntime _runtime;
+    private readonly IActorRef _self;
+    private readonly Cluster _cluster = Cluster.Get(Context.System);
+    private readonly Dictionary<uint, IActorRef> _clients = [];
+    private readonly Dictionary<uint, Queue<VmPacket>> _undelivered = [];
+    private readonly List<FailoverRecord> _history;
+    private readonly HashSet<Address> _badSecondaryNodes = [];
+    private string? _secondaryNode;
+    private IActorRef? _secondary;
+    private int _placementSeed;
+    public ITimerScheduler Timers { get; set; } = null!;
+
+    public PrimaryExecutor(Launch launch, ClaimStore claims, LockstepSettings settings)
+    {
+        _launch = launch;
+        _self = Self;
+        _history = launch.History.ToList();
+        _placementSeed = launch.Name.GetHashCode();
+        string owner = $"{PlacementOf(_cluster.SelfAddress)}/{Self.Path.Name}";
+        _runtime = new PrimaryRuntime(launch.Name, launch.Machine, launch.Generation, launch.Claimed, launch.FirstEntryIndex,
+            launch.ReleasedSeq, settings, claims, owner, this);
+
+        Receive<ReleasedOutput>(r => Route(r.Output));
+        Receive<SecondaryNeeded>(n => FindSecondary(n.Reason));
+        Receive<SecondaryListening>(OnSecondaryListening);
+        Receive<SecondaryFailed>(f =>
+        {
+            _log.Warning("secondary for {0} failed to start: {1}", launch.Name, f.Reason);
+            Timers.StartSingleTimer("find-secondary", new SecondaryNeeded(f.Reason), TimeSpan.FromSeconds(1));
+        });
+        Receive<BecameProtected>(_ => _log.Info("{0} is Protected (generation {1}, secondary on {2})", launch.Name, _runtime.Generation, _secondaryNode));
+        Receive<ClaimLost>(c =>
+        {
+            _log.Warning("{0}: generation {1} was claimed by another side; this primary stops", launch.Name, c.Generation);
+            Context.Stop(Self);
+        });
+        Receive<RuntimeEnded>(e => _log.Info("{0} ended: {1} ({2})", launch.Name, e.State, e.Detail));
+        Receive<Announce>(_ => Publish());
+        Receive<SendPacket>(OnSendPacket);
+        Receive<GetVmStatus>(_ => Sender.Tell(Status()));
+        Receive<TestFailover>(_ =>
+        {
+            Sender.Tell(new ControlOk($"primary of {launch.Name} on {PlacementOf(_cluster.SelfAddress)} stopped; the secondary takes over"));
+            _runtime.Kill();
+            Context.Stop(Self);
+        });
+        Receive<RestartSecondary>(_ =>
+        {
+            Sender.Tell(new ControlOk($"secondary of {launch.Name} restarting"));
+            if (_secondaryNode is not null) _badSecondaryNodes.Clear();
+            _runtime.DismissSecondary();
+        });
+        Receive<StopVm>(_ =>
+        {
+            _runtime.Stop();
+            DistributedPubSub.Get(Context.System).Mediator.Tell(new Publish(Topics.Primaries, new VmRemoved(launch.Name)));
+            Context.Stop(Self);
+        });
+        Receive<Terminated>(t =>
+        {
+            foreach (var peer in _clients.Where(kv => kv.Value.Equals(t.ActorRef)).Select(kv => kv.Key).ToList()) _clients.Remove(peer);
+        });
+    }
+
+    public static Props Props(Launch launch, ClaimStore claims, LockstepSettings settings) =>
+        Akka.Actor.Props.Create(() => new PrimaryExecutor(launch, claims, settings));
+
+    protected override void PreStart()
+    {
+        _runtime.Start();
+        foreach (var output in _launch.Resend) Route(output); // outputs whose release the old primary could not prove
+        Publish();
+        Timers.StartPeriodicTimer("announce", new Announce(), TimeSpan.FromSeconds(1));
+    }
+
+    protected override void PostStop()
+    {
+        _runtime.Kill();
+    }
+
+    private void Publish() =>
+        DistributedPubSub.Get(Context.System).Mediator.Tell(new Publish(Topics.Primaries,
+            new PrimaryAnnounce(_launch.Name, _runtime.Generation, Self, PlacementOf(_cluster.SelfAddress))));
+
+    private void OnSendPacket(SendPacket send)
+    {
+        if (!Sender.IsNobody())
+        {
+            if (!_clients.TryGetValue(send.Peer, out var known) || !known.Equals(Sender))
+            {
+                _clients[send.Peer] = Sender;
+                Context.Watch(Sender);
+            }
+            Sender.Tell(new ControlOk("accepted"));
+            FlushUndelivered(send.Peer);
+        }
+        _runtime.Deliver(send.Peer, send.Data);
+    }
+
+    private void Route(MachineOutput output)
+    {
+        if (output.Kind != OutputKind.Packet)
+        {
+            if (_log.IsDebugEnabled) _log.Debug("{0} console: {1}", _launch.Name, System.Text.Encoding.UTF8.GetString(output.Data));
+            return;
+        }
+        var packet = new VmPacket(_launch.Name, output.Peer, output.Seq, output.Data);
+        if (_clients.TryGetValue(output.Peer, out var client))
+        {
+            client.Tell(packet);
+            return;
+        }
+        // Nobody listens for this peer yet (e.g. right after a failover): keep it for the client's next request.
+        if (!_undelivered.TryGetValue(output.Peer, out var queue)) _undelivered[output.Peer] = queue = new Queue<VmPacket>();
+        queue.Enqueue(packet);
+        while (queue.Count > MaxBufferedPerPeer) queue.Dequeue();
+    }
+
+    private void FlushUndelivered(uint peer)
+    {
+        if (!_undelivered.Remove(peer, out var queue)) return;
+        foreach (var packet in queue) _clients[peer].Tell(packet);
+    }
+
+    private void FindSecondary(string reason)
+    {
+        _secondary = null;
+        _secondaryNode = null;
+        var exclude = _badSecondaryNodes.Append(_cluster.SelfAddress);
+        var node = NodePicker.Pick(_cluster, exclude, _placementSeed++);
+        if (node is null)
+        {
+            _badSecondaryNodes.Clear();
+            _log.Warning("{0}: no other node for a secondary ({1}); retrying", _launch.Name, reason);
+            Timers.StartSingleTimer("find-secondary", new SecondaryNeeded(reason), TimeSpan.FromSeconds(1));
+            return;
+        }
+        _log.Info("{0}: placing a secondary on {1} ({2})", _launch.Name, PlacementOf(node), reason);
+        NodePicker.ExecutorsAt(Context.System, node).Tell(
+            new StartSecondary(_launch.Name, _launch.MemorySize, _runtime.Generation, Self, _history.ToList()));
+    }
+
+    private void OnSecondaryListening(SecondaryListening listening)
+    {
+        if (listening.Generation != _runtime.Generation)
+        {
+            listening.Secondary.Tell(PoisonPill.Instance); // made for an older generation
+            return;
+        }
+        _secondary = listening.Secondary;
+        _secondaryNode = listening.Node;
+        _runtime.AttachSecondary(listening.Host, listening.Port);
+    }
+
+    private VmStatus Status()
+    {
+        var stats = _runtime.Stats();
+        bool protectedNow = stats.State == "Protected";
+        return new VmStatus(_launch.Name, stats.State, stats.Generation, PlacementOf(_cluster.SelfAddress),
+            protectedNow ? _secondaryNode : null, stats.LagMs, stats.Instructions, stats.Outputs, stats.LogBytesPerSecond,
+            _history.ToList(), stats.Detail ?? $"re-protection pause {stats.LastReprotectPauseMs:F1} ms");
+    }
+
+    private static string PlacementOf(Address address) => NodePicker.Describe(address);
+
+    void IPrimaryEvents.Released(MachineOutput output) => _self.Tell(new ReleasedOutput(output));
+    void IPrimaryEvents.NeedSecondary(string reason) => _self.Tell(new SecondaryNeeded(reason));
+    void IPrimaryEvents.Protected() => _self.Tell(new BecameProtected());
+    void IPrimaryEvents.LostClaim(long generation) => _self.Tell(new ClaimLost(generation));
+    void IPrimaryEvents.Ended(string state, string detail) => _self.Tell(new RuntimeEnded(state, detail));
+}

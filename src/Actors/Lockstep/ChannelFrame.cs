@@ -1,0 +1,14 @@
+namespace Lockstep.Actors.Lockstep;
+
+/// <summary>Frame types on the dedicated primary-secondary connection.</summary>
+public enum FrameType : byte
+{
+    /// <summary>Primary to secondary: [i64 first entry index][u64 released seq][machine snapshot].</summary>
+    Snapshot = 1,
+    /// <summary>Primary to secondary: [u64 released seq][log segment as LogCodec frame]. An empty one is the heartbeat.</summary>
+    Segment = 2,
+    /// <summary>Secondary to primary: [i64 entries received][u64 horizon received][u64 replayed position]. Also its heartbeat.</summary>
+    Ack = 3,
+    /// <summary>Either side: an orderly end (the VM is stopped), not a failure.</summary>
+    Goodbye = 4,
+}

@@ -1,0 +1,28 @@
+using Akka.Configuration;
+
+namespace Lockstep.Actors.Lockstep;
+
+/// <summary>Tuning of the lockstep data path, from the `lockstep` HOCON section.</summary>
+public sealed record LockstepSettings(
+    TimeSpan HeartbeatInterval,
+    TimeSpan HeartbeatTimeout,
+    TimeSpan MaxLag,
+    TimeSpan ShipInterval,
+    ulong SliceInstructions)
+{
+    public static LockstepSettings Default { get; } = new(
+        TimeSpan.FromMilliseconds(50), TimeSpan.FromMilliseconds(500), TimeSpan.FromMilliseconds(100),
+        TimeSpan.FromMilliseconds(2), 200_000);
+
+    public static LockstepSettings From(Config config)
+    {
+        var c = config.GetConfig("lockstep");
+        if (c is null || c.IsEmpty) return Default;
+        return new LockstepSettings(
+            c.GetTimeSpan("heartbeat-interval", Default.HeartbeatInterval),
+            c.GetTimeSpan("heartbeat-timeout", Default.HeartbeatTimeout),
+            c.GetTimeSpan("max-lag", Default.MaxLag),
+            c.GetTimeSpan("ship-interval", Default.ShipInterval),
+            (ulong)c.GetLong("slice-instructions", (long)Default.SliceInstructions));
+    }
+}

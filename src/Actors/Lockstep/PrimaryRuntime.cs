@@ -1,0 +1,322 @@
+using System.Buffers.Binary;
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Net.Sockets;
+using Lockstep.Actors.Claims;
+using Lockstep.Engine.Cpu;
+using Lockstep.Engine.Recording;
+using Lockstep.Engine.Snapshots;
+
+namespace Lockstep.Actors.Lockstep;
+
+/// <summary>What a primary runtime tells its executor actor (called on the runtime's threads).</summary>
+public interface IPrimaryEvents
+{
+    void Released(MachineOutput output);
+    void NeedSecondary(string reason);
+    void Protected();
+    void LostClaim(long generation);
+    void Ended(string state, string detail);
+}
+
+/// <summary>
+/// Runs a VM live on its own thread, recording every input, and keeps a secondary in lockstep
+/// over a <see cref="LockstepChannel"/>: the log is shipped in segments, and an output is released
+/// only once the secondary has acknowledged a horizon past the instruction that produced it.
+/// The VM never waits for that; only the output does. Without a secondary the runtime runs on
+/// alone, but only after winning the claim for the next generation.
+/// </summary>
+public sealed class PrimaryRuntime
+{
+    private readonly string _name;
+    private readonly Machine _machine;
+    private readonly LiveInputs _inputs;
+    private readonly EventRecorder _recorder;
+    private readonly LockstepSettings _settings;
+    private readonly ClaimStore _claims;
+    private readonly string _owner;
+    private readonly IPrimaryEvents _events;
+    private readonly ConcurrentQueue<Action> _commands = new();
+    private readonly AutoResetEvent _wake = new(false);
+    private readonly object _gate = new();
+    private readonly Queue<MachineOutput> _held = new();
+    private readonly Queue<(ulong Position, long Timestamp)> _cuts = new();
+    private readonly Thread _thread;
+
+    private readonly bool _claimed;
+    private LockstepChannel? _channel;
+    private bool _protected;
+    private long _lastShip;
+    private ulong _ackedHorizon;
+    private ulong _releasedSeq;
+    private volatile bool _stopping;
+    private double _lagMs;
+    private double _reprotectPauseMs;
+    private long _bandwidthBytes, _bandwidthSince = Stopwatch.GetTimestamp();
+    private double _logBytesPerSecond;
+    private string _state = "NotProtected";
+    private string? _detail;
+
+    /// <param name="claimed">True when the caller already holds <paramref name="generation"/> (a promoted secondary).</param>
+    public PrimaryRuntime(string name, Machine machine, long generation, bool claimed, long firstEntryIndex, ulong releasedSeq,
+        LockstepSettings settings, ClaimStore claims, string owner, IPrimaryEvents events)
+    {
+        _claimed = claimed;
+        _name = name;
+        _machine = machine;
+        _recorder = new EventRecorder(firstEntryIndex);
+        _inputs = new LiveInputs(_recorder, machine.LastMtime);
+        _machine.SwitchInputs(_inputs);
+        Generation = generation;
+        _releasedSeq = releasedSeq;
+        _settings = settings;
+        _claims = claims;
+        _owner = owner;
+        _events = events;
+        _thread = new Thread(Loop) { IsBackground = true, Name = $"vm-{name}-primary" };
+    }
+
+    public long Generation { get; private set; }
+
+    public void Start() => _thread.Start();
+
+    /// <summary>Hands an arriving packet to the guest; any thread.</summary>
+    public void Deliver(uint peer, byte[] data)
+    {
+        _inputs.Deliver(peer, data);
+        _wake.Set();
+    }
+
+    /// <summary>Connects to a secondary that listens at host:port and brings it in sync from a snapshot.</summary>
+    public void AttachSecondary(string host, int port) => Post(() => Attach(host, port));
+
+    /// <summary>Retires the secondary in good order (it will not fail over) and goes on alone.</summary>
+    public void DismissSecondary() => Post(() =>
+    {
+        _channel?.SayGoodbye();
+        LoseSecondary("secondary restarted on request");
+    });
+
+    /// <summary>Stops in good order: the secondary is told, so it does not take over.</summary>
+    public void Stop() => Post(() =>
+    {
+        _channel?.SayGoodbye();
+        _stopping = true;
+    });
+
+    /// <summary>Stops as if the node had died: the channel just drops, and the secondary takes over.</summary>
+    public void Kill() => Post(() =>
+    {
+        _channel?.Close("primary killed for a test failover");
+        _channel = null;
+        _stopping = true;
+    });
+
+    public RuntimeStats Stats()
+    {
+        lock (_gate)
+            return new RuntimeStats(_state, Generation, _machine.Position, _machine.NextOutputSeq, _lagMs,
+                _logBytesPerSecond, _reprotectPauseMs, _detail);
+    }
+
+    private void Post(Action command)
+    {
+        _commands.Enqueue(command);
+        _wake.Set();
+    }
+
+    private void Loop()
+    {
+        try
+        {
+            if (!_claimed && !_claims.TryClaim(_name, Generation, _owner))
+            {
+                _events.LostClaim(Generation);
+                return;
+            }
+            _events.NeedSecondary("starting");
+            while (!_stopping)
+            {
+                while (_commands.TryDequeue(out var command)) command();
+                if (_stopping) break;
+                if (_machine.IsHalted)
+                {
+                    ShipLog(force: true);
+                    _wake.WaitOne(_settings.HeartbeatInterval);
+                    ReleaseOutputs();
+                    CheckChannel();
+                    continue;
+                }
+                var reason = _machine.Run(_settings.SliceInstructions);
+                if (_machine.Outputs.Count > 0)
+                {
+                    lock (_gate) foreach (var output in _machine.Outputs) _held.Enqueue(output);
+                    _machine.Outputs.Clear();
+                }
+                ShipLog(force: reason is StopReason.Output or StopReason.Halted or StopReason.Faulted);
+                ReleaseOutputs();
+                CheckChannel();
+                if (reason is StopReason.Halted or StopReason.Faulted)
+                {
+                    _state = reason == StopReason.Halted ? "Halted" : "Faulted";
+                    _detail = _machine.Fault?.ToString() ?? $"exit code {_machine.ExitCode}";
+                    _events.Ended(_state, _detail);
+                }
+                else if (reason == StopReason.Waiting && !_inputs.HasArrivals)
+                {
+                    var sleep = _inputs.UntilTimer(_machine);
+                    if (sleep > _settings.HeartbeatInterval) sleep = _settings.HeartbeatInterval;
+                    if (sleep > TimeSpan.Zero) _wake.WaitOne(sleep);
+                }
+                else if (_protected && _lagMs > _settings.MaxLag.TotalMilliseconds)
+                {
+                    Thread.Sleep(1); // bounded lag: let the secondary catch up so failover stays short
+                }
+            }
+        }
+        catch (Exception e)
+        {
+            _state = "Faulted";
+            _detail = $"primary runtime failed: {e.Message}";
+            _events.Ended(_state, _detail);
+        }
+        finally
+        {
+            _stopping = true;
+        }
+    }
+
+    private void ShipLog(bool force)
+    {
+        long now = Stopwatch.GetTimestamp();
+        bool due = Stopwatch.GetElapsedTime(_lastShip, now) >= _settings.ShipInterval;
+        if (_channel is null)
+        {
+            // No secondary to stream to: keep the recorder from growing without bound.
+            if (_recorder.PendingCount > 0 && (due || force)) _recorder.Cut(_machine.Position);
+            return;
+        }
+        if (!force && !due) return;
+        var segment = _recorder.Cut(_machine.Position);
+        byte[] encoded = LogCodec.Encode(segment);
+        var payload = new byte[8 + encoded.Length];
+        BinaryPrimitives.WriteUInt64LittleEndian(payload, Volatile.Read(ref _releasedSeq));
+        encoded.CopyTo(payload, 8);
+        _channel.Send(FrameType.Segment, payload);
+        _lastShip = now;
+        lock (_gate)
+        {
+            _cuts.Enqueue((segment.Horizon, now));
+            while (_cuts.Count > 10_000) _cuts.Dequeue();
+            _bandwidthBytes += payload.Length + 5;
+            double seconds = Stopwatch.GetElapsedTime(_bandwidthSince, now).TotalSeconds;
+            if (seconds >= 1)
+            {
+                _logBytesPerSecond = _bandwidthBytes / seconds;
+                _bandwidthBytes = 0;
+                _bandwidthSince = now;
+            }
+        }
+    }
+
+    /// <summary>Secondary's ack (reader thread): releases what the acknowledged horizon covers.</summary>
+    private void OnFrame(FrameType type, byte[] payload)
+    {
+        if (type != FrameType.Ack || payload.Length < 24) return;
+        ulong horizon = BinaryPrimitives.ReadUInt64LittleEndian(payload.AsSpan(8));
+        ulong replayed = BinaryPrimitives.ReadUInt64LittleEndian(payload.AsSpan(16));
+        lock (_gate)
+        {
+            if (horizon > _ackedHorizon) _ackedHorizon = horizon;
+            long reachedAt = 0;
+            while (_cuts.Count > 0 && _cuts.Peek().Position <= replayed) reachedAt = _cuts.Dequeue().Timestamp;
+            _lagMs = _cuts.Count == 0 ? 0 : reachedAt == 0 ? _lagMs : Stopwatch.GetElapsedTime(reachedAt).TotalMilliseconds;
+            if (!_protected)
+            {
+                _protected = true;
+                _state = "Protected";
+                _events.Protected();
+            }
+        }
+        ReleaseOutputs();
+    }
+
+    private void ReleaseOutputs()
+    {
+        List<MachineOutput>? ready = null;
+        lock (_gate)
+        {
+            // Unprotected (after a won claim) releases at once; protected waits for the secondary's horizon.
+            while (_held.Count > 0 && (_channel is null || _ackedHorizon > _held.Peek().Position))
+            {
+                var output = _held.Dequeue();
+                (ready ??= []).Add(output);
+                Volatile.Write(ref _releasedSeq, output.Seq + 1);
+            }
+        }
+        if (ready is null) return;
+        foreach (var output in ready) _events.Released(output);
+    }
+
+    private void CheckChannel()
+    {
+        if (_channel is null) return;
+        if (_channel.IsOpen && _channel.SilentFor > _settings.HeartbeatTimeout)
+            _channel.Close($"secondary silent for {_channel.SilentFor.TotalMilliseconds:F0} ms");
+        if (!_channel.IsOpen) LoseSecondary($"secondary lost: {_channel.ClosedReason}");
+    }
+
+    /// <summary>Going on alone needs the next generation: whoever claims it first is the only live side.</summary>
+    private void LoseSecondary(string reason)
+    {
+        _channel = null;
+        lock (_gate)
+        {
+            _protected = false;
+            _state = "NotProtected";
+            _lagMs = 0;
+            _cuts.Clear();
+        }
+        if (!_claims.TryClaim(_name, Generation + 1, _owner))
+        {
+            _stopping = true;
+            _state = "Stopped";
+            _events.LostClaim(Generation + 1);
+            return;
+        }
+        Generation++;
+        ReleaseOutputs();
+        _events.NeedSecondary(reason);
+    }
+
+    private void Attach(string host, int port)
+    {
+        if (_channel is not null || _machine.IsHalted) return;
+        LockstepChannel channel;
+        try
+        {
+            channel = LockstepChannel.Connect(host, port, OnFrame, TimeSpan.FromSeconds(2));
+        }
+        catch (Exception e) when (e is SocketException or OperationCanceledException or IOException)
+        {
+            _events.NeedSecondary($"could not connect to secondary at {host}:{port}: {e.Message}");
+            return;
+        }
+        var pause = Stopwatch.StartNew();
+        _recorder.Cut(_machine.Position); // entries before the snapshot are inside it
+        byte[] snapshot = MachineSnapshot.CaptureFull(_machine);
+        var payload = new byte[16 + snapshot.Length];
+        BinaryPrimitives.WriteInt64LittleEndian(payload, _recorder.NextSegmentStart);
+        BinaryPrimitives.WriteUInt64LittleEndian(payload.AsSpan(8), Volatile.Read(ref _releasedSeq));
+        snapshot.CopyTo(payload, 16);
+        channel.Send(FrameType.Snapshot, payload);
+        lock (_gate)
+        {
+            // Outputs made while alone are already released; from here on they wait for acks.
+            _ackedHorizon = _machine.Position;
+            _reprotectPauseMs = pause.Elapsed.TotalMilliseconds;
+        }
+        _channel = channel;
+        _lastShip = Stopwatch.GetTimestamp();
+    }
+}

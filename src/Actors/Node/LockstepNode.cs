@@ -1,0 +1,59 @@
+using Akka.Actor;
+using Akka.Cluster.Sharding;
+using Akka.Cluster.Tools.Client;
+using Akka.Configuration;
+using Lockstep.Actors.Claims;
+using Lockstep.Actors.Executors;
+using Lockstep.Actors.Lockstep;
+using Lockstep.Actors.Vm;
+
+namespace Lockstep.Actors.Node;
+
+/// <summary>Everything a node runs: executor host, gateway, and the sharded coordinators.</summary>
+public sealed record NodeHandles(ActorSystem System, IActorRef Gateway, IActorRef Executors, IActorRef VmRegion, ClaimStore Claims);
+
+public static class LockstepNode
+{
+    /// <summary>Starts the node's actors in an already created actor system (tests create several in one process).</summary>
+    public static NodeHandles Start(ActorSystem system, ClaimStore claims)
+    {
+        var settings = LockstepSettings.From(system.Settings.Config);
+        var executors = system.ActorOf(Props.Create(() => new ExecutorHost(claims, settings)), "executors");
+        var sharding = ClusterSharding.Get(system);
+        var shardingSettings = ClusterShardingSettings.Create(system);
+        var vmRegion = sharding.Start("vm", name => ProtectedVm.Props(name, claims), shardingSettings, new VmMessageExtractor());
+        var directoryRegion = sharding.Start("vm-directory", _ => VmDirectory.Props(vmRegion), shardingSettings, new VmMessageExtractor());
+        var gateway = system.ActorOf(Gateway.Gateway.Props(vmRegion, directoryRegion), "gateway");
+        ClusterClientReceptionist.Get(system).RegisterService(gateway);
+        return new NodeHandles(system, gateway, executors, vmRegion, claims);
+    }
+
+    /// <summary>Parses --journal: only SQLite is wired up so far.</summary>
+    public static string SqlitePathOf(string journal)
+    {
+        if (journal.StartsWith("sqlite:", StringComparison.Ordinal)) return journal["sqlite:".Length..];
+        if (journal.StartsWith("postgres:", StringComparison.Ordinal))
+            throw new NotSupportedException("the PostgreSQL journal is not implemented yet; use --journal sqlite:PATH");
+        throw new ArgumentException($"--journal must be sqlite:PATH or postgres:CONNECTION-STRING, not '{journal}'");
+    }
+
+    /// <summary>Runs a node until <paramref name="stop"/> fires, then leaves the cluster gracefully.</summary>
+    public static async Task RunAsync(NodeOptions options, CancellationToken stop)
+    {
+        string path = Path.GetFullPath(SqlitePathOf(options.Journal));
+        Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+        var claims = new ClaimStore(path); // also switches the shared file to WAL before the journal opens it
+        Config config = NodeConfig.Build(options, path);
+        var system = ActorSystem.Create("lockstep", config);
+        Start(system, claims);
+        try
+        {
+            await Task.Delay(Timeout.Infinite, stop);
+        }
+        catch (OperationCanceledException)
+        {
+            // SIGINT or SIGTERM: fall through to the graceful leave.
+        }
+        await CoordinatedShutdown.Get(system).Run(CoordinatedShutdown.ClrExitReason.Instance);
+    }
+}

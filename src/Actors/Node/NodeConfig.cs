@@ -1,0 +1,26 @@
+using Akka.Configuration;
+using Akka.Persistence.Sql;
+
+namespace Lockstep.Actors.Node;
+
+/// <summary>Builds a node's configuration: node.conf from the hocon folder, with the flags on top.</summary>
+public static class NodeConfig
+{
+    public static Config Build(NodeOptions options, string sqlitePath)
+    {
+        string file = Path.Combine(options.HoconDirectory ?? "hocon", "node.conf");
+        if (!File.Exists(file)) throw new FileNotFoundException($"node configuration {file} not found (set LOCKSTEP_HOCON to the hocon folder)");
+        string connection = $"Data Source={sqlitePath};Default Timeout=30";
+        string seeds = string.Join(", ", options.Seeds.Select(s => $"\"akka.tcp://lockstep@{s}\""));
+        var overrides = ConfigurationFactory.ParseString($$"""
+            akka.remote.dot-netty.tcp.hostname = "{{options.Hostname}}"
+            akka.remote.dot-netty.tcp.port = {{options.Port}}
+            akka.cluster.seed-nodes = [{{seeds}}]
+            akka.persistence.journal.sql.connection-string = "{{connection}}"
+            akka.persistence.snapshot-store.sql.connection-string = "{{connection}}"
+            """);
+        return overrides
+            .WithFallback(ConfigurationFactory.ParseString(File.ReadAllText(file)))
+            .WithFallback(SqlPersistence.DefaultConfiguration);
+    }
+}

@@ -1,0 +1,52 @@
+namespace Lockstep.Actors.Protocol;
+
+/// <summary>
+/// What the CLI (a ClusterClient) sends to the gateway at /user/gateway on any node, and the answers.
+/// Every request gets exactly one reply: the answer named here or <see cref="ControlError"/>.
+/// </summary>
+public interface IControlRequest
+{
+    string Name { get; }
+}
+
+/// <summary>Creates and starts a protected VM. Reply: <see cref="ControlOk"/>.</summary>
+public sealed record CreateVm(string Name, byte[] Image, uint MemorySize) : IControlRequest;
+
+/// <summary>Reply: <see cref="VmList"/>. Name is unused.</summary>
+public sealed record ListVms(string Name = "") : IControlRequest;
+
+public sealed record VmList(IReadOnlyList<string> Names);
+
+/// <summary>Reply: <see cref="VmStatus"/>.</summary>
+public sealed record GetVmStatus(string Name) : IControlRequest;
+
+public sealed record FailoverRecord(DateTime At, string Reason, double GapMs, string? TookOver, long Generation);
+
+/// <summary>
+/// A VM's state as operators see it. State: Protected, NotProtected, Starting, Halted or Faulted.
+/// Primary and Secondary are "host:port" of their nodes, or null.
+/// </summary>
+public sealed record VmStatus(
+    string Name, string State, long Generation, string? Primary, string? Secondary,
+    double LagMs, ulong Instructions, ulong Outputs, double LogBytesPerSecond,
+    IReadOnlyList<FailoverRecord> History, string? Detail);
+
+/// <summary>Delivers one packet from <paramref name="Peer"/> to the VM. Reply: <see cref="ControlOk"/> once accepted by the live primary.
+/// Response packets to that peer then come to the sender as <see cref="VmPacket"/>.</summary>
+public sealed record SendPacket(string Name, uint Peer, byte[] Data) : IControlRequest;
+
+/// <summary>A packet the VM sent to a peer, released under the output rule. Seq is the VM's output sequence number.</summary>
+public sealed record VmPacket(string Name, uint Peer, ulong Seq, byte[] Data);
+
+/// <summary>Test failover: the primary is stopped as if its node had died. Reply: <see cref="ControlOk"/>.</summary>
+public sealed record TestFailover(string Name) : IControlRequest;
+
+/// <summary>Test restart of the secondary. Reply: <see cref="ControlOk"/>.</summary>
+public sealed record RestartSecondary(string Name) : IControlRequest;
+
+/// <summary>Stops the VM and forgets it. Reply: <see cref="ControlOk"/>.</summary>
+public sealed record StopVm(string Name) : IControlRequest;
+
+public sealed record ControlOk(string Message);
+
+public sealed record ControlError(string Message);

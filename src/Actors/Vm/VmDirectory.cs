@@ -1,0 +1,84 @@
+using Akka.Actor;
+using Akka.Cluster.Sharding;
+using Akka.Persistence;
+using Lockstep.Actors.Protocol;
+using Lockstep.Engine.Cpu;
+using Lockstep.Engine.Loading;
+
+namespace Lockstep.Actors.Vm;
+
+/// <summary>
+/// The cluster's list of VM names (one sharded, event-sourced entity): it refuses duplicates and
+/// invalid images before a coordinator is made, and answers `vm list`.
+/// </summary>
+public sealed class VmDirectory : ReceivePersistentActor
+{
+    public const string EntityId = "all";
+
+    private sealed record Registered(string Name);
+    private sealed record Removed(string Name);
+
+    private readonly SortedSet<string> _names = new(StringComparer.Ordinal);
+    private readonly IActorRef _vms;
+
+    public VmDirectory(IActorRef vmRegion)
+    {
+        _vms = vmRegion;
+        Recover<Registered>(r => _names.Add(r.Name));
+        Recover<Removed>(r => _names.Remove(r.Name));
+
+        Command<CreateVm>(create =>
+        {
+            string? problem = Validate(create);
+            if (problem is not null)
+            {
+                Sender.Tell(new ControlError(problem));
+                return;
+            }
+            var sender = Sender;
+            Persist(new Registered(create.Name), r =>
+            {
+                _names.Add(r.Name);
+                _vms.Tell(new ShardingEnvelope(r.Name, create), sender);
+            });
+        });
+        Command<ListVms>(_ => Sender.Tell(new VmList(_names.ToList())));
+        Command<StopVm>(stop =>
+        {
+            if (!_names.Contains(stop.Name))
+            {
+                Sender.Tell(new ControlError($"unknown VM '{stop.Name}'"));
+                return;
+            }
+            var sender = Sender;
+            Persist(new Removed(stop.Name), r =>
+            {
+                _names.Remove(r.Name);
+                _vms.Tell(new ShardingEnvelope(r.Name, stop), sender);
+            });
+        });
+        Command<WhereIsPrimary>(where => Sender.Tell(_names.Contains(where.Name)));
+    }
+
+    public override string PersistenceId => "vm-directory";
+
+    public static Props Props(IActorRef vmRegion) => Akka.Actor.Props.Create(() => new VmDirectory(vmRegion));
+
+    private string? Validate(CreateVm create)
+    {
+        if (string.IsNullOrWhiteSpace(create.Name) || create.Name.Length > 64 || !create.Name.All(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_'))
+            return $"invalid VM name '{create.Name}': use 1-64 letters, digits, '-' or '_'";
+        if (_names.Contains(create.Name)) return $"a VM named '{create.Name}' already exists";
+        try
+        {
+            ElfLoader.Parse(create.Image, create.MemorySize, out _);
+        }
+        catch (ImageException e)
+        {
+            return $"invalid image: {e.Message}";
+        }
+        if (create.MemorySize < MemoryMap.PageSize || create.MemorySize % MemoryMap.PageSize != 0)
+            return $"invalid memory size {create.MemorySize}";
+        return null;
+    }
+}

@@ -1,0 +1,53 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Lockstep.Actors.Protocol;
+
+namespace Lockstep.Host.Cli.Client;
+
+/// <summary>
+/// The machine-readable form of a VM's status (`vm status --json`). Built field by field so the
+/// document stays stable when the wire record grows.
+/// </summary>
+public static class StatusJson
+{
+    private static readonly JsonSerializerOptions Indented = new() { WriteIndented = true };
+
+    public static string Render(VmStatus status)
+    {
+        var history = new JsonArray();
+        foreach (var record in status.History)
+        {
+            history.Add(new JsonObject
+            {
+                ["at"] = AsUtc(record.At),
+                ["reason"] = record.Reason,
+                ["gapMs"] = record.GapMs,
+                ["tookOver"] = record.TookOver,
+                ["generation"] = record.Generation,
+            });
+        }
+        var document = new JsonObject
+        {
+            ["name"] = status.Name,
+            ["state"] = status.State,
+            ["generation"] = status.Generation,
+            ["primary"] = status.Primary,
+            ["secondary"] = status.Secondary,
+            ["lagMs"] = status.LagMs,
+            ["logBytesPerSecond"] = status.LogBytesPerSecond,
+            ["instructions"] = status.Instructions,
+            ["outputs"] = status.Outputs,
+            ["detail"] = status.Detail,
+            ["history"] = history,
+        };
+        return document.ToJsonString(Indented);
+    }
+
+    // Nodes stamp history in UTC; an unmarked time is taken as such so the document always says "Z".
+    private static DateTime AsUtc(DateTime at) => at.Kind switch
+    {
+        DateTimeKind.Local => at.ToUniversalTime(),
+        DateTimeKind.Utc => at,
+        _ => DateTime.SpecifyKind(at, DateTimeKind.Utc),
+    };
+}

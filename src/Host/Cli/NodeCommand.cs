@@ -1,0 +1,37 @@
+using System.CommandLine;
+using System.Runtime.InteropServices;
+using Lockstep.Actors.Node;
+
+namespace Lockstep.Host.Cli;
+
+/// <summary>`lockstep node`: one cluster node, until SIGINT or SIGTERM, then a graceful leave.</summary>
+public static class NodeCommand
+{
+    public static Command Create()
+    {
+        var port = new Option<int>("--port") { Description = "Akka.Remote port of this node", DefaultValueFactory = _ => 4053 };
+        var host = new Option<string>("--host") { Description = "address to bind and advertise", DefaultValueFactory = _ => "127.0.0.1" };
+        var seeds = new Option<string?>("--seeds") { Description = "HOST:PORT,... of seed nodes (default: this node seeds itself)" };
+        var journal = new Option<string>("--journal") { Description = "sqlite:PATH or postgres:CONNECTION-STRING", DefaultValueFactory = _ => "sqlite:./data/lockstep.db" };
+        var command = new Command("node", "Run one cluster node until SIGINT or SIGTERM") { port, host, seeds, journal };
+        command.SetAction(parse => LocalCommands.Guarded(() =>
+        {
+            string self = $"{parse.GetValue(host)}:{parse.GetValue(port)}";
+            var seedList = (parse.GetValue(seeds) ?? self).Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+            var options = new NodeOptions(parse.GetValue(host)!, parse.GetValue(port), seedList, parse.GetValue(journal)!, HoconFolder.Find());
+            using var stop = new CancellationTokenSource();
+            using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, context => { context.Cancel = true; stop.Cancel(); });
+            using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, context => { context.Cancel = true; stop.Cancel(); });
+            try
+            {
+                LockstepNode.RunAsync(options, stop.Token).GetAwaiter().GetResult();
+            }
+            catch (Exception e) when (e is NotSupportedException or ArgumentException or FileNotFoundException)
+            {
+                throw new UsageException(e.Message);
+            }
+            return ExitCodes.Success;
+        }));
+        return command;
+    }
+}

@@ -1,0 +1,184 @@
+using System.CommandLine;
+using Lockstep.Actors.Protocol;
+using Lockstep.Engine.Loading;
+using Lockstep.Host.Cli.Client;
+
+namespace Lockstep.Host.Cli;
+
+/// <summary>`vm ...`: manage protected VMs of a running cluster from a separate process, through ClusterClient.</summary>
+public static class VmCommands
+{
+    private static readonly Option<string> Contact = new("--contact")
+    {
+        Description = "cluster nodes to reach, HOST:PORT[,HOST:PORT...]; any live one serves",
+        DefaultValueFactory = _ => ContactPoints.Default,
+        Recursive = true,
+    };
+
+    private static readonly Argument<string> Name = new("NAME") { Description = "name of the VM" };
+
+    public static Command Create() => new("vm", "Manage protected VMs on a running cluster")
+    {
+        Contact,
+        CreateVm(),
+        List(),
+        Status(),
+        Watch(),
+        Send(),
+        Simple("failover", "Test failover: stop the primary as if its node had died", name => new TestFailover(name)),
+        Simple("restart-secondary", "Restart the secondary (it catches up from the primary)", name => new RestartSecondary(name)),
+        Simple("stop", "Stop the VM and forget it", name => new StopVm(name)),
+    };
+
+    private static Command CreateVm()
+    {
+        var image = new Option<string>("--image") { Description = "ELF32 RISC-V executable to boot", Required = true };
+        var memory = new Option<string>("--memory") { Description = "guest RAM size, e.g. 16M", DefaultValueFactory = _ => "16M" };
+        var command = new Command("create", "Create a protected VM (primary and secondary) and start it") { Name, image, memory };
+        command.SetAction(parse => Guarded(() =>
+        {
+            string name = parse.GetValue(Name)!;
+            string memoryText = parse.GetValue(memory)!;
+            if (!SizeParser.TryParse(memoryText, out uint ram, out string error)) throw new UsageException(error);
+            byte[] bytes = ReadImage(parse.GetValue(image)!, ram);
+            using var client = Connect(parse);
+            var ok = client.Ask<ControlOk>(new CreateVm(name, bytes, ram));
+            PrintOk(ok, $"created {name}");
+            return ExitCodes.Success;
+        }));
+        return command;
+    }
+
+    private static Command List()
+    {
+        var command = new Command("list", "List the VMs, one name per line");
+        command.SetAction(parse => Guarded(() =>
+        {
+            using var client = Connect(parse);
+            var list = client.Ask<VmList>(new ListVms());
+            foreach (string name in list.Names.Order(StringComparer.Ordinal)) Console.Out.WriteLine(name);
+            if (list.Names.Count == 0) Console.Error.WriteLine("no VMs");
+            return ExitCodes.Success;
+        }));
+        return command;
+    }
+
+    private static Command Status()
+    {
+        var json = new Option<bool>("--json") { Description = "print a JSON object instead of the human form" };
+        var command = new Command("status", "Show a VM's state, placement, lag, counters and failover history") { Name, json };
+        command.SetAction(parse => Guarded(() =>
+        {
+            using var client = Connect(parse);
+            var status = client.Ask<VmStatus>(new GetVmStatus(parse.GetValue(Name)!));
+            Console.Out.Write(parse.GetValue(json) ? StatusJson.Render(status) + "\n" : StatusView.Render(status));
+            return ExitCodes.Success;
+        }));
+        return command;
+    }
+
+    private static Command Watch()
+    {
+        var command = new Command("watch", "Show a VM's status every 500 ms until Ctrl-C") { Name };
+        command.SetAction(parse => Guarded(() =>
+        {
+            using var client = Connect(parse);
+            return StatusWatch.Run(client, parse.GetValue(Name)!, Console.Out);
+        }));
+        return command;
+    }
+
+    private static Command Send()
+    {
+        var peer = new Option<uint>("--peer") { Description = "peer number the packets come from", DefaultValueFactory = _ => 1 };
+        var window = new Option<int>("--window") { Description = "requests in flight at once", DefaultValueFactory = _ => 1 };
+        var retryMs = new Option<int>("--retry-ms") { Description = "send a request again when unanswered this long", DefaultValueFactory = _ => 1000 };
+        var timeout = new Option<double>("--timeout") { Description = "seconds to wait for a request's answer before giving up", DefaultValueFactory = _ => 30 };
+        var command = new Command("send", "Send stdin lines to a VM as packets; print its answers, one per line") { Name, peer, window, retryMs, timeout };
+        command.SetAction(parse => Guarded(() =>
+        {
+            string name = parse.GetValue(Name)!;
+            if (parse.GetValue(window) < 1) throw new UsageException("--window must be at least 1");
+            if (parse.GetValue(retryMs) < 1) throw new UsageException("--retry-ms must be at least 1");
+            if (!(parse.GetValue(timeout) > 0)) throw new UsageException("--timeout must be more than 0 seconds");
+            using var client = Connect(parse);
+            // Fails now, with the gateway's own words, when there is no such VM.
+            client.Ask<VmStatus>(new GetVmStatus(name));
+            var session = new PacketSession(client, name, parse.GetValue(peer), parse.GetValue(window),
+                TimeSpan.FromMilliseconds(parse.GetValue(retryMs)), TimeSpan.FromSeconds(parse.GetValue(timeout)));
+            return session.Run(Console.In, Console.OpenStandardOutput(), Console.Error);
+        }));
+        return command;
+    }
+
+    private static Command Simple(string verb, string description, Func<string, IControlRequest> request)
+    {
+        var command = new Command(verb, description) { Name };
+        command.SetAction(parse => Guarded(() =>
+        {
+            string name = parse.GetValue(Name)!;
+            using var client = Connect(parse);
+            PrintOk(client.Ask<ControlOk>(request(name)), $"{verb}: {name}");
+            return ExitCodes.Success;
+        }));
+        return command;
+    }
+
+    private static ControlClient Connect(ParseResult parse) =>
+        ControlClient.Connect(ContactPoints.Parse(parse.GetValue(Contact)!));
+
+    /// <summary>Reads the image and checks it is a loadable executable, so obvious mistakes never reach the cluster.</summary>
+    private static byte[] ReadImage(string path, uint ram)
+    {
+        byte[] bytes;
+        try
+        {
+            bytes = File.ReadAllBytes(path);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new ImageException($"cannot read image {path}: {e.Message}");
+        }
+        try
+        {
+            ElfLoader.Parse(bytes, ram, out _);
+        }
+        catch (ImageException e)
+        {
+            throw new ImageException($"{path}: {e.Message}");
+        }
+        return bytes;
+    }
+
+    private static void PrintOk(ControlOk ok, string otherwise) =>
+        Console.Out.WriteLine(string.IsNullOrWhiteSpace(ok.Message) ? otherwise : ok.Message);
+
+    /// <summary>As <see cref="LocalCommands.Guarded"/>, plus the ways talking to a cluster can fail; never a stack trace.</summary>
+    private static int Guarded(Func<int> body)
+    {
+        try
+        {
+            return LocalCommands.Guarded(() =>
+            {
+                try
+                {
+                    return body();
+                }
+                catch (ClusterUnavailableException e) { return Fail(e.Message, ExitCodes.Unavailable); }
+                catch (GatewayException e) { return Fail(e.Message, ExitCodes.BadInput); }
+            });
+        }
+        catch (Exception e)
+        {
+            // Something in the client machinery itself (configuration, serialization): still one line.
+            return Fail($"{e.GetType().Name}: {e.Message}", ExitCodes.Unavailable);
+        }
+    }
+
+    private static int Fail(string message, int code)
+    {
+        Console.Out.Flush();
+        Console.Error.WriteLine($"lockstep: {message}");
+        return code;
+    }
+}
