@@ -1,0 +1,109 @@
+using System.Text;
+using Akka.Actor;
+using Akka.Cluster;
+using Akka.Configuration;
+using Lockstep.Actors.Claims;
+using Lockstep.Actors.Node;
+using Lockstep.Actors.Protocol;
+
+namespace Lockstep.Actors.Tests;
+
+/// <summary>
+/// Several real cluster nodes (ActorSystems joined over loopback) in this process, sharing one
+/// SQLite file as the shared storage, as `lockstep node` processes started from one folder do.
+/// </summary>
+public sealed class InProcessCluster : IDisposable
+{
+    private readonly string _directory = Directory.CreateTempSubdirectory("lockstep-cluster-").FullName;
+    private readonly List<NodeHandles?> _nodes = [];
+    private readonly int _basePort;
+
+    public InProcessCluster(int basePort, int size)
+    {
+        _basePort = basePort;
+        string db = Path.Combine(_directory, "lockstep.db");
+        var claims = new ClaimStore(db);
+        for (int i = 0; i < size; i++)
+        {
+            var options = new NodeOptions("127.0.0.1", basePort + i, [$"127.0.0.1:{basePort}"], $"sqlite:{db}", RepoPaths.Hocon);
+            var config = ConfigurationFactory.ParseString("akka.loglevel = WARNING\nakka.cluster.split-brain-resolver.stable-after = 3s")
+                .WithFallback(NodeConfig.Build(options, db));
+            var system = ActorSystem.Create("lockstep", config);
+            _nodes.Add(LockstepNode.Start(system, claims));
+        }
+        WaitUntil(() => Alive.All(n => Cluster.Get(n.System).State.Members.Count(m => m.Status == MemberStatus.Up) == size),
+            TimeSpan.FromSeconds(30), "cluster did not come up");
+    }
+
+    public IEnumerable<NodeHandles> Alive => _nodes.Where(n => n is not null)!;
+
+    public int IndexOf(string hostPort) => int.Parse(hostPort.Split(':')[1]) - _basePort;
+
+    public NodeHandles Node(int index) => _nodes[index] ?? throw new InvalidOperationException($"node {index} was killed");
+
+    /// <summary>Stops a node without leaving the cluster: its actors, executors and sockets go at once.</summary>
+    public void Kill(int index)
+    {
+        var node = Node(index);
+        _nodes[index] = null;
+        node.System.Terminate().Wait(TimeSpan.FromSeconds(10));
+    }
+
+    public T Ask<T>(object request, TimeSpan? timeout = null)
+    {
+        Exception? last = null;
+        foreach (var node in Alive)
+        {
+            try
+            {
+                return node.Gateway.Ask<T>(request, timeout ?? TimeSpan.FromSeconds(5)).GetAwaiter().GetResult();
+            }
+            catch (Exception e) when (e is AskTimeoutException or InvalidCastException)
+            {
+                last = e;
+            }
+        }
+        throw new TimeoutException($"no node answered {request}", last);
+    }
+
+    public VmStatus Status(string name) => Ask<object>(new GetVmStatus(name)) is VmStatus status
+        ? status
+        : new VmStatus(name, "Unknown", 0, null, null, 0, 0, 0, 0, [], null);
+
+    public VmStatus WaitForProtected(string name, long minGeneration = 1, TimeSpan? timeout = null)
+    {
+        VmStatus? status = null;
+        WaitUntil(() =>
+        {
+            status = Status(name);
+            return status.State == "Protected" && status.Generation >= minGeneration && status.Primary != status.Secondary;
+        }, timeout ?? TimeSpan.FromSeconds(40), $"{name} did not become Protected (generation >= {minGeneration})");
+        return status!;
+    }
+
+    public static void WaitUntil(Func<bool> condition, TimeSpan timeout, string what)
+    {
+        var deadline = DateTime.UtcNow + timeout;
+        while (DateTime.UtcNow < deadline)
+        {
+            try
+            {
+                if (condition()) return;
+            }
+            catch (TimeoutException)
+            {
+                // a node is busy failing over; ask again
+            }
+            Thread.Sleep(100);
+        }
+        throw new TimeoutException(what);
+    }
+
+    public static byte[] Text(string s) => Encoding.UTF8.GetBytes(s);
+
+    public void Dispose()
+    {
+        foreach (var node in Alive.ToList()) node.System.Terminate().Wait(TimeSpan.FromSeconds(10));
+        try { Directory.Delete(_directory, recursive: true); } catch (IOException) { }
+    }
+}

@@ -1,0 +1,171 @@
+namespace Lockstep.Cluster.Tests;
+
+/// <summary>
+/// Real node processes, real faults: a node's process is killed or frozen in the middle of a stream
+/// of INCR requests, and the VM must answer every request exactly once and end up protected again.
+/// </summary>
+[Collection(ClusterCollection.Name)]
+public sealed class FailoverTests(LockstepProgram program, ITestOutputHelper output)
+{
+    private const string Vm = "kv1";
+    private const string Key = "c";
+    private const uint Peer = 9;
+    private const int Requests = 200;
+
+    /// <summary>Answers seen before the fault is injected, so that it lands mid-stream.</summary>
+    private const int AnswersBeforeFault = 30;
+
+    private static readonly TimeSpan StreamTimeout = TimeSpan.FromSeconds(90);
+
+    /// <summary>How long the cluster may take to be Protected again after a fault.</summary>
+    private static readonly TimeSpan Reprotect = TimeSpan.FromSeconds(20);
+
+    [Fact]
+    public async Task KillPrimaryProcess()
+    {
+        await using var cluster = new TestCluster(program, output, nameof(KillPrimaryProcess), 4600);
+        await cluster.StartNodes();
+        var before = await cluster.CreateKv(Vm);
+        var primary = cluster.NodeAt(before.Primary);
+
+        var stream = IncrStream.Start(cluster, Vm, Peer, "a", Key, Requests);
+        await stream.WaitForAnswers(AnswersBeforeFault, TimeSpan.FromSeconds(60));
+        int answeredAtFault = stream.Answered;
+        cluster.KillNode(primary);
+        Assert.True(answeredAtFault < Requests, $"the stream was over ({answeredAtFault} answers) before the primary was killed");
+
+        var lines = await stream.Finish(StreamTimeout);
+        stream.AssertExactlyOnce(lines, before: 0);
+
+        var survivors = cluster.LiveNodes.ToList();
+        var after = await cluster.WaitForStatus(Vm, s => IsProtectedOn(s, survivors) && s.Generation > before.Generation,
+            Reprotect, $"Protected on the surviving nodes with a generation above {before.Generation}", survivors);
+        Assert.NotEqual(primary.Endpoint, after.Primary);
+        Assert.NotEqual(primary.Endpoint, after.Secondary);
+
+        await AssertValue(cluster, "g1", Requests);
+        cluster.Passed();
+    }
+
+    [Fact]
+    public async Task PausePrimaryProcess()
+    {
+        await using var cluster = new TestCluster(program, output, nameof(PausePrimaryProcess), 4610);
+        await cluster.StartNodes();
+        var before = await cluster.CreateKv(Vm);
+        var paused = cluster.NodeAt(before.Primary);
+
+        var stream = IncrStream.Start(cluster, Vm, Peer, "a", Key, Requests);
+        await stream.WaitForAnswers(AnswersBeforeFault, TimeSpan.FromSeconds(60));
+        int answeredAtFault = stream.Answered;
+        paused.Process.Signal("STOP");
+        paused.Alive = false; // not a contact while frozen
+        cluster.Log($"SIGSTOP {paused}");
+        Assert.True(answeredAtFault < Requests, $"the stream was over ({answeredAtFault} answers) before the primary was paused");
+
+        var lines = await stream.Finish(StreamTimeout);
+        stream.AssertExactlyOnce(lines, before: 0);
+
+        var survivors = cluster.LiveNodes.ToList();
+        var takenOver = await cluster.WaitForStatus(Vm,
+            s => survivors.Any(n => n.Endpoint == s.Primary) && s.Generation > before.Generation,
+            Reprotect, $"a primary on a surviving node with a generation above {before.Generation}", survivors);
+
+        paused.Process.Signal("CONT");
+        cluster.Log($"SIGCONT {paused}");
+        await Task.Delay(TimeSpan.FromSeconds(4), cluster.Cancel);
+        cluster.Log(paused.Process.HasExited ? $"the resumed node exited with {paused.Process.ExitCode}" : "the resumed node still runs");
+
+        // Every surviving node's view: one and the same live primary, never the resumed node.
+        var views = new List<(NodeProcess Through, VmStatusView Status)>();
+        foreach (var node in survivors)
+        {
+            for (int ask = 0; ask < 2; ask++)
+            {
+                var status = await cluster.Status(Vm, [node]);
+                Assert.True(status is not null, $"vm status through {node} failed after the old primary resumed");
+                cluster.Log($"through {node.Endpoint}: {status}");
+                views.Add((node, status));
+            }
+        }
+        foreach (var (through, status) in views)
+        {
+            Assert.True(status.Primary is not null, $"no primary reported through {through}: {status.Json}");
+            Assert.True(status.Primary != paused.Endpoint,
+                $"the resumed node {paused.Endpoint} is reported as primary through {through}: {status.Json}");
+            Assert.True(status.Generation >= takenOver.Generation,
+                $"generation went back from {takenOver.Generation} through {through}: {status.Json}");
+        }
+        var primaries = views.Select(v => v.Status.Primary).Distinct().ToList();
+        Assert.True(primaries.Count == 1, $"the surviving nodes disagree on the primary: {string.Join(", ", primaries)}");
+        Assert.Equal(takenOver.Primary, primaries[0]);
+
+        // The resumed side must give up rather than go on: its log says it lost the claim, or the cluster shut it out.
+        string resumedLog = await ReadLog(paused);
+        bool stepped = resumedLog.Contains("was claimed by another side; this primary stops", StringComparison.Ordinal);
+        bool shutOut = resumedLog.Contains("Shutting down", StringComparison.OrdinalIgnoreCase)
+            || resumedLog.Contains("DOWN", StringComparison.Ordinal);
+        cluster.Log($"resumed node: lost its claim: {stepped}; downed/shut down: {shutOut}");
+        Assert.True(stepped || shutOut,
+            $"the resumed node's log shows neither a lost claim nor a shutdown:\n{TestCluster.Tail(resumedLog, 40)}");
+
+        // The counter goes on from where the stream left it, still exactly once per request.
+        var more = IncrStream.Start(cluster, Vm, Peer, "b", Key, 10);
+        var moreLines = await more.Finish(StreamTimeout);
+        more.AssertExactlyOnce(moreLines, before: Requests);
+        await AssertValue(cluster, "g1", Requests + 10);
+        cluster.Passed();
+    }
+
+    [Fact]
+    public async Task KillSecondaryProcess()
+    {
+        await using var cluster = new TestCluster(program, output, nameof(KillSecondaryProcess), 4620);
+        await cluster.StartNodes();
+        var before = await cluster.CreateKv(Vm);
+        var primary = cluster.NodeAt(before.Primary);
+        var secondary = cluster.NodeAt(before.Secondary);
+        var third = cluster.Nodes.Single(n => n != primary && n != secondary);
+
+        var stream = IncrStream.Start(cluster, Vm, Peer, "a", Key, Requests);
+        await stream.WaitForAnswers(AnswersBeforeFault, TimeSpan.FromSeconds(60));
+        int answeredAtFault = stream.Answered;
+        cluster.KillNode(secondary);
+        Assert.True(answeredAtFault < Requests, $"the stream was over ({answeredAtFault} answers) before the secondary was killed");
+
+        var lines = await stream.Finish(StreamTimeout);
+        stream.AssertExactlyOnce(lines, before: 0);
+
+        var survivors = cluster.LiveNodes.ToList();
+        var after = await cluster.WaitForStatus(Vm, s => IsProtectedOn(s, survivors) && s.Secondary == third.Endpoint,
+            Reprotect, $"Protected with the secondary on the third node {third.Endpoint}", survivors);
+        Assert.Equal(primary.Endpoint, after.Primary);
+        Assert.True(after.Generation >= before.Generation, $"generation went back: {before.Generation} -> {after.Generation}");
+
+        await AssertValue(cluster, "g1", Requests);
+        cluster.Passed();
+    }
+
+    private static bool IsProtectedOn(VmStatusView status, IReadOnlyList<NodeProcess> nodes) =>
+        status.State == "Protected"
+        && nodes.Any(n => n.Endpoint == status.Primary)
+        && nodes.Any(n => n.Endpoint == status.Secondary)
+        && status.Primary != status.Secondary;
+
+    /// <summary>A GET through `vm send` must agree with the last INCR.</summary>
+    private static async Task AssertValue(TestCluster cluster, string id, long expected)
+    {
+        var result = await cluster.Cli(
+            ["vm", "send", Vm, "--peer", Peer.ToString(), "--retry-ms", "300", "--timeout", "30", "--contact", cluster.Contact],
+            stdin: $"{id} GET {Key}\n");
+        Assert.True(result.ExitCode == 0, $"GET failed: {result}");
+        Assert.Equal([$"{id} VALUE {expected}"], result.Stdout);
+    }
+
+    private static async Task<string> ReadLog(NodeProcess node)
+    {
+        await using var stream = new FileStream(node.LogPath, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
+        using var reader = new StreamReader(stream);
+        return await reader.ReadToEndAsync();
+    }
+}

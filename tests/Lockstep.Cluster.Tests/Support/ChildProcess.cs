@@ -1,0 +1,189 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Text;
+
+namespace Lockstep.Cluster.Tests;
+
+/// <summary>
+/// A process these tests started: its output lines are kept in memory and, when a log file is given,
+/// written there as they come. Every one is registered so that nothing outlives the test run.
+/// </summary>
+public sealed class ChildProcess : IDisposable
+{
+    private readonly Process _process;
+    private readonly object _gate = new();
+    private readonly List<string> _stdout = [];
+    private readonly List<string> _stderr = [];
+    private readonly StreamWriter? _log;
+    private readonly TaskCompletionSource _stdoutClosed = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly TaskCompletionSource _stderrClosed = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly SemaphoreSlim _changed = new(0);
+
+    private ChildProcess(Process process, string description, string? logPath)
+    {
+        _process = process;
+        Description = description;
+        if (logPath is not null) _log = new StreamWriter(logPath, append: false, new UTF8Encoding(false)) { AutoFlush = true };
+    }
+
+    public string Description { get; }
+    public int Id => _process.Id;
+    public bool HasExited => _process.HasExited;
+    public int ExitCode => _process.ExitCode;
+
+    public static ChildProcess Start(ProcessStartInfo info, string description, string? logPath = null)
+    {
+        var process = new Process { StartInfo = info, EnableRaisingEvents = true };
+        var child = new ChildProcess(process, description, logPath);
+        process.OutputDataReceived += (_, e) => child.OnLine(e.Data, isError: false);
+        process.ErrorDataReceived += (_, e) => child.OnLine(e.Data, isError: true);
+        if (!process.Start()) throw new InvalidOperationException($"could not start {description}");
+        ProcessRegistry.Add(child);
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        return child;
+    }
+
+    public IReadOnlyList<string> StdoutLines
+    {
+        get { lock (_gate) return _stdout.ToList(); }
+    }
+
+    public IReadOnlyList<string> StderrLines
+    {
+        get { lock (_gate) return _stderr.ToList(); }
+    }
+
+    /// <summary>Everything the process printed so far, both streams interleaved as they arrived.</summary>
+    public string AllOutput
+    {
+        get { lock (_gate) return _all.ToString(); }
+    }
+
+    private readonly StringBuilder _all = new();
+
+    public StreamWriter Stdin => _process.StandardInput;
+
+    /// <summary>Waits until <paramref name="condition"/> holds for the output, the process ends, or the time is up.</summary>
+    public async Task<bool> WaitForOutput(Func<ChildProcess, bool> condition, TimeSpan timeout, CancellationToken cancel)
+    {
+        var deadline = Stopwatch.StartNew();
+        while (true)
+        {
+            if (condition(this)) return true;
+            var left = timeout - deadline.Elapsed;
+            if (left <= TimeSpan.Zero || _process.HasExited && _stdoutClosed.Task.IsCompleted && _stderrClosed.Task.IsCompleted)
+                return condition(this);
+            // A short slice even when woken, so that a process that ended is noticed.
+            var slice = left < TimeSpan.FromMilliseconds(250) ? left : TimeSpan.FromMilliseconds(250);
+            await _changed.WaitAsync(slice, cancel);
+        }
+    }
+
+    /// <summary>Waits for the exit and for the last output line; false when the time is up first (the process is left running).</summary>
+    public async Task<bool> WaitForExit(TimeSpan timeout, CancellationToken cancel)
+    {
+        using var limit = CancellationTokenSource.CreateLinkedTokenSource(cancel);
+        limit.CancelAfter(timeout);
+        try
+        {
+            await _process.WaitForExitAsync(limit.Token);
+            await Task.WhenAll(_stdoutClosed.Task, _stderrClosed.Task).WaitAsync(TimeSpan.FromSeconds(5), limit.Token);
+            return true;
+        }
+        catch (OperationCanceledException) when (!cancel.IsCancellationRequested)
+        {
+            return false;
+        }
+        catch (TimeoutException)
+        {
+            return _process.HasExited;
+        }
+    }
+
+    /// <summary>SIGKILL, to the process and anything it started.</summary>
+    public void Kill()
+    {
+        try
+        {
+            if (!_process.HasExited) _process.Kill(entireProcessTree: true);
+        }
+        catch (InvalidOperationException)
+        {
+            // Already gone.
+        }
+        catch (System.ComponentModel.Win32Exception)
+        {
+        }
+    }
+
+    /// <summary>Sends a signal by name (STOP, CONT, TERM) with the system's kill command.</summary>
+    public void Signal(string name)
+    {
+        var info = new ProcessStartInfo("kill") { UseShellExecute = false, RedirectStandardError = true };
+        info.ArgumentList.Add($"-{name}");
+        info.ArgumentList.Add(Id.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        using var kill = Process.Start(info) ?? throw new InvalidOperationException("could not run kill");
+        string error = kill.StandardError.ReadToEnd();
+        if (!kill.WaitForExit(10_000)) throw new TimeoutException($"kill -{name} {Id} did not finish");
+        if (kill.ExitCode != 0) throw new InvalidOperationException($"kill -{name} {Id} failed: {error.Trim()}");
+    }
+
+    public void Dispose()
+    {
+        Kill();
+        try
+        {
+            _process.WaitForExit(5000);
+        }
+        catch (InvalidOperationException)
+        {
+        }
+        ProcessRegistry.Remove(this);
+        _process.Dispose();
+        lock (_gate) _log?.Dispose();
+    }
+
+    private void OnLine(string? line, bool isError)
+    {
+        if (line is null)
+        {
+            (isError ? _stderrClosed : _stdoutClosed).TrySetResult();
+            _changed.Release();
+            return;
+        }
+        lock (_gate)
+        {
+            (isError ? _stderr : _stdout).Add(line);
+            _all.Append(line).Append('\n');
+            try
+            {
+                _log?.WriteLine(line);
+            }
+            catch (ObjectDisposedException)
+            {
+            }
+        }
+        _changed.Release();
+    }
+}
+
+/// <summary>Every child process still running, so that an aborted run kills them on the way out.</summary>
+public static class ProcessRegistry
+{
+    private static readonly ConcurrentDictionary<ChildProcess, byte> Live = new();
+
+    static ProcessRegistry()
+    {
+        AppDomain.CurrentDomain.ProcessExit += (_, _) => KillAll();
+    }
+
+    public static void Add(ChildProcess child) => Live[child] = 0;
+
+    public static void Remove(ChildProcess child) => Live.TryRemove(child, out _);
+
+    public static void KillAll()
+    {
+        foreach (var child in Live.Keys) child.Kill();
+    }
+}

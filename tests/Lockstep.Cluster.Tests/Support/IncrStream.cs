@@ -1,0 +1,112 @@
+using System.Globalization;
+
+namespace Lockstep.Cluster.Tests;
+
+/// <summary>
+/// A `vm send` session fed `&lt;prefix&gt;&lt;i&gt; INCR &lt;key&gt;` for i = 1..count, a few
+/// milliseconds apart, from a background task, so the test can break things while it runs.
+/// </summary>
+public sealed class IncrStream
+{
+    private readonly TestCluster _cluster;
+    private readonly ChildProcess _send;
+    private readonly Task _feeder;
+
+    private IncrStream(TestCluster cluster, ChildProcess send, string prefix, string key, int count, TimeSpan spacing)
+    {
+        _cluster = cluster;
+        _send = send;
+        Prefix = prefix;
+        Key = key;
+        Count = count;
+        _feeder = Task.Run(() => Feed(spacing));
+    }
+
+    public string Prefix { get; }
+    public string Key { get; }
+    public int Count { get; }
+
+    public static IncrStream Start(TestCluster cluster, string vm, uint peer, string prefix, string key, int count,
+        TimeSpan? spacing = null) =>
+        new(cluster, cluster.StartSend(vm, peer), prefix, key, count, spacing ?? TimeSpan.FromMilliseconds(10));
+
+    public int Answered => _send.StdoutLines.Count;
+
+    /// <summary>Waits until at least <paramref name="answers"/> answers came back.</summary>
+    public async Task WaitForAnswers(int answers, TimeSpan timeout)
+    {
+        if (!await _send.WaitForOutput(p => p.StdoutLines.Count >= answers, timeout, _cluster.Cancel))
+            throw new Xunit.Sdk.XunitException(
+                $"only {Answered} of the first {answers} answers within {timeout.TotalSeconds} s; stderr:\n{string.Join("\n", _send.StderrLines)}");
+    }
+
+    /// <summary>Waits for the session to end (all answered) and returns its answer lines; fails when it does not end well.</summary>
+    public async Task<IReadOnlyList<string>> Finish(TimeSpan timeout)
+    {
+        await _feeder.WaitAsync(timeout, _cluster.Cancel);
+        if (!await _send.WaitForExit(timeout, _cluster.Cancel))
+        {
+            _send.Kill();
+            throw new Xunit.Sdk.XunitException(
+                $"vm send did not end within {timeout.TotalSeconds} s; {Answered} of {Count} answered; stderr:\n{string.Join("\n", _send.StderrLines)}");
+        }
+        var lines = _send.StdoutLines;
+        _cluster.Log($"vm send ended with {_send.ExitCode}: {lines.Count} answers; stderr: {string.Join(" | ", _send.StderrLines)}");
+        Assert.True(_send.ExitCode == 0,
+            $"vm send exited with {_send.ExitCode}; stderr:\n{string.Join("\n", _send.StderrLines)}");
+        return lines;
+    }
+
+    /// <summary>
+    /// Asserts the counter went up by exactly one per request: every request answered once, and, since
+    /// requests go one at a time in order, request i answered with <paramref name="before"/> + i.
+    /// </summary>
+    public void AssertExactlyOnce(IReadOnlyList<string> lines, long before)
+    {
+        var values = new Dictionary<string, long>(StringComparer.Ordinal);
+        var problems = new List<string>();
+        foreach (string line in lines)
+        {
+            string[] parts = line.Split(' ', StringSplitOptions.RemoveEmptyEntries);
+            if (parts.Length != 2 || !long.TryParse(parts[1], NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out long value))
+            {
+                problems.Add($"not an INCR answer: '{line}'");
+                continue;
+            }
+            if (!values.TryAdd(parts[0], value)) problems.Add($"{parts[0]} answered twice ('{line}')");
+        }
+        for (int i = 1; i <= Count; i++)
+        {
+            string id = $"{Prefix}{i}";
+            if (!values.Remove(id, out long value)) problems.Add($"{id} never answered");
+            else if (value != before + i) problems.Add($"{id} answered {value}, expected {before + i}");
+        }
+        problems.AddRange(values.Keys.Select(id => $"answer to a request never sent: {id}"));
+        var sorted = lines.Select(l => l.Split(' ')).Where(p => p.Length == 2 && long.TryParse(p[1], out _))
+            .Select(p => long.Parse(p[1], CultureInfo.InvariantCulture)).Order().ToList();
+        Assert.True(problems.Count == 0,
+            $"{problems.Count} problems with {lines.Count} answers to {Count} INCRs:\n{string.Join("\n", problems.Take(30))}\n" +
+            $"values seen, sorted: {string.Join(",", sorted)}");
+    }
+
+    private async Task Feed(TimeSpan spacing)
+    {
+        try
+        {
+            for (int i = 1; i <= Count; i++)
+            {
+                await _send.Stdin.WriteLineAsync($"{Prefix}{i} INCR {Key}");
+                await _send.Stdin.FlushAsync();
+                await Task.Delay(spacing);
+            }
+            _send.Stdin.Close();
+        }
+        catch (IOException)
+        {
+            // vm send ended early; Finish reports why.
+        }
+        catch (ObjectDisposedException)
+        {
+        }
+    }
+}
