@@ -7,6 +7,7 @@ using Lockstep.Actors.Lockstep;
 using Lockstep.Actors.Placement;
 using Lockstep.Actors.Protocol;
 using Lockstep.Engine.Cpu;
+using Lockstep.Engine.Recording;
 
 namespace Lockstep.Actors.Executors;
 
@@ -26,6 +27,9 @@ public sealed class PrimaryExecutor : ReceiveActor, IPrimaryEvents, IWithTimers
     private sealed record ClaimLost(long Generation);
     private sealed record RuntimeEnded(string State, string Detail);
     private sealed record Announce;
+    private sealed record SegmentCut(LogSegment Segment, byte[] Encoded);
+    private sealed record CheckpointTaken(VmLogJournal.Checkpoint Checkpoint);
+    private sealed record FlushLog;
 
     private const int MaxBufferedPerPeer = 1024;
 
@@ -41,6 +45,10 @@ public sealed class PrimaryExecutor : ReceiveActor, IPrimaryEvents, IWithTimers
     private string? _secondaryNode;
     private IActorRef? _secondary;
     private int _placementSeed;
+    private readonly MemoryStream _logBatch = new();
+    private long _batchFirst = -1, _batchEnd;
+    private ulong _batchHorizon;
+    private IActorRef _journal = ActorRefs.Nobody;
     public ITimerScheduler Timers { get; set; } = null!;
 
     public PrimaryExecutor(Launch launch, ClaimStore claims, LockstepSettings settings)
@@ -69,6 +77,20 @@ public sealed class PrimaryExecutor : ReceiveActor, IPrimaryEvents, IWithTimers
         });
         Receive<RuntimeEnded>(e => _log.Info("{0} ended: {1} ({2})", launch.Name, e.State, e.Detail));
         Receive<Announce>(_ => Publish());
+        Receive<SegmentCut>(cut =>
+        {
+            if (_batchFirst < 0) _batchFirst = cut.Segment.FirstEntryIndex;
+            _batchEnd = cut.Segment.EndEntryIndex;
+            _batchHorizon = cut.Segment.Horizon;
+            _logBatch.Write(cut.Encoded);
+            if (_logBatch.Length >= 1 << 20) FlushBatch();
+        });
+        Receive<FlushLog>(_ => FlushBatch());
+        Receive<CheckpointTaken>(taken =>
+        {
+            FlushBatch(); // batches before the checkpoint must reach the journal before it
+            _journal.Tell(taken.Checkpoint);
+        });
         Receive<SendPacket>(OnSendPacket);
         Receive<GetVmStatus>(_ => Sender.Tell(Status()));
         Receive<TestFailover>(_ =>
@@ -98,8 +120,19 @@ public sealed class PrimaryExecutor : ReceiveActor, IPrimaryEvents, IWithTimers
     public static Props Props(Launch launch, ClaimStore claims, LockstepSettings settings) =>
         Akka.Actor.Props.Create(() => new PrimaryExecutor(launch, claims, settings));
 
+    /// <summary>Sends what was cut since the last flush to the journal as one event.</summary>
+    private void FlushBatch()
+    {
+        if (_batchFirst < 0) return;
+        _journal.Tell(new VmLogJournal.LogBatch(_batchFirst, _batchEnd, _batchHorizon, _logBatch.ToArray()));
+        _logBatch.SetLength(0);
+        _batchFirst = -1;
+    }
+
     protected override void PreStart()
     {
+        _journal = Context.ActorOf(VmLogJournal.Props(_launch.Name), "journal");
+        Timers.StartPeriodicTimer("flush-log", new FlushLog(), TimeSpan.FromMilliseconds(200));
         _runtime.Start();
         foreach (var output in _launch.Resend) Route(output); // outputs whose release the old primary could not prove
         Publish();
@@ -201,4 +234,7 @@ public sealed class PrimaryExecutor : ReceiveActor, IPrimaryEvents, IWithTimers
     void IPrimaryEvents.Protected() => _self.Tell(new BecameProtected());
     void IPrimaryEvents.LostClaim(long generation) => _self.Tell(new ClaimLost(generation));
     void IPrimaryEvents.Ended(string state, string detail) => _self.Tell(new RuntimeEnded(state, detail));
+    void IPrimaryEvents.LogCut(LogSegment segment, byte[] encoded) => _self.Tell(new SegmentCut(segment, encoded));
+    void IPrimaryEvents.Checkpoint(long entryIndex, ulong position, byte[] snapshot) =>
+        _self.Tell(new CheckpointTaken(new VmLogJournal.Checkpoint(entryIndex, position, snapshot)));
 }

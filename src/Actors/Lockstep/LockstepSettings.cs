@@ -8,11 +8,12 @@ public sealed record LockstepSettings(
     TimeSpan HeartbeatTimeout,
     TimeSpan MaxLag,
     TimeSpan ShipInterval,
-    ulong SliceInstructions)
+    ulong SliceInstructions,
+    TimeSpan CheckpointInterval)
 {
     public static LockstepSettings Default { get; } = new(
         TimeSpan.FromMilliseconds(50), TimeSpan.FromMilliseconds(500), TimeSpan.FromMilliseconds(100),
-        TimeSpan.FromMilliseconds(2), 200_000);
+        TimeSpan.FromMilliseconds(2), 200_000, TimeSpan.FromSeconds(30));
 
     public static LockstepSettings From(Config config)
     {
@@ -23,6 +24,7 @@ public sealed record LockstepSettings(
             c.GetTimeSpan("heartbeat-timeout", Default.HeartbeatTimeout),
             c.GetTimeSpan("max-lag", Default.MaxLag),
             c.GetTimeSpan("ship-interval", Default.ShipInterval),
-            (ulong)c.GetLong("slice-instructions", (long)Default.SliceInstructions));
+            (ulong)c.GetLong("slice-instructions", (long)Default.SliceInstructions),
+            c.GetTimeSpan("checkpoint-interval", Default.CheckpointInterval));
     }
 }

@@ -17,6 +17,10 @@ public interface IPrimaryEvents
     void Protected();
     void LostClaim(long generation);
     void Ended(string state, string detail);
+    /// <summary>A non-empty log segment was cut (for the journal), in log order.</summary>
+    void LogCut(LogSegment segment, byte[] encoded);
+    /// <summary>A full snapshot taken at a cut: the log from <paramref name="entryIndex"/> on continues it.</summary>
+    void Checkpoint(long entryIndex, ulong position, byte[] snapshot);
 }
 
 /// <summary>
@@ -47,6 +51,7 @@ public sealed class PrimaryRuntime
     private LockstepChannel? _channel;
     private bool _protected;
     private long _lastShip;
+    private long _lastCheckpoint = Stopwatch.GetTimestamp();
     private ulong _ackedHorizon;
     private ulong _releasedSeq;
     private volatile bool _stopping;
@@ -134,6 +139,7 @@ public sealed class PrimaryRuntime
                 _events.LostClaim(Generation);
                 return;
             }
+            TakeCheckpoint();
             _events.NeedSecondary("starting");
             while (!_stopping)
             {
@@ -190,20 +196,18 @@ public sealed class PrimaryRuntime
     {
         long now = Stopwatch.GetTimestamp();
         bool due = Stopwatch.GetElapsedTime(_lastShip, now) >= _settings.ShipInterval;
-        if (_channel is null)
-        {
-            // No secondary to stream to: keep the recorder from growing without bound.
-            if (_recorder.PendingCount > 0 && (due || force)) _recorder.Cut(_machine.Position);
-            return;
-        }
         if (!force && !due) return;
+        if (_channel is null && _recorder.PendingCount == 0) return; // no heartbeat needed without a partner
         var segment = _recorder.Cut(_machine.Position);
         byte[] encoded = LogCodec.Encode(segment);
+        if (segment.Entries.Length > 0) _events.LogCut(segment, encoded);
+        if (Stopwatch.GetElapsedTime(_lastCheckpoint, now) >= _settings.CheckpointInterval) TakeCheckpoint();
+        _lastShip = now;
+        if (_channel is null) return;
         var payload = new byte[8 + encoded.Length];
         BinaryPrimitives.WriteUInt64LittleEndian(payload, Volatile.Read(ref _releasedSeq));
         encoded.CopyTo(payload, 8);
         _channel.Send(FrameType.Segment, payload);
-        _lastShip = now;
         lock (_gate)
         {
             _cuts.Enqueue((segment.Horizon, now));
@@ -287,6 +291,13 @@ public sealed class PrimaryRuntime
         Generation++;
         ReleaseOutputs();
         _events.NeedSecondary(reason);
+    }
+
+    /// <summary>A journal checkpoint right after a cut, so the log that follows starts where the snapshot ends.</summary>
+    private void TakeCheckpoint()
+    {
+        _lastCheckpoint = Stopwatch.GetTimestamp();
+        _events.Checkpoint(_recorder.NextSegmentStart, _machine.Position, MachineSnapshot.CaptureFull(_machine));
     }
 
     private void Attach(string host, int port)
