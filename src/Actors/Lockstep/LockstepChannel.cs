@@ -1,5 +1,4 @@
 using System.Buffers.Binary;
-using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Net.Sockets;
 
@@ -8,27 +7,30 @@ namespace Lockstep.Actors.Lockstep;
 /// <summary>
 /// One TCP connection between a primary and its secondary, outside Akka.Remote: the log and the
 /// acknowledgements are latency-critical, and a killed process closes its socket at once, which
-/// is the fastest failure signal there is. Sends are queued and written by a sender thread (the
-/// VM never blocks on the network); received frames go to a callback on a reader thread.
+/// is the fastest failure signal there is. Sends go straight to the socket (the
+/// VM does not wait for the peer); received frames go to a callback on a reader thread.
 /// Frame: [u8 type][u32 length][payload].
 /// </summary>
 public sealed class LockstepChannel : IDisposable
 {
     private readonly Socket _socket;
     private readonly NetworkStream _stream;
-    private readonly BlockingCollection<byte[]> _outbox = new(new ConcurrentQueue<byte[]>());
+    private readonly object _sendLock = new();
+    private readonly object _closeLock = new();
     private readonly Action<FrameType, byte[]> _onFrame;
     private long _lastReceived = Stopwatch.GetTimestamp();
     private long _bytesSent;
     private volatile string? _closedReason;
 
-    public LockstepChannel(Socket socket, Action<FrameType, byte[]> onFrame)
+    public LockstepChannel(Socket socket, Action<FrameType, byte[]> onFrame, TimeSpan sendTimeout)
     {
         _socket = socket;
         _socket.NoDelay = true;
+        _socket.SendTimeout = (int)sendTimeout.TotalMilliseconds;
+        _socket.SendBufferSize = 4 << 20;
+        _socket.ReceiveBufferSize = 4 << 20;
         _stream = new NetworkStream(socket, ownsSocket: true);
         _onFrame = onFrame;
-        new Thread(SendLoop) { IsBackground = true, Name = "lockstep-send" }.Start();
         new Thread(ReceiveLoop) { IsBackground = true, Name = "lockstep-receive" }.Start();
     }
 
@@ -41,14 +43,19 @@ public sealed class LockstepChannel : IDisposable
     /// <summary>Fires once, on whichever thread notices the end first.</summary>
     public event Action<string>? Closed;
 
-    public static LockstepChannel Connect(string host, int port, Action<FrameType, byte[]> onFrame, TimeSpan timeout)
+    public static LockstepChannel Connect(string host, int port, Action<FrameType, byte[]> onFrame, TimeSpan timeout, TimeSpan sendTimeout)
     {
         var socket = new Socket(SocketType.Stream, ProtocolType.Tcp);
         using var cts = new CancellationTokenSource(timeout);
         socket.ConnectAsync(host, port, cts.Token).AsTask().GetAwaiter().GetResult();
-        return new LockstepChannel(socket, onFrame);
+        return new LockstepChannel(socket, onFrame, sendTimeout);
     }
 
+    /// <summary>
+    /// Writes a frame now, on the caller's thread: a hand-off to a sender thread costs a wake-up
+    /// on each side, which is most of a loopback round trip. A peer that stops reading (frozen)
+    /// makes the write time out, and that closes the channel like any other failure.
+    /// </summary>
     public void Send(FrameType type, ReadOnlySpan<byte> payload)
     {
         if (!IsOpen) return;
@@ -58,28 +65,8 @@ public sealed class LockstepChannel : IDisposable
         payload.CopyTo(frame.AsSpan(5));
         try
         {
-            _outbox.Add(frame);
-        }
-        catch (InvalidOperationException)
-        {
-            // Closed between the check and the add: the frame has nowhere to go.
-        }
-    }
-
-    private void SendLoop()
-    {
-        var batch = new MemoryStream();
-        try
-        {
-            foreach (var frame in _outbox.GetConsumingEnumerable())
-            {
-                // Coalesce what is queued into one write: fewer syscalls under load, no added delay when idle.
-                batch.SetLength(0);
-                batch.Write(frame);
-                while (batch.Length < 1 << 20 && _outbox.TryTake(out var more)) batch.Write(more);
-                _stream.Write(batch.GetBuffer(), 0, (int)batch.Length);
-                Interlocked.Add(ref _bytesSent, batch.Length);
-            }
+            lock (_sendLock) _socket.Send(frame);
+            Interlocked.Add(ref _bytesSent, frame.Length);
         }
         catch (Exception e) when (e is IOException or SocketException or ObjectDisposedException)
         {
@@ -117,12 +104,11 @@ public sealed class LockstepChannel : IDisposable
 
     public void Close(string reason)
     {
-        lock (_outbox)
+        lock (_closeLock)
         {
             if (_closedReason is not null) return;
             _closedReason = reason;
         }
-        _outbox.CompleteAdding();
         try { _socket.Shutdown(SocketShutdown.Both); } catch (Exception e) when (e is SocketException or ObjectDisposedException) { }
         _stream.Dispose();
         Closed?.Invoke(reason);
@@ -132,7 +118,6 @@ public sealed class LockstepChannel : IDisposable
     public void SayGoodbye()
     {
         Send(FrameType.Goodbye, []);
-        Thread.Sleep(20); // let the sender thread flush it before the socket goes
         Close("said goodbye");
     }
 

@@ -59,6 +59,7 @@ public sealed class PrimaryRuntime
     private double _reprotectPauseMs;
     private long _bandwidthBytes, _bandwidthSince = Stopwatch.GetTimestamp();
     private double _logBytesPerSecond;
+    private long _logBytesShipped;
     private string _state = "NotProtected";
     private string? _detail;
 
@@ -121,7 +122,7 @@ public sealed class PrimaryRuntime
     {
         lock (_gate)
             return new RuntimeStats(_state, Generation, _machine.Position, _machine.NextOutputSeq, _lagMs,
-                _logBytesPerSecond, _reprotectPauseMs, _detail);
+                _logBytesPerSecond, _reprotectPauseMs, _detail, _logBytesShipped);
     }
 
     private void Post(Action command)
@@ -159,7 +160,9 @@ public sealed class PrimaryRuntime
                     lock (_gate) foreach (var output in _machine.Outputs) _held.Enqueue(output);
                     _machine.Outputs.Clear();
                 }
-                ShipLog(force: reason is StopReason.Output or StopReason.Halted or StopReason.Faulted);
+                // Ship at once when the guest has nothing more to do (a lone request's answer waits on
+                // this); under load, outputs gather for up to ship-interval and travel together.
+                ShipLog(force: reason is StopReason.Waiting or StopReason.Halted or StopReason.Faulted || HeldOutputs >= 32);
                 ReleaseOutputs();
                 CheckChannel();
                 if (reason is StopReason.Halted or StopReason.Faulted)
@@ -192,6 +195,11 @@ public sealed class PrimaryRuntime
         }
     }
 
+    private int HeldOutputs
+    {
+        get { lock (_gate) return _held.Count; }
+    }
+
     private void ShipLog(bool force)
     {
         long now = Stopwatch.GetTimestamp();
@@ -213,6 +221,7 @@ public sealed class PrimaryRuntime
             _cuts.Enqueue((segment.Horizon, now));
             while (_cuts.Count > 10_000) _cuts.Dequeue();
             _bandwidthBytes += payload.Length + 5;
+            _logBytesShipped += payload.Length + 5;
             double seconds = Stopwatch.GetElapsedTime(_bandwidthSince, now).TotalSeconds;
             if (seconds >= 1)
             {
@@ -306,7 +315,7 @@ public sealed class PrimaryRuntime
         LockstepChannel channel;
         try
         {
-            channel = LockstepChannel.Connect(host, port, OnFrame, TimeSpan.FromSeconds(2));
+            channel = LockstepChannel.Connect(host, port, OnFrame, TimeSpan.FromSeconds(2), _settings.HeartbeatTimeout);
         }
         catch (Exception e) when (e is SocketException or OperationCanceledException or IOException)
         {

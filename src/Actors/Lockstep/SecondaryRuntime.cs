@@ -118,7 +118,7 @@ public sealed class SecondaryRuntime
                 return;
             }
             _listener.Stop();
-            _channel = new LockstepChannel(accept.Result, OnFrame);
+            _channel = new LockstepChannel(accept.Result, OnFrame, _settings.HeartbeatTimeout);
             Replay();
         }
         catch (Exception e) when (!_stopping)

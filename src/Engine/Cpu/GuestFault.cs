@@ -4,5 +4,5 @@ namespace Lockstep.Engine.Cpu;
 public sealed record GuestFault(uint Pc, uint Cause, uint Tval)
 {
     public override string ToString() =>
-        $"guest fault: {TrapCause.Describe(Cause)} (mcause {Cause:#x}) at pc 0x{Pc:x8}, mtval 0x{Tval:x8}";
+        $"guest fault: {TrapCause.Describe(Cause)} (mcause 0x{Cause:x}) at pc 0x{Pc:x8}, mtval 0x{Tval:x8}";
 }

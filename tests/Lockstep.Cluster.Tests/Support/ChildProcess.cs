@@ -27,7 +27,8 @@ public sealed class ChildProcess : IDisposable
     }
 
     public string Description { get; }
-    public int Id => _process.Id;
+    /// <summary>The process id, kept from the start so it can still be named after the process is gone.</summary>
+    public int Id { get; private set; }
     public bool HasExited => _process.HasExited;
     public int ExitCode => _process.ExitCode;
 
@@ -38,6 +39,7 @@ public sealed class ChildProcess : IDisposable
         process.OutputDataReceived += (_, e) => child.OnLine(e.Data, isError: false);
         process.ErrorDataReceived += (_, e) => child.OnLine(e.Data, isError: true);
         if (!process.Start()) throw new InvalidOperationException($"could not start {description}");
+        child.Id = process.Id;
         ProcessRegistry.Add(child);
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();

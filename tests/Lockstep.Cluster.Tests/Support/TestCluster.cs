@@ -91,7 +91,7 @@ public sealed class TestCluster : IAsyncDisposable
 
     public static string ContactOf(IEnumerable<NodeProcess> nodes) => string.Join(",", nodes.Select(n => n.Endpoint));
 
-    public void Log(string message) => _output.WriteLine($"[{_clock.Elapsed.TotalSeconds,6:F1}s] {message}");
+    public void Log(string message) => _output.WriteLine($"[{_clock.Elapsed.TotalSeconds,6:F1}s {DateTime.UtcNow:HH:mm:ss.fff}Z] {message}");
 
     /// <summary>Starts <paramref name="count"/> nodes (the first is the seed) and waits until all are Up.</summary>
     public async Task StartNodes(int count = 3)
@@ -224,23 +224,18 @@ public sealed class TestCluster : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
+        // Cleanup must neither throw (it would hide the test's own failure) nor leave a process behind.
         foreach (var client in _clients) client.Dispose();
-        foreach (var node in _nodes)
-        {
-            // SIGKILL ends a stopped process as well; nothing is left behind for the next test.
-            node.Process.Dispose();
-        }
+        foreach (var node in _nodes) node.Process.Dispose(); // SIGKILL ends a stopped (SIGSTOP) process as well
         if (_passed)
         {
             try
             {
                 Directory.Delete(Folder, recursive: true);
             }
-            catch (IOException)
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
             {
-            }
-            catch (UnauthorizedAccessException)
-            {
+                _output.WriteLine($"could not remove {Folder}: {e.Message}");
             }
         }
         else
@@ -248,8 +243,15 @@ public sealed class TestCluster : IAsyncDisposable
             _output.WriteLine($"test failed; its folder (node logs, journal) is kept: {Folder}");
             foreach (var node in _nodes)
             {
-                string text = File.Exists(node.LogPath) ? await File.ReadAllTextAsync(node.LogPath) : "(no log)";
-                _output.WriteLine($"===== {node} log, last lines =====\n{Tail(text, 60)}");
+                try
+                {
+                    string text = File.Exists(node.LogPath) ? await File.ReadAllTextAsync(node.LogPath) : "(no log)";
+                    _output.WriteLine($"===== {node} log, last lines =====\n{Tail(text, 60)}");
+                }
+                catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+                {
+                    _output.WriteLine($"cannot read {node.LogPath}: {e.Message}");
+                }
             }
         }
         _limit.Dispose();

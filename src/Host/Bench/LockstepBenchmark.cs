@@ -1,0 +1,127 @@
+using System.Diagnostics;
+using System.Text;
+using Lockstep.Actors.Claims;
+using Lockstep.Actors.Lockstep;
+using Lockstep.Engine.Cpu;
+using Lockstep.Engine.Snapshots;
+
+namespace Lockstep.Host.Bench;
+
+/// <summary>
+/// Measures what protection costs on the lockstep data path, each figure next to its reference
+/// from the same run: request latency (protected, unprotected, raw TCP round trip), throughput
+/// ratios for bench and kv, log bandwidth, and the re-protection pause.
+/// </summary>
+public static class LockstepBenchmark
+{
+    public static int Run(string guests, int requests)
+    {
+        string dir = Directory.CreateTempSubdirectory("lockstep-bench-").FullName;
+        try
+        {
+            var claims = new ClaimStore(Path.Combine(dir, "claims.db"));
+            var settings = LockstepSettings.Default;
+            string kv = Path.Combine(guests, "kv.elf"), bench = Path.Combine(guests, "bench.elf");
+
+            Console.WriteLine($"# lockstep benchmark ({Environment.ProcessorCount} cores, {requests} requests per latency run)");
+            var tcp = TcpEcho.RoundTrips(requests * 2);
+            Console.WriteLine($"raw loopback TCP round trip      {tcp}");
+            var unprotectedLatency = Latency(kv, false, claims, settings, requests);
+            Console.WriteLine($"kv request, unprotected          {unprotectedLatency}");
+            var protectedLatency = Latency(kv, true, claims, settings, requests);
+            Console.WriteLine($"kv request, protected            {protectedLatency}");
+            Console.WriteLine($"added latency p50: {protectedLatency.P50 - unprotectedLatency.P50:F1} µs = {(protectedLatency.P50 - unprotectedLatency.P50) / tcp.P50:F2} x raw TCP RTT; protected p50 = {protectedLatency.P50 / tcp.P50:F2} x raw TCP RTT (target <= 3)");
+
+            var (plainOps, _, _) = KvThroughput(kv, false, claims, settings, requests * 5);
+            var (protOps, logRate, pause) = KvThroughput(kv, true, claims, settings, requests * 5);
+            Console.WriteLine($"kv throughput: unprotected {plainOps:F0} req/s, protected {protOps:F0} req/s, ratio {protOps / plainOps:F3} (target >= 0.95)");
+            Console.WriteLine($"log bandwidth under kv load: {logRate / 1024:F1} KiB/s ({logRate / protOps:F0} bytes per request)");
+
+            double plainBench = BenchSeconds(bench, false, claims, settings);
+            double protBench = BenchSeconds(bench, true, claims, settings);
+            Console.WriteLine($"bench: unprotected {plainBench:F3} s, protected {protBench:F3} s, throughput ratio {plainBench / protBench:F3} (target >= 0.95)");
+
+            Console.WriteLine($"re-protection pause (kv, 16 MiB guest): {pause:F2} ms (target < 50 ms)");
+            Console.WriteLine($"snapshot capture of a 16 MiB guest with every page written: {FullSnapshotMs():F2} ms");
+            return 0;
+        }
+        finally
+        {
+            try { Directory.Delete(dir, recursive: true); } catch (IOException) { }
+        }
+    }
+
+    private static Percentiles Latency(string kv, bool protect, ClaimStore claims, LockstepSettings settings, int count)
+    {
+        using var vm = new BenchVm(kv, protect, claims, settings);
+        WaitReady(vm);
+        var samples = new List<double>(count);
+        for (int i = 0; i < count + 100; i++)
+        {
+            long start = Stopwatch.GetTimestamp();
+            vm.Deliver(1, Encoding.ASCII.GetBytes($"{i} INCR k"));
+            NextPacket(vm);
+            if (i >= 100) samples.Add(Stopwatch.GetElapsedTime(start).TotalMicroseconds); // the first ones warm the JIT
+        }
+        return new Percentiles(samples);
+    }
+
+    private static (double OpsPerSecond, double LogBytesPerSecond, double PauseMs) KvThroughput(
+        string kv, bool protect, ClaimStore claims, LockstepSettings settings, int count)
+    {
+        using var vm = new BenchVm(kv, protect, claims, settings);
+        WaitReady(vm);
+        const int window = 32;
+        var clock = Stopwatch.StartNew();
+        int sent = 0, answered = 0;
+        while (answered < count)
+        {
+            while (sent < count && sent - answered < window) vm.Deliver(1, Encoding.ASCII.GetBytes($"{sent++} INCR k"));
+            NextPacket(vm);
+            answered++;
+        }
+        double seconds = clock.Elapsed.TotalSeconds;
+        var stats = vm.Primary.Stats();
+        return (count / seconds, stats.LogBytesShipped / seconds, stats.LastReprotectPauseMs);
+    }
+
+    private static double BenchSeconds(string bench, bool protect, ClaimStore claims, LockstepSettings settings)
+    {
+        var clock = Stopwatch.StartNew();
+        using var vm = new BenchVm(bench, protect, claims, settings);
+        if (!vm.WaitEnded(TimeSpan.FromMinutes(2))) throw new TimeoutException("bench did not finish");
+        return clock.Elapsed.TotalSeconds;
+    }
+
+    private static double FullSnapshotMs()
+    {
+        var machine = new Machine(MemoryMap.DefaultRamSize);
+        var fill = new byte[machine.RamSize];
+        new Random(1).NextBytes(fill);
+        machine.TryWriteRam(MemoryMap.RamBase, fill);
+        MachineSnapshot.CaptureFull(machine);
+        var clock = Stopwatch.StartNew();
+        MachineSnapshot.CaptureFull(machine);
+        return clock.Elapsed.TotalMilliseconds;
+    }
+
+    private static void WaitReady(BenchVm vm)
+    {
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(10);
+        var console = new StringBuilder();
+        while (!console.ToString().Contains("kv: ready"))
+        {
+            if (!vm.Released.TryTake(out var output, deadline - DateTime.UtcNow)) throw new TimeoutException("kv never said ready");
+            if (output.Kind == OutputKind.Console) console.Append(Encoding.ASCII.GetString(output.Data));
+        }
+    }
+
+    private static MachineOutput NextPacket(BenchVm vm)
+    {
+        while (true)
+        {
+            if (!vm.Released.TryTake(out var output, TimeSpan.FromSeconds(10))) throw new TimeoutException("no answer from kv");
+            if (output.Kind == OutputKind.Packet) return output;
+        }
+    }
+}
