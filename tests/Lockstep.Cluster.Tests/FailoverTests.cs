@@ -109,6 +109,11 @@ public sealed class FailoverTests(LockstepProgram program, ITestOutputHelper out
         Assert.True(stepped || shutOut,
             $"the resumed node's log shows neither a lost claim nor a shutdown:\n{TestCluster.Tail(resumedLog, 40)}");
 
+        // Protected again, on nodes of the cluster, still not with the resumed node as primary.
+        var live = cluster.Nodes.Where(n => !n.Process.HasExited).ToList();
+        await cluster.WaitForStatus(Vm, s => IsProtectedOn(s, live) && s.Primary != paused.Endpoint,
+            Reprotect, $"Protected again, the primary not on the resumed node {paused.Endpoint}", survivors);
+
         // The counter goes on from where the stream left it, still exactly once per request.
         var more = IncrStream.Start(cluster, Vm, Peer, "b", Key, 10);
         var moreLines = await more.Finish(StreamTimeout);

@@ -95,7 +95,10 @@ public class TrapTests
         string text = machine.Fault!.ToString();
         Assert.Contains("guest fault", text);
         Assert.Contains("breakpoint", text);
-        Assert.Contains("0x80000000", text);
+        Assert.Contains("(mcause 0x3)", text);
+        Assert.Contains("pc 0x80000000", text);
+        Assert.Contains("mtval 0x00000000", text);
+        Assert.Contains("(mcause 0x8000000b)", new GuestFault(0, TrapCause.MachineExternalInterrupt, 0).ToString());
     }
 
     [Fact]

@@ -50,7 +50,8 @@ public sealed record CliResult(int ExitCode, IReadOnlyList<string> Stdout, IRead
 /// <summary>
 /// A cluster of `lockstep node` processes for one test, in its own temporary folder (working
 /// directory and journal) and on its own ports. Disposing it kills every process it started; the
-/// folder is removed when the test passed and kept, with the node logs shown, when it did not.
+/// folder is removed when the test passed (unless LOCKSTEP_TESTS_KEEP=1) and kept, with the node logs
+/// shown, when it did not.
 /// </summary>
 public sealed class TestCluster : IAsyncDisposable
 {
@@ -227,7 +228,7 @@ public sealed class TestCluster : IAsyncDisposable
         // Cleanup must neither throw (it would hide the test's own failure) nor leave a process behind.
         foreach (var client in _clients) client.Dispose();
         foreach (var node in _nodes) node.Process.Dispose(); // SIGKILL ends a stopped (SIGSTOP) process as well
-        if (_passed)
+        if (_passed && Environment.GetEnvironmentVariable("LOCKSTEP_TESTS_KEEP") != "1")
         {
             try
             {

@@ -26,13 +26,13 @@ public static class ClientConfig
             serialization-bindings { "System.Object" = hyperion }
           }
           remote {
-            dot-netty.tcp { hostname = 127.0.0.1, port = 0 }
+            dot-netty.tcp { hostname = 127.0.0.1, port = 0, maximum-frame-size = 16MiB }
             log-remote-lifecycle-events = off
           }
           cluster.client {
-            heartbeat-interval = 1s
-            acceptable-heartbeat-pause = 3s
-            establishing-get-contacts-interval = 1s
+            heartbeat-interval = 200ms
+            acceptable-heartbeat-pause = 600ms
+            establishing-get-contacts-interval = 250ms
             reconnect-timeout = off
           }
           coordinated-shutdown {
