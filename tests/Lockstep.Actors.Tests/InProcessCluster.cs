@@ -14,12 +14,16 @@ namespace Lockstep.Actors.Tests;
 /// </summary>
 public sealed class InProcessCluster : IDisposable
 {
-    private readonly string _directory = Directory.CreateTempSubdirectory("lockstep-cluster-").FullName;
+    private readonly string _directory;
+    private readonly bool _ownsDirectory;
     private readonly List<NodeHandles?> _nodes = [];
     private readonly int _basePort;
 
-    public InProcessCluster(int basePort, int size)
+    /// <param name="directory">Shared storage of an earlier cluster to start on (a whole-cluster restart); a new one when null.</param>
+    public InProcessCluster(int basePort, int size, string? directory = null)
     {
+        _ownsDirectory = directory is null;
+        _directory = directory ?? Directory.CreateTempSubdirectory("lockstep-cluster-").FullName;
         _basePort = basePort;
         string db = Path.Combine(_directory, "lockstep.db");
         var claims = new ClaimStore(db);
@@ -34,6 +38,8 @@ public sealed class InProcessCluster : IDisposable
         WaitUntil(() => Alive.All(n => Cluster.Get(n.System).State.Members.Count(m => m.Status == MemberStatus.Up) == size),
             TimeSpan.FromSeconds(30), "cluster did not come up");
     }
+
+    public string StorageDirectory => _directory;
 
     public IEnumerable<NodeHandles> Alive => _nodes.Where(n => n is not null)!;
 
@@ -104,6 +110,11 @@ public sealed class InProcessCluster : IDisposable
     public void Dispose()
     {
         foreach (var node in Alive.ToList()) node.System.Terminate().Wait(TimeSpan.FromSeconds(10));
-        try { Directory.Delete(_directory, recursive: true); } catch (IOException) { }
+        if (_ownsDirectory) DeleteStorage(_directory);
+    }
+
+    public static void DeleteStorage(string directory)
+    {
+        try { Directory.Delete(directory, recursive: true); } catch (IOException) { }
     }
 }

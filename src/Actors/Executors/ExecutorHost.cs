@@ -4,7 +4,6 @@ using Lockstep.Actors.Claims;
 using Lockstep.Actors.Lockstep;
 using Lockstep.Actors.Protocol;
 using Lockstep.Engine.Cpu;
-using Lockstep.Engine.Loading;
 
 namespace Lockstep.Actors.Executors;
 
@@ -14,6 +13,10 @@ namespace Lockstep.Actors.Executors;
 /// </summary>
 public sealed class ExecutorHost : ReceiveActor
 {
+    /// <summary>A rebuilt (or freshly booted) machine, ready to run live once its generation is claimed.</summary>
+    public sealed record LaunchPrimary(string Name, uint MemorySize, Machine Machine, long Generation, long NextEntryIndex,
+        ulong ReleasedSeq, IReadOnlyList<MachineOutput> Resend, IReadOnlyList<FailoverRecord> History);
+
     public sealed record PromoteHere(string Name, uint MemorySize, Machine Machine, long Generation, long NextEntryIndex,
         ulong ReleasedSeq, IReadOnlyList<MachineOutput> Unreleased, IReadOnlyList<FailoverRecord> History);
 
@@ -21,22 +24,10 @@ public sealed class ExecutorHost : ReceiveActor
 
     public ExecutorHost(ClaimStore claims, LockstepSettings settings)
     {
-        Receive<StartPrimary>(start =>
-        {
-            var machine = new Machine(start.MemorySize);
-            try
-            {
-                ElfLoader.Load(machine, start.Image);
-            }
-            catch (ImageException e)
-            {
-                _log.Error("cannot start {0}: {1}", start.Name, e.Message);
-                return;
-            }
-            Spawn($"primary-{start.Name}-g{start.Generation}", PrimaryExecutor.Props(
-                new PrimaryExecutor.Launch(start.Name, start.MemorySize, machine, start.Generation, false, 0, 0, [], start.History),
-                claims, settings));
-        });
+        Receive<StartPrimary>(start => Spawn($"rebuild-{start.Name}-g{start.Generation}", VmRebuilder.Props(start)));
+        Receive<LaunchPrimary>(l => Spawn($"primary-{l.Name}-g{l.Generation}", PrimaryExecutor.Props(
+            new PrimaryExecutor.Launch(l.Name, l.MemorySize, l.Machine, l.Generation, false, l.NextEntryIndex, l.ReleasedSeq, l.Resend, l.History),
+            claims, settings)));
         Receive<PromoteHere>(p => Spawn($"primary-{p.Name}-g{p.Generation}", PrimaryExecutor.Props(
             new PrimaryExecutor.Launch(p.Name, p.MemorySize, p.Machine, p.Generation, true, p.NextEntryIndex, p.ReleasedSeq, p.Unreleased, p.History),
             claims, settings)));

@@ -62,7 +62,12 @@ public sealed class PrimaryExecutor : ReceiveActor, IPrimaryEvents, IWithTimers
             launch.ReleasedSeq, settings, claims, owner, this);
 
         Receive<ReleasedOutput>(r => Route(r.Output));
-        Receive<SecondaryNeeded>(n => FindSecondary(n.Reason));
+        Receive<SecondaryNeeded>(n =>
+        {
+            if (n.Reason.StartsWith("secondary lost", StringComparison.Ordinal))
+                _history.Add(new FailoverRecord(DateTime.UtcNow, n.Reason, 0, PlacementOf(_cluster.SelfAddress), _runtime.Generation));
+            FindSecondary(n.Reason);
+        });
         Receive<SecondaryListening>(OnSecondaryListening);
         Receive<SecondaryFailed>(f =>
         {

@@ -16,6 +16,9 @@ public sealed class NodeProcess(int port, ChildProcess process, string logPath)
     /// <summary>False once the test killed it.</summary>
     public bool Alive { get; set; } = true;
 
+    /// <summary>How the process stood when the test ended.</summary>
+    public string ExitNote { get; set; } = "";
+
     public override string ToString() => $"node {Endpoint} (pid {Process.Id})";
 }
 
@@ -79,6 +82,9 @@ public sealed class TestCluster : IAsyncDisposable
     }
 
     public int BasePort { get; }
+
+    /// <summary>Lines `vm status --json` printed on stdout besides the JSON document.</summary>
+    public List<string> StrayStatusLines { get; } = [];
     public string Folder { get; }
     public string Journal { get; }
     public IReadOnlyList<NodeProcess> Nodes => _nodes;
@@ -167,9 +173,20 @@ public sealed class TestCluster : IAsyncDisposable
     {
         var result = await Cli(["vm", "status", vm, "--json", "--contact", ContactOf(through ?? LiveNodes)]);
         if (result.ExitCode != 0) return null;
+        // The document is the lines from "{" to the closing "}" at the start of a line; anything else on
+        // stdout (the client's own log lines) is noted, since it breaks `--json` for scripts.
+        int start = result.Stdout.ToList().FindIndex(l => l.StartsWith('{'));
+        int end = start < 0 ? -1 : result.Stdout.ToList().FindIndex(start, l => l == "}");
+        if (start < 0 || end < 0) throw new InvalidOperationException($"`vm status --json` printed no JSON object:\n{result}");
+        var stray = result.Stdout.Where((_, i) => i < start || i > end).Where(l => l.Length > 0).ToList();
+        if (stray.Count > 0)
+        {
+            StrayStatusLines.AddRange(stray);
+            Log($"NOTE: `vm status --json` also printed {stray.Count} non-JSON line(s) on stdout: {stray[0]}");
+        }
         try
         {
-            return VmStatusView.Parse(string.Join("\n", result.Stdout));
+            return VmStatusView.Parse(string.Join("\n", result.Stdout.Skip(start).Take(end - start + 1)));
         }
         catch (JsonException e)
         {
@@ -227,7 +244,11 @@ public sealed class TestCluster : IAsyncDisposable
     {
         // Cleanup must neither throw (it would hide the test's own failure) nor leave a process behind.
         foreach (var client in _clients) client.Dispose();
-        foreach (var node in _nodes) node.Process.Dispose(); // SIGKILL ends a stopped (SIGSTOP) process as well
+        foreach (var node in _nodes)
+        {
+            node.ExitNote = node.Process.HasExited ? $"had exited with {node.Process.ExitCode}" : "was still running";
+            node.Process.Dispose(); // SIGKILL ends a stopped (SIGSTOP) process as well
+        }
         if (_passed && Environment.GetEnvironmentVariable("LOCKSTEP_TESTS_KEEP") != "1")
         {
             try
@@ -242,6 +263,10 @@ public sealed class TestCluster : IAsyncDisposable
         else
         {
             _output.WriteLine($"test failed; its folder (node logs, journal) is kept: {Folder}");
+            foreach (var node in _nodes)
+            {
+                _output.WriteLine($"{node}: {(node.Alive ? "" : "killed by the test, ")}{node.ExitNote}");
+            }
             foreach (var node in _nodes)
             {
                 try

@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Guest speed on the compute guest: QEMU (TCG) on the same ELF, then Lockstep's plain run,
+# record and replay, each best of N runs. Prints MIPS and the ratios.
+#   usage: bench/engine.sh [runs] [guest]
+set -euo pipefail
+runs="${1:-3}"
+root="$(cd "$(dirname "$0")/.." && pwd)"
+guest="${2:-$root/guests/bin/bench.elf}"
+lockstep=(dotnet "$root/.build/host/lockstep.dll")
+"$root/lockstep" --help >/dev/null
+log="$(mktemp /tmp/lockstep-bench-XXXXXX.log)"
+trap 'rm -f "$log"' EXIT
+
+# Instructions retired by the guest: our machine counts them exactly (QEMU's own count is not exposed without -icount).
+instructions=$("${lockstep[@]}" run "$guest" --stats 2>&1 >/dev/null | sed -n 's/.*instructions: \([0-9]*\).*/\1/p')
+
+best() { # best wall time of a command, in seconds
+  local best=""
+  for _ in $(seq 1 "$runs"); do
+    local t0 t1 t
+    t0=$(date +%s.%N); "$@" >/dev/null 2>&1 || true; t1=$(date +%s.%N)
+    t=$(echo "$t1 - $t0" | bc -l)
+    if [[ -z "$best" ]] || (( $(echo "$t < $best" | bc -l) )); then best=$t; fi
+  done
+  echo "$best"
+}
+
+qemu=$(best timeout 120 qemu-system-riscv32 -M virt -bios none -nographic -kernel "$guest")
+run=$(best "${lockstep[@]}" run "$guest")
+record=$(best "${lockstep[@]}" record "$guest" --log "$log")
+"${lockstep[@]}" record "$guest" --log "$log" >/dev/null 2>&1
+replay=$(best "${lockstep[@]}" replay "$guest" --log "$log")
+mips() { echo "scale=1; $instructions / $1 / 1000000" | bc -l; }
+echo "guest: $(basename "$guest"), $instructions instructions, best of $runs (wall time, process start included)"
+printf '%-28s %8.3f s  %7s MIPS\n' "QEMU 7.2 TCG (-M virt)" "$qemu" "$(mips "$qemu")"
+printf '%-28s %8.3f s  %7s MIPS\n' "lockstep run" "$run" "$(mips "$run")"
+printf '%-28s %8.3f s  %7s MIPS\n' "lockstep record" "$record" "$(mips "$record")"
+printf '%-28s %8.3f s  %7s MIPS\n' "lockstep replay" "$replay" "$(mips "$replay")"
+echo "run vs QEMU speed: $(echo "scale=3; $qemu / $run" | bc -l) x (target >= 3)"
+echo "recording overhead vs run: $(echo "scale=1; ($record / $run - 1) * 100" | bc -l) % (target <= 5 %)"
+echo "replay vs record speed: $(echo "scale=3; $record / $replay" | bc -l) x (target >= 1)"
