@@ -26,12 +26,12 @@ public sealed class InProcessCluster : IDisposable
         _directory = directory ?? Directory.CreateTempSubdirectory("lockstep-cluster-").FullName;
         _basePort = basePort;
         string db = Path.Combine(_directory, "lockstep.db");
-        var claims = new ClaimStore(db);
+        var claims = new SqliteClaimStore(db);
         for (int i = 0; i < size; i++)
         {
             var options = new NodeOptions("127.0.0.1", basePort + i, [$"127.0.0.1:{basePort}"], $"sqlite:{db}", RepoPaths.Hocon);
             var config = ConfigurationFactory.ParseString("akka.loglevel = WARNING\nakka.cluster.split-brain-resolver.stable-after = 3s")
-                .WithFallback(NodeConfig.Build(options, db));
+                .WithFallback(NodeConfig.Build(options, JournalLocation.Parse($"sqlite:{db}")));
             var system = ActorSystem.Create("lockstep", config);
             _nodes.Add(LockstepNode.Start(system, claims));
         }

@@ -1,44 +1,44 @@
-using Microsoft.Data.Sqlite;
+using System.Data.Common;
 
 namespace Lockstep.Actors.Claims;
 
 /// <summary>
 /// The atomic test-and-set that decides who may run a VM live without a partner. A claim is a
-/// row keyed by (vm, generation) in the shared SQLite file: the first insert wins, every later
-/// one fails on the key. Kept out of the Akka journal so lost races never trip its circuit breaker.
+/// row keyed by (vm, generation) in the shared database: the first insert wins, every later one
+/// fails on the key. Kept out of the Akka journal so lost races never trip its circuit breaker.
 /// </summary>
-public sealed class ClaimStore
+public abstract class ClaimStore
 {
-    private readonly string _connectionString;
+    protected const string CreateTable = """
+        CREATE TABLE IF NOT EXISTS lockstep_claims (
+            vm TEXT NOT NULL, generation BIGINT NOT NULL, owner TEXT NOT NULL, claimed_at TEXT NOT NULL,
+            PRIMARY KEY (vm, generation))
+        """;
 
-    public ClaimStore(string databasePath)
+    /// <summary>The claim store that lives beside a node's journal (--journal sqlite:PATH or postgres:CONNECTION).</summary>
+    public static ClaimStore ForJournal(JournalLocation journal) => journal.Kind switch
     {
-        _connectionString = new SqliteConnectionStringBuilder { DataSource = databasePath, DefaultTimeout = 5 }.ToString();
-        using var connection = Open();
-        Execute(connection, "PRAGMA journal_mode=WAL;");
-        Execute(connection, """
-            CREATE TABLE IF NOT EXISTS lockstep_claims (
-                vm TEXT NOT NULL, generation INTEGER NOT NULL, owner TEXT NOT NULL, claimed_at TEXT NOT NULL,
-                PRIMARY KEY (vm, generation));
-            """);
-    }
+        JournalKind.Sqlite => new SqliteClaimStore(journal.Target),
+        _ => new PostgresClaimStore(journal.Target),
+    };
+
+    protected abstract DbConnection Open();
+
+    /// <summary>True for the provider's "row with this key exists" error.</summary>
+    protected abstract bool IsDuplicateKey(DbException error);
 
     /// <summary>True when this caller now owns <paramref name="generation"/> of the VM; false when someone else got it first.</summary>
     public bool TryClaim(string vm, long generation, string owner)
     {
         using var connection = Open();
-        using var command = connection.CreateCommand();
-        command.CommandText = "INSERT INTO lockstep_claims (vm, generation, owner, claimed_at) VALUES ($vm, $generation, $owner, $at)";
-        command.Parameters.AddWithValue("$vm", vm);
-        command.Parameters.AddWithValue("$generation", generation);
-        command.Parameters.AddWithValue("$owner", owner);
-        command.Parameters.AddWithValue("$at", DateTime.UtcNow.ToString("O"));
+        using var command = Command(connection, "INSERT INTO lockstep_claims (vm, generation, owner, claimed_at) VALUES (@vm, @generation, @owner, @at)",
+            ("vm", vm), ("generation", generation), ("owner", owner), ("at", DateTime.UtcNow.ToString("O")));
         try
         {
             command.ExecuteNonQuery();
             return true;
         }
-        catch (SqliteException e) when (e.SqliteErrorCode == 19) // SQLITE_CONSTRAINT: the row exists
+        catch (DbException e) when (IsDuplicateKey(e))
         {
             return false;
         }
@@ -47,10 +47,8 @@ public sealed class ClaimStore
     public string? OwnerOf(string vm, long generation)
     {
         using var connection = Open();
-        using var command = connection.CreateCommand();
-        command.CommandText = "SELECT owner FROM lockstep_claims WHERE vm = $vm AND generation = $generation";
-        command.Parameters.AddWithValue("$vm", vm);
-        command.Parameters.AddWithValue("$generation", generation);
+        using var command = Command(connection, "SELECT owner FROM lockstep_claims WHERE vm = @vm AND generation = @generation",
+            ("vm", vm), ("generation", generation));
         return command.ExecuteScalar() as string;
     }
 
@@ -58,23 +56,31 @@ public sealed class ClaimStore
     public long HighestGeneration(string vm)
     {
         using var connection = Open();
-        using var command = connection.CreateCommand();
-        command.CommandText = "SELECT COALESCE(MAX(generation), 0) FROM lockstep_claims WHERE vm = $vm";
-        command.Parameters.AddWithValue("$vm", vm);
+        using var command = Command(connection, "SELECT COALESCE(MAX(generation), 0) FROM lockstep_claims WHERE vm = @vm", ("vm", vm));
         return Convert.ToInt64(command.ExecuteScalar());
     }
 
-    private SqliteConnection Open()
+    protected static DbCommand Command(DbConnection connection, string sql, params (string Name, object Value)[] parameters)
     {
-        var connection = new SqliteConnection(_connectionString);
-        connection.Open();
-        return connection;
+        var command = connection.CreateCommand();
+        command.CommandText = sql;
+        foreach (var (name, value) in parameters)
+        {
+            var parameter = command.CreateParameter();
+            parameter.ParameterName = name;
+            parameter.Value = value;
+            command.Parameters.Add(parameter);
+        }
+        return command;
     }
 
-    private static void Execute(SqliteConnection connection, string sql)
+    protected void Initialize(params string[] statements)
     {
-        using var command = connection.CreateCommand();
-        command.CommandText = sql;
-        command.ExecuteNonQuery();
+        using var connection = Open();
+        foreach (string sql in statements)
+        {
+            using var command = Command(connection, sql);
+            command.ExecuteNonQuery();
+        }
     }
 }

@@ -18,7 +18,7 @@ public sealed class ExecutorHost : ReceiveActor
         ulong ReleasedSeq, IReadOnlyList<MachineOutput> Resend, IReadOnlyList<FailoverRecord> History);
 
     public sealed record PromoteHere(string Name, uint MemorySize, Machine Machine, long Generation, long NextEntryIndex,
-        ulong ReleasedSeq, IReadOnlyList<MachineOutput> Unreleased, IReadOnlyList<FailoverRecord> History);
+        ulong ReleasedSeq, IReadOnlyList<MachineOutput> Unreleased, IReadOnlyList<FailoverRecord> History, Address LostNode);
 
     private readonly ILoggingAdapter _log = Context.GetLogger();
 
@@ -29,7 +29,10 @@ public sealed class ExecutorHost : ReceiveActor
             new PrimaryExecutor.Launch(l.Name, l.MemorySize, l.Machine, l.Generation, false, l.NextEntryIndex, l.ReleasedSeq, l.Resend, l.History),
             claims, settings)));
         Receive<PromoteHere>(p => Spawn($"primary-{p.Name}-g{p.Generation}", PrimaryExecutor.Props(
-            new PrimaryExecutor.Launch(p.Name, p.MemorySize, p.Machine, p.Generation, true, p.NextEntryIndex, p.ReleasedSeq, p.Unreleased, p.History),
+            new PrimaryExecutor.Launch(p.Name, p.MemorySize, p.Machine, p.Generation, true, p.NextEntryIndex, p.ReleasedSeq, p.Unreleased, p.History)
+            {
+                AvoidNodes = [p.LostNode],
+            },
             claims, settings)));
         Receive<StartSecondary>(start =>
             Spawn($"secondary-{start.Name}-g{start.Generation}-{Guid.NewGuid():N}", SecondaryExecutor.Props(start, claims, settings)));

@@ -19,7 +19,11 @@ namespace Lockstep.Actors.Executors;
 public sealed class PrimaryExecutor : ReceiveActor, IPrimaryEvents, IWithTimers
 {
     public sealed record Launch(string Name, uint MemorySize, Machine Machine, long Generation, bool Claimed, long FirstEntryIndex,
-        ulong ReleasedSeq, IReadOnlyList<MachineOutput> Resend, IReadOnlyList<FailoverRecord> History);
+        ulong ReleasedSeq, IReadOnlyList<MachineOutput> Resend, IReadOnlyList<FailoverRecord> History)
+    {
+        /// <summary>Nodes not to put a secondary on at first (the node of a primary that was just lost).</summary>
+        public IReadOnlyList<Address> AvoidNodes { get; init; } = [];
+    }
 
     private sealed record ReleasedOutput(MachineOutput Output);
     private sealed record SecondaryNeeded(string Reason);
@@ -30,6 +34,10 @@ public sealed class PrimaryExecutor : ReceiveActor, IPrimaryEvents, IWithTimers
     private sealed record SegmentCut(LogSegment Segment, byte[] Encoded);
     private sealed record CheckpointTaken(VmLogJournal.Checkpoint Checkpoint);
     private sealed record FlushLog;
+    private sealed record SecondaryTimeout(Address Node);
+
+    /// <summary>How long a node may take to answer StartSecondary before another node is tried.</summary>
+    private static readonly TimeSpan SecondaryStartTimeout = TimeSpan.FromSeconds(3);
 
     private const int MaxBufferedPerPeer = 1024;
 
@@ -56,6 +64,7 @@ public sealed class PrimaryExecutor : ReceiveActor, IPrimaryEvents, IWithTimers
         _launch = launch;
         _self = Self;
         _history = launch.History.ToList();
+        foreach (var node in launch.AvoidNodes) _badSecondaryNodes.Add(node);
         _placementSeed = launch.Name.GetHashCode();
         string owner = $"{PlacementOf(_cluster.SelfAddress)}/{Self.Path.Name}";
         _runtime = new PrimaryRuntime(launch.Name, launch.Machine, launch.Generation, launch.Claimed, launch.FirstEntryIndex,
@@ -69,6 +78,11 @@ public sealed class PrimaryExecutor : ReceiveActor, IPrimaryEvents, IWithTimers
             FindSecondary(n.Reason);
         });
         Receive<SecondaryListening>(OnSecondaryListening);
+        Receive<SecondaryTimeout>(t =>
+        {
+            _badSecondaryNodes.Add(t.Node);
+            FindSecondary($"no answer from {PlacementOf(t.Node)}");
+        });
         Receive<SecondaryFailed>(f =>
         {
             _log.Warning("secondary for {0} failed to start: {1}", launch.Name, f.Reason);
@@ -209,6 +223,8 @@ public sealed class PrimaryExecutor : ReceiveActor, IPrimaryEvents, IWithTimers
         _log.Info("{0}: placing a secondary on {1} ({2})", _launch.Name, PlacementOf(node), reason);
         NodePicker.ExecutorsAt(Context.System, node).Tell(
             new StartSecondary(_launch.Name, _launch.MemorySize, _runtime.Generation, Self, _history.ToList()));
+        // A node that died but is not yet known as unreachable never answers: try another one.
+        Timers.StartSingleTimer("secondary-timeout", new SecondaryTimeout(node), SecondaryStartTimeout);
     }
 
     private void OnSecondaryListening(SecondaryListening listening)
@@ -218,6 +234,7 @@ public sealed class PrimaryExecutor : ReceiveActor, IPrimaryEvents, IWithTimers
             listening.Secondary.Tell(PoisonPill.Instance); // made for an older generation
             return;
         }
+        Timers.Cancel("secondary-timeout");
         _secondary = listening.Secondary;
         _secondaryNode = listening.Node;
         _runtime.AttachSecondary(listening.Host, listening.Port);

@@ -41,7 +41,7 @@ public sealed class SecondaryExecutor : ReceiveActor, ISecondaryEvents
                 start.Name, p.Reason, node, p.Generation, p.GapMs);
             var history = start.History.Append(new FailoverRecord(DateTime.UtcNow, p.Reason, p.GapMs, node, p.Generation)).ToList();
             Context.Parent.Tell(new ExecutorHost.PromoteHere(start.Name, start.MemorySize, p.Machine, p.Generation,
-                p.NextEntryIndex, p.ReleasedSeq, p.Unreleased, history));
+                p.NextEntryIndex, p.ReleasedSeq, p.Unreleased, history, start.Primary.Path.Address));
             Context.Stop(Self);
         });
         Receive<EndedMessage>(e =>

@@ -28,22 +28,13 @@ public static class LockstepNode
         return new NodeHandles(system, gateway, executors, vmRegion, claims);
     }
 
-    /// <summary>Parses --journal: only SQLite is wired up so far.</summary>
-    public static string SqlitePathOf(string journal)
-    {
-        if (journal.StartsWith("sqlite:", StringComparison.Ordinal)) return journal["sqlite:".Length..];
-        if (journal.StartsWith("postgres:", StringComparison.Ordinal))
-            throw new NotSupportedException("the PostgreSQL journal is not implemented yet; use --journal sqlite:PATH");
-        throw new ArgumentException($"--journal must be sqlite:PATH or postgres:CONNECTION-STRING, not '{journal}'");
-    }
-
     /// <summary>Runs a node until <paramref name="stop"/> fires, then leaves the cluster gracefully.</summary>
     public static async Task RunAsync(NodeOptions options, CancellationToken stop)
     {
-        string path = Path.GetFullPath(SqlitePathOf(options.Journal));
-        Directory.CreateDirectory(Path.GetDirectoryName(path)!);
-        var claims = new ClaimStore(path); // also switches the shared file to WAL before the journal opens it
-        Config config = NodeConfig.Build(options, path);
+        var journal = JournalLocation.Parse(options.Journal);
+        if (journal.Kind == JournalKind.Sqlite) Directory.CreateDirectory(Path.GetDirectoryName(journal.Target)!);
+        var claims = ClaimStore.ForJournal(journal); // for SQLite also switches the shared file to WAL before the journal opens it
+        Config config = NodeConfig.Build(options, journal);
         var system = ActorSystem.Create("lockstep", config);
         Start(system, claims);
         try

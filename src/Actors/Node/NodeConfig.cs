@@ -1,16 +1,17 @@
 using Akka.Configuration;
 using Akka.Persistence.Sql;
+using Lockstep.Actors.Claims;
 
 namespace Lockstep.Actors.Node;
 
 /// <summary>Builds a node's configuration: node.conf from the hocon folder, with the flags on top.</summary>
 public static class NodeConfig
 {
-    public static Config Build(NodeOptions options, string sqlitePath)
+    public static Config Build(NodeOptions options, JournalLocation journal)
     {
         string file = Path.Combine(options.HoconDirectory ?? "hocon", "node.conf");
         if (!File.Exists(file)) throw new FileNotFoundException($"node configuration {file} not found (set LOCKSTEP_HOCON to the hocon folder)");
-        string connection = $"Data Source={sqlitePath};Default Timeout=30";
+        var (provider, connection) = journal.Persistence;
         string seeds = string.Join(", ", options.Seeds.Select(s => $"\"akka.tcp://lockstep@{s}\""));
         var overrides = ConfigurationFactory.ParseString($$"""
             akka.remote.dot-netty.tcp.hostname = "{{options.Hostname}}"
@@ -18,6 +19,8 @@ public static class NodeConfig
             akka.cluster.seed-nodes = [{{seeds}}]
             akka.persistence.journal.sql.connection-string = "{{connection}}"
             akka.persistence.snapshot-store.sql.connection-string = "{{connection}}"
+            akka.persistence.journal.sql.provider-name = "{{provider}}"
+            akka.persistence.snapshot-store.sql.provider-name = "{{provider}}"
             """);
         return overrides
             .WithFallback(ConfigurationFactory.ParseString(File.ReadAllText(file)))

@@ -19,7 +19,7 @@ public static class LockstepBenchmark
         string dir = Directory.CreateTempSubdirectory("lockstep-bench-").FullName;
         try
         {
-            var claims = new ClaimStore(Path.Combine(dir, "claims.db"));
+            var claims = new SqliteClaimStore(Path.Combine(dir, "claims.db"));
             var settings = LockstepSettings.Default;
             string kv = Path.Combine(guests, "kv.elf"), bench = Path.Combine(guests, "bench.elf");
 

@@ -26,7 +26,7 @@ public static class NodeCommand
             {
                 LockstepNode.RunAsync(options, stop.Token).GetAwaiter().GetResult();
             }
-            catch (Exception e) when (e is NotSupportedException or ArgumentException or FileNotFoundException)
+            catch (Exception e) when (e is ArgumentException or FileNotFoundException)
             {
                 throw new UsageException(e.Message);
             }

@@ -1,0 +1,20 @@
+using System.Data.Common;
+using Npgsql;
+
+namespace Lockstep.Actors.Claims;
+
+/// <summary>Claims in the PostgreSQL database that nodes on several hosts share with their journal.</summary>
+public sealed class PostgresClaimStore : ClaimStore
+{
+    private readonly NpgsqlDataSource _dataSource;
+
+    public PostgresClaimStore(string connectionString)
+    {
+        _dataSource = NpgsqlDataSource.Create(connectionString);
+        Initialize(CreateTable);
+    }
+
+    protected override DbConnection Open() => _dataSource.OpenConnection();
+
+    protected override bool IsDuplicateKey(DbException error) => error is PostgresException { SqlState: PostgresErrorCodes.UniqueViolation };
+}
