@@ -34,37 +34,37 @@ public sealed unsafe partial class Machine
                     n--;
                     continue;
 
-                case Opcode.Addi: x[d->Rd] = x[d->Rs1] + (uint)d->Imm; pc += 4; break;
-                case Opcode.Lui: x[d->Rd] = (uint)d->Imm; pc += 4; break;
-                case Opcode.Auipc: x[d->Rd] = pc + (uint)d->Imm; pc += 4; break;
-                case Opcode.Slti: x[d->Rd] = (int)x[d->Rs1] < d->Imm ? 1u : 0u; pc += 4; break;
-                case Opcode.Sltiu: x[d->Rd] = x[d->Rs1] < (uint)d->Imm ? 1u : 0u; pc += 4; break;
-                case Opcode.Xori: x[d->Rd] = x[d->Rs1] ^ (uint)d->Imm; pc += 4; break;
-                case Opcode.Ori: x[d->Rd] = x[d->Rs1] | (uint)d->Imm; pc += 4; break;
-                case Opcode.Andi: x[d->Rd] = x[d->Rs1] & (uint)d->Imm; pc += 4; break;
-                case Opcode.Slli: x[d->Rd] = x[d->Rs1] << d->Imm; pc += 4; break;
-                case Opcode.Srli: x[d->Rd] = x[d->Rs1] >> d->Imm; pc += 4; break;
-                case Opcode.Srai: x[d->Rd] = (uint)((int)x[d->Rs1] >> d->Imm); pc += 4; break;
+                case Opcode.Addi: x[d->Rd] = x[d->Rs1] + (uint)d->Imm; pc += 4; continue;
+                case Opcode.Lui: x[d->Rd] = (uint)d->Imm; pc += 4; continue;
+                case Opcode.Auipc: x[d->Rd] = pc + (uint)d->Imm; pc += 4; continue;
+                case Opcode.Slti: x[d->Rd] = (int)x[d->Rs1] < d->Imm ? 1u : 0u; pc += 4; continue;
+                case Opcode.Sltiu: x[d->Rd] = x[d->Rs1] < (uint)d->Imm ? 1u : 0u; pc += 4; continue;
+                case Opcode.Xori: x[d->Rd] = x[d->Rs1] ^ (uint)d->Imm; pc += 4; continue;
+                case Opcode.Ori: x[d->Rd] = x[d->Rs1] | (uint)d->Imm; pc += 4; continue;
+                case Opcode.Andi: x[d->Rd] = x[d->Rs1] & (uint)d->Imm; pc += 4; continue;
+                case Opcode.Slli: x[d->Rd] = x[d->Rs1] << d->Imm; pc += 4; continue;
+                case Opcode.Srli: x[d->Rd] = x[d->Rs1] >> d->Imm; pc += 4; continue;
+                case Opcode.Srai: x[d->Rd] = (uint)((int)x[d->Rs1] >> d->Imm); pc += 4; continue;
 
-                case Opcode.Add: x[d->Rd] = x[d->Rs1] + x[d->Rs2]; pc += 4; break;
-                case Opcode.Sub: x[d->Rd] = x[d->Rs1] - x[d->Rs2]; pc += 4; break;
-                case Opcode.Sll: x[d->Rd] = x[d->Rs1] << (int)(x[d->Rs2] & 31); pc += 4; break;
-                case Opcode.Slt: x[d->Rd] = (int)x[d->Rs1] < (int)x[d->Rs2] ? 1u : 0u; pc += 4; break;
-                case Opcode.Sltu: x[d->Rd] = x[d->Rs1] < x[d->Rs2] ? 1u : 0u; pc += 4; break;
-                case Opcode.Xor: x[d->Rd] = x[d->Rs1] ^ x[d->Rs2]; pc += 4; break;
-                case Opcode.Srl: x[d->Rd] = x[d->Rs1] >> (int)(x[d->Rs2] & 31); pc += 4; break;
-                case Opcode.Sra: x[d->Rd] = (uint)((int)x[d->Rs1] >> (int)(x[d->Rs2] & 31)); pc += 4; break;
-                case Opcode.Or: x[d->Rd] = x[d->Rs1] | x[d->Rs2]; pc += 4; break;
-                case Opcode.And: x[d->Rd] = x[d->Rs1] & x[d->Rs2]; pc += 4; break;
+                case Opcode.Add: x[d->Rd] = x[d->Rs1] + x[d->Rs2]; pc += 4; continue;
+                case Opcode.Sub: x[d->Rd] = x[d->Rs1] - x[d->Rs2]; pc += 4; continue;
+                case Opcode.Sll: x[d->Rd] = x[d->Rs1] << (int)(x[d->Rs2] & 31); pc += 4; continue;
+                case Opcode.Slt: x[d->Rd] = (int)x[d->Rs1] < (int)x[d->Rs2] ? 1u : 0u; pc += 4; continue;
+                case Opcode.Sltu: x[d->Rd] = x[d->Rs1] < x[d->Rs2] ? 1u : 0u; pc += 4; continue;
+                case Opcode.Xor: x[d->Rd] = x[d->Rs1] ^ x[d->Rs2]; pc += 4; continue;
+                case Opcode.Srl: x[d->Rd] = x[d->Rs1] >> (int)(x[d->Rs2] & 31); pc += 4; continue;
+                case Opcode.Sra: x[d->Rd] = (uint)((int)x[d->Rs1] >> (int)(x[d->Rs2] & 31)); pc += 4; continue;
+                case Opcode.Or: x[d->Rd] = x[d->Rs1] | x[d->Rs2]; pc += 4; continue;
+                case Opcode.And: x[d->Rd] = x[d->Rs1] & x[d->Rs2]; pc += 4; continue;
 
-                case Opcode.Mul: x[d->Rd] = x[d->Rs1] * x[d->Rs2]; pc += 4; break;
-                case Opcode.Mulh: x[d->Rd] = (uint)(((long)(int)x[d->Rs1] * (int)x[d->Rs2]) >> 32); pc += 4; break;
-                case Opcode.Mulhsu: x[d->Rd] = (uint)(((long)(int)x[d->Rs1] * (long)x[d->Rs2]) >> 32); pc += 4; break;
-                case Opcode.Mulhu: x[d->Rd] = (uint)(((ulong)x[d->Rs1] * x[d->Rs2]) >> 32); pc += 4; break;
-                case Opcode.Div: x[d->Rd] = Arithmetic.Div(x[d->Rs1], x[d->Rs2]); pc += 4; break;
-                case Opcode.Divu: x[d->Rd] = Arithmetic.Divu(x[d->Rs1], x[d->Rs2]); pc += 4; break;
-                case Opcode.Rem: x[d->Rd] = Arithmetic.Rem(x[d->Rs1], x[d->Rs2]); pc += 4; break;
-                case Opcode.Remu: x[d->Rd] = Arithmetic.Remu(x[d->Rs1], x[d->Rs2]); pc += 4; break;
+                case Opcode.Mul: x[d->Rd] = x[d->Rs1] * x[d->Rs2]; pc += 4; continue;
+                case Opcode.Mulh: x[d->Rd] = (uint)(((long)(int)x[d->Rs1] * (int)x[d->Rs2]) >> 32); pc += 4; continue;
+                case Opcode.Mulhsu: x[d->Rd] = (uint)(((long)(int)x[d->Rs1] * (long)x[d->Rs2]) >> 32); pc += 4; continue;
+                case Opcode.Mulhu: x[d->Rd] = (uint)(((ulong)x[d->Rs1] * x[d->Rs2]) >> 32); pc += 4; continue;
+                case Opcode.Div: x[d->Rd] = Arithmetic.Div(x[d->Rs1], x[d->Rs2]); pc += 4; continue;
+                case Opcode.Divu: x[d->Rd] = Arithmetic.Divu(x[d->Rs1], x[d->Rs2]); pc += 4; continue;
+                case Opcode.Rem: x[d->Rd] = Arithmetic.Rem(x[d->Rs1], x[d->Rs2]); pc += 4; continue;
+                case Opcode.Remu: x[d->Rd] = Arithmetic.Remu(x[d->Rs1], x[d->Rs2]); pc += 4; continue;
 
                 case Opcode.Jal:
                 {
@@ -92,35 +92,35 @@ public sealed unsafe partial class Machine
                 case Opcode.Lw:
                 {
                     uint offset = x[d->Rs1] + (uint)d->Imm - MemoryMap.RamBase;
-                    if (offset <= ramSize - 4) { x[d->Rd] = Unsafe.ReadUnaligned<uint>(ram + offset); pc += 4; break; }
+                    if (offset <= ramSize - 4) { x[d->Rd] = Unsafe.ReadUnaligned<uint>(ram + offset); pc += 4; continue; }
                     pc = LoadSlow(d, pc, n, 4);
                     break;
                 }
                 case Opcode.Lbu:
                 {
                     uint offset = x[d->Rs1] + (uint)d->Imm - MemoryMap.RamBase;
-                    if (offset < ramSize) { x[d->Rd] = ram[offset]; pc += 4; break; }
+                    if (offset < ramSize) { x[d->Rd] = ram[offset]; pc += 4; continue; }
                     pc = LoadSlow(d, pc, n, 1);
                     break;
                 }
                 case Opcode.Lb:
                 {
                     uint offset = x[d->Rs1] + (uint)d->Imm - MemoryMap.RamBase;
-                    if (offset < ramSize) { x[d->Rd] = (uint)(sbyte)ram[offset]; pc += 4; break; }
+                    if (offset < ramSize) { x[d->Rd] = (uint)(sbyte)ram[offset]; pc += 4; continue; }
                     pc = LoadSlow(d, pc, n, 1);
                     break;
                 }
                 case Opcode.Lhu:
                 {
                     uint offset = x[d->Rs1] + (uint)d->Imm - MemoryMap.RamBase;
-                    if (offset <= ramSize - 2) { x[d->Rd] = Unsafe.ReadUnaligned<ushort>(ram + offset); pc += 4; break; }
+                    if (offset <= ramSize - 2) { x[d->Rd] = Unsafe.ReadUnaligned<ushort>(ram + offset); pc += 4; continue; }
                     pc = LoadSlow(d, pc, n, 2);
                     break;
                 }
                 case Opcode.Lh:
                 {
                     uint offset = x[d->Rs1] + (uint)d->Imm - MemoryMap.RamBase;
-                    if (offset <= ramSize - 2) { x[d->Rd] = (uint)Unsafe.ReadUnaligned<short>(ram + offset); pc += 4; break; }
+                    if (offset <= ramSize - 2) { x[d->Rd] = (uint)Unsafe.ReadUnaligned<short>(ram + offset); pc += 4; continue; }
                     pc = LoadSlow(d, pc, n, 2);
                     break;
                 }
@@ -164,7 +164,7 @@ public sealed unsafe partial class Machine
                     break;
                 }
 
-                case Opcode.Fence: pc += 4; break;
+                case Opcode.Fence: pc += 4; continue;
                 case Opcode.Ecall: pc = TrapAt(pc, n, TrapCause.EcallFromM, 0); break;
                 case Opcode.Ebreak: pc = TrapAt(pc, n, TrapCause.Breakpoint, 0); break;
                 case Opcode.Illegal: pc = TrapAt(pc, n, TrapCause.IllegalInstruction, (uint)d->Imm); break;
