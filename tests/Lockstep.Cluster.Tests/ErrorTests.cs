@@ -12,6 +12,7 @@ public sealed class ErrorTests(LockstepProgram program, ITestOutputHelper output
     {
         await using var cluster = new TestCluster(program, output, nameof(ErrorsAreClear), 4630);
 
+        TestCluster.EnsurePortFree(DeadPort);
         var noCluster = await cluster.Cli(["vm", "list", "--contact", $"127.0.0.1:{DeadPort}"]);
         AssertOneLineFailure(noCluster, "no cluster node answered");
         Assert.Contains($"127.0.0.1:{DeadPort}", noCluster.Stderr[0]);

@@ -37,13 +37,13 @@ public sealed class FailoverTests(LockstepProgram program, ITestOutputHelper out
         var lines = await stream.Finish(StreamTimeout);
         stream.AssertExactlyOnce(lines, before: 0);
 
+        await AssertValue(cluster, "g1", Requests);
+
         var survivors = cluster.LiveNodes.ToList();
         var after = await cluster.WaitForStatus(Vm, s => IsProtectedOn(s, survivors) && s.Generation > before.Generation,
             Reprotect, $"Protected on the surviving nodes with a generation above {before.Generation}", survivors);
         Assert.NotEqual(primary.Endpoint, after.Primary);
         Assert.NotEqual(primary.Endpoint, after.Secondary);
-
-        await AssertValue(cluster, "g1", Requests);
         cluster.Passed();
     }
 
@@ -103,22 +103,22 @@ public sealed class FailoverTests(LockstepProgram program, ITestOutputHelper out
         // The resumed side must give up rather than go on: its log says it lost the claim, or the cluster shut it out.
         string resumedLog = await ReadLog(paused);
         bool stepped = resumedLog.Contains("was claimed by another side; this primary stops", StringComparison.Ordinal);
-        bool shutOut = resumedLog.Contains("Shutting down", StringComparison.OrdinalIgnoreCase)
-            || resumedLog.Contains("DOWN", StringComparison.Ordinal);
+        bool shutOut = resumedLog.Contains("Node has been marked as DOWN", StringComparison.Ordinal)
+            || resumedLog.Contains("Shutting down myself", StringComparison.Ordinal);
         cluster.Log($"resumed node: lost its claim: {stepped}; downed/shut down: {shutOut}");
         Assert.True(stepped || shutOut,
             $"the resumed node's log shows neither a lost claim nor a shutdown:\n{TestCluster.Tail(resumedLog, 40)}");
-
-        // Protected again, on nodes of the cluster, still not with the resumed node as primary.
-        var live = cluster.Nodes.Where(n => !n.Process.HasExited).ToList();
-        await cluster.WaitForStatus(Vm, s => IsProtectedOn(s, live) && s.Primary != paused.Endpoint,
-            Reprotect, $"Protected again, the primary not on the resumed node {paused.Endpoint}", survivors);
 
         // The counter goes on from where the stream left it, still exactly once per request.
         var more = IncrStream.Start(cluster, Vm, Peer, "b", Key, 10);
         var moreLines = await more.Finish(StreamTimeout);
         more.AssertExactlyOnce(moreLines, before: Requests);
         await AssertValue(cluster, "g1", Requests + 10);
+
+        // Protected again, on nodes of the cluster (the resumed one may host the secondary), its primary elsewhere.
+        var live = cluster.Nodes.Where(n => !n.Process.HasExited).ToList();
+        await cluster.WaitForStatus(Vm, s => IsProtectedOn(s, live) && s.Primary != paused.Endpoint,
+            Reprotect, $"Protected again, the primary not on the resumed node {paused.Endpoint}", survivors);
         cluster.Passed();
     }
 
@@ -141,13 +141,13 @@ public sealed class FailoverTests(LockstepProgram program, ITestOutputHelper out
         var lines = await stream.Finish(StreamTimeout);
         stream.AssertExactlyOnce(lines, before: 0);
 
+        await AssertValue(cluster, "g1", Requests);
+
         var survivors = cluster.LiveNodes.ToList();
         var after = await cluster.WaitForStatus(Vm, s => IsProtectedOn(s, survivors) && s.Secondary == third.Endpoint,
             Reprotect, $"Protected with the secondary on the third node {third.Endpoint}", survivors);
         Assert.Equal(primary.Endpoint, after.Primary);
         Assert.True(after.Generation >= before.Generation, $"generation went back: {before.Generation} -> {after.Generation}");
-
-        await AssertValue(cluster, "g1", Requests);
         cluster.Passed();
     }
 

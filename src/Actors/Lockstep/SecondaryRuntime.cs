@@ -121,9 +121,10 @@ public sealed class SecondaryRuntime
             _channel = new LockstepChannel(accept.Result, OnFrame, _settings.HeartbeatTimeout);
             Replay();
         }
-        catch (Exception e) when (!_stopping)
+        catch (Exception e)
         {
-            _events.Ended($"secondary failed: {e.Message}");
+            // Stop() closes the listener under a pending accept: that ends this thread, quietly.
+            if (!_stopping) _events.Ended($"secondary failed: {e.Message}");
         }
         finally
         {

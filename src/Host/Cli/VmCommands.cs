@@ -145,7 +145,7 @@ public static class VmCommands
         }
         catch (ImageException e)
         {
-            throw new ImageException($"{path}: {e.Message}");
+            throw new ImageException($"invalid image {path}: {e.Message}");
         }
         return bytes;
     }

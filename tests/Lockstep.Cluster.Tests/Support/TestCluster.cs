@@ -82,9 +82,6 @@ public sealed class TestCluster : IAsyncDisposable
     }
 
     public int BasePort { get; }
-
-    /// <summary>Lines `vm status --json` printed on stdout besides the JSON document.</summary>
-    public List<string> StrayStatusLines { get; } = [];
     public string Folder { get; }
     public string Journal { get; }
     public IReadOnlyList<NodeProcess> Nodes => _nodes;
@@ -181,7 +178,6 @@ public sealed class TestCluster : IAsyncDisposable
         var stray = result.Stdout.Where((_, i) => i < start || i > end).Where(l => l.Length > 0).ToList();
         if (stray.Count > 0)
         {
-            StrayStatusLines.AddRange(stray);
             Log($"NOTE: `vm status --json` also printed {stray.Count} non-JSON line(s) on stdout: {stray[0]}");
         }
         try
@@ -289,7 +285,8 @@ public sealed class TestCluster : IAsyncDisposable
         return string.Join("\n", all.Skip(Math.Max(0, all.Length - lines)));
     }
 
-    private static void EnsurePortFree(int port)
+    /// <summary>Fails clearly when something already listens on <paramref name="port"/>.</summary>
+    public static void EnsurePortFree(int port)
     {
         try
         {

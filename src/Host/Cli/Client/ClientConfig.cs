@@ -16,8 +16,8 @@ public static class ClientConfig
     // Used when the program runs away from the repository (an installed copy); keep in step with hocon/client.conf.
     private const string Fallback = """
         akka {
-          loglevel = WARNING
-          stdout-loglevel = WARNING
+          loglevel = OFF
+          stdout-loglevel = OFF
           log-dead-letters = off
           log-dead-letters-during-shutdown = off
           actor {
