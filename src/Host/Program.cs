@@ -9,5 +9,6 @@ var root = new RootCommand("Lockstep: fault-tolerant virtual machines on an Akka
     NodeCommand.Create(),
     Lockstep.Host.Bench.BenchCommand.Create(),
     VmCommands.Create(),
+    Lockstep.Host.Demo.DemoCommand.Create(),
 };
 return root.Parse(args).Invoke();

@@ -98,9 +98,18 @@ public sealed class LockstepChannel : IDisposable
         }
         catch (Exception e) when (e is IOException or SocketException or ObjectDisposedException or EndOfStreamException)
         {
-            Close($"connection lost: {e.Message}");
+            Close(Describe(e));
         }
     }
+
+    /// <summary>A reason an operator can read in the failover history.</summary>
+    private static string Describe(Exception e) => (e.InnerException ?? e) switch
+    {
+        SocketException { SocketErrorCode: SocketError.ConnectionReset } => "connection reset by the peer (its process died)",
+        EndOfStreamException => "connection closed by the peer",
+        SocketException s => $"connection lost ({s.SocketErrorCode})",
+        _ => $"connection lost ({e.Message})",
+    };
 
     public void Close(string reason)
     {

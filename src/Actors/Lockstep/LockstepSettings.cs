@@ -12,7 +12,7 @@ public sealed record LockstepSettings(
     TimeSpan CheckpointInterval)
 {
     public static LockstepSettings Default { get; } = new(
-        TimeSpan.FromMilliseconds(50), TimeSpan.FromMilliseconds(500), TimeSpan.FromMilliseconds(100),
+        TimeSpan.FromMilliseconds(50), TimeSpan.FromMilliseconds(750), TimeSpan.FromMilliseconds(100),
         TimeSpan.FromMilliseconds(2), 200_000, TimeSpan.FromSeconds(30));
 
     public static LockstepSettings From(Config config)

@@ -12,6 +12,8 @@ namespace Lockstep.Host.Cli.Client;
 /// </summary>
 public sealed class ControlClient : IDisposable
 {
+    // Sent with localAffinity: the gateway on the receptionist's own node answers. Otherwise the
+    // mediator may pick a dead node's gateway, which stays registered until that node is removed.
     public const string GatewayPath = "/user/gateway";
 
     /// <summary>How long a command waits for the first sign of a live cluster.</summary>
@@ -58,7 +60,7 @@ public sealed class ControlClient : IDisposable
         object reply;
         try
         {
-            reply = _clusterClient.Ask<object>(new ClusterClient.Send(GatewayPath, request), wait).GetAwaiter().GetResult();
+            reply = _clusterClient.Ask<object>(new ClusterClient.Send(GatewayPath, request, localAffinity: true), wait).GetAwaiter().GetResult();
         }
         catch (AskTimeoutException)
         {
@@ -75,7 +77,7 @@ public sealed class ControlClient : IDisposable
 
     /// <summary>Sends a request whose replies, and any messages that follow, go to <paramref name="sender"/>.</summary>
     public void Tell(IControlRequest request, IActorRef sender) =>
-        _clusterClient.Tell(new ClusterClient.Send(GatewayPath, request), sender);
+        _clusterClient.Tell(new ClusterClient.Send(GatewayPath, request, localAffinity: true), sender);
 
     /// <summary>An actor whose messages come out of <paramref name="sink"/>; use it as the sender in <see cref="Tell"/>.</summary>
     public IActorRef CreateInbox(ChannelWriter<object> sink) =>
@@ -100,7 +102,7 @@ public sealed class ControlClient : IDisposable
         object reply;
         try
         {
-            reply = _clusterClient.Ask<object>(new ClusterClient.Send(GatewayPath, new Identify("probe")), ReachTimeout)
+            reply = _clusterClient.Ask<object>(new ClusterClient.Send(GatewayPath, new Identify("probe"), localAffinity: true), ReachTimeout)
                 .GetAwaiter().GetResult();
         }
         catch (AskTimeoutException)

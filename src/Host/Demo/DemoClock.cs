@@ -1,0 +1,15 @@
+using System.Diagnostics;
+using System.Globalization;
+
+namespace Lockstep.Host.Demo;
+
+/// <summary>Milliseconds since the demo began: one monotonic time line for the events, the samples and the report.</summary>
+public sealed class DemoClock
+{
+    private readonly Stopwatch _watch = Stopwatch.StartNew();
+
+    public double NowMs => _watch.Elapsed.TotalMilliseconds;
+
+    /// <summary>"T+12.3s", how every line of the demo says when something happened.</summary>
+    public static string Stamp(double atMs) => "T+" + (atMs / 1000).ToString("0.0", CultureInfo.InvariantCulture).PadLeft(5) + "s";
+}

@@ -1,0 +1,21 @@
+namespace Lockstep.Host.Demo;
+
+/// <summary>The demo's command line.</summary>
+/// <param name="BasePort">First port to try for the nodes.</param>
+/// <param name="LoadSeconds">Seconds of load before the primary's node is killed.</param>
+/// <param name="AfterSeconds">Seconds of load once the VM is Protected again.</param>
+/// <param name="Image">The kv guest image.</param>
+/// <param name="Keep">Keep the working folder (node logs, journal) for debugging.</param>
+public sealed record DemoOptions(int BasePort, double LoadSeconds, double AfterSeconds, string Image, bool Keep)
+{
+    public const int NodeCount = 3;
+    public const int Clients = 4;
+    public const string VmName = "demo-kv";
+    public const uint MemorySize = 16 * 1024 * 1024;
+
+    /// <summary>An unanswered request is sent again after this long; kv answers a repeated id from memory.</summary>
+    public static readonly TimeSpan Retry = TimeSpan.FromMilliseconds(250);
+
+    /// <summary>A request still unanswered after this long counts as lost.</summary>
+    public static readonly TimeSpan GiveUp = TimeSpan.FromSeconds(20);
+}
