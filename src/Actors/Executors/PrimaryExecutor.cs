@@ -35,6 +35,8 @@ public sealed class PrimaryExecutor : ReceiveActor, IPrimaryEvents, IWithTimers
     private sealed record CheckpointTaken(VmLogJournal.Checkpoint Checkpoint);
     private sealed record FlushLog;
     private sealed record SecondaryTimeout(Address Node);
+    private sealed record HashesCompared(ReplicaCheck Check);
+    private sealed record HashCheckTimeout;
 
     /// <summary>How long a node may take to answer StartSecondary before another node is tried.</summary>
     private static readonly TimeSpan SecondaryStartTimeout = TimeSpan.FromSeconds(3);
@@ -57,6 +59,7 @@ public sealed class PrimaryExecutor : ReceiveActor, IPrimaryEvents, IWithTimers
     private long _batchFirst = -1, _batchEnd;
     private ulong _batchHorizon;
     private IActorRef _journal = ActorRefs.Nobody;
+    private readonly List<IActorRef> _hashCheckWaiters = [];
     public ITimerScheduler Timers { get; set; } = null!;
 
     public PrimaryExecutor(Launch launch, ClaimStore claims, LockstepSettings settings)
@@ -112,6 +115,29 @@ public sealed class PrimaryExecutor : ReceiveActor, IPrimaryEvents, IWithTimers
         });
         Receive<SendPacket>(OnSendPacket);
         Receive<GetVmStatus>(_ => Sender.Tell(Status()));
+        Receive<CheckReplicas>(_ =>
+        {
+            if (_runtime.Stats().State != "Protected")
+            {
+                Sender.Tell(new ControlError($"VM '{launch.Name}' has no secondary to compare with right now"));
+                return;
+            }
+            _hashCheckWaiters.Add(Sender);
+            _runtime.RequestHashCheck();
+            Timers.StartSingleTimer("hash-check", new HashCheckTimeout(), TimeSpan.FromSeconds(10));
+        });
+        Receive<HashesCompared>(h =>
+        {
+            Timers.Cancel("hash-check");
+            foreach (var waiter in _hashCheckWaiters) waiter.Tell(h.Check);
+            _hashCheckWaiters.Clear();
+        });
+        Receive<HashCheckTimeout>(_ =>
+        {
+            // The check needs the guest to be running (it samples between boundaries); an idle guest gives no such point.
+            foreach (var waiter in _hashCheckWaiters) waiter.Tell(new ControlError($"no replica check point of '{launch.Name}' within 10 s (the guest may be idle)"));
+            _hashCheckWaiters.Clear();
+        });
         Receive<TestFailover>(_ =>
         {
             Sender.Tell(new ControlOk($"primary of {launch.Name} on {PlacementOf(_cluster.SelfAddress)} stopped; the secondary takes over"));
@@ -256,6 +282,8 @@ public sealed class PrimaryExecutor : ReceiveActor, IPrimaryEvents, IWithTimers
     void IPrimaryEvents.Protected() => _self.Tell(new BecameProtected());
     void IPrimaryEvents.LostClaim(long generation) => _self.Tell(new ClaimLost(generation));
     void IPrimaryEvents.Ended(string state, string detail) => _self.Tell(new RuntimeEnded(state, detail));
+    void IPrimaryEvents.HashChecked(ulong position, ulong primaryHash, ulong secondaryHash) =>
+        _self.Tell(new HashesCompared(new ReplicaCheck(_launch.Name, position, primaryHash, secondaryHash)));
     void IPrimaryEvents.LogCut(LogSegment segment, byte[] encoded) => _self.Tell(new SegmentCut(segment, encoded));
     void IPrimaryEvents.Checkpoint(long entryIndex, ulong position, byte[] snapshot) =>
         _self.Tell(new CheckpointTaken(new VmLogJournal.Checkpoint(entryIndex, position, snapshot)));

@@ -11,4 +11,8 @@ public enum FrameType : byte
     Ack = 3,
     /// <summary>Either side: an orderly end (the VM is stopped), not a failure.</summary>
     Goodbye = 4,
+    /// <summary>Primary to secondary: [u64 position][u64 state hash] of the primary at that position (a replica check).</summary>
+    HashCheck = 5,
+    /// <summary>Secondary to primary: [u64 position][u64 state hash] of the secondary replayed to that position.</summary>
+    HashResult = 6,
 }

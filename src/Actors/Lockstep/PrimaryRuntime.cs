@@ -21,6 +21,8 @@ public interface IPrimaryEvents
     void LogCut(LogSegment segment, byte[] encoded);
     /// <summary>A full snapshot taken at a cut: the log from <paramref name="entryIndex"/> on continues it.</summary>
     void Checkpoint(long entryIndex, ulong position, byte[] snapshot);
+    /// <summary>The secondary's state hash at <paramref name="position"/>, next to the primary's.</summary>
+    void HashChecked(ulong position, ulong primaryHash, ulong secondaryHash);
 }
 
 /// <summary>
@@ -48,6 +50,8 @@ public sealed class PrimaryRuntime
     private readonly Thread _thread;
 
     private readonly bool _claimed;
+    private bool _hashCheckWanted;
+    private (ulong Position, ulong Hash)? _hashCheckSent;
     private LockstepChannel? _channel;
     private bool _protected;
     private long _lastShip;
@@ -118,6 +122,13 @@ public sealed class PrimaryRuntime
         _stopping = true;
     });
 
+    /// <summary>
+    /// Asks for a replica check: at the next point where the machine stopped between boundaries
+    /// (a spent budget or an output), the primary hashes its state and asks the secondary for its
+    /// hash at the same instruction count. The answer comes as <see cref="IPrimaryEvents.HashChecked"/>.
+    /// </summary>
+    public void RequestHashCheck() => Post(() => _hashCheckWanted = true);
+
     public RuntimeStats Stats()
     {
         lock (_gate)
@@ -163,6 +174,7 @@ public sealed class PrimaryRuntime
                 // Ship at once when the guest has nothing more to do (a lone request's answer waits on
                 // this); under load, outputs gather for up to ship-interval and travel together.
                 ShipLog(force: reason is StopReason.Waiting or StopReason.Halted or StopReason.Faulted || HeldOutputs >= 32);
+                if (_hashCheckWanted && reason is StopReason.Budget or StopReason.Output) SendHashCheck();
                 ReleaseOutputs();
                 CheckChannel();
                 if (reason is StopReason.Halted or StopReason.Faulted)
@@ -232,9 +244,34 @@ public sealed class PrimaryRuntime
         }
     }
 
-    /// <summary>Secondary's ack (reader thread): releases what the acknowledged horizon covers.</summary>
+    /// <summary>
+    /// Here the machine stopped before the boundary at its position, exactly where a secondary
+    /// replaying to this horizon stops, so both hashes describe the same point.
+    /// </summary>
+    private void SendHashCheck()
+    {
+        if (_channel is null) return;
+        _hashCheckWanted = false;
+        ShipLog(force: true);
+        ulong hash = StateHash.Compute(_machine);
+        _hashCheckSent = (_machine.Position, hash);
+        var payload = new byte[16];
+        BinaryPrimitives.WriteUInt64LittleEndian(payload, _machine.Position);
+        BinaryPrimitives.WriteUInt64LittleEndian(payload.AsSpan(8), hash);
+        _channel.Send(FrameType.HashCheck, payload);
+    }
+
+    /// <summary>Frames from the secondary (reader thread): acks release what their horizon covers.</summary>
     private void OnFrame(FrameType type, byte[] payload)
     {
+        if (type == FrameType.HashResult && payload.Length >= 16 && _hashCheckSent is { } sent)
+        {
+            ulong position = BinaryPrimitives.ReadUInt64LittleEndian(payload);
+            ulong hash = BinaryPrimitives.ReadUInt64LittleEndian(payload.AsSpan(8));
+            // A secondary that could not stop at the checked position reports another one: a mismatch.
+            _events.HashChecked(sent.Position, sent.Hash, position == sent.Position ? hash : 0);
+            return;
+        }
         if (type != FrameType.Ack || payload.Length < 24) return;
         ulong horizon = BinaryPrimitives.ReadUInt64LittleEndian(payload.AsSpan(8));
         ulong replayed = BinaryPrimitives.ReadUInt64LittleEndian(payload.AsSpan(16));

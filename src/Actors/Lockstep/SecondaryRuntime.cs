@@ -35,7 +35,7 @@ public sealed class SecondaryRuntime
     private readonly string _owner;
     private readonly ISecondaryEvents _events;
     private readonly TcpListener _listener;
-    private readonly ConcurrentQueue<(byte[]? Snapshot, long FirstEntry, LogSegment? Segment)> _inbox = new();
+    private readonly ConcurrentQueue<(byte[]? Snapshot, long FirstEntry, LogSegment? Segment, ulong? CheckAt)> _inbox = new();
     private readonly AutoResetEvent _wake = new(false);
     private readonly List<MachineOutput> _unreleased = [];
     private LockstepChannel? _channel;
@@ -80,14 +80,17 @@ public sealed class SecondaryRuntime
             case FrameType.Snapshot:
                 long first = BinaryPrimitives.ReadInt64LittleEndian(payload);
                 Interlocked.Exchange(ref _releasedSeq, (long)BinaryPrimitives.ReadUInt64LittleEndian(payload.AsSpan(8)));
-                _inbox.Enqueue((payload[16..], first, null));
+                _inbox.Enqueue((payload[16..], first, null, null));
                 break;
             case FrameType.Segment:
                 Interlocked.Exchange(ref _releasedSeq, (long)BinaryPrimitives.ReadUInt64LittleEndian(payload));
                 var segment = LogCodec.Decode(payload.AsSpan(8), "segment from primary");
-                _inbox.Enqueue((null, 0, segment));
+                _inbox.Enqueue((null, 0, segment, null));
                 // Acknowledge on receipt: the output rule needs the log to be here, not yet replayed.
                 SendAck(segment.EndEntryIndex, segment.Horizon);
+                break;
+            case FrameType.HashCheck:
+                _inbox.Enqueue((null, 0, null, BinaryPrimitives.ReadUInt64LittleEndian(payload)));
                 break;
         }
         _wake.Set();
@@ -156,6 +159,11 @@ public sealed class SecondaryRuntime
                 {
                     replay.Append(item.Segment);
                 }
+                else if (machine is not null && item.CheckAt is ulong position)
+                {
+                    // Later segments are still queued, so replay stops at exactly the checked position.
+                    AnswerHashCheck(machine, position);
+                }
             }
             if (machine is not null && replay is not null)
             {
@@ -183,6 +191,16 @@ public sealed class SecondaryRuntime
             }
             _wake.WaitOne(TimeSpan.FromMilliseconds(20));
         }
+    }
+
+    private void AnswerHashCheck(Machine machine, ulong position)
+    {
+        while (machine.Run(ulong.MaxValue) == StopReason.Output) KeepOutputs(machine);
+        KeepOutputs(machine);
+        var payload = new byte[16];
+        BinaryPrimitives.WriteUInt64LittleEndian(payload, machine.Position);
+        BinaryPrimitives.WriteUInt64LittleEndian(payload.AsSpan(8), machine.Position == position ? StateHash.Compute(machine) : 0);
+        _channel?.Send(FrameType.HashResult, payload);
     }
 
     private void KeepOutputs(Machine machine)

@@ -50,3 +50,11 @@ public sealed record StopVm(string Name) : IControlRequest;
 public sealed record ControlOk(string Message);
 
 public sealed record ControlError(string Message);
+
+/// <summary>Compares the state hashes of primary and secondary at one instruction count. Reply: <see cref="ReplicaCheck"/>.</summary>
+public sealed record CheckReplicas(string Name) : IControlRequest;
+
+public sealed record ReplicaCheck(string Name, ulong Position, ulong PrimaryHash, ulong SecondaryHash)
+{
+    public bool Match => PrimaryHash == SecondaryHash;
+}

@@ -83,6 +83,7 @@ public sealed class ProtectedVm : ReceivePersistentActor, IWithTimers
         Command<SendPacket>(_ => Sender.Tell(NoPrimary()));
         Command<TestFailover>(_ => Sender.Tell(NoPrimary()));
         Command<RestartSecondary>(_ => Sender.Tell(NoPrimary()));
+        Command<CheckReplicas>(_ => Sender.Tell(NoPrimary()));
     }
 
     public override string PersistenceId => $"vm-{_name}";

@@ -58,6 +58,7 @@ public sealed class BenchVm : IPrimaryEvents, ISecondaryEvents, IDisposable
     void IPrimaryEvents.LostClaim(long generation) => _ended.Set();
     void IPrimaryEvents.Ended(string state, string detail) => _ended.Set();
     void IPrimaryEvents.LogCut(LogSegment segment, byte[] encoded) { }
+    void IPrimaryEvents.HashChecked(ulong position, ulong primaryHash, ulong secondaryHash) { }
     void IPrimaryEvents.Checkpoint(long entryIndex, ulong position, byte[] snapshot) { }
     void ISecondaryEvents.Promoted(Machine machine, long generation, long nextEntryIndex, ulong releasedSeq,
         IReadOnlyList<MachineOutput> unreleased, string reason, double gapMs) { }
