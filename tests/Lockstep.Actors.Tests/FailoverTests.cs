@@ -47,6 +47,14 @@ public sealed class FailoverTests : Akka.TestKit.Xunit2.TestKit
         Assert.Equal("3 6", client.Request("3 INCR a"));
         Assert.Equal("3 6", client.Request("3 INCR a")); // a repeated id is answered, not executed again
         Assert.Equal("4 VALUE 6", client.Request("4 GET a"));
+        // Replica check: it samples the guest while it runs, so keep a client busy meanwhile.
+        using var busy = new KvClient(this, cluster, 4718, "kv", 4);
+        var load = new Thread(() => { for (int i = 100; i < 400; i++) busy.Request($"{i} INCR busy"); });
+        load.Start();
+        var check = Assert.IsType<ReplicaCheck>(cluster.Ask<object>(new CheckReplicas("kv"), TimeSpan.FromSeconds(20)));
+        Assert.True(check.Match, $"primary 0x{check.PrimaryHash:x16} vs secondary 0x{check.SecondaryHash:x16} at {check.Position}");
+        Assert.NotEqual(0UL, check.PrimaryHash);
+        Assert.True(load.Join(TimeSpan.FromSeconds(60)), "the busy client did not finish");
         var duplicate = cluster.Ask<object>(new CreateVm("kv", Kv, 16 * 1024 * 1024));
         Assert.Contains("already exists", Assert.IsType<ControlError>(duplicate).Message);
         Assert.Contains("unknown VM", Assert.IsType<ControlError>(cluster.Ask<object>(new GetVmStatus("nope"))).Message);

@@ -28,7 +28,23 @@ public static class VmCommands
         Simple("failover", "Test failover: stop the primary as if its node had died", name => new TestFailover(name)),
         Simple("restart-secondary", "Restart the secondary (it catches up from the primary)", name => new RestartSecondary(name)),
         Simple("stop", "Stop the VM and forget it", name => new StopVm(name)),
+        Check(),
     };
+
+    /// <summary>`vm check NAME`: primary and secondary hash their whole state at one instruction count.</summary>
+    private static Command Check()
+    {
+        var command = new Command("check", "Compare the state hashes of primary and secondary (needs a running guest)") { Name };
+        command.SetAction(parse => Guarded(() =>
+        {
+            string name = parse.GetValue(Name)!;
+            using var client = Connect(parse);
+            var check = client.Ask<ReplicaCheck>(new CheckReplicas(name), TimeSpan.FromSeconds(15));
+            Console.WriteLine($"{name}: at instruction {check.Position:N0} primary 0x{check.PrimaryHash:x16}, secondary 0x{check.SecondaryHash:x16}: {(check.Match ? "replicas agree" : "REPLICAS DIFFER")}");
+            return check.Match ? ExitCodes.Success : ExitCodes.ReplayMismatch;
+        }));
+        return command;
+    }
 
     private static Command CreateVm()
     {
