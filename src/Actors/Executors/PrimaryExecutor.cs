@@ -69,7 +69,7 @@ public sealed class PrimaryExecutor : ReceiveActor, IPrimaryEvents, IWithTimers
         _history = launch.History.ToList();
         foreach (var node in launch.AvoidNodes) _badSecondaryNodes.Add(node);
         _placementSeed = launch.Name.GetHashCode();
-        string owner = $"{PlacementOf(_cluster.SelfAddress)}/{Self.Path.Name}";
+        string owner = NodePicker.ClaimOwner(_cluster, Self.Path.Name);
         _runtime = new PrimaryRuntime(launch.Name, launch.Machine, launch.Generation, launch.Claimed, launch.FirstEntryIndex,
             launch.ReleasedSeq, settings, claims, owner, this);
 

@@ -32,7 +32,7 @@ public sealed class SecondaryExecutor : ReceiveActor, ISecondaryEvents
         _self = Self;
         string host = _cluster.SelfAddress.Host ?? "127.0.0.1";
         _runtime = new SecondaryRuntime(start.Name, start.MemorySize, start.Generation, host, settings, claims,
-            $"{NodePicker.Describe(_cluster.SelfAddress)}/{Self.Path.Name}", this);
+            NodePicker.ClaimOwner(_cluster, Self.Path.Name), this);
 
         Receive<PromotedMessage>(p =>
         {

@@ -9,11 +9,12 @@ public sealed record LockstepSettings(
     TimeSpan MaxLag,
     TimeSpan ShipInterval,
     ulong SliceInstructions,
-    TimeSpan CheckpointInterval)
+    TimeSpan CheckpointInterval,
+    TimeSpan ClaimDelayAfterSilence)
 {
     public static LockstepSettings Default { get; } = new(
         TimeSpan.FromMilliseconds(50), TimeSpan.FromMilliseconds(750), TimeSpan.FromMilliseconds(100),
-        TimeSpan.FromMilliseconds(2), 200_000, TimeSpan.FromSeconds(30));
+        TimeSpan.FromMilliseconds(2), 200_000, TimeSpan.FromSeconds(30), TimeSpan.FromSeconds(1));
 
     public static LockstepSettings From(Config config)
     {
@@ -25,6 +26,7 @@ public sealed record LockstepSettings(
             c.GetTimeSpan("max-lag", Default.MaxLag),
             c.GetTimeSpan("ship-interval", Default.ShipInterval),
             (ulong)c.GetLong("slice-instructions", (long)Default.SliceInstructions),
-            c.GetTimeSpan("checkpoint-interval", Default.CheckpointInterval));
+            c.GetTimeSpan("checkpoint-interval", Default.CheckpointInterval),
+            c.GetTimeSpan("claim-delay-after-silence", Default.ClaimDelayAfterSilence));
     }
 }

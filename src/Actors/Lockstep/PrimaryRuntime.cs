@@ -50,6 +50,9 @@ public sealed class PrimaryRuntime
     private readonly Thread _thread;
 
     private readonly bool _claimed;
+    private bool _alone = true;
+    private long _claimAt;
+    private string? _lossReason;
     private bool _hashCheckWanted;
     private (ulong Position, ulong Hash)? _hashCheckSent;
     private LockstepChannel? _channel;
@@ -104,7 +107,7 @@ public sealed class PrimaryRuntime
     public void DismissSecondary() => Post(() =>
     {
         _channel?.SayGoodbye();
-        LoseSecondary("secondary restarted on request");
+        LoseSecondary("secondary restarted on request", silent: false);
     });
 
     /// <summary>Stops in good order: the secondary is told, so it does not take over.</summary>
@@ -296,8 +299,9 @@ public sealed class PrimaryRuntime
         List<MachineOutput>? ready = null;
         lock (_gate)
         {
-            // Unprotected (after a won claim) releases at once; protected waits for the secondary's horizon.
-            while (_held.Count > 0 && (_channel is null || _ackedHorizon > _held.Peek().Position))
+            // Alone (after a won claim) releases at once; protected waits for the secondary's horizon;
+            // in between (a secondary lost, the claim not yet won) nothing leaves.
+            while (_held.Count > 0 && (_alone || (_channel is not null && _ackedHorizon > _held.Peek().Position)))
             {
                 var output = _held.Dequeue();
                 (ready ??= []).Add(output);
@@ -310,23 +314,46 @@ public sealed class PrimaryRuntime
 
     private void CheckChannel()
     {
-        if (_channel is null) return;
-        if (_channel.IsOpen && _channel.SilentFor > _settings.HeartbeatTimeout)
-            _channel.Close($"secondary silent for {_channel.SilentFor.TotalMilliseconds:F0} ms");
-        if (!_channel.IsOpen) LoseSecondary($"secondary lost: {_channel.ClosedReason}");
+        if (_channel is not null)
+        {
+            if (_channel.IsOpen && _channel.SilentFor > _settings.HeartbeatTimeout)
+                _channel.Close($"secondary silent for {_channel.SilentFor.TotalMilliseconds:F0} ms");
+            if (!_channel.IsOpen) LoseSecondary($"secondary lost: {_channel.ClosedReason}", silent: !PeerIsGone(_channel.ClosedReason));
+        }
+        if (_claimAt != 0 && Stopwatch.GetTimestamp() >= _claimAt) ClaimNextGeneration();
     }
 
-    /// <summary>Going on alone needs the next generation: whoever claims it first is the only live side.</summary>
-    private void LoseSecondary(string reason)
+    /// <summary>A reset or closed connection means the peer's process is gone; anything else may be a cut.</summary>
+    private static bool PeerIsGone(string? reason) =>
+        reason is not null && (reason.Contains("reset", StringComparison.Ordinal) || reason.Contains("closed by the peer", StringComparison.Ordinal)
+            || reason.Contains("goodbye", StringComparison.Ordinal));
+
+    /// <summary>
+    /// Going on alone needs the next generation: whoever claims it first is the only live side.
+    /// After mere silence the primary waits <see cref="LockstepSettings.ClaimDelayAfterSilence"/>
+    /// first: if this is a cut, the secondary is likely on the side that still reaches the cluster
+    /// and the clients, and should win. Outputs stay held until the claim is won.
+    /// </summary>
+    private void LoseSecondary(string reason, bool silent)
     {
         _channel = null;
         lock (_gate)
         {
             _protected = false;
+            _alone = false;
             _state = "NotProtected";
             _lagMs = 0;
             _cuts.Clear();
         }
+        _lossReason = reason;
+        _claimAt = Stopwatch.GetTimestamp() + (silent ? (long)(_settings.ClaimDelayAfterSilence.TotalSeconds * Stopwatch.Frequency) : 0);
+        if (!silent) ClaimNextGeneration();
+    }
+
+    private void ClaimNextGeneration()
+    {
+        _claimAt = 0;
+        string reason = _lossReason ?? "secondary lost";
         if (!_claims.TryClaim(_name, Generation + 1, _owner))
         {
             _stopping = true;
@@ -334,6 +361,7 @@ public sealed class PrimaryRuntime
             _events.LostClaim(Generation + 1);
             return;
         }
+        lock (_gate) _alone = true;
         Generation++;
         ReleaseOutputs();
         _events.NeedSecondary(reason);
@@ -372,6 +400,7 @@ public sealed class PrimaryRuntime
             // Outputs made while alone are already released; from here on they wait for acks.
             _ackedHorizon = _machine.Position;
             _reprotectPauseMs = pause.Elapsed.TotalMilliseconds;
+            _alone = false;
         }
         _channel = channel;
         _lastShip = Stopwatch.GetTimestamp();

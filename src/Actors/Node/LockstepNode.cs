@@ -29,7 +29,8 @@ public static class LockstepNode
     }
 
     /// <summary>Runs a node until <paramref name="stop"/> fires, then leaves the cluster gracefully.</summary>
-    public static async Task RunAsync(NodeOptions options, CancellationToken stop)
+    /// <returns>False when the cluster removed this node (downed by the split-brain resolver): the process should end.</returns>
+    public static async Task<bool> RunAsync(NodeOptions options, CancellationToken stop)
     {
         var journal = JournalLocation.Parse(options.Journal);
         if (journal.Kind == JournalKind.Sqlite) Directory.CreateDirectory(Path.GetDirectoryName(journal.Target)!);
@@ -37,14 +38,12 @@ public static class LockstepNode
         Config config = NodeConfig.Build(options, journal);
         var system = ActorSystem.Create("lockstep", config);
         Start(system, claims);
-        try
-        {
-            await Task.Delay(Timeout.Infinite, stop);
-        }
-        catch (OperationCanceledException)
-        {
-            // SIGINT or SIGTERM: fall through to the graceful leave.
-        }
+        // A node downed by the split-brain resolver terminates its actor system (and so its executors):
+        // the process must not linger as a zombie member.
+        var signal = Task.Delay(Timeout.Infinite, stop);
+        var ended = await Task.WhenAny(signal, system.WhenTerminated);
+        if (ended == system.WhenTerminated) return false;
         await CoordinatedShutdown.Get(system).Run(CoordinatedShutdown.ClrExitReason.Instance);
+        return true;
     }
 }

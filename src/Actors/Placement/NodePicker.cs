@@ -22,6 +22,22 @@ public static class NodePicker
     public static ActorSelection ExecutorsAt(ActorSystem system, Address node) =>
         system.ActorSelection(new RootActorPath(node) / "user" / "executors");
 
+    /// <summary>
+    /// Who holds a claim: "host:port#uid/actor". The uid tells a restarted node on the same address
+    /// from the incarnation that made the claim.
+    /// </summary>
+    public static string ClaimOwner(Cluster cluster, string actorName) =>
+        $"{Describe(cluster.SelfAddress)}#{cluster.SelfUniqueAddress.Uid}/{actorName}";
+
+    /// <summary>True when the claim owner's node incarnation is still a member that may be running it.</summary>
+    public static bool IsMember(Cluster cluster, string owner)
+    {
+        string node = owner.Split('/')[0];
+        return cluster.State.Members.Any(m =>
+            $"{Describe(m.Address)}#{m.UniqueAddress.Uid}" == node &&
+            m.Status is MemberStatus.Up or MemberStatus.Joining or MemberStatus.WeaklyUp or MemberStatus.Leaving);
+    }
+
     /// <summary>"host:port" as operators see a node.</summary>
     public static string Describe(Address address) => $"{address.Host}:{address.Port}";
 }

@@ -32,6 +32,10 @@ public sealed class ProtectedVm : ReceivePersistentActor, IWithTimers
     private bool _stopped;
     private PrimaryAnnounce? _primary;
     private DateTime _placedAt = DateTime.MinValue;
+    private DateTime _lastAnnounce = DateTime.MinValue;
+
+    /// <summary>Primaries announce themselves every second; this much silence makes the coordinator look closer.</summary>
+    private static readonly TimeSpan SilentPrimary = TimeSpan.FromSeconds(5);
 
     public ProtectedVm(string name, ClaimStore claims)
     {
@@ -69,15 +73,22 @@ public sealed class ProtectedVm : ReceivePersistentActor, IWithTimers
         });
         Command<PrimaryAnnounce>(a =>
         {
-            if (a.Name == _name && (_primary is null || a.Generation >= _primary.Generation)) _primary = a;
+            if (a.Name != _name || (_primary is not null && a.Generation < _primary.Generation)) return;
+            _primary = a;
+            _lastAnnounce = DateTime.UtcNow;
         });
         Command<VmRemoved>(r => { if (r.Name == _name) _primary = null; });
         Command<SubscribeAck>(_ => { });
         Command<CheckPrimary>(_ =>
         {
-            if (_definition is null || _stopped || _primary is not null) return;
+            if (_definition is null || _stopped) return;
+            if (_primary is not null && DateTime.UtcNow - _lastAnnounce < SilentPrimary) return;
             if (DateTime.UtcNow - _placedAt < TimeSpan.FromSeconds(10)) return; // a placed primary may still be booting
-            PlacePrimary("no live primary announced itself");
+            // Only when the holder of the newest generation is no longer a member can nobody be live:
+            // a primary we merely do not hear from may still serve its clients.
+            if (HolderStillMember()) return;
+            _primary = null;
+            PlacePrimary("no live primary, and the newest generation's holder has left the cluster");
         });
         Command<GetVmStatus>(_ => Sender.Tell(Answer()));
         Command<SendPacket>(_ => Sender.Tell(NoPrimary()));
@@ -111,6 +122,15 @@ public sealed class ProtectedVm : ReceivePersistentActor, IWithTimers
         _log.Info("{0}: starting the primary on {1} as generation {2} ({3})", _name, NodePicker.Describe(node), generation, reason);
         _placedAt = DateTime.UtcNow;
         NodePicker.ExecutorsAt(Context.System, node).Tell(new StartPrimary(_name, _definition.Image, _definition.MemorySize, generation, []));
+    }
+
+    /// <summary>True while the node that claimed the newest generation is still in the cluster (Up or not yet removed).</summary>
+    private bool HolderStillMember()
+    {
+        long generation = _claims.HighestGeneration(_name);
+        if (generation == 0) return false;
+        string? owner = _claims.OwnerOf(_name, generation);
+        return owner is not null && NodePicker.IsMember(_cluster, owner);
     }
 
     private object Answer()

@@ -24,7 +24,11 @@ public static class NodeCommand
             using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, context => { context.Cancel = true; stop.Cancel(); });
             try
             {
-                LockstepNode.RunAsync(options, stop.Token).GetAwaiter().GetResult();
+                if (!LockstepNode.RunAsync(options, stop.Token).GetAwaiter().GetResult())
+                {
+                    Console.Error.WriteLine("lockstep: this node was removed from the cluster (downed); exiting");
+                    return ExitCodes.Unavailable;
+                }
             }
             catch (Exception e) when (e is ArgumentException or FileNotFoundException)
             {
