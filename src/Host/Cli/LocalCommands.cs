@@ -110,11 +110,13 @@ public static class LocalCommands
             StopReason reason;
             do
             {
-                reason = machine.Run(ulong.MaxValue);
+                // Short slices, as a live run makes: the JIT promotes the decode loop to optimised code
+                // by counting calls, and one long call would run for a while in unoptimised code.
+                reason = machine.Run(LiveInputs.PollInterval);
                 foreach (var output in machine.Outputs) printer.Write(output);
                 machine.Outputs.Clear();
             }
-            while (reason == StopReason.Output);
+            while (reason is StopReason.Output or StopReason.Budget);
             clock.Stop();
             stdout.Flush();
             if (parse.GetValue(stats)) PrintStats(machine, clock.Elapsed);
