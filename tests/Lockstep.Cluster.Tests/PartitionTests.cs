@@ -38,7 +38,7 @@ public sealed class PartitionTests(LockstepProgram program, ITestOutputHelper ou
         cluster.Log($"primary on {cutOff}, secondary on {oldSecondary}; {cutOff.Endpoint} will be cut off");
 
         // 2. A stream through the nodes that stay connected; the primary's node is cut off in the middle of it.
-        var stream = NamespaceIncrStream.Start(cluster, Vm, Peer, "a", Key, Requests, staying);
+        var stream = IncrStream.Start(cluster, Vm, Peer, "a", Key, Requests, staying);
         await stream.WaitForAnswers(AnswersBeforeCut, TimeSpan.FromSeconds(60));
         int answeredAtCut = stream.Answered;
         using var stopWatching = CancellationTokenSource.CreateLinkedTokenSource(cluster.Cancel);
@@ -130,7 +130,7 @@ public sealed class PartitionTests(LockstepProgram program, ITestOutputHelper ou
             cluster.Reconnect(cutOff);
             await Task.Delay(TimeSpan.FromSeconds(4), cluster.Cancel);
             cluster.Log($"after the heal the old primary's node {(cutOff.Process.HasExited ? $"had exited with {cutOff.Process.ExitCode}" : "still runs")}");
-            var more = NamespaceIncrStream.Start(cluster, Vm, Peer, "b", Key, MoreRequests, staying);
+            var more = IncrStream.Start(cluster, Vm, Peer, "b", Key, MoreRequests, staying);
             var moreLines = await more.Finish(StreamTimeout);
             more.AssertExactlyOnce(moreLines, before: Requests);
 
@@ -170,7 +170,7 @@ public sealed class PartitionTests(LockstepProgram program, ITestOutputHelper ou
     }
 
     /// <summary>Notes, once a second, how far the stream has got, so a slow stretch shows in the output.</summary>
-    private static async Task LogProgress(NamespaceCluster cluster, NamespaceIncrStream stream, Stopwatch sinceCut, CancellationToken stop)
+    private static async Task LogProgress(NamespaceCluster cluster, IncrStream stream, Stopwatch sinceCut, CancellationToken stop)
     {
         int last = -1;
         while (stream.Answered < stream.Count && !stop.IsCancellationRequested)

@@ -8,13 +8,15 @@ namespace Lockstep.Cluster.Tests;
 /// </summary>
 public sealed class IncrStream
 {
-    private readonly TestCluster _cluster;
+    private readonly Action<string> _log;
+    private readonly CancellationToken _cancel;
     private readonly ChildProcess _send;
     private readonly Task _feeder;
 
-    private IncrStream(TestCluster cluster, ChildProcess send, string prefix, string key, int count, TimeSpan spacing)
+    private IncrStream(Action<string> log, CancellationToken cancel, ChildProcess send, string prefix, string key, int count, TimeSpan spacing)
     {
-        _cluster = cluster;
+        _log = log;
+        _cancel = cancel;
         _send = send;
         Prefix = prefix;
         Key = key;
@@ -28,14 +30,19 @@ public sealed class IncrStream
 
     public static IncrStream Start(TestCluster cluster, string vm, uint peer, string prefix, string key, int count,
         TimeSpan? spacing = null) =>
-        new(cluster, cluster.StartSend(vm, peer), prefix, key, count, spacing ?? TimeSpan.FromMilliseconds(10));
+        new(cluster.Log, cluster.Cancel, cluster.StartSend(vm, peer), prefix, key, count, spacing ?? TimeSpan.FromMilliseconds(10));
+
+    /// <summary>The same through a <see cref="NamespaceCluster"/>, talking only to the nodes given.</summary>
+    public static IncrStream Start(NamespaceCluster cluster, string vm, uint peer, string prefix, string key, int count,
+        IEnumerable<NamespaceNode> through, TimeSpan? spacing = null) =>
+        new(cluster.Log, cluster.Cancel, cluster.StartSend(vm, peer, through), prefix, key, count, spacing ?? TimeSpan.FromMilliseconds(10));
 
     public int Answered => _send.StdoutLines.Count;
 
     /// <summary>Waits until at least <paramref name="answers"/> answers came back.</summary>
     public async Task WaitForAnswers(int answers, TimeSpan timeout)
     {
-        if (!await _send.WaitForOutput(p => p.StdoutLines.Count >= answers, timeout, _cluster.Cancel))
+        if (!await _send.WaitForOutput(p => p.StdoutLines.Count >= answers, timeout, _cancel))
             throw new Xunit.Sdk.XunitException(
                 $"only {Answered} of the first {answers} answers within {timeout.TotalSeconds} s; stderr:\n{string.Join("\n", _send.StderrLines)}");
     }
@@ -43,15 +50,15 @@ public sealed class IncrStream
     /// <summary>Waits for the session to end (all answered) and returns its answer lines; fails when it does not end well.</summary>
     public async Task<IReadOnlyList<string>> Finish(TimeSpan timeout)
     {
-        await _feeder.WaitAsync(timeout, _cluster.Cancel);
-        if (!await _send.WaitForExit(timeout, _cluster.Cancel))
+        await _feeder.WaitAsync(timeout, _cancel);
+        if (!await _send.WaitForExit(timeout, _cancel))
         {
             _send.Kill();
             throw new Xunit.Sdk.XunitException(
                 $"vm send did not end within {timeout.TotalSeconds} s; {Answered} of {Count} answered; stderr:\n{string.Join("\n", _send.StderrLines)}");
         }
         var lines = _send.StdoutLines;
-        _cluster.Log($"vm send ended with {_send.ExitCode}: {lines.Count} answers; stderr: {string.Join(" | ", _send.StderrLines)}");
+        _log($"vm send ended with {_send.ExitCode}: {lines.Count} answers; stderr: {string.Join(" | ", _send.StderrLines)}");
         Assert.True(_send.ExitCode == 0,
             $"vm send exited with {_send.ExitCode}; stderr:\n{string.Join("\n", _send.StderrLines)}");
         return lines;
