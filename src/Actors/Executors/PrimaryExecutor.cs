@@ -53,7 +53,6 @@ public sealed class PrimaryExecutor : ReceiveActor, IPrimaryEvents, IWithTimers
     private readonly List<FailoverRecord> _history;
     private readonly HashSet<Address> _badSecondaryNodes = [];
     private string? _secondaryNode;
-    private IActorRef? _secondary;
     private int _placementSeed;
     private readonly MemoryStream _logBatch = new();
     private long _batchFirst = -1, _batchEnd;
@@ -235,7 +234,6 @@ public sealed class PrimaryExecutor : ReceiveActor, IPrimaryEvents, IWithTimers
 
     private void FindSecondary(string reason)
     {
-        _secondary = null;
         _secondaryNode = null;
         var exclude = _badSecondaryNodes.Append(_cluster.SelfAddress);
         var node = NodePicker.Pick(_cluster, exclude, _placementSeed++);
@@ -261,7 +259,6 @@ public sealed class PrimaryExecutor : ReceiveActor, IPrimaryEvents, IWithTimers
             return;
         }
         Timers.Cancel("secondary-timeout");
-        _secondary = listening.Secondary;
         _secondaryNode = listening.Node;
         _runtime.AttachSecondary(listening.Host, listening.Port);
     }

@@ -31,9 +31,6 @@ public sealed class Gateway : ReceiveActor
                 _primaries.Remove(name);
         });
         Receive<SubscribeAck>(_ => { });
-        Receive<WhereIsPrimary>(w => Sender.Tell(_primaries.TryGetValue(w.Name, out var p)
-            ? new PrimaryLocation(w.Name, p.Executor, p.Generation)
-            : new PrimaryLocation(w.Name, null, 0)));
 
         Receive<CreateVm>(c => directoryRegion.Forward(new ShardingEnvelope(VmDirectory.EntityId, c)));
         Receive<ListVms>(l => directoryRegion.Forward(new ShardingEnvelope(VmDirectory.EntityId, l)));

@@ -20,11 +20,6 @@ public sealed record PrimaryAnnounce(string Name, long Generation, IActorRef Exe
 /// <summary>Published when a VM is stopped for good.</summary>
 public sealed record VmRemoved(string Name);
 
-/// <summary>Gateway query: which executor is the live primary of this VM? Reply: <see cref="PrimaryLocation"/>.</summary>
-public sealed record WhereIsPrimary(string Name);
-
-public sealed record PrimaryLocation(string Name, IActorRef? Executor, long Generation);
-
 public static class Topics
 {
     public const string Primaries = "lockstep-primaries";

@@ -57,7 +57,6 @@ public sealed class VmDirectory : ReceivePersistentActor
                 _vms.Tell(new ShardingEnvelope(r.Name, stop), sender);
             });
         });
-        Command<WhereIsPrimary>(where => Sender.Tell(_names.Contains(where.Name)));
     }
 
     public override string PersistenceId => "vm-directory";
