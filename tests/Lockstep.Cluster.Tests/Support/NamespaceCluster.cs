@@ -5,16 +5,13 @@ using System.Text.Json;
 namespace Lockstep.Cluster.Tests;
 
 /// <summary>One node process running inside network namespace <see cref="NetworkLab.Namespace"/>(Index).</summary>
-public sealed class NamespaceNode(int index, int port, ChildProcess process, string logPath)
+public sealed class NamespaceNode(int index, int port, ChildProcess process, string logPath) : ClusterNode(port, process, logPath)
 {
     public int Index { get; } = index;
-    public int Port { get; } = port;
     public string Host => NetworkLab.Address(Index);
-    public ChildProcess Process { get; } = process;
-    public string LogPath { get; } = logPath;
 
     /// <summary>How `vm status` and the claims name this node.</summary>
-    public string Endpoint => $"{Host}:{Port}";
+    public override string Endpoint => $"{Host}:{Port}";
 
     /// <summary>False while the test keeps it cut off the network.</summary>
     public bool Connected { get; set; } = true;
@@ -29,49 +26,24 @@ public sealed class NamespaceNode(int index, int port, ChildProcess process, str
 /// hostname, chosen through LOCKSTEP_HOCON), so the nodes can answer it over the bridge.
 /// Disposing it kills every process, then removes the namespaces.
 /// </summary>
-public sealed class NamespaceCluster : IAsyncDisposable
+public sealed class NamespaceCluster : ClusterHarness<NamespaceNode>
 {
-    private static readonly TimeSpan TestLimit = TimeSpan.FromMinutes(3);
-    private static readonly TimeSpan CliTimeout = TimeSpan.FromSeconds(60);
-
-    private readonly LockstepProgram _program;
-    private readonly ITestOutputHelper _output;
-    private readonly List<NamespaceNode> _nodes = [];
-    private readonly List<ChildProcess> _clients = [];
-    private readonly CancellationTokenSource _limit = new(TestLimit);
-    private readonly Stopwatch _clock = Stopwatch.StartNew();
     private readonly string _clientHocon;
     private NetworkLab? _lab;
-    private bool _passed;
 
     public NamespaceCluster(LockstepProgram program, ITestOutputHelper output, string testName, int basePort)
+        : base(program, output, testName, basePort)
     {
-        _program = program;
-        _output = output;
-        BasePort = basePort;
-        Folder = Path.Combine(TestPaths.Root, $"{testName}-{Guid.NewGuid().ToString("N")[..8]}");
-        Directory.CreateDirectory(Folder);
         DatabasePath = Path.Combine(Folder, "lockstep.db");
         _clientHocon = Path.Combine(Folder, "client-hocon");
         WriteClientConfig();
     }
 
-    public int BasePort { get; }
-    public string Folder { get; }
     public string DatabasePath { get; }
-    public IReadOnlyList<NamespaceNode> Nodes => _nodes;
-    public IEnumerable<NamespaceNode> ConnectedNodes => _nodes.Where(n => n.Connected);
+    public IEnumerable<NamespaceNode> ConnectedNodes => Nodes.Where(n => n.Connected);
     public NetworkLab Lab => _lab ?? throw new InvalidOperationException("StartNodes first");
-    public CancellationToken Cancel => _limit.Token;
 
-    public static string ContactOf(IEnumerable<NamespaceNode> nodes) => string.Join(",", nodes.Select(n => n.Endpoint));
-
-    public void Log(string message) =>
-        _output.WriteLine($"[{_clock.Elapsed.TotalSeconds,6:F1}s {DateTime.UtcNow:HH:mm:ss.fff}Z] {message}");
-
-    public NamespaceNode NodeAt(string? endpoint) =>
-        _nodes.SingleOrDefault(n => n.Endpoint == endpoint)
-        ?? throw new InvalidOperationException($"'{endpoint}' is not one of this test's nodes ({ContactOf(_nodes)})");
+    protected override IEnumerable<NamespaceNode> DefaultNodes => ConnectedNodes;
 
     /// <summary>Builds the namespaces and starts one node in each (the first is the seed); waits until all are Up.</summary>
     public async Task StartNodes(int count = 3)
@@ -82,7 +54,7 @@ public sealed class NamespaceCluster : IAsyncDisposable
         {
             int port = BasePort + i;
             string logPath = Path.Combine(Folder, $"node{i}-{NetworkLab.Address(i)}-{port}.log");
-            var info = _program.StartInfo(Folder,
+            var info = Program.StartInfo(Folder,
                 ["node", "--host", NetworkLab.Address(i), "--port", port.ToString(CultureInfo.InvariantCulture),
                     "--seeds", seed, "--journal", $"sqlite:{DatabasePath}"]);
             // `ip netns exec NS dotnet ...`: ip execs dotnet in place, so the process id stays the node's.
@@ -91,24 +63,12 @@ public sealed class NamespaceCluster : IAsyncDisposable
             info.FileName = "ip";
             var process = ChildProcess.Start(info, $"node {NetworkLab.Address(i)}:{port}", logPath);
             var node = new NamespaceNode(i, port, process, logPath);
-            _nodes.Add(node);
+            AddNode(node);
             Log($"started {node}");
-            if (i == 0)
-            {
-                bool up = await process.WaitForOutput(p => p.AllOutput.Contains(UpLine(node), StringComparison.Ordinal),
-                    TimeSpan.FromSeconds(60), Cancel);
-                if (!up) throw new InvalidOperationException($"the seed {node} did not come up:\n{TestCluster.Tail(process.AllOutput, 40)}");
-            }
+            if (i == 0) await WaitForSeedUp(node, $"{node}");
         }
-        var first = _nodes[0].Process;
-        bool allUp = await first.WaitForOutput(p => _nodes.All(n => p.AllOutput.Contains(UpLine(n), StringComparison.Ordinal)),
-            TimeSpan.FromSeconds(60), Cancel);
-        if (!allUp)
-            throw new InvalidOperationException($"not all {count} nodes became Up within 60 s; seed log:\n{TestCluster.Tail(first.AllOutput, 40)}");
-        Log($"all {count} nodes are Up");
+        await WaitForAllUp(count);
     }
-
-    private static string UpLine(NamespaceNode node) => $"Leader is moving node [akka.tcp://lockstep@{node.Endpoint}] to [Up]";
 
     public void CutOff(NamespaceNode node)
     {
@@ -123,33 +83,16 @@ public sealed class NamespaceCluster : IAsyncDisposable
     }
 
     /// <summary>The CLI's start description: the program in the root namespace with the bridge-bound client configuration.</summary>
-    private ProcessStartInfo ClientInfo(IEnumerable<string> args)
+    protected override ProcessStartInfo ClientStartInfo(IEnumerable<string> args)
     {
-        var info = _program.StartInfo(Folder, args);
+        var info = base.ClientStartInfo(args);
         info.Environment["LOCKSTEP_HOCON"] = _clientHocon;
         return info;
     }
 
     /// <summary>Runs one CLI command to its end; on <paramref name="timeout"/> it is killed and null is returned.</summary>
-    public async Task<CliResult?> TryCli(IEnumerable<string> args, string? stdin, TimeSpan timeout)
-    {
-        var argList = args.ToList();
-        using var process = ChildProcess.Start(ClientInfo(argList), $"lockstep {string.Join(' ', argList)}");
-        try
-        {
-            if (stdin is not null) await process.Stdin.WriteAsync(stdin);
-            process.Stdin.Close();
-        }
-        catch (IOException)
-        {
-        }
-        if (!await process.WaitForExit(timeout, Cancel))
-        {
-            process.Kill();
-            return null;
-        }
-        return new CliResult(process.ExitCode, process.StdoutLines, process.StderrLines);
-    }
+    public Task<CliResult?> TryCli(IEnumerable<string> args, string? stdin, TimeSpan timeout) =>
+        RunCli(args, stdin, timeout, throwOnTimeout: false);
 
     public async Task<CliResult> Cli(IEnumerable<string> args, string? stdin = null, TimeSpan? timeout = null)
     {
@@ -165,12 +108,11 @@ public sealed class NamespaceCluster : IAsyncDisposable
         var result = await TryCli(["vm", "status", vm, "--json", "--contact", ContactOf(through ?? ConnectedNodes)], null,
             timeout ?? TimeSpan.FromSeconds(10));
         if (result is null || result.ExitCode != 0) return null;
-        int start = result.Stdout.ToList().FindIndex(l => l.StartsWith('{'));
-        int end = start < 0 ? -1 : result.Stdout.ToList().FindIndex(start, l => l == "}");
-        if (start < 0 || end < 0) return null;
+        var (json, _) = FindStatusJson(result);
+        if (json is null) return null;
         try
         {
-            return VmStatusView.Parse(string.Join("\n", result.Stdout.Skip(start).Take(end - start + 1)));
+            return VmStatusView.Parse(json);
         }
         catch (JsonException)
         {
@@ -178,46 +120,10 @@ public sealed class NamespaceCluster : IAsyncDisposable
         }
     }
 
-    public async Task<VmStatusView> WaitForStatus(string vm, Func<VmStatusView, bool> wanted, TimeSpan timeout, string what,
-        IEnumerable<NamespaceNode>? through = null)
-    {
-        var clock = Stopwatch.StartNew();
-        VmStatusView? last = null;
-        while (true)
-        {
-            last = await Status(vm, through?.ToList()) ?? last;
-            if (last is not null && wanted(last))
-            {
-                Log($"{vm}: {last} ({what}, after {clock.Elapsed.TotalSeconds:F1} s)");
-                return last;
-            }
-            if (clock.Elapsed > timeout)
-                throw new Xunit.Sdk.XunitException($"{vm} did not reach '{what}' within {timeout.TotalSeconds} s; last status: {last?.Json ?? "(none)"}");
-            await Task.Delay(300, Cancel);
-        }
-    }
-
-    public async Task<VmStatusView> CreateKv(string vm)
-    {
-        var created = await Cli(["vm", "create", vm, "--image", _program.KvImage, "--contact", ContactOf(ConnectedNodes)]);
-        Assert.True(created.ExitCode == 0, $"vm create {vm} failed: {created}");
-        return await WaitForStatus(vm, s => s.State == "Protected" && s.Primary is not null && s.Secondary is not null,
-            TimeSpan.FromSeconds(40), "Protected");
-    }
+    protected override Task<VmStatusView?> PollStatus(string vm, IEnumerable<NamespaceNode>? through) => Status(vm, through);
 
     /// <summary>Starts `vm send` with its stdin open, talking only to <paramref name="through"/>.</summary>
-    public ChildProcess StartSend(string vm, uint peer, IEnumerable<NamespaceNode> through)
-    {
-        var args = new List<string>
-        {
-            "vm", "send", vm, "--peer", peer.ToString(CultureInfo.InvariantCulture), "--retry-ms", "300", "--timeout", "60",
-            "--contact", ContactOf(through),
-        };
-        var process = ChildProcess.Start(ClientInfo(args), $"vm send {vm} --peer {peer}",
-            Path.Combine(Folder, $"send-{vm}-{peer}-{_clients.Count}.out"));
-        _clients.Add(process);
-        return process;
-    }
+    public ChildProcess StartSend(string vm, uint peer, IEnumerable<NamespaceNode> through) => StartSendThrough(vm, peer, through);
 
     /// <summary>A node's log as written so far.</summary>
     public static async Task<string> ReadLog(NamespaceNode node)
@@ -227,59 +133,25 @@ public sealed class NamespaceCluster : IAsyncDisposable
         return await reader.ReadToEndAsync();
     }
 
-    public void Passed() => _passed = true;
+    protected override Task<string> ReadNodeLog(NamespaceNode node) => ReadLog(node);
 
-    public async ValueTask DisposeAsync()
+    protected override void AfterProcessesEnded()
     {
-        foreach (var client in _clients) client.Dispose();
-        var notes = new List<string>();
-        foreach (var node in _nodes)
-        {
-            notes.Add($"{node}: {(node.Process.HasExited ? $"had exited with {node.Process.ExitCode}" : "was still running")}");
-            node.Process.Dispose();
-        }
         try
         {
             _lab?.Dispose();
         }
         catch (Exception e)
         {
-            _output.WriteLine($"removing the network lab failed: {e.Message}");
+            Output.WriteLine($"removing the network lab failed: {e.Message}");
         }
-        if (_passed && Environment.GetEnvironmentVariable("LOCKSTEP_TESTS_KEEP") != "1")
-        {
-            try
-            {
-                Directory.Delete(Folder, recursive: true);
-            }
-            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-            {
-                _output.WriteLine($"could not remove {Folder}: {e.Message}");
-            }
-        }
-        else
-        {
-            _output.WriteLine($"test failed or LOCKSTEP_TESTS_KEEP=1; its folder (node logs, journal) is kept: {Folder}");
-            foreach (string note in notes) _output.WriteLine(note);
-            foreach (var node in _nodes)
-            {
-                try
-                {
-                    string text = File.Exists(node.LogPath) ? await ReadLog(node) : "(no log)";
-                    _output.WriteLine($"===== {node} log, last lines =====\n{TestCluster.Tail(text, 60)}");
-                }
-                catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-                {
-                    _output.WriteLine($"cannot read {node.LogPath}: {e.Message}");
-                }
-            }
-        }
-        _limit.Dispose();
     }
+
+    protected override string KeptNote => $"test failed or LOCKSTEP_TESTS_KEEP=1; its folder (node logs, journal) is kept: {Folder}";
 
     private void WriteClientConfig()
     {
-        string source = Path.Combine(_program.HoconFolder, ClientConfigName);
+        string source = Path.Combine(Program.HoconFolder, ClientConfigName);
         string text = File.ReadAllText(source);
         const string loopback = "hostname = 127.0.0.1";
         if (!text.Contains(loopback, StringComparison.Ordinal))
