@@ -26,7 +26,7 @@ public sealed class PrimaryExecutor : ReceiveActor, IPrimaryEvents, IWithTimers
     }
 
     private sealed record ReleasedOutput(MachineOutput Output);
-    private sealed record SecondaryNeeded(string Reason);
+    private sealed record SecondaryNeeded(string Reason, bool AfterLoss = false);
     private sealed record BecameProtected;
     private sealed record ClaimLost(long Generation);
     private sealed record RuntimeEnded(string State, string Detail);
@@ -75,15 +75,15 @@ public sealed class PrimaryExecutor : ReceiveActor, IPrimaryEvents, IWithTimers
         Receive<ReleasedOutput>(r => Route(r.Output));
         Receive<SecondaryNeeded>(n =>
         {
-            if (n.Reason.StartsWith("secondary lost", StringComparison.Ordinal))
-                _history.Add(new FailoverRecord(DateTime.UtcNow, n.Reason, 0, PlacementOf(_cluster.SelfAddress), _runtime.Generation));
+            if (n.AfterLoss)
+                _history.Add(new FailoverRecord(DateTime.UtcNow, n.Reason, 0, NodePicker.Describe(_cluster.SelfAddress), _runtime.Generation));
             FindSecondary(n.Reason);
         });
         Receive<SecondaryListening>(OnSecondaryListening);
         Receive<SecondaryTimeout>(t =>
         {
             _badSecondaryNodes.Add(t.Node);
-            FindSecondary($"no answer from {PlacementOf(t.Node)}");
+            FindSecondary($"no answer from {NodePicker.Describe(t.Node)}");
         });
         Receive<SecondaryFailed>(f =>
         {
@@ -139,7 +139,7 @@ public sealed class PrimaryExecutor : ReceiveActor, IPrimaryEvents, IWithTimers
         });
         Receive<TestFailover>(_ =>
         {
-            Sender.Tell(new ControlOk($"primary of {launch.Name} on {PlacementOf(_cluster.SelfAddress)} stopped; the secondary takes over"));
+            Sender.Tell(new ControlOk($"primary of {launch.Name} on {NodePicker.Describe(_cluster.SelfAddress)} stopped; the secondary takes over"));
             _runtime.Kill();
             Context.Stop(Self);
         });
@@ -190,7 +190,7 @@ public sealed class PrimaryExecutor : ReceiveActor, IPrimaryEvents, IWithTimers
 
     private void Publish() =>
         DistributedPubSub.Get(Context.System).Mediator.Tell(new Publish(Topics.Primaries,
-            new PrimaryAnnounce(_launch.Name, _runtime.Generation, Self, PlacementOf(_cluster.SelfAddress))));
+            new PrimaryAnnounce(_launch.Name, _runtime.Generation, Self, NodePicker.Describe(_cluster.SelfAddress))));
 
     private void OnSendPacket(SendPacket send)
     {
@@ -244,7 +244,7 @@ public sealed class PrimaryExecutor : ReceiveActor, IPrimaryEvents, IWithTimers
             Timers.StartSingleTimer("find-secondary", new SecondaryNeeded(reason), TimeSpan.FromSeconds(1));
             return;
         }
-        _log.Info("{0}: placing a secondary on {1} ({2})", _launch.Name, PlacementOf(node), reason);
+        _log.Info("{0}: placing a secondary on {1} ({2})", _launch.Name, NodePicker.Describe(node), reason);
         NodePicker.ExecutorsAt(Context.System, node).Tell(
             new StartSecondary(_launch.Name, _launch.MemorySize, _runtime.Generation, Self, _history.ToList()));
         // A node that died but is not yet known as unreachable never answers: try another one.
@@ -267,15 +267,13 @@ public sealed class PrimaryExecutor : ReceiveActor, IPrimaryEvents, IWithTimers
     {
         var stats = _runtime.Stats();
         bool protectedNow = stats.State == "Protected";
-        return new VmStatus(_launch.Name, stats.State, stats.Generation, PlacementOf(_cluster.SelfAddress),
+        return new VmStatus(_launch.Name, stats.State, stats.Generation, NodePicker.Describe(_cluster.SelfAddress),
             protectedNow ? _secondaryNode : null, stats.LagMs, stats.Instructions, stats.Outputs, stats.LogBytesPerSecond,
             _history.ToList(), stats.Detail ?? $"re-protection pause {stats.LastReprotectPauseMs:F1} ms");
     }
 
-    private static string PlacementOf(Address address) => NodePicker.Describe(address);
-
     void IPrimaryEvents.Released(MachineOutput output) => _self.Tell(new ReleasedOutput(output));
-    void IPrimaryEvents.NeedSecondary(string reason) => _self.Tell(new SecondaryNeeded(reason));
+    void IPrimaryEvents.NeedSecondary(string reason, bool afterLoss) => _self.Tell(new SecondaryNeeded(reason, afterLoss));
     void IPrimaryEvents.Protected() => _self.Tell(new BecameProtected());
     void IPrimaryEvents.LostClaim(long generation) => _self.Tell(new ClaimLost(generation));
     void IPrimaryEvents.Ended(string state, string detail) => _self.Tell(new RuntimeEnded(state, detail));

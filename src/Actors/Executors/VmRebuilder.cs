@@ -56,14 +56,7 @@ public sealed class VmRebuilder : ReceiveActor
             replay.Append(segment);
         }
         var produced = new List<MachineOutput>();
-        StopReason stop;
-        do
-        {
-            stop = machine.Run(ulong.MaxValue);
-            produced.AddRange(machine.Outputs);
-            machine.Outputs.Clear();
-        }
-        while (stop == StopReason.Output);
+        machine.RunUntilStopped(produced.Add);
         _log.Info("{0}: rebuilt from the journal at instruction {1} (checkpoint at {2}, {3} entries replayed)",
             start.Name, machine.Position, checkpoint.Position, replay.NextEntryIndex - checkpoint.EntryIndex);
         // Whether these outputs left before the loss is unknown: resend them, receivers drop repeats by seq.

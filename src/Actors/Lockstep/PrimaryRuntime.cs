@@ -13,7 +13,8 @@ namespace Lockstep.Actors.Lockstep;
 public interface IPrimaryEvents
 {
     void Released(MachineOutput output);
-    void NeedSecondary(string reason);
+    /// <param name="afterLoss">True when a secondary failed (and the next generation was claimed): a failover to record.</param>
+    void NeedSecondary(string reason, bool afterLoss);
     void Protected();
     void LostClaim(long generation);
     void Ended(string state, string detail);
@@ -53,6 +54,7 @@ public sealed class PrimaryRuntime
     private bool _alone = true;
     private long _claimAt;
     private string? _lossReason;
+    private bool _lossWasFailure;
     private bool _hashCheckWanted;
     private (ulong Position, ulong Hash)? _hashCheckSent;
     private LockstepChannel? _channel;
@@ -107,7 +109,7 @@ public sealed class PrimaryRuntime
     public void DismissSecondary() => Post(() =>
     {
         _channel?.SayGoodbye();
-        LoseSecondary("secondary restarted on request", silent: false);
+        LoseSecondary("secondary restarted on request", silent: false, failure: false);
     });
 
     /// <summary>Stops in good order: the secondary is told, so it does not take over.</summary>
@@ -155,7 +157,7 @@ public sealed class PrimaryRuntime
                 return;
             }
             TakeCheckpoint();
-            _events.NeedSecondary("starting");
+            _events.NeedSecondary("starting", afterLoss: false);
             while (!_stopping)
             {
                 while (_commands.TryDequeue(out var command)) command();
@@ -318,7 +320,7 @@ public sealed class PrimaryRuntime
         {
             if (_channel.IsOpen && _channel.SilentFor > _settings.HeartbeatTimeout)
                 _channel.Close($"secondary silent for {_channel.SilentFor.TotalMilliseconds:F0} ms");
-            if (!_channel.IsOpen) LoseSecondary($"secondary lost: {_channel.ClosedReason}", silent: !PeerIsGone(_channel.ClosedReason));
+            if (!_channel.IsOpen) LoseSecondary($"secondary lost: {_channel.ClosedReason}", silent: !PeerIsGone(_channel.ClosedReason), failure: true);
         }
         if (_claimAt != 0 && Stopwatch.GetTimestamp() >= _claimAt) ClaimNextGeneration();
     }
@@ -334,7 +336,7 @@ public sealed class PrimaryRuntime
     /// first: if this is a cut, the secondary is likely on the side that still reaches the cluster
     /// and the clients, and should win. Outputs stay held until the claim is won.
     /// </summary>
-    private void LoseSecondary(string reason, bool silent)
+    private void LoseSecondary(string reason, bool silent, bool failure)
     {
         _channel = null;
         lock (_gate)
@@ -346,6 +348,7 @@ public sealed class PrimaryRuntime
             _cuts.Clear();
         }
         _lossReason = reason;
+        _lossWasFailure = failure;
         _claimAt = Stopwatch.GetTimestamp() + (silent ? (long)(_settings.ClaimDelayAfterSilence.TotalSeconds * Stopwatch.Frequency) : 0);
         if (!silent) ClaimNextGeneration();
     }
@@ -364,7 +367,7 @@ public sealed class PrimaryRuntime
         lock (_gate) _alone = true;
         Generation++;
         ReleaseOutputs();
-        _events.NeedSecondary(reason);
+        _events.NeedSecondary(reason, afterLoss: _lossWasFailure);
     }
 
     /// <summary>A journal checkpoint right after a cut, so the log that follows starts where the snapshot ends.</summary>
@@ -384,7 +387,7 @@ public sealed class PrimaryRuntime
         }
         catch (Exception e) when (e is SocketException or OperationCanceledException or IOException)
         {
-            _events.NeedSecondary($"could not connect to secondary at {host}:{port}: {e.Message}");
+            _events.NeedSecondary($"could not connect to secondary at {host}:{port}: {e.Message}", afterLoss: false);
             return;
         }
         var pause = Stopwatch.StartNew();

@@ -195,8 +195,7 @@ public sealed class SecondaryRuntime
 
     private void AnswerHashCheck(Machine machine, ulong position)
     {
-        while (machine.Run(ulong.MaxValue) == StopReason.Output) KeepOutputs(machine);
-        KeepOutputs(machine);
+        machine.RunUntilStopped(Keep);
         var payload = new byte[16];
         BinaryPrimitives.WriteUInt64LittleEndian(payload, machine.Position);
         BinaryPrimitives.WriteUInt64LittleEndian(payload.AsSpan(8), machine.Position == position ? StateHash.Compute(machine) : 0);
@@ -205,11 +204,16 @@ public sealed class SecondaryRuntime
 
     private void KeepOutputs(Machine machine)
     {
-        long released = Interlocked.Read(ref _releasedSeq);
-        _unreleased.RemoveAll(o => (long)o.Seq < released);
-        foreach (var output in machine.Outputs)
-            if ((long)output.Seq >= released) _unreleased.Add(output);
+        foreach (var output in machine.Outputs) Keep(output);
         machine.Outputs.Clear();
+    }
+
+    /// <summary>Keeps a suppressed output the primary has not reported released, dropping those it since has.</summary>
+    private void Keep(MachineOutput output)
+    {
+        long released = Interlocked.Read(ref _releasedSeq);
+        if (_unreleased.Count > 0 && (long)_unreleased[0].Seq < released) _unreleased.RemoveAll(o => (long)o.Seq < released);
+        if ((long)output.Seq >= released) _unreleased.Add(output);
     }
 
     /// <summary>Replays everything received, then tries to become the one live side.</summary>
@@ -219,13 +223,7 @@ public sealed class SecondaryRuntime
         double silentMs = _channel?.SilentFor.TotalMilliseconds ?? 0;
         while (_inbox.TryDequeue(out var item))
             if (item.Segment is not null) replay.Append(item.Segment);
-        StopReason stop;
-        do
-        {
-            stop = machine.Run(ulong.MaxValue);
-            KeepOutputs(machine);
-        }
-        while (stop == StopReason.Output);
+        machine.RunUntilStopped(Keep);
         if (!_claims.TryClaim(_name, _generation + 1, _owner))
         {
             _events.Ended($"primary lost ({reason}) but generation {_generation + 1} was claimed by {_claims.OwnerOf(_name, _generation + 1)}");

@@ -112,13 +112,13 @@ public sealed class ProtectedVm : ReceivePersistentActor, IWithTimers
     private void PlacePrimary(string reason)
     {
         if (_definition is null) return;
-        var node = NodePicker.Pick(_cluster, [], _name.GetHashCode() + (int)_claims.HighestGeneration(_name));
+        long generation = _claims.HighestGeneration(_name) + 1;
+        var node = NodePicker.Pick(_cluster, [], _name.GetHashCode() + (int)generation);
         if (node is null)
         {
             _log.Warning("{0}: no node to place the primary on", _name);
             return;
         }
-        long generation = _claims.HighestGeneration(_name) + 1;
         _log.Info("{0}: starting the primary on {1} as generation {2} ({3})", _name, NodePicker.Describe(node), generation, reason);
         _placedAt = DateTime.UtcNow;
         NodePicker.ExecutorsAt(Context.System, node).Tell(new StartPrimary(_name, _definition.Image, _definition.MemorySize, generation, []));

@@ -138,6 +138,24 @@ public sealed unsafe partial class Machine
     }
 
     /// <summary>
+    /// Runs in short slices until the machine stops for a reason other than a spent budget or an
+    /// output (replay at its horizon, a halt, a fault, a sleep), handing every output to
+    /// <paramref name="take"/>. Short slices also let the JIT optimise the decode loop early.
+    /// </summary>
+    public StopReason RunUntilStopped(Action<MachineOutput> take, ulong slice = LiveInputs.PollInterval)
+    {
+        StopReason reason;
+        do
+        {
+            reason = Run(slice);
+            foreach (var output in Outputs) take(output);
+            Outputs.Clear();
+        }
+        while (reason is StopReason.Output or StopReason.Budget);
+        return reason;
+    }
+
+    /// <summary>
     /// Hands the machine to another input source between runs, as when a replaying secondary
     /// goes live: the next run starts with a boundary under the new source.
     /// </summary>

@@ -49,7 +49,7 @@ public sealed class BenchVm : IPrimaryEvents, ISecondaryEvents, IDisposable
     public bool WaitEnded(TimeSpan timeout) => _ended.Wait(timeout);
 
     void IPrimaryEvents.Released(MachineOutput output) => Released.Add(output);
-    void IPrimaryEvents.NeedSecondary(string reason) { }
+    void IPrimaryEvents.NeedSecondary(string reason, bool afterLoss) { }
     void IPrimaryEvents.Protected()
     {
         ProtectedAt = DateTime.UtcNow;

@@ -107,16 +107,7 @@ public static class LocalCommands
             var stdout = Console.OpenStandardOutput();
             var printer = new OutputPrinter(stdout);
             var clock = Stopwatch.StartNew();
-            StopReason reason;
-            do
-            {
-                // Short slices, as a live run makes: the JIT promotes the decode loop to optimised code
-                // by counting calls, and one long call would run for a while in unoptimised code.
-                reason = machine.Run(LiveInputs.PollInterval);
-                foreach (var output in machine.Outputs) printer.Write(output);
-                machine.Outputs.Clear();
-            }
-            while (reason is StopReason.Output or StopReason.Budget);
+            var reason = machine.RunUntilStopped(printer.Write);
             clock.Stop();
             stdout.Flush();
             if (parse.GetValue(stats)) PrintStats(machine, clock.Elapsed);
