@@ -204,6 +204,8 @@ public sealed class SecondaryRuntime
 
     private void KeepOutputs(Machine machine)
     {
+        long released = Interlocked.Read(ref _releasedSeq);
+        _unreleased.RemoveAll(o => (long)o.Seq < released);
         foreach (var output in machine.Outputs) Keep(output);
         machine.Outputs.Clear();
     }
@@ -212,7 +214,7 @@ public sealed class SecondaryRuntime
     private void Keep(MachineOutput output)
     {
         long released = Interlocked.Read(ref _releasedSeq);
-        if (_unreleased.Count > 0 && (long)_unreleased[0].Seq < released) _unreleased.RemoveAll(o => (long)o.Seq < released);
+        _unreleased.RemoveAll(o => (long)o.Seq < released);
         if ((long)output.Seq >= released) _unreleased.Add(output);
     }
 
