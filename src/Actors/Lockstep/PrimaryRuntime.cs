@@ -43,6 +43,7 @@ public sealed class PrimaryRuntime
     private readonly ClaimStore _claims;
     private readonly string _owner;
     private readonly IPrimaryEvents _events;
+    private readonly DeliveryFilter _filter;
     private readonly ConcurrentQueue<Action> _commands = new();
     private readonly AutoResetEvent _wake = new(false);
     private readonly object _gate = new();
@@ -73,9 +74,11 @@ public sealed class PrimaryRuntime
     private string? _detail;
 
     /// <param name="claimed">True when the caller already holds <paramref name="generation"/> (a promoted secondary).</param>
+    /// <param name="filter">The delivery marks a promoted secondary took over; null for a fresh start.</param>
     public PrimaryRuntime(string name, Machine machine, long generation, bool claimed, long firstEntryIndex, ulong releasedSeq,
-        LockstepSettings settings, ClaimStore claims, string owner, IPrimaryEvents events)
+        LockstepSettings settings, ClaimStore claims, string owner, IPrimaryEvents events, DeliveryFilter? filter = null)
     {
+        _filter = filter ?? new DeliveryFilter();
         _claimed = claimed;
         _name = name;
         _machine = machine;
@@ -100,6 +103,17 @@ public sealed class PrimaryRuntime
     {
         _inputs.Deliver(peer, data);
         _wake.Set();
+    }
+
+    /// <summary>
+    /// Hands a client's packet to the guest unless it is a late copy of a request its session has
+    /// already seen answered (see <see cref="DeliveryFilter"/>); any thread. False when dropped.
+    /// </summary>
+    public bool Deliver(uint peer, byte[] data, long session, long ordinal, long answeredBelow)
+    {
+        if (!_filter.Admit(session, ordinal, answeredBelow)) return false;
+        Deliver(peer, data);
+        return true;
     }
 
     /// <summary>Connects to a secondary that listens at host:port and brings it in sync from a snapshot.</summary>
@@ -229,6 +243,8 @@ public sealed class PrimaryRuntime
         if (Stopwatch.GetElapsedTime(_lastCheckpoint, now) >= _settings.CheckpointInterval) TakeCheckpoint();
         _lastShip = now;
         if (_channel is null) return;
+        // Marks first: the secondary must hold them before the packets they let in can be its to answer for.
+        if (_filter.TakeChanges() is { } marks) _channel.Send(FrameType.DeliveryMarks, marks);
         var payload = new byte[8 + encoded.Length];
         BinaryPrimitives.WriteUInt64LittleEndian(payload, Volatile.Read(ref _releasedSeq));
         encoded.CopyTo(payload, 8);
@@ -391,13 +407,17 @@ public sealed class PrimaryRuntime
             return;
         }
         var pause = Stopwatch.StartNew();
-        _recorder.Cut(_machine.Position); // entries before the snapshot are inside it
+        // Entries before the snapshot are inside it, so the secondary skips them; the journal still needs them.
+        var before = _recorder.Cut(_machine.Position);
+        if (before.Entries.Length > 0) _events.LogCut(before, LogCodec.Encode(before));
         byte[] snapshot = MachineSnapshot.CaptureFull(_machine);
         var payload = new byte[16 + snapshot.Length];
         BinaryPrimitives.WriteInt64LittleEndian(payload, _recorder.NextSegmentStart);
         BinaryPrimitives.WriteUInt64LittleEndian(payload.AsSpan(8), Volatile.Read(ref _releasedSeq));
         snapshot.CopyTo(payload, 16);
         channel.Send(FrameType.Snapshot, payload);
+        _filter.TakeChanges(); // the full set goes now; later changes go with the segments
+        channel.Send(FrameType.DeliveryMarks, _filter.EncodeAll());
         lock (_gate)
         {
             // Outputs made while alone are already released; from here on they wait for acks.

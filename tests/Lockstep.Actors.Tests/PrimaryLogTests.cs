@@ -1,0 +1,96 @@
+using System.Collections.Concurrent;
+using System.Text;
+using Lockstep.Actors.Claims;
+using Lockstep.Actors.Lockstep;
+using Lockstep.Engine.Cpu;
+using Lockstep.Engine.Loading;
+using Lockstep.Engine.Recording;
+using Lockstep.Engine.Snapshots;
+
+namespace Lockstep.Actors.Tests;
+
+/// <summary>
+/// The log a primary hands to the journal, checked without a cluster: real runtimes, a real
+/// channel to real secondaries, a real claims file.
+/// </summary>
+public sealed class PrimaryLogTests : IPrimaryEvents, ISecondaryEvents, IDisposable
+{
+    private readonly string _storage = Directory.CreateTempSubdirectory("lockstep-log-").FullName;
+    private readonly ConcurrentQueue<LogSegment> _cuts = new();
+    private readonly ConcurrentQueue<(long EntryIndex, byte[] Snapshot)> _checkpoints = new();
+    private readonly SemaphoreSlim _protected = new(0);
+
+    [Fact]
+    public void The_journal_log_stays_contiguous_when_secondaries_attach_under_load()
+    {
+        // A long ship interval leaves entries uncut whenever a secondary attaches mid-stream.
+        var settings = LockstepSettings.Default with { ShipInterval = TimeSpan.FromMilliseconds(200) };
+        var claims = new SqliteClaimStore(Path.Combine(_storage, "claims.db"));
+        var machine = new Machine(MemoryMap.DefaultRamSize);
+        ElfLoader.Load(machine, File.ReadAllBytes(RepoPaths.Guest("kv")));
+        var primary = new PrimaryRuntime("logvm", machine, 1, false, 0, 0, settings, claims, "primary", this);
+        primary.Start();
+
+        using var load = new CancellationTokenSource();
+        var feeder = new Thread(() =>
+        {
+            for (int id = 1; !load.IsCancellationRequested; id++)
+            {
+                primary.Deliver((uint)(id % 7), Encoding.UTF8.GetBytes($"{id} INCR c"));
+                if (id % 16 == 0) Thread.Sleep(1); // bursts keep the guest busy, so cuts wait for the ship interval
+            }
+        });
+        feeder.Start();
+        var secondaries = new List<SecondaryRuntime>();
+        for (int round = 0; round < 4; round++)
+        {
+            Thread.Sleep(150);
+            var secondary = new SecondaryRuntime("logvm", MemoryMap.DefaultRamSize, 1, "127.0.0.1", settings, claims, $"secondary{round}", this);
+            secondaries.Add(secondary);
+            primary.AttachSecondary("127.0.0.1", secondary.Start());
+            Assert.True(_protected.Wait(TimeSpan.FromSeconds(10)), $"secondary {round} never acknowledged");
+            Thread.Sleep(150);
+            primary.DismissSecondary();
+        }
+        load.Cancel();
+        feeder.Join();
+        primary.Stop();
+        foreach (var secondary in secondaries) secondary.Stop();
+
+        var cuts = _cuts.ToList();
+        Assert.True(cuts.Sum(c => c.Entries.Length) > 100, $"only {cuts.Sum(c => c.Entries.Length)} entries were logged");
+        for (int i = 1; i < cuts.Count; i++)
+            Assert.True(cuts[i].FirstEntryIndex == cuts[i - 1].EndEntryIndex,
+                $"the journal log jumps from entry #{cuts[i - 1].EndEntryIndex} to #{cuts[i].FirstEntryIndex} (cut {i} of {cuts.Count})");
+
+        // And it replays: from the first checkpoint through every cut, without a divergence.
+        var (first, snapshot) = _checkpoints.First();
+        var replayed = new Machine(MemoryMap.DefaultRamSize);
+        MachineSnapshot.Restore(replayed, snapshot);
+        var replay = new ReplayInputs(first, replayed.Position);
+        replayed.SwitchInputs(replay);
+        foreach (var cut in cuts.Where(c => c.FirstEntryIndex >= first)) replay.Append(cut);
+        var stop = replayed.RunUntilStopped(_ => { });
+        Assert.Equal(StopReason.NeedLog, stop);
+        Assert.Equal(cuts[^1].Horizon, replayed.Position);
+        Assert.Equal(cuts[^1].EndEntryIndex, replay.NextEntryIndex);
+    }
+
+    public void Dispose()
+    {
+        Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
+        try { Directory.Delete(_storage, recursive: true); } catch (IOException) { }
+    }
+
+    void IPrimaryEvents.LogCut(LogSegment segment, byte[] encoded) => _cuts.Enqueue(segment);
+    void IPrimaryEvents.Checkpoint(long entryIndex, ulong position, byte[] snapshot) => _checkpoints.Enqueue((entryIndex, snapshot));
+    void IPrimaryEvents.Protected() => _protected.Release();
+    void IPrimaryEvents.Released(MachineOutput output) { }
+    void IPrimaryEvents.NeedSecondary(string reason, bool afterLoss) { }
+    void IPrimaryEvents.LostClaim(long generation) { }
+    void IPrimaryEvents.Ended(string state, string detail) { }
+    void IPrimaryEvents.HashChecked(ulong position, ulong primaryHash, ulong secondaryHash) { }
+    void ISecondaryEvents.Promoted(Machine machine, long generation, long nextEntryIndex, ulong releasedSeq,
+        IReadOnlyList<MachineOutput> unreleased, DeliveryFilter filter, string reason, double gapMs) { }
+    void ISecondaryEvents.Ended(string reason) { }
+}
