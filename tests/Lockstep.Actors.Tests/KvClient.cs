@@ -36,16 +36,13 @@ public sealed class KvClient : IDisposable
     }
 
     /// <summary>Sends until the answer to this request's id arrives (repeats are answered from the guest's own table).</summary>
-    public string Request(string idAndCommand, TimeSpan? timeout = null)
+    public string Request(string idAndCommand, TimeSpan? timeout = null, DeliveryTag? tag = null)
     {
         string id = idAndCommand.Split(' ')[0];
         var deadline = DateTime.UtcNow + (timeout ?? TimeSpan.FromSeconds(40));
         while (DateTime.UtcNow < deadline)
         {
-            var gateways = _cluster.Alive
-                .Select(n => n.Gateway.Path.ToStringWithAddress(Akka.Cluster.Cluster.Get(n.System).SelfAddress)).ToList();
-            var gateway = _system.ActorSelection(gateways[_next++ % gateways.Count]);
-            gateway.Tell(new SendPacket(_vm, _peer, Encoding.UTF8.GetBytes(idAndCommand)), _probe.Ref);
+            Send(idAndCommand, tag);
             var until = DateTime.UtcNow + TimeSpan.FromMilliseconds(400);
             while (DateTime.UtcNow < until)
             {
@@ -58,6 +55,15 @@ public sealed class KvClient : IDisposable
             }
         }
         throw new TimeoutException($"no answer to '{idAndCommand}'");
+    }
+
+    /// <summary>Sends once and does not wait for an answer, like a copy that was held up on the way.</summary>
+    public void Send(string idAndCommand, DeliveryTag? tag = null)
+    {
+        var gateways = _cluster.Alive
+            .Select(n => n.Gateway.Path.ToStringWithAddress(Akka.Cluster.Cluster.Get(n.System).SelfAddress)).ToList();
+        var gateway = _system.ActorSelection(gateways[_next++ % gateways.Count]);
+        gateway.Tell(new SendPacket(_vm, _peer, Encoding.UTF8.GetBytes(idAndCommand), tag), _probe.Ref);
     }
 
     public void Dispose() => _system.Terminate().Wait(TimeSpan.FromSeconds(5));

@@ -18,7 +18,7 @@ public sealed class ExecutorHost : ReceiveActor
         ulong ReleasedSeq, IReadOnlyList<MachineOutput> Resend, IReadOnlyList<FailoverRecord> History);
 
     public sealed record PromoteHere(string Name, uint MemorySize, Machine Machine, long Generation, long NextEntryIndex,
-        ulong ReleasedSeq, IReadOnlyList<MachineOutput> Unreleased, IReadOnlyList<FailoverRecord> History, Address LostNode);
+        ulong ReleasedSeq, IReadOnlyList<MachineOutput> Unreleased, DeliveryFilter Filter, IReadOnlyList<FailoverRecord> History, Address LostNode);
 
     private readonly ILoggingAdapter _log = Context.GetLogger();
 
@@ -32,6 +32,7 @@ public sealed class ExecutorHost : ReceiveActor
             new PrimaryExecutor.Launch(p.Name, p.MemorySize, p.Machine, p.Generation, true, p.NextEntryIndex, p.ReleasedSeq, p.Unreleased, p.History)
             {
                 AvoidNodes = [p.LostNode],
+                Filter = p.Filter,
             },
             claims, settings)));
         Receive<StartSecondary>(start =>

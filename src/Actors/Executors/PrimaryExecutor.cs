@@ -23,6 +23,9 @@ public sealed class PrimaryExecutor : ReceiveActor, IPrimaryEvents, IWithTimers
     {
         /// <summary>Nodes not to put a secondary on at first (the node of a primary that was just lost).</summary>
         public IReadOnlyList<Address> AvoidNodes { get; init; } = [];
+
+        /// <summary>The delivery marks a promoted secondary brings along, so late copies stay out after a failover.</summary>
+        public DeliveryFilter? Filter { get; init; }
     }
 
     private sealed record ReleasedOutput(MachineOutput Output);
@@ -70,7 +73,7 @@ public sealed class PrimaryExecutor : ReceiveActor, IPrimaryEvents, IWithTimers
         _placementSeed = launch.Name.GetHashCode();
         string owner = NodePicker.ClaimOwner(_cluster, Self.Path.Name);
         _runtime = new PrimaryRuntime(launch.Name, launch.Machine, launch.Generation, launch.Claimed, launch.FirstEntryIndex,
-            launch.ReleasedSeq, settings, claims, owner, this);
+            launch.ReleasedSeq, settings, claims, owner, this, launch.Filter);
 
         Receive<ReleasedOutput>(r => Route(r.Output));
         Receive<SecondaryNeeded>(n =>
@@ -204,7 +207,13 @@ public sealed class PrimaryExecutor : ReceiveActor, IPrimaryEvents, IWithTimers
             Sender.Tell(new ControlOk("accepted"));
             FlushUndelivered(send.Peer);
         }
-        _runtime.Deliver(send.Peer, send.Data);
+        if (send.Tag is { } tag)
+        {
+            if (!_runtime.Deliver(send.Peer, send.Data, tag.Session, tag.Ordinal, tag.AnsweredBelow))
+                _log.Info("{0}: dropped a late copy of request #{1} of client session {2:x}, which its client saw answered",
+                    _launch.Name, tag.Ordinal, tag.Session);
+        }
+        else _runtime.Deliver(send.Peer, send.Data);
     }
 
     private void Route(MachineOutput output)

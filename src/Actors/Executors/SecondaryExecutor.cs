@@ -17,7 +17,7 @@ namespace Lockstep.Actors.Executors;
 public sealed class SecondaryExecutor : ReceiveActor, ISecondaryEvents
 {
     private sealed record PromotedMessage(Machine Machine, long Generation, long NextEntryIndex, ulong ReleasedSeq,
-        IReadOnlyList<MachineOutput> Unreleased, string Reason, double GapMs);
+        IReadOnlyList<MachineOutput> Unreleased, DeliveryFilter Filter, string Reason, double GapMs);
     private sealed record EndedMessage(string Reason);
 
     private readonly ILoggingAdapter _log = Context.GetLogger();
@@ -41,7 +41,7 @@ public sealed class SecondaryExecutor : ReceiveActor, ISecondaryEvents
                 start.Name, p.Reason, node, p.Generation, p.GapMs);
             var history = start.History.Append(new FailoverRecord(DateTime.UtcNow, p.Reason, p.GapMs, node, p.Generation)).ToList();
             Context.Parent.Tell(new ExecutorHost.PromoteHere(start.Name, start.MemorySize, p.Machine, p.Generation,
-                p.NextEntryIndex, p.ReleasedSeq, p.Unreleased, history, start.Primary.Path.Address));
+                p.NextEntryIndex, p.ReleasedSeq, p.Unreleased, p.Filter, history, start.Primary.Path.Address));
             Context.Stop(Self);
         });
         Receive<EndedMessage>(e =>
@@ -72,8 +72,8 @@ public sealed class SecondaryExecutor : ReceiveActor, ISecondaryEvents
     protected override void PostStop() => _runtime.Stop();
 
     void ISecondaryEvents.Promoted(Machine machine, long generation, long nextEntryIndex, ulong releasedSeq,
-        IReadOnlyList<MachineOutput> unreleased, string reason, double gapMs) =>
-        _self.Tell(new PromotedMessage(machine, generation, nextEntryIndex, releasedSeq, unreleased, reason, gapMs));
+        IReadOnlyList<MachineOutput> unreleased, DeliveryFilter filter, string reason, double gapMs) =>
+        _self.Tell(new PromotedMessage(machine, generation, nextEntryIndex, releasedSeq, unreleased, filter, reason, gapMs));
 
     void ISecondaryEvents.Ended(string reason) => _self.Tell(new EndedMessage(reason));
 }

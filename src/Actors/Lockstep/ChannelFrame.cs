@@ -15,4 +15,6 @@ public enum FrameType : byte
     HashCheck = 5,
     /// <summary>Secondary to primary: [u64 position][u64 state hash] of the secondary replayed to that position.</summary>
     HashResult = 6,
+    /// <summary>Primary to secondary: delivery marks (see <see cref="DeliveryFilter"/>), sent before the segments they admitted packets to.</summary>
+    DeliveryMarks = 7,
 }

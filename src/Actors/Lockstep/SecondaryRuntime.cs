@@ -14,7 +14,8 @@ namespace Lockstep.Actors.Lockstep;
 public interface ISecondaryEvents
 {
     /// <summary>The primary is gone, this side won the claim: run <paramref name="machine"/> live from here.</summary>
-    void Promoted(Machine machine, long generation, long nextEntryIndex, ulong releasedSeq, IReadOnlyList<MachineOutput> unreleased, string reason, double gapMs);
+    void Promoted(Machine machine, long generation, long nextEntryIndex, ulong releasedSeq, IReadOnlyList<MachineOutput> unreleased,
+        DeliveryFilter filter, string reason, double gapMs);
     void Ended(string reason);
 }
 
@@ -38,6 +39,7 @@ public sealed class SecondaryRuntime
     private readonly ConcurrentQueue<(byte[]? Snapshot, long FirstEntry, LogSegment? Segment, ulong? CheckAt)> _inbox = new();
     private readonly AutoResetEvent _wake = new(false);
     private readonly List<MachineOutput> _unreleased = [];
+    private readonly DeliveryFilter _filter = new();
     private LockstepChannel? _channel;
     private long _releasedSeq;
     private long _replayedPosition;
@@ -89,6 +91,9 @@ public sealed class SecondaryRuntime
                 // Acknowledge on receipt: the output rule needs the log to be here, not yet replayed.
                 SendAck(segment.EndEntryIndex, segment.Horizon);
                 break;
+            case FrameType.DeliveryMarks:
+                _filter.Apply(payload);
+                return;
             case FrameType.HashCheck:
                 _inbox.Enqueue((null, 0, null, BinaryPrimitives.ReadUInt64LittleEndian(payload)));
                 break;
@@ -233,6 +238,6 @@ public sealed class SecondaryRuntime
         }
         double gapMs = silentMs + detected.Elapsed.TotalMilliseconds;
         _events.Promoted(machine, _generation + 1, replay.NextEntryIndex, (ulong)Interlocked.Read(ref _releasedSeq),
-            _unreleased.ToList(), reason, gapMs);
+            _unreleased.ToList(), _filter, reason, gapMs);
     }
 }

@@ -33,7 +33,14 @@ public sealed record VmStatus(
 
 /// <summary>Delivers one packet from <paramref name="Peer"/> to the VM. Reply: <see cref="ControlOk"/> once accepted by the live primary.
 /// Response packets to that peer then come to the sender as <see cref="VmPacket"/>.</summary>
-public sealed record SendPacket(string Name, uint Peer, byte[] Data) : IControlRequest;
+/// <param name="Tag">Where the packet stands in its client's session, so a late copy of an answered request can be dropped; null: always delivered.</param>
+public sealed record SendPacket(string Name, uint Peer, byte[] Data, DeliveryTag? Tag = null) : IControlRequest;
+
+/// <summary>
+/// A request's place in its client session: <paramref name="Ordinal"/> numbers the session's requests
+/// (copies of one request share it), and every request below <paramref name="AnsweredBelow"/> has been answered.
+/// </summary>
+public sealed record DeliveryTag(long Session, long Ordinal, long AnsweredBelow);
 
 /// <summary>A packet the VM sent to a peer, released under the output rule. Seq is the VM's output sequence number.</summary>
 public sealed record VmPacket(string Name, uint Peer, ulong Seq, byte[] Data);

@@ -61,7 +61,7 @@ public sealed class BenchVm : IPrimaryEvents, ISecondaryEvents, IDisposable
     void IPrimaryEvents.HashChecked(ulong position, ulong primaryHash, ulong secondaryHash) { }
     void IPrimaryEvents.Checkpoint(long entryIndex, ulong position, byte[] snapshot) { }
     void ISecondaryEvents.Promoted(Machine machine, long generation, long nextEntryIndex, ulong releasedSeq,
-        IReadOnlyList<MachineOutput> unreleased, string reason, double gapMs) { }
+        IReadOnlyList<MachineOutput> unreleased, DeliveryFilter filter, string reason, double gapMs) { }
     void ISecondaryEvents.Ended(string reason) { }
 
     public void Dispose()

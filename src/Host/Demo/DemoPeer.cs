@@ -15,6 +15,7 @@ public sealed class DemoPeer
     private readonly ChannelReader<string> _answers;
     private readonly TimeSpan _retry;
     private readonly TimeSpan _giveUp;
+    private readonly long _session = Random.Shared.NextInt64();
     private long _nextId;
 
     public DemoPeer(uint peer, DemoTransport transport, DemoClock clock, TimeSpan retry, TimeSpan giveUp)
@@ -32,14 +33,17 @@ public sealed class DemoPeer
     /// <summary>Sends "&lt;new id&gt; <paramref name="command"/>" until answered; null when no answer came within the give-up time.</summary>
     public async Task<DemoAnswer?> CallAsync(string command, CancellationToken cancel)
     {
-        string id = (++_nextId).ToString(CultureInfo.InvariantCulture);
+        long ordinal = ++_nextId;
+        string id = ordinal.ToString(CultureInfo.InvariantCulture);
+        // One request at a time: every earlier one is answered, so late copies of them can be dropped.
+        var tag = new Lockstep.Actors.Protocol.DeliveryTag(_session, ordinal, AnsweredBelow: ordinal);
         string text = $"{id} {command}";
         double startMs = _clock.NowMs;
         double giveUpAt = startMs + _giveUp.TotalMilliseconds;
         int sends = 0;
         while (_clock.NowMs < giveUpAt)
         {
-            _transport.Send(Peer, text);
+            _transport.Send(Peer, text, tag);
             sends++;
             double resendAt = Math.Min(_clock.NowMs + _retry.TotalMilliseconds, giveUpAt);
             while (await NextAnswerAsync(resendAt - _clock.NowMs, cancel) is { } answer)

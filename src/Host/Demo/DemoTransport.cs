@@ -35,8 +35,8 @@ public sealed class DemoTransport : IDisposable
     public ChannelReader<string> Register(uint peer) =>
         _peers.GetOrAdd(peer, _ => Channel.CreateUnbounded<string>(new UnboundedChannelOptions { SingleReader = true })).Reader;
 
-    public void Send(uint peer, string text) =>
-        _client.Tell(new SendPacket(_vm, peer, Encoding.UTF8.GetBytes(text)), _inboxActor);
+    public void Send(uint peer, string text, DeliveryTag tag) =>
+        _client.Tell(new SendPacket(_vm, peer, Encoding.UTF8.GetBytes(text), tag), _inboxActor);
 
     public void Dispose()
     {

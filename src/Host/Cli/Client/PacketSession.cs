@@ -23,6 +23,8 @@ public sealed class PacketSession
     private readonly List<Request> _outstanding = [];
     private readonly HashSet<string> _answered = [];
     private readonly HashSet<ulong> _printedSeqs = [];
+    private readonly long _session = Random.Shared.NextInt64();
+    private long _nextOrdinal;
     private IActorRef _inbox = ActorRefs.Nobody;
     private bool _inputEnded;
     private string? _lastError;
@@ -141,6 +143,7 @@ public sealed class PacketSession
             // Two requests in flight with one id could not be told apart, so the second waits.
             if (_outstanding.Exists(r => r.Id == next.Id)) break;
             _pending.Dequeue();
+            next.Ordinal = _nextOrdinal++;
             next.FirstSentAt = now;
             _outstanding.Add(next);
             Send(next, now);
@@ -150,7 +153,9 @@ public sealed class PacketSession
     private void Send(Request request, long now)
     {
         request.LastSentAt = now;
-        _client.Tell(new SendPacket(_vm, _peer, request.Data), _inbox);
+        // Everything below the oldest outstanding request is answered: copies of those still in flight can be dropped.
+        long answeredBelow = _outstanding.Count == 0 ? _nextOrdinal : _outstanding.Min(r => r.Ordinal);
+        _client.Tell(new SendPacket(_vm, _peer, request.Data, new DeliveryTag(_session, request.Ordinal, answeredBelow)), _inbox);
     }
 
     private int GiveUp(TextWriter errors)
@@ -198,6 +203,7 @@ public sealed class PacketSession
     {
         public string Id { get; } = id;
         public byte[] Data { get; } = Encoding.UTF8.GetBytes(line);
+        public long Ordinal { get; set; }
         public long FirstSentAt { get; set; }
         public long LastSentAt { get; set; }
     }
