@@ -176,6 +176,49 @@ public sealed class FailoverTests : Akka.TestKit.Xunit2.TestKit
         Assert.NotEqual(before.Primary, after.Primary);
     }
 
+    [Fact]
+    public void A_locked_journal_file_neither_stops_a_failover_nor_loses_the_journal()
+    {
+        string storage = Directory.CreateTempSubdirectory("lockstep-locked-").FullName;
+        try
+        {
+            int value;
+            using (var cluster = new InProcessCluster(4790, 3, storage))
+            {
+                Create(cluster, "kv");
+                var before = cluster.WaitForProtected("kv");
+                using var client = new KvClient(this, cluster, 4799, "kv", 1);
+                value = CountUp(client, 1, 11, 0);
+                // A node frozen in the middle of a journal write holds the file's write lock until it resumes.
+                using (var frozenWriter = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={Path.Combine(storage, "lockstep.db")};Pooling=False"))
+                {
+                    frozenWriter.Open();
+                    using (var begin = frozenWriter.CreateCommand())
+                    {
+                        begin.CommandText = "BEGIN IMMEDIATE";
+                        begin.ExecuteNonQuery();
+                    }
+                    cluster.Kill(cluster.IndexOf(before.Primary!));
+                    value = CountUp(client, 11, 31, value);
+                    var after = cluster.WaitForProtected("kv", before.Generation + 1);
+                    Assert.Equal(before.Secondary, after.Primary);
+                }
+                value = CountUp(client, 31, 41, value);
+                Thread.Sleep(3000); // the journal catches up (or restarts with a fresh checkpoint) and a batch is written
+            }
+            using (var cluster = new InProcessCluster(4800, 3, storage))
+            {
+                cluster.WaitForProtected("kv", 2, TimeSpan.FromSeconds(60));
+                using var client = new KvClient(this, cluster, 4809, "kv", 1);
+                Assert.Equal($"41 VALUE {value}", client.Request("41 GET counter", TimeSpan.FromSeconds(30)));
+            }
+        }
+        finally
+        {
+            InProcessCluster.DeleteStorage(storage);
+        }
+    }
+
     /// <summary>Runs <paramref name="request"/> once a packet sent just before has had time to arrive (gateways differ in order).</summary>
     private static string WhenSettled(Func<string> request)
     {

@@ -26,7 +26,7 @@ public sealed class InProcessCluster : IDisposable
         _directory = directory ?? Directory.CreateTempSubdirectory("lockstep-cluster-").FullName;
         _basePort = basePort;
         string db = Path.Combine(_directory, "lockstep.db");
-        var claims = new SqliteClaimStore(db);
+        var claims = ClaimStore.ForJournal(JournalLocation.Parse($"sqlite:{db}"));
         for (int i = 0; i < size; i++)
         {
             var options = new NodeOptions("127.0.0.1", basePort + i, [$"127.0.0.1:{basePort}"], $"sqlite:{db}", RepoPaths.Hocon);

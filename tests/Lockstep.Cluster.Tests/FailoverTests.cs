@@ -55,7 +55,9 @@ public sealed class FailoverTests(LockstepProgram program, ITestOutputHelper out
         var before = await cluster.CreateKv(Vm);
         var paused = cluster.NodeAt(before.Primary);
 
-        var stream = IncrStream.Start(cluster, Vm, Peer, "a", Key, Requests);
+        // The client's only contact is the node that will freeze: its re-sends pile up in that node's
+        // socket buffers and arrive, long after they were answered elsewhere, when it resumes.
+        var stream = IncrStream.Start(cluster, Vm, Peer, "a", Key, Requests, through: [paused]);
         await stream.WaitForAnswers(AnswersBeforeFault, TimeSpan.FromSeconds(60));
         int answeredAtFault = stream.Answered;
         paused.Process.Signal("STOP");

@@ -18,8 +18,8 @@ public abstract class ClaimStore
     /// <summary>The claim store that lives beside a node's journal (--journal sqlite:PATH or postgres:CONNECTION).</summary>
     public static ClaimStore ForJournal(JournalLocation journal) => journal.Kind switch
     {
-        JournalKind.Sqlite => new SqliteClaimStore(journal.Target),
-        _ => new PostgresClaimStore(journal.Target),
+        JournalKind.Sqlite => new SqliteClaimStore(journal.ClaimsTarget),
+        _ => new PostgresClaimStore(journal.ClaimsTarget),
     };
 
     protected abstract DbConnection Open();
@@ -41,6 +41,30 @@ public abstract class ClaimStore
         catch (DbException e) when (IsDuplicateKey(e))
         {
             return false;
+        }
+    }
+
+    /// <summary>
+    /// <see cref="TryClaim"/> that rides out storage that cannot answer right now (a locked file, a dropped
+    /// connection): without an answer nobody may go live, so it asks again until it gets one, or until
+    /// <paramref name="cancelled"/> says the caller no longer needs it (then false).
+    /// </summary>
+    public bool Claim(string vm, long generation, string owner, Func<bool> cancelled, Action<Exception> retrying)
+    {
+        var wait = TimeSpan.FromMilliseconds(50);
+        while (true)
+        {
+            try
+            {
+                return TryClaim(vm, generation, owner);
+            }
+            catch (DbException e)
+            {
+                if (cancelled()) return false;
+                retrying(e);
+                Thread.Sleep(wait);
+                if (wait < TimeSpan.FromSeconds(1)) wait *= 2;
+            }
         }
     }
 

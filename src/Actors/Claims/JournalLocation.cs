@@ -14,6 +14,15 @@ public sealed record JournalLocation(JournalKind Kind, string Target)
         throw new ArgumentException($"--journal must be sqlite:PATH or postgres:CONNECTION-STRING, not '{journal}'");
     }
 
+    /// <summary>
+    /// Where the claims live. PostgreSQL: the journal's database (row locks keep them apart). SQLite: a file
+    /// of their own beside the journal, because a node frozen in the middle of a journal write keeps the
+    /// whole journal file locked, and the claim that would let its secondary take over must not wait on it.
+    /// </summary>
+    public string ClaimsTarget => Kind == JournalKind.Sqlite
+        ? Path.Combine(Path.GetDirectoryName(Target) ?? ".", Path.GetFileNameWithoutExtension(Target) + ".claims" + Path.GetExtension(Target))
+        : Target;
+
     /// <summary>The Akka.Persistence.Sql (linq2db) provider name and connection string for this storage.</summary>
     public (string Provider, string ConnectionString) Persistence => Kind == JournalKind.Sqlite
         ? ("SQLite.MS", $"Data Source={Target};Default Timeout=30")

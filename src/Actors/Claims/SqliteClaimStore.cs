@@ -3,7 +3,7 @@ using Microsoft.Data.Sqlite;
 
 namespace Lockstep.Actors.Claims;
 
-/// <summary>Claims in the SQLite file that the nodes of a local cluster share with their journal.</summary>
+/// <summary>Claims in a SQLite file that the nodes of a local cluster share (beside their journal file).</summary>
 public sealed class SqliteClaimStore : ClaimStore
 {
     private const int SqliteConstraint = 19;
@@ -11,7 +11,7 @@ public sealed class SqliteClaimStore : ClaimStore
 
     public SqliteClaimStore(string databasePath)
     {
-        _connectionString = new SqliteConnectionStringBuilder { DataSource = databasePath, DefaultTimeout = 5 }.ToString();
+        _connectionString = new SqliteConnectionStringBuilder { DataSource = databasePath, DefaultTimeout = 2 }.ToString();
         // WAL is set once on the file: readers stop blocking writers, and the journal gets faster too.
         Initialize("PRAGMA journal_mode=WAL", CreateTable);
     }

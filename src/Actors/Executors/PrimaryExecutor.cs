@@ -40,6 +40,7 @@ public sealed class PrimaryExecutor : ReceiveActor, IPrimaryEvents, IWithTimers
     private sealed record SecondaryTimeout(Address Node);
     private sealed record HashesCompared(ReplicaCheck Check);
     private sealed record HashCheckTimeout;
+    private sealed record RestartJournal;
 
     /// <summary>How long a node may take to answer StartSecondary before another node is tried.</summary>
     private static readonly TimeSpan SecondaryStartTimeout = TimeSpan.FromSeconds(3);
@@ -61,6 +62,8 @@ public sealed class PrimaryExecutor : ReceiveActor, IPrimaryEvents, IWithTimers
     private long _batchFirst = -1, _batchEnd;
     private ulong _batchHorizon;
     private IActorRef _journal = ActorRefs.Nobody;
+    private int _journalStarts;
+    private static readonly TimeSpan JournalRestartDelay = TimeSpan.FromSeconds(1);
     private readonly List<IActorRef> _hashCheckWaiters = [];
     public ITimerScheduler Timers { get; set; } = null!;
 
@@ -110,6 +113,11 @@ public sealed class PrimaryExecutor : ReceiveActor, IPrimaryEvents, IWithTimers
             if (_logBatch.Length >= 1 << 20) FlushBatch();
         });
         Receive<FlushLog>(_ => FlushBatch());
+        Receive<RestartJournal>(_ =>
+        {
+            StartJournal();
+            _runtime.RequestCheckpoint();
+        });
         Receive<CheckpointTaken>(taken =>
         {
             FlushBatch(); // batches before the checkpoint must reach the journal before it
@@ -160,12 +168,28 @@ public sealed class PrimaryExecutor : ReceiveActor, IPrimaryEvents, IWithTimers
         });
         Receive<Terminated>(t =>
         {
+            if (t.ActorRef.Equals(_journal))
+            {
+                // A journal that failed to write (storage locked or down) stops; the VM goes on, and the
+                // journal comes back with a fresh checkpoint, since the batches in between are lost.
+                _log.Warning("{0}: the journal stopped; restarting it in {1} s with a new checkpoint", launch.Name, JournalRestartDelay.TotalSeconds);
+                _journal = ActorRefs.Nobody;
+                Timers.StartSingleTimer("journal-restart", new RestartJournal(), JournalRestartDelay);
+                return;
+            }
             foreach (var peer in _clients.Where(kv => kv.Value.Equals(t.ActorRef)).Select(kv => kv.Key).ToList()) _clients.Remove(peer);
         });
     }
 
     public static Props Props(Launch launch, ClaimStore claims, LockstepSettings settings) =>
         Akka.Actor.Props.Create(() => new PrimaryExecutor(launch, claims, settings));
+
+    private void StartJournal()
+    {
+        _journal = Context.Watch(Context.ActorOf(VmLogJournal.Props(_launch.Name), $"journal-{++_journalStarts}"));
+        _batchFirst = -1; // a batch begun for the old journal would not follow the new checkpoint
+        _logBatch.SetLength(0);
+    }
 
     /// <summary>Sends what was cut since the last flush to the journal as one event.</summary>
     private void FlushBatch()
@@ -178,7 +202,7 @@ public sealed class PrimaryExecutor : ReceiveActor, IPrimaryEvents, IWithTimers
 
     protected override void PreStart()
     {
-        _journal = Context.ActorOf(VmLogJournal.Props(_launch.Name), "journal");
+        StartJournal();
         Timers.StartPeriodicTimer("flush-log", new FlushLog(), TimeSpan.FromMilliseconds(200));
         _runtime.Start();
         foreach (var output in _launch.Resend) Route(output); // outputs whose release the old primary could not prove
@@ -289,6 +313,7 @@ public sealed class PrimaryExecutor : ReceiveActor, IPrimaryEvents, IWithTimers
     void IPrimaryEvents.HashChecked(ulong position, ulong primaryHash, ulong secondaryHash) =>
         _self.Tell(new HashesCompared(new ReplicaCheck(_launch.Name, position, primaryHash, secondaryHash)));
     void IPrimaryEvents.LogCut(LogSegment segment, byte[] encoded) => _self.Tell(new SegmentCut(segment, encoded));
+    void IPrimaryEvents.Warning(string message) => _log.Warning(message);
     void IPrimaryEvents.Checkpoint(long entryIndex, ulong position, byte[] snapshot) =>
         _self.Tell(new CheckpointTaken(new VmLogJournal.Checkpoint(entryIndex, position, snapshot)));
 }

@@ -76,4 +76,5 @@ public sealed class SecondaryExecutor : ReceiveActor, ISecondaryEvents
         _self.Tell(new PromotedMessage(machine, generation, nextEntryIndex, releasedSeq, unreleased, filter, reason, gapMs));
 
     void ISecondaryEvents.Ended(string reason) => _self.Tell(new EndedMessage(reason));
+    void ISecondaryEvents.Warning(string message) => _log.Warning(message);
 }

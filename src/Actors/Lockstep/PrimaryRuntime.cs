@@ -24,6 +24,8 @@ public interface IPrimaryEvents
     void Checkpoint(long entryIndex, ulong position, byte[] snapshot);
     /// <summary>The secondary's state hash at <paramref name="position"/>, next to the primary's.</summary>
     void HashChecked(ulong position, ulong primaryHash, ulong secondaryHash);
+    /// <summary>Something the node's log should show (storage trouble); the runtime carries on.</summary>
+    void Warning(string message) { }
 }
 
 /// <summary>
@@ -148,6 +150,13 @@ public sealed class PrimaryRuntime
     /// </summary>
     public void RequestHashCheck() => Post(() => _hashCheckWanted = true);
 
+    /// <summary>A full checkpoint at the next cut, so a journal that lost batches has a complete starting point again.</summary>
+    public void RequestCheckpoint() => Post(() =>
+    {
+        ShipLog(force: true); // entries already applied to the machine must be cut before the snapshot
+        TakeCheckpoint();
+    });
+
     public RuntimeStats Stats()
     {
         lock (_gate)
@@ -165,7 +174,7 @@ public sealed class PrimaryRuntime
     {
         try
         {
-            if (!_claimed && !_claims.TryClaim(_name, Generation, _owner))
+            if (!_claimed && !Claim(Generation))
             {
                 _events.LostClaim(Generation);
                 return;
@@ -373,7 +382,7 @@ public sealed class PrimaryRuntime
     {
         _claimAt = 0;
         string reason = _lossReason ?? "secondary lost";
-        if (!_claims.TryClaim(_name, Generation + 1, _owner))
+        if (!Claim(Generation + 1))
         {
             _stopping = true;
             _state = "Stopped";
@@ -385,6 +394,11 @@ public sealed class PrimaryRuntime
         ReleaseOutputs();
         _events.NeedSecondary(reason, afterLoss: _lossWasFailure);
     }
+
+    /// <summary>Claims a generation, waiting out claims storage that cannot answer (the VM runs meanwhile, its outputs held).</summary>
+    private bool Claim(long generation) =>
+        _claims.Claim(_name, generation, _owner, () => _stopping,
+            e => _events.Warning($"{_name}: claim of generation {generation} waits for the claims storage: {e.Message}"));
 
     /// <summary>A journal checkpoint right after a cut, so the log that follows starts where the snapshot ends.</summary>
     private void TakeCheckpoint()

@@ -17,6 +17,8 @@ public interface ISecondaryEvents
     void Promoted(Machine machine, long generation, long nextEntryIndex, ulong releasedSeq, IReadOnlyList<MachineOutput> unreleased,
         DeliveryFilter filter, string reason, double gapMs);
     void Ended(string reason);
+    /// <summary>Something the node's log should show (storage trouble); the runtime carries on.</summary>
+    void Warning(string message) { }
 }
 
 /// <summary>
@@ -231,7 +233,10 @@ public sealed class SecondaryRuntime
         while (_inbox.TryDequeue(out var item))
             if (item.Segment is not null) replay.Append(item.Segment);
         machine.RunUntilStopped(Keep);
-        if (!_claims.TryClaim(_name, _generation + 1, _owner))
+        bool won = _claims.Claim(_name, _generation + 1, _owner, () => _stopping,
+            e => _events.Warning($"{_name}: takeover waits for the claims storage: {e.Message}"));
+        if (_stopping) return;
+        if (!won)
         {
             _events.Ended($"primary lost ({reason}) but generation {_generation + 1} was claimed by {_claims.OwnerOf(_name, _generation + 1)}");
             return;

@@ -29,8 +29,8 @@ public sealed class IncrStream
     public int Count { get; }
 
     public static IncrStream Start(TestCluster cluster, string vm, uint peer, string prefix, string key, int count,
-        TimeSpan? spacing = null) =>
-        new(cluster.Log, cluster.Cancel, cluster.StartSend(vm, peer), prefix, key, count, spacing ?? TimeSpan.FromMilliseconds(10));
+        IEnumerable<NodeProcess>? through = null, TimeSpan? spacing = null) =>
+        new(cluster.Log, cluster.Cancel, cluster.StartSend(vm, peer, through), prefix, key, count, spacing ?? TimeSpan.FromMilliseconds(10));
 
     /// <summary>The same through a <see cref="NamespaceCluster"/>, talking only to the nodes given.</summary>
     public static IncrStream Start(NamespaceCluster cluster, string vm, uint peer, string prefix, string key, int count,
