@@ -107,7 +107,7 @@ public sealed class PartitionTests(LockstepProgram program, ITestOutputHelper ou
                 $"within {LostClaimWithin.TotalSeconds:F0} s of the cut the cut-off node neither logged '{LostClaimLine}' nor stopped:\n{TestCluster.Tail(cutLog, 40)}");
 
             // The claims: one owner per generation, the new generation won by the new side, nothing won by the cut-off node after the cut.
-            var claims = ReadClaims(cluster.DatabasePath, Vm);
+            var claims = ReadClaims(cluster.ClaimsPath, Vm);
             foreach (var claim in claims) cluster.Log($"claim g{claim.Generation}: {claim.Owner} at {claim.At}");
             Assert.True(claims.Count > 0, "no claims in lockstep_claims");
             Assert.True(claims.GroupBy(c => c.Generation).All(g => g.Count() == 1), "a generation has more than one claim row");
@@ -225,7 +225,7 @@ public sealed class PartitionTests(LockstepProgram program, ITestOutputHelper ou
         var clock = Stopwatch.StartNew();
         while (true)
         {
-            var claim = ReadClaims(cluster.DatabasePath, Vm).SingleOrDefault(c => c.Generation == generation);
+            var claim = ReadClaims(cluster.ClaimsPath, Vm).SingleOrDefault(c => c.Generation == generation);
             if (claim is not null || clock.Elapsed > timeout) return claim;
             await Task.Delay(100, cluster.Cancel);
         }

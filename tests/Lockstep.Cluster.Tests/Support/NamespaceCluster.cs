@@ -40,6 +40,9 @@ public sealed class NamespaceCluster : ClusterHarness<NamespaceNode>
     }
 
     public string DatabasePath { get; }
+
+    /// <summary>The nodes keep their claims in a file of their own beside the journal.</summary>
+    public string ClaimsPath => Path.Combine(Folder, "lockstep.claims.db");
     public IEnumerable<NamespaceNode> ConnectedNodes => Nodes.Where(n => n.Connected);
     public NetworkLab Lab => _lab ?? throw new InvalidOperationException("StartNodes first");
 
