@@ -34,17 +34,19 @@ public static class LockstepBenchmark
 
             // Throughput is noisy on a small shared machine: unprotected and protected runs alternate,
             // and the medians are compared (every trial is printed too).
-            var plainKv = new List<double>();
-            var protKv = new List<(double Ops, double LogRate, double PauseMs)>();
+            var plainKv = new List<(double Ops, double LogRate, double PauseMs, double CpuUs)>();
+            var protKv = new List<(double Ops, double LogRate, double PauseMs, double CpuUs)>();
             for (int trial = 0; trial < ThroughputTrials; trial++)
             {
-                plainKv.Add(KvThroughput(kv, false, claims, settings, requests * 5).OpsPerSecond);
+                plainKv.Add(KvThroughput(kv, false, claims, settings, requests * 5));
                 protKv.Add(KvThroughput(kv, true, claims, settings, requests * 5));
-                Console.WriteLine($"  kv trial {trial + 1}: unprotected {plainKv[^1]:F0} req/s, protected {protKv[^1].Ops:F0} req/s, ratio {protKv[^1].Ops / plainKv[^1]:F3}");
+                Console.WriteLine($"  kv trial {trial + 1}: unprotected {plainKv[^1].Ops:F0} req/s ({plainKv[^1].CpuUs:F1} µs CPU/request), "
+                    + $"protected {protKv[^1].Ops:F0} req/s ({protKv[^1].CpuUs:F1} µs CPU/request), ratio {protKv[^1].Ops / plainKv[^1].Ops:F3}");
             }
-            double plainOps = Median(plainKv), protOps = Median(protKv.Select(t => t.Ops));
+            double plainOps = Median(plainKv.Select(t => t.Ops)), protOps = Median(protKv.Select(t => t.Ops));
             double logRate = Median(protKv.Select(t => t.LogRate)), pause = Median(protKv.Select(t => t.PauseMs));
             Console.WriteLine($"kv throughput (median of {ThroughputTrials}): unprotected {plainOps:F0} req/s, protected {protOps:F0} req/s, ratio {protOps / plainOps:F3} (target >= 0.95)");
+            Console.WriteLine($"CPU per kv request (whole process, driver included, median): unprotected {Median(plainKv.Select(t => t.CpuUs)):F1} µs, protected {Median(protKv.Select(t => t.CpuUs)):F1} µs");
             Console.WriteLine($"log bandwidth under kv load: {logRate / 1024:F1} KiB/s ({logRate / protOps:F0} bytes per request)");
 
             var plainBench = new List<double>();
@@ -90,12 +92,13 @@ public static class LockstepBenchmark
         return new Percentiles(samples);
     }
 
-    private static (double OpsPerSecond, double LogBytesPerSecond, double PauseMs) KvThroughput(
+    private static (double OpsPerSecond, double LogBytesPerSecond, double PauseMs, double CpuUsPerRequest) KvThroughput(
         string kv, bool protect, ClaimStore claims, LockstepSettings settings, int count)
     {
         using var vm = new BenchVm(kv, protect, claims, settings);
         WaitReady(vm);
         const int window = 32;
+        var cpuBefore = Process.GetCurrentProcess().TotalProcessorTime;
         var clock = Stopwatch.StartNew();
         int sent = 0, answered = 0;
         while (answered < count)
@@ -105,8 +108,9 @@ public static class LockstepBenchmark
             answered++;
         }
         double seconds = clock.Elapsed.TotalSeconds;
+        double cpuUs = (Process.GetCurrentProcess().TotalProcessorTime - cpuBefore).TotalMicroseconds / count;
         var stats = vm.Primary.Stats();
-        return (count / seconds, stats.LogBytesShipped / seconds, stats.LastReprotectPauseMs);
+        return (count / seconds, stats.LogBytesShipped / seconds, stats.LastReprotectPauseMs, cpuUs);
     }
 
     private static double BenchSeconds(string bench, bool protect, ClaimStore claims, LockstepSettings settings)
