@@ -2,10 +2,16 @@ using System.Runtime.CompilerServices;
 
 namespace Lockstep.Engine.Cpu;
 
-/// <summary>The decode-execute loop: runs until <c>end</c> or until an instruction asks to leave it.</summary>
+/// <summary>
+/// The decode-execute loop: runs until <c>end</c> or until an instruction asks to leave it. It is
+/// the reference semantics: compiled code (Translation/) must match it exactly.
+/// </summary>
 public sealed unsafe partial class Machine
 {
-    private void ExecuteChunk(ulong end)
+    /// <typeparam name="TMode">
+    /// A struct, so the JIT compiles one copy per mode and the plain copy pays nothing for translation.
+    /// </typeparam>
+    private void Interpret<TMode>(ulong end) where TMode : struct, IInterpreterMode
     {
         uint* x = _x;
         byte* ram = _ram;
@@ -184,6 +190,8 @@ public sealed unsafe partial class Machine
                     break;
             }
             if (_exitRequested) break;
+            // Jump targets are where translated regions start: leave so the dispatcher can run one.
+            if (TMode.StopsAtTranslations && (uint)(d->Op - Opcode.Jal) <= Opcode.Bgeu - Opcode.Jal && _translations.Enter(this, pc)) break;
         }
         Pc = pc;
         Position = n;

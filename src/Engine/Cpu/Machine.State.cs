@@ -50,6 +50,7 @@ public sealed unsafe partial class Machine
     {
         _decodedArray.AsSpan().Clear();
         _codePagesArray.AsSpan().Clear();
+        _translations.Clear();
     }
 
     internal Span<byte> WritablePage(int page)

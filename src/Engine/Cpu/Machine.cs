@@ -1,5 +1,6 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
+using Lockstep.Engine.Cpu.Translation;
 using Lockstep.Engine.Devices;
 using Lockstep.Engine.Recording;
 
@@ -57,6 +58,7 @@ public sealed unsafe partial class Machine
         _codePages = (byte*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(_codePagesArray));
         _dirtyPages = (byte*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(_dirtyPagesArray));
         Inputs = inputs ?? new LiveInputs();
+        _translations = new TranslationCache(PageCount);
     }
 
     public uint RamSize { get; }
@@ -236,6 +238,7 @@ public sealed unsafe partial class Machine
     {
         uint first = offset >> 2, last = (offset + length - 1) >> 2;
         for (uint word = first; word <= last; word++) _decoded[word] = default;
+        _translations.Forget(offset, length);
     }
 
     /// <summary>Starts a new dirty-page epoch: only pages written after this count as dirty.</summary>

@@ -16,16 +16,20 @@ public static class LocalCommands
 
     private static Option<string> MemoryOption() => new("--memory") { Description = "guest RAM size, e.g. 16M", DefaultValueFactory = _ => "16M" };
 
+    private static Option<bool> NoTranslateOption() => new("--no-translate") { Description = "run every instruction in the interpreter instead of compiling hot code" };
+
     public static Command Run()
     {
         var memory = MemoryOption();
         var stats = new Option<bool>("--stats") { Description = "print instructions, time and MIPS on stderr at the end" };
-        var command = new Command("run", "Run a guest unprotected; console to stdout, exit status = the guest's exit code") { Image, memory, stats };
+        var noTranslate = NoTranslateOption();
+        var command = new Command("run", "Run a guest unprotected; console to stdout, exit status = the guest's exit code") { Image, memory, stats, noTranslate };
         command.SetAction(parse => Guarded(() =>
         {
             uint ram = ParseMemory(parse.GetValue(memory)!);
             var inputs = new LiveInputs();
             var machine = GuestImage.Load(parse.GetValue(Image)!, ram, inputs, out _);
+            machine.UseTranslator = !parse.GetValue(noTranslate);
             var stdout = Console.OpenStandardOutput();
             var printer = new OutputPrinter(stdout);
             var clock = Stopwatch.StartNew();
@@ -45,7 +49,8 @@ public static class LocalCommands
         var netInput = new Option<string?>("--net-input") { Description = "file with one request packet per line, delivered from peer 1 over time" };
         var spacing = new Option<double>("--net-spacing-ms") { Description = "mean gap between input packets", DefaultValueFactory = _ => 2.0 };
         var stats = new Option<bool>("--stats") { Description = "print instructions, time, MIPS and log size on stderr" };
-        var command = new Command("record", "Run a guest while recording every non-deterministic input") { Image, memory, log, netInput, spacing, stats };
+        var noTranslate = NoTranslateOption();
+        var command = new Command("record", "Run a guest while recording every non-deterministic input") { Image, memory, log, netInput, spacing, stats, noTranslate };
         command.SetAction(parse => Guarded(() =>
         {
             uint ram = ParseMemory(parse.GetValue(memory)!);
@@ -53,6 +58,7 @@ public static class LocalCommands
             var recorder = new EventRecorder();
             var inputs = new LiveInputs(recorder);
             var machine = GuestImage.Load(parse.GetValue(Image)!, ram, inputs, out byte[] imageHash);
+            machine.UseTranslator = !parse.GetValue(noTranslate);
             using var file = new FileStream(parse.GetValue(log)!, FileMode.Create, FileAccess.Write);
             LogFile.WriteHeader(file, new LogHeader(ram, imageHash));
             var stdout = Console.OpenStandardOutput();
@@ -85,7 +91,8 @@ public static class LocalCommands
     {
         var log = new Option<string>("--log") { Description = "event log written by record", Required = true };
         var stats = new Option<bool>("--stats") { Description = "print instructions, time and MIPS on stderr" };
-        var command = new Command("replay", "Replay a recording: same console output, same final state, or the divergence named") { Image, log, stats };
+        var noTranslate = NoTranslateOption();
+        var command = new Command("replay", "Replay a recording: same console output, same final state, or the divergence named") { Image, log, stats, noTranslate };
         command.SetAction(parse => Guarded(() =>
         {
             string logPath = parse.GetValue(log)!;
@@ -101,6 +108,7 @@ public static class LocalCommands
             }
             var inputs = new ReplayInputs();
             var machine = GuestImage.Load(parse.GetValue(Image)!, header.MemorySize, inputs, out byte[] imageHash);
+            machine.UseTranslator = !parse.GetValue(noTranslate);
             if (!imageHash.AsSpan().SequenceEqual(header.ImageSha256))
                 throw new LogFormatException($"{logPath} was recorded from a different image than {parse.GetValue(Image)}");
             foreach (var segment in segments) inputs.Append(segment);
@@ -139,7 +147,8 @@ public static class LocalCommands
     }
 
     private static void PrintStats(Machine machine, TimeSpan elapsed) =>
-        Console.Error.WriteLine($"instructions: {machine.Position}  seconds: {elapsed.TotalSeconds:F3}  MIPS: {machine.Position / elapsed.TotalSeconds / 1e6:F1}");
+        Console.Error.WriteLine($"instructions: {machine.Position}  seconds: {elapsed.TotalSeconds:F3}  MIPS: {machine.Position / elapsed.TotalSeconds / 1e6:F1}"
+            + $"  compiled: {100.0 * machine.CompiledInstructions / Math.Max(machine.Position, 1):F1} % in {machine.CompiledRegions} regions");
 
     private static uint ParseMemory(string text) =>
         SizeParser.TryParse(text, out uint bytes, out string error) ? bytes : throw new UsageException(error);

@@ -29,12 +29,13 @@ public static class Recorder
     /// Ends when the guest halts, or sleeps with nothing left to deliver and no timer set.
     /// </summary>
     /// <param name="randomArrivals">False: hand packets in only while the guest sleeps.</param>
-    public static Recording Record(string guest, Random random, IReadOnlyList<(uint Peer, string Text)>? packets = null, bool randomArrivals = true)
+    /// <param name="translate">False: the recording machine runs everything in the interpreter.</param>
+    public static Recording Record(string guest, Random random, IReadOnlyList<(uint Peer, string Text)>? packets = null, bool randomArrivals = true, bool translate = true)
     {
         packets ??= [];
         var recorder = new EventRecorder();
         var inputs = new LiveInputs(recorder);
-        var machine = Repo.LoadGuest(guest, inputs);
+        var machine = Repo.LoadGuest(guest, inputs, translate);
         var outputs = new List<MachineOutput>();
         var segments = new List<LogSegment>();
         var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
@@ -71,10 +72,10 @@ public static class Recorder
     /// Replays <paramref name="segments"/> on a fresh machine running <paramref name="guest"/>, in
     /// random slices, handing over one segment at a time only when the machine asks for more log.
     /// </summary>
-    public static ReplayResult Replay(string guest, IReadOnlyList<LogSegment> segments, Random random)
+    public static ReplayResult Replay(string guest, IReadOnlyList<LogSegment> segments, Random random, bool translate = true)
     {
         var inputs = new ReplayInputs();
-        var machine = Repo.LoadGuest(guest, inputs);
+        var machine = Repo.LoadGuest(guest, inputs, translate);
         var outputs = new List<MachineOutput>();
         int fed = 0;
         StopReason reason;

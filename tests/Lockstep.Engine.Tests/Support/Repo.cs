@@ -19,9 +19,10 @@ public static class Repo
     public static byte[] GuestImage(string name) => (byte[])Images.GetOrAdd(name, n => File.ReadAllBytes(GuestPath(n))).Clone();
 
     /// <summary>A 16 MiB machine with the guest loaded, as the CLI builds it.</summary>
-    public static Machine LoadGuest(string name, InputSource? inputs = null)
+    /// <param name="translate">False: everything runs in the interpreter.</param>
+    public static Machine LoadGuest(string name, InputSource? inputs = null, bool translate = true)
     {
-        var machine = new Machine(MemoryMap.DefaultRamSize, inputs);
+        var machine = new Machine(MemoryMap.DefaultRamSize, inputs) { UseTranslator = translate };
         ElfLoader.Load(machine, GuestImage(name));
         return machine;
     }
