@@ -155,7 +155,7 @@ public sealed class PacketSession
         request.LastSentAt = now;
         // Everything below the oldest outstanding request is answered: copies of those still in flight can be dropped.
         long answeredBelow = _outstanding.Count == 0 ? _nextOrdinal : _outstanding.Min(r => r.Ordinal);
-        _client.Tell(new SendPacket(_vm, _peer, request.Data), _inbox);
+        _client.Tell(new SendPacket(_vm, _peer, request.Data, new DeliveryTag(_session, request.Ordinal, answeredBelow)), _inbox);
     }
 
     private int GiveUp(TextWriter errors)
