@@ -10,8 +10,19 @@ public static class BenchCommand
     {
         var requests = new Option<int>("--requests") { Description = "requests per latency run", DefaultValueFactory = _ => 2000 };
         var guests = new Option<string>("--guests") { Description = "folder with kv.elf and bench.elf", DefaultValueFactory = _ => "guests/bin" };
-        var lockstep = new Command("lockstep", "Latency, throughput, log bandwidth and re-protection pause of the lockstep data path") { requests, guests };
-        lockstep.SetAction(parse => LocalCommands.Guarded(() => LockstepBenchmark.Run(parse.GetValue(guests)!, parse.GetValue(requests))));
-        return new Command("bench", "Benchmarks (figures printed next to references measured in the same run)") { lockstep };
+        var secondaryCpu = new Option<int?>("--secondary-cpu")
+        {
+            Description = "run the secondary in its own process pinned to this core (start the benchmark itself under taskset on another)",
+        };
+        var lockstep = new Command("lockstep", "Latency, throughput, log bandwidth and re-protection pause of the lockstep data path") { requests, guests, secondaryCpu };
+        lockstep.SetAction(parse => LocalCommands.Guarded(() =>
+            LockstepBenchmark.Run(parse.GetValue(guests)!, parse.GetValue(requests), parse.GetValue(secondaryCpu))));
+
+        var name = new Option<string>("--name") { Required = true };
+        var claims = new Option<string>("--claims") { Required = true };
+        var secondary = new Command("secondary", "(used by --secondary-cpu) a bench secondary in a process of its own") { name, claims };
+        secondary.Hidden = true;
+        secondary.SetAction(parse => BenchSecondaryProcess.Run(parse.GetValue(name)!, parse.GetValue(claims)!));
+        return new Command("bench", "Benchmarks (figures printed next to references measured in the same run)") { lockstep, secondary };
     }
 }

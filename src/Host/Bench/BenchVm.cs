@@ -16,33 +16,48 @@ public sealed class BenchVm : IPrimaryEvents, ISecondaryEvents, IDisposable
     private static int _counter;
     private readonly PrimaryRuntime _primary;
     private readonly SecondaryRuntime? _secondary;
+    private readonly System.Diagnostics.Process? _secondaryProcess;
     private readonly ManualResetEventSlim _protected = new(false);
     private readonly ManualResetEventSlim _ended = new(false);
 
     public BlockingCollection<MachineOutput> Released { get; } = new();
     public DateTime? ProtectedAt { get; private set; }
 
-    public BenchVm(string image, bool protect, ClaimStore claims, LockstepSettings settings)
+    /// <param name="separate">When set, the secondary runs in a child process on that core (claims in that file) instead of in this process.</param>
+    public BenchVm(string image, bool protect, ClaimStore claims, LockstepSettings settings, (string ClaimsPath, int Cpu)? separate = null)
     {
         string name = $"bench{Interlocked.Increment(ref _counter)}-{Environment.ProcessId}-{DateTime.UtcNow.Ticks}";
         var machine = new Machine(MemoryMap.DefaultRamSize);
         ElfLoader.Load(machine, File.ReadAllBytes(image));
         _primary = new PrimaryRuntime(name, machine, 1, false, 0, 0, settings, claims, "bench-primary", this);
-        if (protect)
+        if (protect && separate is { } child)
+        {
+            (_secondaryProcess, int port) = BenchSecondaryProcess.Start(name, child.ClaimsPath, child.Cpu);
+            StartedAt = System.Diagnostics.Stopwatch.GetTimestamp();
+            _primary.Start();
+            _primary.AttachSecondary("127.0.0.1", port);
+            if (!_protected.Wait(TimeSpan.FromSeconds(10))) throw new TimeoutException("the secondary process never acknowledged");
+        }
+        else if (protect)
         {
             _secondary = new SecondaryRuntime(name, MemoryMap.DefaultRamSize, 1, "127.0.0.1", settings, claims, "bench-secondary", this);
             int port = _secondary.Start();
+            StartedAt = System.Diagnostics.Stopwatch.GetTimestamp();
             _primary.Start();
             _primary.AttachSecondary("127.0.0.1", port);
             if (!_protected.Wait(TimeSpan.FromSeconds(10))) throw new TimeoutException("the secondary never acknowledged");
         }
         else
         {
+            StartedAt = System.Diagnostics.Stopwatch.GetTimestamp();
             _primary.Start();
         }
     }
 
     public PrimaryRuntime Primary => _primary;
+
+    /// <summary>When the guest started running (after the secondary, if any, was up and listening).</summary>
+    public long StartedAt { get; private set; }
 
     public void Deliver(uint peer, byte[] data) => _primary.Deliver(peer, data);
 
@@ -68,5 +83,7 @@ public sealed class BenchVm : IPrimaryEvents, ISecondaryEvents, IDisposable
     {
         _primary.Stop();
         _secondary?.Stop();
+        if (_secondaryProcess is { } child && !child.WaitForExit(TimeSpan.FromSeconds(5))) child.Kill();
+        _secondaryProcess?.Dispose();
     }
 }
