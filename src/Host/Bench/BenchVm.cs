@@ -30,28 +30,18 @@ public sealed class BenchVm : IPrimaryEvents, ISecondaryEvents, IDisposable
         var machine = new Machine(MemoryMap.DefaultRamSize);
         ElfLoader.Load(machine, File.ReadAllBytes(image));
         _primary = new PrimaryRuntime(name, machine, 1, false, 0, 0, settings, claims, "bench-primary", this);
-        if (protect && separate is { } child)
-        {
-            (_secondaryProcess, int port) = BenchSecondaryProcess.Start(name, child.ClaimsPath, child.Cpu);
-            StartedAt = System.Diagnostics.Stopwatch.GetTimestamp();
-            _primary.Start();
-            _primary.AttachSecondary("127.0.0.1", port);
-            if (!_protected.Wait(TimeSpan.FromSeconds(10))) throw new TimeoutException("the secondary process never acknowledged");
-        }
+        int? port = null;
+        if (protect && separate is { } child) (_secondaryProcess, port) = BenchSecondaryProcess.Start(name, child.ClaimsPath, child.Cpu);
         else if (protect)
         {
             _secondary = new SecondaryRuntime(name, MemoryMap.DefaultRamSize, 1, "127.0.0.1", settings, claims, "bench-secondary", this);
-            int port = _secondary.Start();
-            StartedAt = System.Diagnostics.Stopwatch.GetTimestamp();
-            _primary.Start();
-            _primary.AttachSecondary("127.0.0.1", port);
-            if (!_protected.Wait(TimeSpan.FromSeconds(10))) throw new TimeoutException("the secondary never acknowledged");
+            port = _secondary.Start();
         }
-        else
-        {
-            StartedAt = System.Diagnostics.Stopwatch.GetTimestamp();
-            _primary.Start();
-        }
+        StartedAt = System.Diagnostics.Stopwatch.GetTimestamp();
+        _primary.Start();
+        if (port is not int listening) return;
+        _primary.AttachSecondary("127.0.0.1", listening);
+        if (!_protected.Wait(TimeSpan.FromSeconds(10))) throw new TimeoutException("the secondary never acknowledged");
     }
 
     public PrimaryRuntime Primary => _primary;
