@@ -40,7 +40,7 @@ public sealed class DeliveryFilter
         lock (_lock)
         {
             if (_changed.Count == 0) return null;
-            var encoded = Encode(_changed.Where(_marks.ContainsKey).Select(s => (s, _marks[s].Mark)).ToList());
+            var encoded = Encode(_changed.Select(s => (s, _marks[s].Mark)).ToList()); // forgotten sessions leave _changed too
             _changed.Clear();
             return encoded;
         }
@@ -66,20 +66,6 @@ public sealed class DeliveryFilter
                 Raise(BinaryPrimitives.ReadInt64LittleEndian(entry), BinaryPrimitives.ReadInt64LittleEndian(entry[8..]));
             }
         }
-    }
-
-    /// <summary>A copy of the current marks, for the primary a secondary is promoted into.</summary>
-    public DeliveryFilter Clone()
-    {
-        var copy = new DeliveryFilter();
-        copy.Apply(EncodeAll());
-        copy._changed.Clear();
-        return copy;
-    }
-
-    public int SessionCount
-    {
-        get { lock (_lock) return _marks.Count; }
     }
 
     private long Raise(long session, long answeredBelow)
