@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Threading.Channels;
+using Lockstep.Actors.Protocol;
 
 namespace Lockstep.Host.Demo;
 
@@ -36,7 +37,7 @@ public sealed class DemoPeer
         long ordinal = ++_nextId;
         string id = ordinal.ToString(CultureInfo.InvariantCulture);
         // One request at a time: every earlier one is answered, so late copies of them can be dropped.
-        var tag = new Lockstep.Actors.Protocol.DeliveryTag(_session, ordinal, AnsweredBelow: ordinal);
+        var tag = new DeliveryTag(_session, ordinal, AnsweredBelow: ordinal);
         string text = $"{id} {command}";
         double startMs = _clock.NowMs;
         double giveUpAt = startMs + _giveUp.TotalMilliseconds;
