@@ -77,15 +77,17 @@ public sealed class LockstepChannel : IDisposable
     private void ReceiveLoop()
     {
         var header = new byte[5];
+        // Buffered: a frame's header and payload, and any frames behind them, come in one receive.
+        var input = new BufferedStream(_stream, 64 << 10);
         try
         {
             while (IsOpen)
             {
-                _stream.ReadExactly(header);
+                input.ReadExactly(header);
                 int length = BinaryPrimitives.ReadInt32LittleEndian(header.AsSpan(1));
                 if (length < 0 || length > 1 << 30) throw new IOException($"bad frame length {length}");
                 var payload = new byte[length];
-                _stream.ReadExactly(payload);
+                input.ReadExactly(payload);
                 Interlocked.Exchange(ref _lastReceived, Stopwatch.GetTimestamp());
                 var type = (FrameType)header[0];
                 if (type == FrameType.Goodbye)
