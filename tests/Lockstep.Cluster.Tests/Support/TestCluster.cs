@@ -23,10 +23,11 @@ public sealed class NodeProcess(int port, ChildProcess process, string logPath) 
 /// </summary>
 public sealed class TestCluster : ClusterHarness<NodeProcess>
 {
-    public TestCluster(LockstepProgram program, ITestOutputHelper output, string testName, int basePort)
+    /// <param name="journal">The nodes' --journal; default: a SQLite file in the test's folder.</param>
+    public TestCluster(LockstepProgram program, ITestOutputHelper output, string testName, int basePort, string? journal = null)
         : base(program, output, testName, basePort)
     {
-        Journal = $"sqlite:{Path.Combine(Folder, "lockstep.db")}";
+        Journal = journal ?? $"sqlite:{Path.Combine(Folder, "lockstep.db")}";
     }
 
     public string Journal { get; }
