@@ -98,8 +98,11 @@ public sealed class LockstepChannel : IDisposable
                 _onFrame(type, payload);
             }
         }
-        catch (Exception e) when (e is IOException or SocketException or ObjectDisposedException or EndOfStreamException)
+        catch (Exception e)
         {
+            // Whatever ends the reader ends the channel (the peer then fails over or re-protects).
+            // Nothing may escape this thread: an unhandled exception would take the whole node down,
+            // and Close disposing the stream under a pending read throws NotSupportedException here.
             Close(Describe(e));
         }
     }

@@ -1,0 +1,40 @@
+using System.Net;
+using System.Net.Sockets;
+using Lockstep.Actors.Lockstep;
+
+namespace Lockstep.Actors.Tests;
+
+/// <summary>The channel's reader thread under closes from either side, at any moment.</summary>
+public sealed class LockstepChannelTests
+{
+    /// <summary>
+    /// A close disposes the stream under the reader's pending read. An exception escaping the reader
+    /// thread ends the whole process (a node, here the test host), so this must end the channel and
+    /// nothing else, however the close and the read interleave.
+    /// </summary>
+    [Fact]
+    public void Closing_under_a_waiting_reader_ends_the_channel_quietly_every_time()
+    {
+        for (int round = 0; round < 300; round++)
+        {
+            var (local, remote) = Pair();
+            // Frames in flight towards the side that closes, so its reader is in the middle of reading.
+            for (int i = 0; i < round % 4; i++) remote.Send(FrameType.Ack, new byte[24]);
+            if (round % 2 == 0) local.Close("closed by the test");
+            else remote.Close("closed by the test");
+            Assert.True(SpinWait.SpinUntil(() => !local.IsOpen && !remote.IsOpen, TimeSpan.FromSeconds(5)),
+                $"round {round}: a side stayed open (local: {local.ClosedReason ?? "open"}, remote: {remote.ClosedReason ?? "open"})");
+        }
+    }
+
+    private static (LockstepChannel Local, LockstepChannel Remote) Pair()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        var accepted = listener.AcceptSocketAsync();
+        var local = LockstepChannel.Connect("127.0.0.1", ((IPEndPoint)listener.LocalEndpoint).Port, (_, _) => { },
+            TimeSpan.FromSeconds(5), TimeSpan.FromSeconds(5));
+        var remote = new LockstepChannel(accepted.GetAwaiter().GetResult(), (_, _) => { }, TimeSpan.FromSeconds(5));
+        return (local, remote);
+    }
+}
