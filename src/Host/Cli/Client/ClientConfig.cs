@@ -30,9 +30,9 @@ public static class ClientConfig
             log-remote-lifecycle-events = off
           }
           cluster.client {
-            heartbeat-interval = 200ms
-            acceptable-heartbeat-pause = 600ms
-            establishing-get-contacts-interval = 250ms
+            heartbeat-interval = 100ms
+            acceptable-heartbeat-pause = 300ms
+            establishing-get-contacts-interval = 100ms
             reconnect-timeout = off
           }
           coordinated-shutdown {
