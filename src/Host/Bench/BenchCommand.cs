@@ -23,6 +23,8 @@ public static class BenchCommand
         var secondary = new Command("secondary", "(used by --secondary-cpu) a bench secondary in a process of its own") { name, claims };
         secondary.Hidden = true;
         secondary.SetAction(parse => BenchSecondaryProcess.Run(parse.GetValue(name)!, parse.GetValue(claims)!));
-        return new Command("bench", "Benchmarks (figures printed next to references measured in the same run)") { lockstep, secondary };
+        var echo = new Command("echo", "(used by --secondary-cpu) a TCP echo server in a process of its own, for the round-trip reference") { Hidden = true };
+        echo.SetAction(_ => TcpEcho.Serve());
+        return new Command("bench", "Benchmarks (figures printed next to references measured in the same run)") { lockstep, secondary, echo };
     }
 }

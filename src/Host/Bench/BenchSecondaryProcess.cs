@@ -24,21 +24,8 @@ public static class BenchSecondaryProcess
     }
 
     /// <summary>The parent's side: starts the child pinned to <paramref name="cpu"/> and returns it with the port it listens on.</summary>
-    public static (Process Child, int Port) Start(string name, string claimsPath, int cpu)
-    {
-        string self = System.Reflection.Assembly.GetEntryAssembly()!.Location;
-        var start = new ProcessStartInfo("taskset") { RedirectStandardOutput = true, UseShellExecute = false };
-        foreach (string arg in new[] { "-c", cpu.ToString(), Environment.ProcessPath!, self, "bench", "secondary", "--name", name, "--claims", claimsPath })
-            start.ArgumentList.Add(arg);
-        var child = Process.Start(start) ?? throw new InvalidOperationException("could not start the secondary process");
-        string? line = child.StandardOutput.ReadLine();
-        if (!int.TryParse(line, out int port))
-        {
-            child.Kill();
-            throw new InvalidOperationException($"the secondary process did not report its port (said '{line}'); is taskset installed?");
-        }
-        return (child, port);
-    }
+    public static (Process Child, int Port) Start(string name, string claimsPath, int cpu) =>
+        PinnedChild.Start(cpu, "secondary", "--name", name, "--claims", claimsPath);
 
     private sealed class EndSignal(ManualResetEventSlim ended) : ISecondaryEvents
     {
