@@ -77,10 +77,11 @@ public sealed class LockstepChannel : IDisposable
     private void ReceiveLoop()
     {
         var header = new byte[5];
-        // Buffered: a frame's header and payload, and any frames behind them, come in one receive.
-        var input = new BufferedStream(_stream, 64 << 10);
         try
         {
+            // Buffered: a frame's header and payload, and any frames behind them, come in one receive.
+            // Inside the try: a channel closed before this thread starts has its stream disposed already.
+            var input = new BufferedStream(_stream, 64 << 10);
             while (IsOpen)
             {
                 input.ReadExactly(header);
