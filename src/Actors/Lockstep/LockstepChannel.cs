@@ -16,6 +16,10 @@ public sealed class LockstepChannel : IDisposable
     private readonly Socket _socket;
     private readonly NetworkStream _stream;
     private readonly object _sendLock = new();
+    // While a large frame goes out on a background thread, later frames wait here, in order.
+    private readonly object _queueLock = new();
+    private readonly Queue<byte[]> _queued = new();
+    private bool _sendingInBackground;
     private readonly object _closeLock = new();
     private readonly Action<FrameType, byte[]> _onFrame;
     private long _lastReceived = Stopwatch.GetTimestamp();
@@ -59,10 +63,56 @@ public sealed class LockstepChannel : IDisposable
     public void Send(FrameType type, ReadOnlySpan<byte> payload)
     {
         if (!IsOpen) return;
+        var frame = Frame(type, payload);
+        lock (_queueLock)
+        {
+            if (_sendingInBackground)
+            {
+                _queued.Enqueue(frame);
+                return;
+            }
+        }
+        Write(frame);
+    }
+
+    /// <summary>
+    /// Sends a large frame (a snapshot) from a thread of its own, so the caller goes on at once;
+    /// frames sent meanwhile follow it in order. The caller must not wait on the peer's answer to it.
+    /// </summary>
+    public void SendInBackground(FrameType type, byte[] payload)
+    {
+        if (!IsOpen) return;
+        lock (_queueLock) _sendingInBackground = true;
+        new Thread(() =>
+        {
+            var next = Frame(type, payload); // here too: copying 16 MiB is no business of the caller's
+            while (true)
+            {
+                Write(next);
+                lock (_queueLock)
+                {
+                    if (!_queued.TryDequeue(out next!))
+                    {
+                        _sendingInBackground = false;
+                        return;
+                    }
+                }
+            }
+        }) { IsBackground = true, Name = "lockstep-send" }.Start();
+    }
+
+    private static byte[] Frame(FrameType type, ReadOnlySpan<byte> payload)
+    {
         var frame = new byte[5 + payload.Length];
         frame[0] = (byte)type;
         BinaryPrimitives.WriteInt32LittleEndian(frame.AsSpan(1), payload.Length);
         payload.CopyTo(frame.AsSpan(5));
+        return frame;
+    }
+
+    private void Write(byte[] frame)
+    {
+        if (!IsOpen) return;
         try
         {
             lock (_sendLock) _socket.Send(frame);

@@ -24,11 +24,15 @@ public sealed class BenchVm : IPrimaryEvents, ISecondaryEvents, IDisposable
     public DateTime? ProtectedAt { get; private set; }
 
     /// <param name="separate">When set, the secondary runs in a child process on that core (claims in that file) instead of in this process.</param>
-    public BenchVm(string image, bool protect, ClaimStore claims, LockstepSettings settings, (string ClaimsPath, int Cpu)? separate = null)
+    /// <param name="fillRam">Random bytes in nearly all of RAM once the guest waits for input, so that every page is
+    /// in the snapshot (the worst case for re-protection); the guest's own data is overwritten too, so send it nothing.</param>
+    public BenchVm(string image, bool protect, ClaimStore claims, LockstepSettings settings, (string ClaimsPath, int Cpu)? separate = null,
+        bool fillRam = false)
     {
         string name = $"bench{Interlocked.Increment(ref _counter)}-{Environment.ProcessId}-{DateTime.UtcNow.Ticks}";
         var machine = new Machine(MemoryMap.DefaultRamSize);
         ElfLoader.Load(machine, File.ReadAllBytes(image));
+        if (fillRam) FillRam(machine);
         _primary = new PrimaryRuntime(name, machine, 1, false, 0, 0, settings, claims, "bench-primary", this);
         int? port = null;
         if (protect && separate is { } child) (_secondaryProcess, port) = BenchSecondaryProcess.Start(name, child.ClaimsPath, child.Cpu);
@@ -45,6 +49,17 @@ public sealed class BenchVm : IPrimaryEvents, ISecondaryEvents, IDisposable
     }
 
     public PrimaryRuntime Primary => _primary;
+
+    /// <summary>Runs the guest until it waits for input, then writes noise over all RAM but its first MiB and the stack.</summary>
+    private static void FillRam(Machine machine)
+    {
+        while (machine.Run(1_000_000) is StopReason.Budget or StopReason.Output) machine.Outputs.Clear();
+        if (!machine.IsWaiting) throw new InvalidOperationException("the guest did not settle into waiting for input");
+        const uint image = 1 << 20, stack = 256 << 10;
+        var noise = new byte[machine.RamSize - image - stack];
+        new Random(1).NextBytes(noise);
+        machine.TryWriteRam(MemoryMap.RamBase + image, noise);
+    }
 
     /// <summary>When the guest started running (after the secondary, if any, was up and listening).</summary>
     public long StartedAt { get; private set; }

@@ -53,6 +53,7 @@ public static class LockstepBenchmark
             BenchSeries(Path.Combine(guests, "bench-long.elf"), claims, settings, trials: 3, separate);
 
             Console.WriteLine($"re-protection pause (kv, 16 MiB guest): {pause:F2} ms (target < 50 ms)");
+            Console.WriteLine($"re-protection pause (kv, 16 MiB guest with every page written, median of 3): {FullRamPauseMs(kv, claims, settings, separate):F2} ms (target < 50 ms)");
             Console.WriteLine($"snapshot capture of a 16 MiB guest with every page written: {FullSnapshotMs():F2} ms");
             return 0;
         }
@@ -146,6 +147,18 @@ public static class LockstepBenchmark
         using var vm = new BenchVm(bench, protect, claims, settings, separate);
         if (!vm.WaitEnded(TimeSpan.FromMinutes(2))) throw new TimeoutException("bench did not finish");
         return Stopwatch.GetElapsedTime(vm.StartedAt).TotalSeconds; // from the guest's start: a secondary process's start-up is not the guest's time
+    }
+
+    /// <summary>The primary's pause when a secondary attaches to a guest whose 16 MiB are all in the snapshot.</summary>
+    private static double FullRamPauseMs(string kv, ClaimStore claims, LockstepSettings settings, (string, int)? separate)
+    {
+        var pauses = new List<double>();
+        for (int trial = 0; trial < 3; trial++)
+        {
+            using var vm = new BenchVm(kv, true, claims, settings, separate, fillRam: true);
+            pauses.Add(vm.Primary.Stats().LastReprotectPauseMs);
+        }
+        return Median(pauses);
     }
 
     private static double FullSnapshotMs()
