@@ -424,11 +424,9 @@ public sealed class PrimaryRuntime
         // Entries before the snapshot are inside it, so the secondary skips them; the journal still needs them.
         var before = _recorder.Cut(_machine.Position);
         if (before.Entries.Length > 0) _events.LogCut(before, LogCodec.Encode(before));
-        byte[] snapshot = MachineSnapshot.CaptureFull(_machine);
-        var payload = new byte[16 + snapshot.Length];
+        byte[] payload = MachineSnapshot.CaptureFull(_machine, reserve: 16);
         BinaryPrimitives.WriteInt64LittleEndian(payload, _recorder.NextSegmentStart);
         BinaryPrimitives.WriteUInt64LittleEndian(payload.AsSpan(8), Volatile.Read(ref _releasedSeq));
-        snapshot.CopyTo(payload, 16);
         lock (_gate)
         {
             // Outputs made while alone are already released; from here on they wait for acks. Set before

@@ -1,3 +1,4 @@
+using System.Buffers.Binary;
 using Lockstep.Engine.Cpu;
 
 namespace Lockstep.Engine.Snapshots;
@@ -12,9 +13,11 @@ public static class MachineSnapshot
     private const uint Magic = 0x5053_4C4C; // "LLSP"
     private const byte KindFull = 1, KindDelta = 2;
 
-    public static byte[] CaptureFull(Machine machine) => Capture(machine, KindFull, NonZeroPages(machine));
+    /// <param name="reserve">Bytes left free at the front for the caller's own header, so that a 16 MiB snapshot
+    /// need not be copied again to be framed (the primary is paused while it is taken).</param>
+    public static byte[] CaptureFull(Machine machine, int reserve = 0) => Capture(machine, KindFull, NonZeroPages(machine), reserve);
 
-    public static byte[] CaptureDelta(Machine machine) => Capture(machine, KindDelta, machine.DirtyPages().ToList());
+    public static byte[] CaptureDelta(Machine machine) => Capture(machine, KindDelta, machine.DirtyPages().ToList(), 0);
 
     /// <summary>Restores a full snapshot, or applies a delta on top of the state it follows.</summary>
     public static void Restore(Machine machine, byte[] snapshot)
@@ -35,22 +38,26 @@ public static class MachineSnapshot
         }
     }
 
-    private static byte[] Capture(Machine machine, byte kind, List<int> pages)
+    /// <summary>One pass over the pages into an array of the exact size (no stream growing, no final copy).</summary>
+    private static byte[] Capture(Machine machine, byte kind, List<int> pages, int reserve)
     {
-        var stream = new MemoryStream(1024 + pages.Count * (MemoryMap.PageSize + 4));
-        using (var writer = new BinaryWriter(stream))
+        var core = new MemoryStream();
+        using (var writer = new BinaryWriter(core, System.Text.Encoding.UTF8, leaveOpen: true)) machine.SaveCore(writer);
+        int header = sizeof(uint) + 1 + (int)core.Length + sizeof(int);
+        var snapshot = new byte[reserve + header + pages.Count * (sizeof(int) + MemoryMap.PageSize)];
+        var at = snapshot.AsSpan(reserve);
+        BinaryPrimitives.WriteUInt32LittleEndian(at, Magic);
+        at[4] = kind;
+        core.GetBuffer().AsSpan(0, (int)core.Length).CopyTo(at[5..]);
+        BinaryPrimitives.WriteInt32LittleEndian(at[(header - sizeof(int))..], pages.Count);
+        at = at[header..];
+        foreach (int page in pages)
         {
-            writer.Write(Magic);
-            writer.Write(kind);
-            machine.SaveCore(writer);
-            writer.Write(pages.Count);
-            foreach (int page in pages)
-            {
-                writer.Write(page);
-                writer.Write(machine.Page(page));
-            }
+            BinaryPrimitives.WriteInt32LittleEndian(at, page);
+            machine.Page(page).CopyTo(at[sizeof(int)..]);
+            at = at[(sizeof(int) + MemoryMap.PageSize)..];
         }
-        return stream.ToArray();
+        return snapshot;
     }
 
     private static List<int> NonZeroPages(Machine machine)
