@@ -85,18 +85,25 @@ public sealed class LockstepChannel : IDisposable
         lock (_queueLock) _sendingInBackground = true;
         new Thread(() =>
         {
-            var next = Frame(type, payload); // here too: copying 16 MiB is no business of the caller's
-            while (true)
+            try
             {
-                Write(next);
-                lock (_queueLock)
+                var next = Frame(type, payload); // here too: copying 16 MiB is no business of the caller's
+                while (true)
                 {
-                    if (!_queued.TryDequeue(out next!))
+                    Write(next);
+                    lock (_queueLock)
                     {
-                        _sendingInBackground = false;
-                        return;
+                        if (!_queued.TryDequeue(out next!))
+                        {
+                            _sendingInBackground = false;
+                            return;
+                        }
                     }
                 }
+            }
+            catch (Exception e)
+            {
+                Close($"send failed: {e.Message}"); // as on the reader thread: nothing may escape and end the node
             }
         }) { IsBackground = true, Name = "lockstep-send" }.Start();
     }
