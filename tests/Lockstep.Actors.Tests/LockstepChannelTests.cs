@@ -57,6 +57,19 @@ public sealed class LockstepChannelTests
         remote.Close("done");
     }
 
+    /// <summary>A primary stopped in good order while the snapshot is still on its way: the secondary must hear the goodbye, or it would take over.</summary>
+    [Fact]
+    public void A_goodbye_right_after_a_background_send_arrives_after_it()
+    {
+        var snapshotArrived = false;
+        var (local, remote) = Pair(onRemoteFrame: (type, payload) => snapshotArrived |= type == FrameType.Snapshot && payload.Length == 12 << 20);
+        local.SendInBackground(FrameType.Snapshot, new byte[12 << 20]);
+        local.SayGoodbye();
+        Assert.True(SpinWait.SpinUntil(() => !remote.IsOpen, TimeSpan.FromSeconds(10)), "the far side never saw the channel end");
+        Assert.True(snapshotArrived, "the snapshot did not arrive whole");
+        Assert.Equal("peer said goodbye", remote.ClosedReason);
+    }
+
     private static (LockstepChannel Local, LockstepChannel Remote) Pair(Action<FrameType, byte[]>? onRemoteFrame = null)
     {
         using var listener = new TcpListener(IPAddress.Loopback, 0);

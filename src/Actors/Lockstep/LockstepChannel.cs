@@ -20,6 +20,7 @@ public sealed class LockstepChannel : IDisposable
     private readonly object _queueLock = new();
     private readonly Queue<byte[]> _queued = new();
     private bool _sendingInBackground;
+    private readonly ManualResetEventSlim _backgroundIdle = new(true);
     private readonly object _closeLock = new();
     private readonly Action<FrameType, byte[]> _onFrame;
     private long _lastReceived = Stopwatch.GetTimestamp();
@@ -83,6 +84,7 @@ public sealed class LockstepChannel : IDisposable
     {
         if (!IsOpen) return;
         lock (_queueLock) _sendingInBackground = true;
+        _backgroundIdle.Reset();
         new Thread(() =>
         {
             try
@@ -104,6 +106,10 @@ public sealed class LockstepChannel : IDisposable
             catch (Exception e)
             {
                 Close($"send failed: {e.Message}"); // as on the reader thread: nothing may escape and end the node
+            }
+            finally
+            {
+                _backgroundIdle.Set();
             }
         }) { IsBackground = true, Name = "lockstep-send" }.Start();
     }
@@ -190,6 +196,9 @@ public sealed class LockstepChannel : IDisposable
     public void SayGoodbye()
     {
         Send(FrameType.Goodbye, []);
+        // A goodbye queued behind a snapshot must go out before the close: a secondary that got the
+        // snapshot and then only the connection's end would take over.
+        _backgroundIdle.Wait(TimeSpan.FromMilliseconds(Math.Max(_socket.SendTimeout, 1000)));
         Close("said goodbye");
     }
 
