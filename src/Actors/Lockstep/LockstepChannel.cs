@@ -16,11 +16,6 @@ public sealed class LockstepChannel : IDisposable
     private readonly Socket _socket;
     private readonly NetworkStream _stream;
     private readonly object _sendLock = new();
-    // While a large frame goes out on a background thread, later frames wait here, in order.
-    private readonly object _queueLock = new();
-    private readonly Queue<byte[]> _queued = new();
-    private bool _sendingInBackground;
-    private readonly ManualResetEventSlim _backgroundIdle = new(true);
     private readonly object _closeLock = new();
     private readonly Action<FrameType, byte[]> _onFrame;
     private long _lastReceived = Stopwatch.GetTimestamp();
@@ -64,68 +59,10 @@ public sealed class LockstepChannel : IDisposable
     public void Send(FrameType type, ReadOnlySpan<byte> payload)
     {
         if (!IsOpen) return;
-        var frame = Frame(type, payload);
-        lock (_queueLock)
-        {
-            if (_sendingInBackground)
-            {
-                _queued.Enqueue(frame);
-                return;
-            }
-        }
-        Write(frame);
-    }
-
-    /// <summary>
-    /// Sends a large frame (a snapshot) from a thread of its own, so the caller goes on at once;
-    /// frames sent meanwhile follow it in order. The caller must not wait on the peer's answer to it.
-    /// </summary>
-    public void SendInBackground(FrameType type, byte[] payload)
-    {
-        if (!IsOpen) return;
-        lock (_queueLock) _sendingInBackground = true;
-        _backgroundIdle.Reset();
-        new Thread(() =>
-        {
-            try
-            {
-                var next = Frame(type, payload); // here too: copying 16 MiB is no business of the caller's
-                while (true)
-                {
-                    Write(next);
-                    lock (_queueLock)
-                    {
-                        if (!_queued.TryDequeue(out next!))
-                        {
-                            _sendingInBackground = false;
-                            return;
-                        }
-                    }
-                }
-            }
-            catch (Exception e)
-            {
-                Close($"send failed: {e.Message}"); // as on the reader thread: nothing may escape and end the node
-            }
-            finally
-            {
-                _backgroundIdle.Set();
-            }
-        }) { IsBackground = true, Name = "lockstep-send" }.Start();
-    }
-
-    private static byte[] Frame(FrameType type, ReadOnlySpan<byte> payload)
-    {
         var frame = new byte[5 + payload.Length];
         frame[0] = (byte)type;
         BinaryPrimitives.WriteInt32LittleEndian(frame.AsSpan(1), payload.Length);
         payload.CopyTo(frame.AsSpan(5));
-        return frame;
-    }
-
-    private void Write(byte[] frame)
-    {
-        if (!IsOpen) return;
         try
         {
             lock (_sendLock) _socket.Send(frame);
@@ -133,6 +70,12 @@ public sealed class LockstepChannel : IDisposable
         }
         catch (Exception e) when (e is IOException or SocketException or ObjectDisposedException)
         {
+            // A peer that closed its end (reset, broken pipe) may have said goodbye first, and that frame
+            // may still wait in our receive buffer: the reader, which gets it before the error, decides
+            // why the channel ended. Closing here would throw the goodbye away, and a secondary
+            // dismissed in good order would take over. Any other failure (a peer that stopped reading)
+            // ends the channel now.
+            if ((e.InnerException ?? e) is SocketException { SocketErrorCode: SocketError.ConnectionReset or SocketError.Shutdown }) return;
             Close($"send failed: {e.Message}");
         }
     }
@@ -196,9 +139,6 @@ public sealed class LockstepChannel : IDisposable
     public void SayGoodbye()
     {
         Send(FrameType.Goodbye, []);
-        // A goodbye queued behind a snapshot must go out before the close: a secondary that got the
-        // snapshot and then only the connection's end would take over.
-        _backgroundIdle.Wait(TimeSpan.FromMilliseconds(Math.Max(_socket.SendTimeout, 1000)));
         Close("said goodbye");
     }
 

@@ -427,19 +427,17 @@ public sealed class PrimaryRuntime
         byte[] payload = MachineSnapshot.CaptureFull(_machine, reserve: 16);
         BinaryPrimitives.WriteInt64LittleEndian(payload, _recorder.NextSegmentStart);
         BinaryPrimitives.WriteUInt64LittleEndian(payload.AsSpan(8), Volatile.Read(ref _releasedSeq));
+        channel.Send(FrameType.Snapshot, payload);
+        _filter.TakeChanges(); // the full set goes now; later changes go with the segments
+        channel.Send(FrameType.DeliveryMarks, _filter.EncodeAll());
         lock (_gate)
         {
-            // Outputs made while alone are already released; from here on they wait for acks. Set before
-            // the snapshot leaves: its ack may come back before this thread gets any further.
+            // Outputs made while alone are already released; from here on they wait for acks.
             _ackedHorizon = _machine.Position;
             _reprotectPauseMs = pause.Elapsed.TotalMilliseconds;
             _alone = false;
         }
         _channel = channel;
-        // The VM goes on while the snapshot travels (up to 16 MiB); what it sends meanwhile follows in order.
-        channel.SendInBackground(FrameType.Snapshot, payload);
-        _filter.TakeChanges(); // the full set goes now; later changes go with the segments
-        channel.Send(FrameType.DeliveryMarks, _filter.EncodeAll());
         _lastShip = Stopwatch.GetTimestamp();
     }
 }
