@@ -62,6 +62,12 @@ public sealed class PrimaryRuntime
     private (ulong Position, ulong Hash)? _hashCheckSent;
     private LockstepChannel? _channel;
     private bool _protected;
+    // The secondary being attached or attached now: frames from any other (a dismissed one's reader
+    // thread may still deliver a last ack) are ignored.
+    private object? _link;
+    // Where the snapshot the current secondary starts from was taken: only an ack that reaches it
+    // shows the secondary holds the state (its heartbeats before the snapshot carry horizon 0).
+    private ulong _attachHorizon;
     private long _lastShip;
     private long _lastCheckpoint = Stopwatch.GetTimestamp();
     private ulong _ackedHorizon;
@@ -292,8 +298,10 @@ public sealed class PrimaryRuntime
     }
 
     /// <summary>Frames from the secondary (reader thread): acks release what their horizon covers.</summary>
-    private void OnFrame(FrameType type, byte[] payload)
+    private void OnFrame(object link, FrameType type, byte[] payload)
     {
+        lock (_gate)
+            if (link != _link) return;
         if (type == FrameType.HashResult && payload.Length >= 16 && _hashCheckSent is { } sent)
         {
             ulong position = BinaryPrimitives.ReadUInt64LittleEndian(payload);
@@ -307,11 +315,12 @@ public sealed class PrimaryRuntime
         ulong replayed = BinaryPrimitives.ReadUInt64LittleEndian(payload.AsSpan(16));
         lock (_gate)
         {
+            if (link != _link) return;
             if (horizon > _ackedHorizon) _ackedHorizon = horizon;
             long reachedAt = 0;
             while (_cuts.Count > 0 && _cuts.Peek().Position <= replayed) reachedAt = _cuts.Dequeue().Timestamp;
             _lagMs = _cuts.Count == 0 ? 0 : reachedAt == 0 ? _lagMs : Stopwatch.GetElapsedTime(reachedAt).TotalMilliseconds;
-            if (!_protected)
+            if (!_protected && horizon >= _attachHorizon)
             {
                 _protected = true;
                 _state = "Protected";
@@ -366,6 +375,7 @@ public sealed class PrimaryRuntime
         _channel = null;
         lock (_gate)
         {
+            _link = null;
             _protected = false;
             _alone = false;
             _state = "NotProtected";
@@ -410,10 +420,16 @@ public sealed class PrimaryRuntime
     private void Attach(string host, int port)
     {
         if (_channel is not null || _machine.IsHalted) return;
+        var link = new object();
+        lock (_gate)
+        {
+            _link = link;
+            _attachHorizon = _machine.Position;
+        }
         LockstepChannel channel;
         try
         {
-            channel = LockstepChannel.Connect(host, port, OnFrame, TimeSpan.FromSeconds(2), _settings.HeartbeatTimeout);
+            channel = LockstepChannel.Connect(host, port, (type, payload) => OnFrame(link, type, payload), TimeSpan.FromSeconds(2), _settings.HeartbeatTimeout);
         }
         catch (Exception e) when (e is SocketException or OperationCanceledException or IOException)
         {

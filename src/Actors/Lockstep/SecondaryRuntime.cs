@@ -179,7 +179,8 @@ public sealed class SecondaryRuntime
                 Interlocked.Exchange(ref _replayedPosition, (long)machine.Position);
                 if (reason is StopReason.Budget or StopReason.Output) continue;
             }
-            if (Stopwatch.GetElapsedTime(lastAck) >= _settings.HeartbeatInterval)
+            // Before the snapshot there is nothing to acknowledge: an ack then would tell the primary it is protected.
+            if (machine is not null && Stopwatch.GetElapsedTime(lastAck) >= _settings.HeartbeatInterval)
             {
                 SendAck(_ackedEntries, _ackedHorizon); // heartbeat, and fresh replay progress for the lag figure
                 lastAck = Stopwatch.GetTimestamp();

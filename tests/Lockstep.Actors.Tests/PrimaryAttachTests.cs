@@ -1,0 +1,110 @@
+using System.Buffers.Binary;
+using System.Collections.Concurrent;
+using System.Net;
+using System.Net.Sockets;
+using Lockstep.Actors.Claims;
+using Lockstep.Actors.Lockstep;
+using Lockstep.Engine.Cpu;
+using Lockstep.Engine.Loading;
+using Lockstep.Engine.Recording;
+using Lockstep.Engine.Snapshots;
+
+namespace Lockstep.Actors.Tests;
+
+/// <summary>
+/// When a primary may call itself Protected: only once its secondary holds the snapshot. The
+/// secondary here is played by the test over a real channel, so it can send what a real one
+/// could send before it has restored the snapshot.
+/// </summary>
+public sealed class PrimaryAttachTests : IPrimaryEvents, IDisposable
+{
+    private readonly string _storage = Directory.CreateTempSubdirectory("lockstep-attach-").FullName;
+    private readonly SemaphoreSlim _released = new(0);
+    private readonly BlockingCollection<string> _needSecondary = new();
+    private int _protectedEvents;
+
+    [Fact]
+    public void Only_an_ack_covering_the_snapshot_makes_the_primary_protected()
+    {
+        var claims = new SqliteClaimStore(Path.Combine(_storage, "claims.db"));
+        var machine = new Machine(MemoryMap.DefaultRamSize);
+        ElfLoader.Load(machine, File.ReadAllBytes(RepoPaths.Guest("kv")));
+        var primary = new PrimaryRuntime("attachvm", machine, 1, false, 0, 0, LockstepSettings.Default, claims, "primary", this);
+        primary.Start();
+        Assert.True(_released.Wait(TimeSpan.FromSeconds(10)), "the guest printed nothing"); // it has run: the snapshot is past position 0
+        Assert.Contains("starting", _needSecondary.Take(new CancellationTokenSource(TimeSpan.FromSeconds(10)).Token));
+
+        // A secondary that acknowledges nothing it holds: horizon 0, as one that has not restored the snapshot yet.
+        using (var early = FakeSecondary.Attach(primary))
+        {
+            ulong snapshotAt = early.SnapshotPosition();
+            Assert.True(snapshotAt > 0);
+            for (int i = 0; i < 5; i++) early.Ack(0);
+            early.Channel.SayGoodbye(); // read after the acks: once the primary has let it go, every ack was seen
+            Assert.Contains("goodbye", NextNeed());
+            Assert.Equal(0, Volatile.Read(ref _protectedEvents));
+            Assert.Equal("NotProtected", primary.Stats().State);
+        }
+
+        // A real attach: the ack covering the snapshot makes it protected, once.
+        using var good = FakeSecondary.Attach(primary);
+        good.Ack(good.SnapshotPosition());
+        Assert.True(SpinWait.SpinUntil(() => Volatile.Read(ref _protectedEvents) == 1, TimeSpan.FromSeconds(10)), "never protected");
+
+        primary.Stop();
+    }
+
+    private string NextNeed() => _needSecondary.Take(new CancellationTokenSource(TimeSpan.FromSeconds(10)).Token);
+
+    public void Dispose()
+    {
+        Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
+        try { Directory.Delete(_storage, recursive: true); } catch (IOException) { }
+    }
+
+    /// <summary>The secondary's end of a channel, driven by the test.</summary>
+    private sealed class FakeSecondary : IDisposable
+    {
+        private readonly BlockingCollection<byte[]> _snapshots = new();
+
+        private FakeSecondary(Socket socket) =>
+            Channel = new LockstepChannel(socket, (type, payload) => { if (type == FrameType.Snapshot) _snapshots.Add(payload); }, TimeSpan.FromSeconds(5));
+
+        public LockstepChannel Channel { get; }
+
+        public static FakeSecondary Attach(PrimaryRuntime primary)
+        {
+            using var listener = new TcpListener(IPAddress.Loopback, 0);
+            listener.Start();
+            primary.AttachSecondary("127.0.0.1", ((IPEndPoint)listener.LocalEndpoint).Port);
+            return new FakeSecondary(listener.AcceptSocket());
+        }
+
+        /// <summary>Where the snapshot the primary sent was taken.</summary>
+        public ulong SnapshotPosition()
+        {
+            Assert.True(_snapshots.TryTake(out var payload, TimeSpan.FromSeconds(10)), "no snapshot came");
+            var machine = new Machine(MemoryMap.DefaultRamSize);
+            MachineSnapshot.Restore(machine, payload[16..]);
+            return machine.Position;
+        }
+
+        public void Ack(ulong horizon)
+        {
+            var ack = new byte[24];
+            BinaryPrimitives.WriteUInt64LittleEndian(ack.AsSpan(8), horizon);
+            Channel.Send(FrameType.Ack, ack);
+        }
+
+        public void Dispose() => Channel.Close("test over");
+    }
+
+    void IPrimaryEvents.Released(MachineOutput output) => _released.Release();
+    void IPrimaryEvents.NeedSecondary(string reason, bool afterLoss) => _needSecondary.Add(reason);
+    void IPrimaryEvents.Protected() => Interlocked.Increment(ref _protectedEvents);
+    void IPrimaryEvents.LostClaim(long generation) { }
+    void IPrimaryEvents.Ended(string state, string detail) { }
+    void IPrimaryEvents.LogCut(LogSegment segment, byte[] encoded) { }
+    void IPrimaryEvents.Checkpoint(long entryIndex, ulong position, byte[] snapshot) { }
+    void IPrimaryEvents.HashChecked(ulong position, ulong primaryHash, ulong secondaryHash) { }
+}
