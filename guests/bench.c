@@ -24,6 +24,11 @@
 #define BENCH_ROUNDS 14
 #endif
 
+/* Which kernels run, one bit each in the order of main (bench/kernels.sh times them one by one). */
+#ifndef BENCH_KERNELS
+#define BENCH_KERNELS 0x3F
+#endif
+
 static uint32_t rng_state;
 
 static uint32_t xorshift32(void)
@@ -271,12 +276,18 @@ int main(void)
         rng_state = 0x9E3779B9u ^ (round * 0x85EBCA6Bu);
         if (rng_state == 0)
             rng_state = 1;
-        checksum = mix(checksum, kernel_sieve(SIEVE_N - round * 1024));
-        checksum = mix(checksum, kernel_crc());
-        checksum = mix(checksum, kernel_hash());
-        checksum = mix(checksum, kernel_matmul());
-        checksum = mix(checksum, kernel_sort());
-        checksum = mix(checksum, kernel_div());
+        if (BENCH_KERNELS & 0x01)
+            checksum = mix(checksum, kernel_sieve(SIEVE_N - round * 1024));
+        if (BENCH_KERNELS & 0x02)
+            checksum = mix(checksum, kernel_crc());
+        if (BENCH_KERNELS & 0x04)
+            checksum = mix(checksum, kernel_hash());
+        if (BENCH_KERNELS & 0x08)
+            checksum = mix(checksum, kernel_matmul());
+        if (BENCH_KERNELS & 0x10)
+            checksum = mix(checksum, kernel_sort());
+        if (BENCH_KERNELS & 0x20)
+            checksum = mix(checksum, kernel_div());
     }
 
     uint64_t instret = rdinstret64();
