@@ -62,43 +62,6 @@ public sealed class PrimaryAttachTests : IPrimaryEvents, IDisposable
         try { Directory.Delete(_storage, recursive: true); } catch (IOException) { }
     }
 
-    /// <summary>The secondary's end of a channel, driven by the test.</summary>
-    private sealed class FakeSecondary : IDisposable
-    {
-        private readonly BlockingCollection<byte[]> _snapshots = new();
-
-        private FakeSecondary(Socket socket) =>
-            Channel = new LockstepChannel(socket, (type, payload) => { if (type == FrameType.Snapshot) _snapshots.Add(payload); }, TimeSpan.FromSeconds(5));
-
-        public LockstepChannel Channel { get; }
-
-        public static FakeSecondary Attach(PrimaryRuntime primary)
-        {
-            using var listener = new TcpListener(IPAddress.Loopback, 0);
-            listener.Start();
-            primary.AttachSecondary("127.0.0.1", ((IPEndPoint)listener.LocalEndpoint).Port);
-            return new FakeSecondary(listener.AcceptSocket());
-        }
-
-        /// <summary>Where the snapshot the primary sent was taken.</summary>
-        public ulong SnapshotPosition()
-        {
-            Assert.True(_snapshots.TryTake(out var payload, TimeSpan.FromSeconds(10)), "no snapshot came");
-            var machine = new Machine(MemoryMap.DefaultRamSize);
-            MachineSnapshot.Restore(machine, payload[16..]);
-            return machine.Position;
-        }
-
-        public void Ack(ulong horizon)
-        {
-            var ack = new byte[24];
-            BinaryPrimitives.WriteUInt64LittleEndian(ack.AsSpan(8), horizon);
-            Channel.Send(FrameType.Ack, ack);
-        }
-
-        public void Dispose() => Channel.Close("test over");
-    }
-
     void IPrimaryEvents.Released(MachineOutput output) => _released.Release();
     void IPrimaryEvents.NeedSecondary(string reason, bool afterLoss) => _needSecondary.Add(reason);
     void IPrimaryEvents.Protected() => Interlocked.Increment(ref _protectedEvents);

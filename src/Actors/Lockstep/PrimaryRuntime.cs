@@ -203,11 +203,12 @@ public sealed class PrimaryRuntime
                 if (_machine.Outputs.Count > 0)
                 {
                     lock (_gate) foreach (var output in _machine.Outputs) _held.Enqueue(output);
+                    _unshippedOutputs += _machine.Outputs.Count;
                     _machine.Outputs.Clear();
                 }
                 // Ship at once when the guest has nothing more to do (a lone request's answer waits on
                 // this); under load, outputs gather for up to ship-interval and travel together.
-                ShipLog(force: reason is StopReason.Waiting or StopReason.Halted or StopReason.Faulted || HeldOutputs >= 32);
+                ShipLog(force: reason is StopReason.Waiting or StopReason.Halted or StopReason.Faulted || _unshippedOutputs >= OutputsPerSegment);
                 if (_hashCheckWanted && reason is StopReason.Budget or StopReason.Output) SendHashCheck();
                 ReleaseOutputs();
                 CheckChannel();
@@ -241,16 +242,20 @@ public sealed class PrimaryRuntime
         }
     }
 
-    private int HeldOutputs
-    {
-        get { lock (_gate) return _held.Count; }
-    }
+    /// <summary>
+    /// Outputs that make a segment go before ship-interval is up. Counted since the last segment, not
+    /// as outputs held: with more than this many awaiting their ack (a client with 128 requests in
+    /// flight), a count of held outputs sent a segment, and drew an ack, for every single request.
+    /// </summary>
+    private const int OutputsPerSegment = 32;
+    private int _unshippedOutputs;
 
     private void ShipLog(bool force)
     {
         long now = Stopwatch.GetTimestamp();
         bool due = Stopwatch.GetElapsedTime(_lastShip, now) >= _settings.ShipInterval;
         if (!force && !due) return;
+        _unshippedOutputs = 0;
         if (_channel is null && _recorder.PendingCount == 0) return; // no heartbeat needed without a partner
         var segment = _recorder.Cut(_machine.Position);
         byte[] encoded = LogCodec.Encode(segment);
