@@ -17,4 +17,6 @@ public enum FrameType : byte
     HashResult = 6,
     /// <summary>Primary to secondary: delivery marks (see <see cref="DeliveryFilter"/>), sent before the segments they admitted packets to.</summary>
     DeliveryMarks = 7,
+    /// <summary>Secondary to primary, empty: alive, but still without the snapshot, so nothing to acknowledge.</summary>
+    Waiting = 8,
 }

@@ -179,10 +179,12 @@ public sealed class SecondaryRuntime
                 Interlocked.Exchange(ref _replayedPosition, (long)machine.Position);
                 if (reason is StopReason.Budget or StopReason.Output) continue;
             }
-            // Before the snapshot there is nothing to acknowledge: an ack then would tell the primary it is protected.
-            if (machine is not null && Stopwatch.GetElapsedTime(lastAck) >= _settings.HeartbeatInterval)
+            if (Stopwatch.GetElapsedTime(lastAck) >= _settings.HeartbeatInterval)
             {
-                SendAck(_ackedEntries, _ackedHorizon); // heartbeat, and fresh replay progress for the lag figure
+                // Heartbeat, and fresh replay progress for the lag figure. Before the snapshot there is
+                // nothing to acknowledge (an ack would tell the primary it is protected): only "alive".
+                if (machine is null) _channel?.Send(FrameType.Waiting, []);
+                else SendAck(_ackedEntries, _ackedHorizon);
                 lastAck = Stopwatch.GetTimestamp();
             }
             if (_channel is { IsOpen: true } && _channel.SilentFor > _settings.HeartbeatTimeout)
