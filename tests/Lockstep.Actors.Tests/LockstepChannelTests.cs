@@ -28,6 +28,21 @@ public sealed class LockstepChannelTests
         }
     }
 
+    /// <summary>A connect that cannot succeed fails with a socket error the attaching primary handles, not some other exception.</summary>
+    [Fact]
+    public void Connecting_to_a_port_nobody_listens_on_is_refused()
+    {
+        int port;
+        using (var listener = new TcpListener(IPAddress.Loopback, 0))
+        {
+            listener.Start();
+            port = ((IPEndPoint)listener.LocalEndpoint).Port;
+        }
+        var e = Assert.Throws<SocketException>(() =>
+            LockstepChannel.Connect("127.0.0.1", port, (_, _) => { }, TimeSpan.FromSeconds(5), TimeSpan.FromSeconds(5)));
+        Assert.Equal(SocketError.ConnectionRefused, e.SocketErrorCode);
+    }
+
     private static (LockstepChannel Local, LockstepChannel Remote) Pair()
     {
         using var listener = new TcpListener(IPAddress.Loopback, 0);

@@ -19,6 +19,7 @@ public sealed class PrimaryLogTests : IPrimaryEvents, ISecondaryEvents, IDisposa
     private readonly ConcurrentQueue<LogSegment> _cuts = new();
     private readonly ConcurrentQueue<(long EntryIndex, byte[] Snapshot)> _checkpoints = new();
     private readonly SemaphoreSlim _protected = new(0);
+    private readonly ConcurrentQueue<string> _needs = new();
 
     [Fact]
     public void The_journal_log_stays_contiguous_when_secondaries_attach_under_load()
@@ -48,7 +49,8 @@ public sealed class PrimaryLogTests : IPrimaryEvents, ISecondaryEvents, IDisposa
             var secondary = new SecondaryRuntime("logvm", MemoryMap.DefaultRamSize, 1, "127.0.0.1", settings, claims, $"secondary{round}", this);
             secondaries.Add(secondary);
             primary.AttachSecondary("127.0.0.1", secondary.Start());
-            Assert.True(_protected.Wait(TimeSpan.FromSeconds(10)), $"secondary {round} never acknowledged");
+            Assert.True(_protected.Wait(TimeSpan.FromSeconds(10)),
+                $"secondary {round} never acknowledged; primary {primary.Stats().State}, asked for a secondary: {string.Join("; ", _needs)}");
             Thread.Sleep(150);
             primary.DismissSecondary();
         }
@@ -86,7 +88,7 @@ public sealed class PrimaryLogTests : IPrimaryEvents, ISecondaryEvents, IDisposa
     void IPrimaryEvents.Checkpoint(long entryIndex, ulong position, byte[] snapshot) => _checkpoints.Enqueue((entryIndex, snapshot));
     void IPrimaryEvents.Protected() => _protected.Release();
     void IPrimaryEvents.Released(MachineOutput output) { }
-    void IPrimaryEvents.NeedSecondary(string reason, bool afterLoss) { }
+    void IPrimaryEvents.NeedSecondary(string reason, bool afterLoss) => _needs.Enqueue(reason);
     void IPrimaryEvents.LostClaim(long generation) { }
     void IPrimaryEvents.Ended(string state, string detail) { }
     void IPrimaryEvents.HashChecked(ulong position, ulong primaryHash, ulong secondaryHash) { }

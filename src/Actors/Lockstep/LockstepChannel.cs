@@ -1,5 +1,6 @@
 using System.Buffers.Binary;
 using System.Diagnostics;
+using System.Net;
 using System.Net.Sockets;
 
 namespace Lockstep.Actors.Lockstep;
@@ -43,12 +44,36 @@ public sealed class LockstepChannel : IDisposable
     /// <summary>Fires once, on whichever thread notices the end first.</summary>
     public event Action<string>? Closed;
 
+    /// <summary>
+    /// Connects on the caller's thread alone (a non-blocking connect and a poll): an async connect
+    /// completes on the thread pool, and on a node whose pool is busy that made attaches time out.
+    /// </summary>
+    /// <exception cref="SocketException">Refused, unreachable, or not connected within <paramref name="timeout"/>.</exception>
     public static LockstepChannel Connect(string host, int port, Action<FrameType, byte[]> onFrame, TimeSpan timeout, TimeSpan sendTimeout)
     {
-        var socket = new Socket(SocketType.Stream, ProtocolType.Tcp);
-        using var cts = new CancellationTokenSource(timeout);
-        socket.ConnectAsync(host, port, cts.Token).AsTask().GetAwaiter().GetResult();
-        return new LockstepChannel(socket, onFrame, sendTimeout);
+        var address = IPAddress.TryParse(host, out var parsed) ? parsed : Dns.GetHostAddresses(host)[0];
+        var socket = new Socket(address.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { Blocking = false };
+        try
+        {
+            try
+            {
+                socket.Connect(address, port);
+            }
+            catch (SocketException e) when (e.SocketErrorCode is SocketError.WouldBlock or SocketError.InProgress)
+            {
+                // Under way: writable once connected, or once it has failed.
+                if (!socket.Poll(timeout, SelectMode.SelectWrite)) throw new SocketException((int)SocketError.TimedOut);
+                var error = (SocketError)(int)socket.GetSocketOption(SocketOptionLevel.Socket, SocketOptionName.Error)!;
+                if (error != SocketError.Success) throw new SocketException((int)error);
+            }
+            socket.Blocking = true;
+            return new LockstepChannel(socket, onFrame, sendTimeout);
+        }
+        catch
+        {
+            socket.Dispose();
+            throw;
+        }
     }
 
     /// <summary>

@@ -121,14 +121,20 @@ public sealed class SecondaryRuntime
     {
         try
         {
-            var accept = _listener.AcceptSocketAsync();
-            if (!accept.Wait(TimeSpan.FromSeconds(10)))
+            // Polled on this thread rather than accepted asynchronously: an async accept completes on the
+            // thread pool, and on a node whose pool is busy the primary's connect timed out meanwhile.
+            var deadline = Stopwatch.GetTimestamp() + 10 * Stopwatch.Frequency;
+            while (!_listener.Server.Poll(TimeSpan.FromMilliseconds(100), SelectMode.SelectRead))
             {
+                if (_stopping) return;
+                if (Stopwatch.GetTimestamp() < deadline) continue;
                 _events.Ended("the primary never connected");
                 return;
             }
+            if (_stopping) return;
+            var socket = _listener.AcceptSocket();
             _listener.Stop();
-            _channel = new LockstepChannel(accept.Result, OnFrame, _settings.HeartbeatTimeout);
+            _channel = new LockstepChannel(socket, OnFrame, _settings.HeartbeatTimeout);
             Replay();
         }
         catch (Exception e)
