@@ -106,6 +106,34 @@ public class SnapshotTests
         Assert.Equal("6 VALUE 6", Run.Packets(fromCopy)[1].Text);
     }
 
+    /// <summary>
+    /// How a secondary gets most of RAM while the primary runs on: pages copied by another thread
+    /// during a compute run that keeps storing, then a delta taken on the machine's own thread.
+    /// </summary>
+    [Fact]
+    public void Pages_copied_while_the_machine_runs_plus_a_later_delta_give_the_same_state()
+    {
+        var original = Repo.LoadGuest("bench");
+        original.Run(20_000_000);
+        original.ClearDirtyPages();
+        byte[]? pages = null;
+        var copier = new Thread(() => pages = MachineSnapshot.CapturePagesWhileRunning(original));
+        copier.Start();
+        ulong during = original.Position;
+        while (copier.IsAlive) original.Run(50_000);
+        during = original.Position - during;
+        original.Run(1_000_000);
+        Assert.True(during > 0, "the machine did not run while its pages were copied");
+        Assert.NotEmpty(original.DirtyPages());
+
+        var copy = new Machine(original.RamSize);
+        MachineSnapshot.Restore(copy, pages!);
+        MachineSnapshot.Restore(copy, MachineSnapshot.CaptureDelta(original));
+        Assert.Equal(StateHash.Compute(original), StateHash.Compute(copy));
+        Assert.Equal(original.RunUntilStopped(_ => { }), copy.RunUntilStopped(_ => { }));
+        Assert.Equal(StateHash.Compute(original), StateHash.Compute(copy));
+    }
+
     [Fact]
     public void Chained_deltas_apply_in_order()
     {

@@ -6,28 +6,39 @@ namespace Lockstep.Engine.Snapshots;
 /// <summary>
 /// The whole machine as bytes: core state (registers, CSRs, devices, queued packets) and RAM
 /// pages. A full snapshot stores every non-zero page; a delta stores the pages dirtied since
-/// <see cref="Machine.ClearDirtyPages"/> and applies on top of the snapshot taken then.
+/// <see cref="Machine.ClearDirtyPages"/> and applies on top of the snapshot taken then. A pages
+/// snapshot is RAM alone, copied while the machine runs on (see <see cref="CapturePagesWhileRunning"/>).
 /// </summary>
 public static class MachineSnapshot
 {
     private const uint Magic = 0x5053_4C4C; // "LLSP"
-    private const byte KindFull = 1, KindDelta = 2;
+    private const byte KindFull = 1, KindDelta = 2, KindPages = 3;
 
     /// <param name="reserve">Bytes left free at the front for the caller's own header, so that a 16 MiB snapshot
     /// need not be copied again to be framed (the primary is paused while it is taken).</param>
     public static byte[] CaptureFull(Machine machine, int reserve = 0) => Capture(machine, KindFull, NonZeroPages(machine), reserve);
 
-    public static byte[] CaptureDelta(Machine machine) => Capture(machine, KindDelta, machine.DirtyPages().ToList(), 0);
+    /// <inheritdoc cref="CaptureFull" path="/param[@name='reserve']"/>
+    public static byte[] CaptureDelta(Machine machine, int reserve = 0) => Capture(machine, KindDelta, machine.DirtyPages().ToList(), reserve);
 
-    /// <summary>Restores a full snapshot, or applies a delta on top of the state it follows.</summary>
+    /// <summary>
+    /// RAM alone, read from any thread while the machine's own thread keeps running it. A page
+    /// written meanwhile may come out torn; that is harmless only because every such page is dirty:
+    /// call <see cref="Machine.ClearDirtyPages"/> (on the machine's thread) before, and apply
+    /// <see cref="CaptureDelta"/> taken later on top, which brings those pages and the core state.
+    /// The core state is left out because reading it while it changes is not safe.
+    /// </summary>
+    public static byte[] CapturePagesWhileRunning(Machine machine) => Capture(machine, KindPages, NonZeroPages(machine), 0, withCore: false);
+
+    /// <summary>Restores a full snapshot, or applies a delta on top of the state it follows (a pages snapshot's included).</summary>
     public static void Restore(Machine machine, byte[] snapshot)
     {
         using var reader = new BinaryReader(new MemoryStream(snapshot));
         if (reader.ReadUInt32() != Magic) throw new InvalidDataException("not a machine snapshot");
         byte kind = reader.ReadByte();
-        if (kind is not (KindFull or KindDelta)) throw new InvalidDataException($"unknown snapshot kind {kind}");
-        machine.LoadCore(reader);
-        if (kind == KindFull) machine.Ram.Clear();
+        if (kind is not (KindFull or KindDelta or KindPages)) throw new InvalidDataException($"unknown snapshot kind {kind}");
+        if (kind != KindPages) machine.LoadCore(reader);
+        if (kind is KindFull or KindPages) machine.Ram.Clear();
         machine.ForgetAllDecoded();
         int count = reader.ReadInt32();
         for (int i = 0; i < count; i++)
@@ -39,10 +50,11 @@ public static class MachineSnapshot
     }
 
     /// <summary>One pass over the pages into an array of the exact size (no stream growing, no final copy).</summary>
-    private static byte[] Capture(Machine machine, byte kind, List<int> pages, int reserve)
+    private static byte[] Capture(Machine machine, byte kind, List<int> pages, int reserve, bool withCore = true)
     {
         var core = new MemoryStream();
-        using (var writer = new BinaryWriter(core, System.Text.Encoding.UTF8, leaveOpen: true)) machine.SaveCore(writer);
+        if (withCore)
+            using (var writer = new BinaryWriter(core, System.Text.Encoding.UTF8, leaveOpen: true)) machine.SaveCore(writer);
         int header = sizeof(uint) + 1 + (int)core.Length + sizeof(int);
         var snapshot = new byte[reserve + header + pages.Count * (sizeof(int) + MemoryMap.PageSize)];
         var at = snapshot.AsSpan(reserve);
