@@ -11,13 +11,15 @@ namespace Lockstep.Actors.Tests;
 public sealed class PrimaryBatchingTests : IPrimaryEvents, IDisposable
 {
     private readonly string _storage = Directory.CreateTempSubdirectory("lockstep-batch-").FullName;
-    private readonly ManualResetEventSlim _protected = new(false);
+    private readonly ManualResetEventSlim _protected = new(false), _ready = new(false), _held = new(false), _release = new(false);
+    private volatile bool _holdInCheckpoint;
 
     /// <summary>
-    /// Requests queued before the guest runs keep it busy until all are answered, so only the count
-    /// of outputs sends a segment (timed sends are off). The secondary acknowledges the snapshot and
-    /// nothing after it, so every answer stays held: a primary that counted held outputs rather than
-    /// outputs since the last segment sent one segment per answer once 32 were held.
+    /// Requests queued while the VM thread is held (inside a checkpoint callback) keep the guest busy
+    /// until all are answered, so only the count of outputs sends a segment (timed sends are off).
+    /// The secondary acknowledges the snapshot and nothing after it, so every answer stays held: a
+    /// primary that counted held outputs rather than outputs since the last segment sent one segment
+    /// per answer once 32 were held.
     /// </summary>
     [Fact]
     public void Outputs_waiting_for_their_ack_do_not_send_a_segment_per_new_output()
@@ -28,20 +30,26 @@ public sealed class PrimaryBatchingTests : IPrimaryEvents, IDisposable
         ElfLoader.Load(machine, File.ReadAllBytes(RepoPaths.Guest("kv")));
         var primary = new PrimaryRuntime("batchvm", machine, 1, false, 0, 0, settings,
             new SqliteClaimStore(Path.Combine(_storage, "claims.db")), "primary", this);
-        using var secondary = FakeSecondary.Attach(primary, () =>
-        {
-            for (int id = 1; id <= requests; id++) primary.Deliver(1, Encoding.ASCII.GetBytes($"{id} INCR n"));
-            primary.Start();
-        });
+        primary.Start();
+        Assert.True(_ready.Wait(TimeSpan.FromSeconds(10)), "the guest printed nothing");
+        using var secondary = FakeSecondary.Attach(primary);
         secondary.Ack(secondary.SnapshotPosition());
         Assert.True(_protected.Wait(TimeSpan.FromSeconds(10)), "never protected");
+        ulong answeredBefore = primary.Stats().Outputs;
 
-        // Every request answered (the console's ready line is an output too), every answer held.
-        Assert.True(SpinWait.SpinUntil(() => primary.Stats().Outputs >= requests + 1, TimeSpan.FromSeconds(20)),
-            $"only {primary.Stats().Outputs} outputs");
-        Assert.True(SpinWait.SpinUntil(() => secondary.Segments >= requests / 32, TimeSpan.FromSeconds(10)), $"only {secondary.Segments} segments");
+        _holdInCheckpoint = true;
+        primary.RequestCheckpoint();
+        Assert.True(_held.Wait(TimeSpan.FromSeconds(10)), "the VM thread never took the checkpoint");
+        for (int id = 1; id <= requests; id++) primary.Deliver(1, Encoding.ASCII.GetBytes($"{id} INCR n"));
+        int before = secondary.Segments;
+        _release.Set();
+
+        Assert.True(SpinWait.SpinUntil(() => primary.Stats().Outputs >= answeredBefore + requests, TimeSpan.FromSeconds(20)),
+            $"only {primary.Stats().Outputs - answeredBefore} answers");
+        Assert.True(SpinWait.SpinUntil(() => secondary.Segments - before >= requests / 32, TimeSpan.FromSeconds(10)),
+            $"only {secondary.Segments - before} segments");
         Thread.Sleep(200); // any segment still on its way
-        Assert.InRange(secondary.Segments, requests / 32, requests / 8);
+        Assert.InRange(secondary.Segments - before, requests / 32, requests / 8);
         primary.Stop();
     }
 
@@ -52,11 +60,16 @@ public sealed class PrimaryBatchingTests : IPrimaryEvents, IDisposable
     }
 
     void IPrimaryEvents.Protected() => _protected.Set();
-    void IPrimaryEvents.Released(MachineOutput output) { }
+    void IPrimaryEvents.Released(MachineOutput output) => _ready.Set();
     void IPrimaryEvents.NeedSecondary(string reason, bool afterLoss) { }
     void IPrimaryEvents.LostClaim(long generation) { }
     void IPrimaryEvents.Ended(string state, string detail) { }
     void IPrimaryEvents.LogCut(LogSegment segment, byte[] encoded) { }
-    void IPrimaryEvents.Checkpoint(long entryIndex, ulong position, byte[] snapshot) { }
+    void IPrimaryEvents.Checkpoint(long entryIndex, ulong position, byte[] snapshot)
+    {
+        if (!_holdInCheckpoint) return; // called on the VM thread: holding here holds the VM
+        _held.Set();
+        _release.Wait(TimeSpan.FromSeconds(30));
+    }
     void IPrimaryEvents.HashChecked(ulong position, ulong primaryHash, ulong secondaryHash) { }
 }

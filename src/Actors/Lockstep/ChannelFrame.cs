@@ -3,7 +3,10 @@ namespace Lockstep.Actors.Lockstep;
 /// <summary>Frame types on the dedicated primary-secondary connection.</summary>
 public enum FrameType : byte
 {
-    /// <summary>Primary to secondary: [i64 first entry index][u64 released seq][machine snapshot].</summary>
+    /// <summary>
+    /// Primary to secondary: [i64 first entry index][u64 released seq][machine snapshot], the state the
+    /// log continues from: a delta on top of the <see cref="SnapshotPages"/> sent before it.
+    /// </summary>
     Snapshot = 1,
     /// <summary>Primary to secondary: [u64 released seq][log segment as LogCodec frame]. An empty one is the heartbeat.</summary>
     Segment = 2,
@@ -19,4 +22,6 @@ public enum FrameType : byte
     DeliveryMarks = 7,
     /// <summary>Secondary to primary, empty: alive, but still without the snapshot, so nothing to acknowledge.</summary>
     Waiting = 8,
+    /// <summary>Primary to secondary: RAM copied while the VM ran on (a pages snapshot), ahead of the <see cref="Snapshot"/> that completes it.</summary>
+    SnapshotPages = 9,
 }

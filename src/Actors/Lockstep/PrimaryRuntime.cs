@@ -74,7 +74,8 @@ public sealed class PrimaryRuntime
     private ulong _releasedSeq;
     private volatile bool _stopping;
     private double _lagMs;
-    private double _reprotectPauseMs;
+    private double _reprotectPauseMs, _precopyMs;
+    private PendingAttach? _pending;
     private long _bandwidthBytes, _bandwidthSince = Stopwatch.GetTimestamp();
     private double _logBytesPerSecond;
     private long _logBytesShipped;
@@ -130,6 +131,7 @@ public sealed class PrimaryRuntime
     /// <summary>Retires the secondary in good order (it will not fail over) and goes on alone.</summary>
     public void DismissSecondary() => Post(() =>
     {
+        if (DropPending("secondary restarted on request")) return;
         _channel?.SayGoodbye();
         LoseSecondary("secondary restarted on request", silent: false, failure: false);
     });
@@ -137,6 +139,7 @@ public sealed class PrimaryRuntime
     /// <summary>Stops in good order: the secondary is told, so it does not take over.</summary>
     public void Stop() => Post(() =>
     {
+        _pending?.Channel.Close("primary stopped");
         _channel?.SayGoodbye();
         _stopping = true;
     });
@@ -144,6 +147,7 @@ public sealed class PrimaryRuntime
     /// <summary>Stops as if the node had died: the channel just drops, and the secondary takes over.</summary>
     public void Kill() => Post(() =>
     {
+        _pending?.Channel.Close("primary killed for a test failover");
         _channel?.Close("primary killed for a test failover");
         _channel = null;
         _stopping = true;
@@ -167,7 +171,7 @@ public sealed class PrimaryRuntime
     {
         lock (_gate)
             return new RuntimeStats(_state, Generation, _machine.Position, _machine.NextOutputSeq, _lagMs,
-                _logBytesPerSecond, _reprotectPauseMs, _detail, _logBytesShipped);
+                _logBytesPerSecond, _reprotectPauseMs, _detail, _logBytesShipped, _precopyMs);
     }
 
     private void Post(Action command)
@@ -191,6 +195,7 @@ public sealed class PrimaryRuntime
             {
                 while (_commands.TryDequeue(out var command)) command();
                 if (_stopping) break;
+                if (_pending is { Sent: true }) CompleteAttach();
                 if (_machine.IsHalted)
                 {
                     ShipLog(force: true);
@@ -422,15 +427,17 @@ public sealed class PrimaryRuntime
         _events.Checkpoint(_recorder.NextSegmentStart, _machine.Position, MachineSnapshot.CaptureFull(_machine));
     }
 
+    /// <summary>
+    /// Brings a secondary in without stopping the VM for its RAM: the dirty-page marks start over
+    /// here, a thread of its own copies and sends the RAM while the VM runs on, and
+    /// <see cref="CompleteAttach"/> then pauses the VM only for the core state and the pages written
+    /// meanwhile. Until then the VM stays alone (its outputs leave at once), as before the attach.
+    /// </summary>
     private void Attach(string host, int port)
     {
-        if (_channel is not null || _machine.IsHalted) return;
+        if (_channel is not null || _pending is not null || _machine.IsHalted) return;
         var link = new object();
-        lock (_gate)
-        {
-            _link = link;
-            _attachHorizon = _machine.Position;
-        }
+        lock (_gate) _link = link;
         LockstepChannel channel;
         try
         {
@@ -441,11 +448,36 @@ public sealed class PrimaryRuntime
             _events.NeedSecondary($"could not connect to secondary at {host}:{port}: {e.Message}", afterLoss: false);
             return;
         }
+        _machine.ClearDirtyPages();
+        var pending = new PendingAttach(channel, link, $"{host}:{port}");
+        new Thread(() =>
+        {
+            channel.Send(FrameType.SnapshotPages, MachineSnapshot.CapturePagesWhileRunning(_machine));
+            pending.Sent = true;
+            _wake.Set();
+        }) { IsBackground = true, Name = $"vm-{_name}-precopy" }.Start();
+        _pending = pending;
+    }
+
+    /// <summary>The pause: the log cut, the core state and the pages written since the copy began; then the secondary is on.</summary>
+    private void CompleteAttach()
+    {
+        var pending = _pending!;
+        _pending = null;
+        var channel = pending.Channel;
+        if (!channel.IsOpen)
+        {
+            lock (_gate) if (_link == pending.Link) _link = null;
+            _events.NeedSecondary($"secondary at {pending.Address} lost while its RAM was sent: {channel.ClosedReason}", afterLoss: false);
+            return;
+        }
+        _precopyMs = Stopwatch.GetElapsedTime(pending.StartedAt).TotalMilliseconds;
         var pause = Stopwatch.StartNew();
+        lock (_gate) _attachHorizon = _machine.Position;
         // Entries before the snapshot are inside it, so the secondary skips them; the journal still needs them.
         var before = _recorder.Cut(_machine.Position);
         if (before.Entries.Length > 0) _events.LogCut(before, LogCodec.Encode(before));
-        byte[] payload = MachineSnapshot.CaptureFull(_machine, reserve: 16);
+        byte[] payload = MachineSnapshot.CaptureDelta(_machine, reserve: 16);
         BinaryPrimitives.WriteInt64LittleEndian(payload, _recorder.NextSegmentStart);
         BinaryPrimitives.WriteUInt64LittleEndian(payload.AsSpan(8), Volatile.Read(ref _releasedSeq));
         channel.Send(FrameType.Snapshot, payload);
@@ -460,5 +492,25 @@ public sealed class PrimaryRuntime
         }
         _channel = channel;
         _lastShip = Stopwatch.GetTimestamp();
+    }
+
+    /// <summary>Lets go of a secondary whose RAM is still on its way (it holds no state to take over with); false when there is none.</summary>
+    private bool DropPending(string reason)
+    {
+        if (_pending is not { } pending) return false;
+        _pending = null;
+        pending.Channel.Close(reason);
+        lock (_gate) if (_link == pending.Link) _link = null;
+        _events.NeedSecondary(reason, afterLoss: false);
+        return true;
+    }
+
+    private sealed class PendingAttach(LockstepChannel channel, object link, string address)
+    {
+        public LockstepChannel Channel => channel;
+        public object Link => link;
+        public string Address => address;
+        public long StartedAt { get; } = Stopwatch.GetTimestamp();
+        public volatile bool Sent;
     }
 }

@@ -38,7 +38,7 @@ public sealed class SecondaryRuntime
     private readonly string _owner;
     private readonly ISecondaryEvents _events;
     private readonly TcpListener _listener;
-    private readonly ConcurrentQueue<(byte[]? Snapshot, long FirstEntry, LogSegment? Segment, ulong? CheckAt)> _inbox = new();
+    private readonly ConcurrentQueue<(byte[]? Snapshot, long FirstEntry, LogSegment? Segment, ulong? CheckAt, bool Pages)> _inbox = new();
     private readonly AutoResetEvent _wake = new(false);
     private readonly List<MachineOutput> _unreleased = [];
     private readonly DeliveryFilter _filter = new();
@@ -81,15 +81,18 @@ public sealed class SecondaryRuntime
     {
         switch (type)
         {
+            case FrameType.SnapshotPages:
+                _inbox.Enqueue((payload, 0, null, null, true));
+                break;
             case FrameType.Snapshot:
                 long first = BinaryPrimitives.ReadInt64LittleEndian(payload);
                 Interlocked.Exchange(ref _releasedSeq, (long)BinaryPrimitives.ReadUInt64LittleEndian(payload.AsSpan(8)));
-                _inbox.Enqueue((payload[16..], first, null, null));
+                _inbox.Enqueue((payload[16..], first, null, null, false));
                 break;
             case FrameType.Segment:
                 Interlocked.Exchange(ref _releasedSeq, (long)BinaryPrimitives.ReadUInt64LittleEndian(payload));
                 var segment = LogCodec.Decode(payload.AsSpan(8), "segment from primary");
-                _inbox.Enqueue((null, 0, segment, null));
+                _inbox.Enqueue((null, 0, segment, null, false));
                 // Acknowledge on receipt: the output rule needs the log to be here, not yet replayed.
                 SendAck(segment.EndEntryIndex, segment.Horizon);
                 break;
@@ -97,7 +100,7 @@ public sealed class SecondaryRuntime
                 _filter.Apply(payload);
                 return;
             case FrameType.HashCheck:
-                _inbox.Enqueue((null, 0, null, BinaryPrimitives.ReadUInt64LittleEndian(payload)));
+                _inbox.Enqueue((null, 0, null, BinaryPrimitives.ReadUInt64LittleEndian(payload), false));
                 break;
         }
         _wake.Set();
@@ -152,16 +155,23 @@ public sealed class SecondaryRuntime
 
     private void Replay()
     {
-        Machine? machine = null;
+        Machine? machine = null, pages = null;
         ReplayInputs? replay = null;
         long lastAck = Stopwatch.GetTimestamp();
         while (!_stopping)
         {
             while (_inbox.TryDequeue(out var item))
             {
-                if (item.Snapshot is not null)
+                if (item.Pages)
                 {
-                    machine = new Machine(_memorySize, new LiveInputs());
+                    // RAM copied while the primary ran on: the snapshot that follows completes it.
+                    pages = new Machine(_memorySize, new LiveInputs());
+                    MachineSnapshot.Restore(pages, item.Snapshot!);
+                }
+                else if (item.Snapshot is not null)
+                {
+                    machine = pages ?? new Machine(_memorySize, new LiveInputs());
+                    pages = null;
                     MachineSnapshot.Restore(machine, item.Snapshot);
                     replay = new ReplayInputs(item.FirstEntry, machine.Position);
                     machine.SwitchInputs(replay);

@@ -53,7 +53,9 @@ public static class LockstepBenchmark
             BenchSeries(Path.Combine(guests, "bench-long.elf"), claims, settings, trials: 3, separate);
 
             Console.WriteLine($"re-protection pause (kv, 16 MiB guest): {pause:F2} ms (target < 50 ms)");
-            Console.WriteLine($"re-protection pause (kv, 16 MiB guest with every page written, median of 3): {FullRamPauseMs(kv, claims, settings, separate):F2} ms (target < 50 ms)");
+            var (fullPause, fullPrecopy) = FullRamPause(kv, claims, settings, separate);
+            Console.WriteLine($"re-protection pause (kv, 16 MiB guest with every page written, median of 3): {fullPause:F2} ms (target < 50 ms); "
+                + $"its RAM went over beforehand, the VM running, in {fullPrecopy:F1} ms");
             Console.WriteLine($"snapshot capture of a 16 MiB guest with every page written: {FullSnapshotMs():F2} ms");
             return 0;
         }
@@ -149,16 +151,19 @@ public static class LockstepBenchmark
         return Stopwatch.GetElapsedTime(vm.StartedAt).TotalSeconds; // from the guest's start: a secondary process's start-up is not the guest's time
     }
 
-    /// <summary>The primary's pause when a secondary attaches to a guest whose 16 MiB are all in the snapshot.</summary>
-    private static double FullRamPauseMs(string kv, ClaimStore claims, LockstepSettings settings, (string, int)? separate)
+    /// <summary>The primary's pause, and the copy of RAM before it, when a secondary attaches to a guest whose 16 MiB are all in use (medians).</summary>
+    private static (double PauseMs, double PrecopyMs) FullRamPause(string kv, ClaimStore claims, LockstepSettings settings, (string, int)? separate)
     {
         var pauses = new List<double>();
+        var precopies = new List<double>();
         for (int trial = 0; trial < 3; trial++)
         {
             using var vm = new BenchVm(kv, true, claims, settings, separate, fillRam: true);
-            pauses.Add(vm.Primary.Stats().LastReprotectPauseMs);
+            var stats = vm.Primary.Stats();
+            pauses.Add(stats.LastReprotectPauseMs);
+            precopies.Add(stats.LastPrecopyMs);
         }
-        return Median(pauses);
+        return (Median(pauses), Median(precopies));
     }
 
     private static double FullSnapshotMs()
