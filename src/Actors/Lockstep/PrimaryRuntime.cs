@@ -66,7 +66,7 @@ public sealed class PrimaryRuntime
     // thread may still deliver a last ack) are ignored.
     private object? _link;
     // Where the snapshot the current secondary starts from was taken: only an ack that reaches it
-    // shows the secondary holds the state (its heartbeats before the snapshot carry horizon 0).
+    // shows the secondary holds the state. Out of reach while its RAM is still being copied.
     private ulong _attachHorizon;
     private long _lastShip;
     private long _lastCheckpoint = Stopwatch.GetTimestamp();
@@ -437,7 +437,11 @@ public sealed class PrimaryRuntime
     {
         if (_channel is not null || _pending is not null || _machine.IsHalted) return;
         var link = new object();
-        lock (_gate) _link = link;
+        lock (_gate)
+        {
+            _link = link;
+            _attachHorizon = ulong.MaxValue; // set at the pause, where the snapshot is taken
+        }
         LockstepChannel channel;
         try
         {
@@ -452,7 +456,15 @@ public sealed class PrimaryRuntime
         var pending = new PendingAttach(channel, link, $"{host}:{port}");
         new Thread(() =>
         {
-            channel.Send(FrameType.SnapshotPages, MachineSnapshot.CapturePagesWhileRunning(_machine));
+            try
+            {
+                channel.Send(FrameType.SnapshotPages, MachineSnapshot.CapturePagesWhileRunning(_machine));
+            }
+            catch (Exception e)
+            {
+                // Nothing may escape this thread (it would end the node); the attach just fails.
+                channel.Close($"copying RAM failed: {e.Message}");
+            }
             pending.Sent = true;
             _wake.Set();
         }) { IsBackground = true, Name = $"vm-{_name}-precopy" }.Start();
