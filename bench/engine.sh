@@ -10,26 +10,16 @@ lockstep=(dotnet "$root/.build/host/lockstep.dll")
 "$root/lockstep" --help >/dev/null
 log="$(mktemp /tmp/lockstep-bench-XXXXXX.log)"
 trap 'rm -f "$log"' EXIT
+source "$root/bench/timing.sh"
 
 # Instructions retired by the guest: our machine counts them exactly (QEMU's own count is not exposed without -icount).
 instructions=$("${lockstep[@]}" run "$guest" --stats 2>&1 >/dev/null | sed -n 's/.*instructions: \([0-9]*\).*/\1/p')
 
-best() { # best wall time of a command, in seconds
-  local best=""
-  for _ in $(seq 1 "$runs"); do
-    local t0 t1 t
-    t0=$(date +%s.%N); "$@" >/dev/null 2>&1 || true; t1=$(date +%s.%N)
-    t=$(echo "$t1 - $t0" | bc -l)
-    if [[ -z "$best" ]] || (( $(echo "$t < $best" | bc -l) )); then best=$t; fi
-  done
-  echo "$best"
-}
-
-qemu=$(best timeout 120 qemu-system-riscv32 -M virt -bios none -nographic -kernel "$guest")
-run=$(best "${lockstep[@]}" run "$guest")
-record=$(best "${lockstep[@]}" record "$guest" --log "$log")
+qemu=$(best_wall qemu_run "$guest")
+run=$(best_wall "${lockstep[@]}" run "$guest")
+record=$(best_wall "${lockstep[@]}" record "$guest" --log "$log")
 "${lockstep[@]}" record "$guest" --log "$log" >/dev/null 2>&1
-replay=$(best "${lockstep[@]}" replay "$guest" --log "$log")
+replay=$(best_wall "${lockstep[@]}" replay "$guest" --log "$log")
 mips() { echo "scale=1; $instructions / $1 / 1000000" | bc -l; }
 echo "guest: $(basename "$guest"), $instructions instructions, best of $runs (wall time, process start included)"
 printf '%-28s %8.3f s  %7s MIPS\n' "QEMU 7.2 TCG (-M virt)" "$qemu" "$(mips "$qemu")"
@@ -49,8 +39,8 @@ done
 long="$root/guests/bin/bench-long.elf"
 if [[ "$guest" == "$root/guests/bin/bench.elf" && -f "$long" ]]; then
   long_instructions=$("${lockstep[@]}" run "$long" --stats 2>&1 >/dev/null | sed -n 's/.*instructions: \([0-9]*\).*/\1/p')
-  qemu_long=$(best timeout 300 qemu-system-riscv32 -M virt -bios none -nographic -kernel "$long")
-  run_long=$(best "${lockstep[@]}" run "$long")
+  qemu_long=$(best_wall qemu_run "$long")
+  run_long=$(best_wall "${lockstep[@]}" run "$long")
   lmips() { echo "scale=1; $long_instructions / $1 / 1000000" | bc -l; }
   echo "bench-long: $long_instructions instructions, best of $runs"
   printf '%-28s %8.3f s  %7s MIPS\n' "QEMU 7.2 TCG (-M virt)" "$qemu_long" "$(lmips "$qemu_long")"

@@ -13,20 +13,9 @@ lockstep=(dotnet "$root/.build/host/lockstep.dll")
 "$root/lockstep" --help >/dev/null
 work="$(mktemp -d /tmp/lockstep-kernels-XXXXXX)"
 trap 'rm -rf "$work"' EXIT
+source "$root/bench/timing.sh"
 
-best_wall() { # best wall time of a command, in seconds
-  local best=""
-  for _ in $(seq 1 "$runs"); do
-    local t0 t1 t
-    t0=$(date +%s.%N); "$@" >/dev/null 2>&1 || true; t1=$(date +%s.%N)
-    t=$(echo "$t1 - $t0" | bc -l)
-    if [[ -z "$best" ]] || (( $(echo "$t < $best" | bc -l) )); then best=$t; fi
-  done
-  echo "$best"
-}
-
-qemu() { timeout 300 qemu-system-riscv32 -M virt -bios none -nographic -kernel "$1"; }
-qemu_start=$(best_wall qemu "$root/guests/bin/hello.elf")
+qemu_start=$(best_wall qemu_run "$root/guests/bin/hello.elf")
 native=""
 if command -v cc >/dev/null; then # the guest SDK's one call bench makes, for a host build
   native=1
@@ -45,7 +34,7 @@ for kernel in sieve crc hash matmul sort div; do
     t=$(sed -n 's/.*seconds: \([0-9.]*\).*/\1/p' <<<"$stats")
     if [[ -z "$ours" ]] || (( $(echo "$t < $ours" | bc -l) )); then ours=$t; fi
   done
-  q=$(echo "$(best_wall qemu "$elf") - $qemu_start" | bc -l)
+  q=$(echo "$(best_wall qemu_run "$elf") - $qemu_start" | bc -l)
   host="-"
   if [[ -n "$native" ]]; then
     cc -O2 -I"$work" -DBENCH_KERNELS="$((bit / 2))" -DBENCH_ROUNDS="$rounds" -o "$work/$kernel.native" "$root/guests/bench.c"
