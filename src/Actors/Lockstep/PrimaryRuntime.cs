@@ -310,10 +310,10 @@ public sealed class PrimaryRuntime
     /// <summary>Frames from the secondary (reader thread): acks release what their horizon covers.</summary>
     private void OnFrame(object link, FrameType type, byte[] payload)
     {
-        lock (_gate)
-            if (link != _link) return;
         if (type == FrameType.HashResult && payload.Length >= 16 && _hashCheckSent is { } sent)
         {
+            lock (_gate)
+                if (link != _link) return; // a dismissed secondary's answer is not this one's
             ulong position = BinaryPrimitives.ReadUInt64LittleEndian(payload);
             ulong hash = BinaryPrimitives.ReadUInt64LittleEndian(payload.AsSpan(8));
             // A secondary that could not stop at the checked position reports another one: a mismatch.
