@@ -1,13 +1,6 @@
-using System.Buffers.Binary;
 using System.Collections.Concurrent;
-using System.Net;
-using System.Net.Sockets;
-using Lockstep.Actors.Claims;
 using Lockstep.Actors.Lockstep;
 using Lockstep.Engine.Cpu;
-using Lockstep.Engine.Loading;
-using Lockstep.Engine.Recording;
-using Lockstep.Engine.Snapshots;
 
 namespace Lockstep.Actors.Tests;
 
@@ -16,9 +9,8 @@ namespace Lockstep.Actors.Tests;
 /// secondary here is played by the test over a real channel, so it can send what a real one
 /// could send before it has restored the snapshot.
 /// </summary>
-public sealed class PrimaryAttachTests : IPrimaryEvents, IDisposable
+public sealed class PrimaryAttachTests : PrimaryTestBase
 {
-    private readonly string _storage = Directory.CreateTempSubdirectory("lockstep-attach-").FullName;
     private readonly SemaphoreSlim _released = new(0);
     private readonly BlockingCollection<string> _needSecondary = new();
     private int _protectedEvents;
@@ -26,10 +18,7 @@ public sealed class PrimaryAttachTests : IPrimaryEvents, IDisposable
     [Fact]
     public void Only_an_ack_covering_the_snapshot_makes_the_primary_protected()
     {
-        var claims = new SqliteClaimStore(Path.Combine(_storage, "claims.db"));
-        var machine = new Machine(MemoryMap.DefaultRamSize);
-        ElfLoader.Load(machine, File.ReadAllBytes(RepoPaths.Guest("kv")));
-        var primary = new PrimaryRuntime("attachvm", machine, 1, false, 0, 0, LockstepSettings.Default, claims, "primary", this);
+        var primary = KvPrimary("attachvm", LockstepSettings.Default);
         primary.Start();
         Assert.True(_released.Wait(TimeSpan.FromSeconds(10)), "the guest printed nothing"); // it has run: the snapshot is past position 0
         Assert.Contains("starting", _needSecondary.Take(new CancellationTokenSource(TimeSpan.FromSeconds(10)).Token));
@@ -56,18 +45,7 @@ public sealed class PrimaryAttachTests : IPrimaryEvents, IDisposable
 
     private string NextNeed() => _needSecondary.Take(new CancellationTokenSource(TimeSpan.FromSeconds(10)).Token);
 
-    public void Dispose()
-    {
-        Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
-        try { Directory.Delete(_storage, recursive: true); } catch (IOException) { }
-    }
-
-    void IPrimaryEvents.Released(MachineOutput output) => _released.Release();
-    void IPrimaryEvents.NeedSecondary(string reason, bool afterLoss) => _needSecondary.Add(reason);
-    void IPrimaryEvents.Protected() => Interlocked.Increment(ref _protectedEvents);
-    void IPrimaryEvents.LostClaim(long generation) { }
-    void IPrimaryEvents.Ended(string state, string detail) { }
-    void IPrimaryEvents.LogCut(LogSegment segment, byte[] encoded) { }
-    void IPrimaryEvents.Checkpoint(long entryIndex, ulong position, byte[] snapshot) { }
-    void IPrimaryEvents.HashChecked(ulong position, ulong primaryHash, ulong secondaryHash) { }
+    public override void Released(MachineOutput output) => _released.Release();
+    public override void NeedSecondary(string reason, bool afterLoss) => _needSecondary.Add(reason);
+    public override void Protected() => Interlocked.Increment(ref _protectedEvents);
 }

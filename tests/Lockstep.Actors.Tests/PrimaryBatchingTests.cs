@@ -1,16 +1,12 @@
 using System.Text;
-using Lockstep.Actors.Claims;
 using Lockstep.Actors.Lockstep;
 using Lockstep.Engine.Cpu;
-using Lockstep.Engine.Loading;
-using Lockstep.Engine.Recording;
 
 namespace Lockstep.Actors.Tests;
 
 /// <summary>How many segments a busy primary sends: each costs a send and an ack, on both hosts.</summary>
-public sealed class PrimaryBatchingTests : IPrimaryEvents, IDisposable
+public sealed class PrimaryBatchingTests : PrimaryTestBase
 {
-    private readonly string _storage = Directory.CreateTempSubdirectory("lockstep-batch-").FullName;
     private readonly ManualResetEventSlim _protected = new(false), _ready = new(false), _held = new(false), _release = new(false);
     private volatile bool _holdInCheckpoint;
 
@@ -26,10 +22,7 @@ public sealed class PrimaryBatchingTests : IPrimaryEvents, IDisposable
     {
         const int requests = 320;
         var settings = LockstepSettings.Default with { ShipInterval = TimeSpan.FromMinutes(1), HeartbeatTimeout = TimeSpan.FromMinutes(1) };
-        var machine = new Machine(MemoryMap.DefaultRamSize);
-        ElfLoader.Load(machine, File.ReadAllBytes(RepoPaths.Guest("kv")));
-        var primary = new PrimaryRuntime("batchvm", machine, 1, false, 0, 0, settings,
-            new SqliteClaimStore(Path.Combine(_storage, "claims.db")), "primary", this);
+        var primary = KvPrimary("batchvm", settings);
         primary.Start();
         Assert.True(_ready.Wait(TimeSpan.FromSeconds(10)), "the guest printed nothing");
         using var secondary = FakeSecondary.Attach(primary);
@@ -53,23 +46,12 @@ public sealed class PrimaryBatchingTests : IPrimaryEvents, IDisposable
         primary.Stop();
     }
 
-    public void Dispose()
-    {
-        Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
-        try { Directory.Delete(_storage, recursive: true); } catch (IOException) { }
-    }
-
-    void IPrimaryEvents.Protected() => _protected.Set();
-    void IPrimaryEvents.Released(MachineOutput output) => _ready.Set();
-    void IPrimaryEvents.NeedSecondary(string reason, bool afterLoss) { }
-    void IPrimaryEvents.LostClaim(long generation) { }
-    void IPrimaryEvents.Ended(string state, string detail) { }
-    void IPrimaryEvents.LogCut(LogSegment segment, byte[] encoded) { }
-    void IPrimaryEvents.Checkpoint(long entryIndex, ulong position, byte[] snapshot)
+    public override void Protected() => _protected.Set();
+    public override void Released(MachineOutput output) => _ready.Set();
+    public override void Checkpoint(long entryIndex, ulong position, byte[] snapshot)
     {
         if (!_holdInCheckpoint) return; // called on the VM thread: holding here holds the VM
         _held.Set();
         _release.Wait(TimeSpan.FromSeconds(30));
     }
-    void IPrimaryEvents.HashChecked(ulong position, ulong primaryHash, ulong secondaryHash) { }
 }

@@ -1,9 +1,7 @@
 using System.Collections.Concurrent;
 using System.Text;
-using Lockstep.Actors.Claims;
 using Lockstep.Actors.Lockstep;
 using Lockstep.Engine.Cpu;
-using Lockstep.Engine.Loading;
 using Lockstep.Engine.Recording;
 using Lockstep.Engine.Snapshots;
 
@@ -13,9 +11,8 @@ namespace Lockstep.Actors.Tests;
 /// The log a primary hands to the journal, checked without a cluster: real runtimes, a real
 /// channel to real secondaries, a real claims file.
 /// </summary>
-public sealed class PrimaryLogTests : IPrimaryEvents, ISecondaryEvents, IDisposable
+public sealed class PrimaryLogTests : PrimaryTestBase, ISecondaryEvents
 {
-    private readonly string _storage = Directory.CreateTempSubdirectory("lockstep-log-").FullName;
     private readonly ConcurrentQueue<LogSegment> _cuts = new();
     private readonly ConcurrentQueue<(long EntryIndex, byte[] Snapshot)> _checkpoints = new();
     private readonly SemaphoreSlim _protected = new(0);
@@ -26,10 +23,7 @@ public sealed class PrimaryLogTests : IPrimaryEvents, ISecondaryEvents, IDisposa
     {
         // A long ship interval leaves entries uncut whenever a secondary attaches mid-stream.
         var settings = LockstepSettings.Default with { ShipInterval = TimeSpan.FromMilliseconds(200) };
-        var claims = new SqliteClaimStore(Path.Combine(_storage, "claims.db"));
-        var machine = new Machine(MemoryMap.DefaultRamSize);
-        ElfLoader.Load(machine, File.ReadAllBytes(RepoPaths.Guest("kv")));
-        var primary = new PrimaryRuntime("logvm", machine, 1, false, 0, 0, settings, claims, "primary", this);
+        var primary = KvPrimary("logvm", settings);
         primary.Start();
 
         using var load = new CancellationTokenSource();
@@ -46,7 +40,7 @@ public sealed class PrimaryLogTests : IPrimaryEvents, ISecondaryEvents, IDisposa
         for (int round = 0; round < 4; round++)
         {
             Thread.Sleep(150);
-            var secondary = new SecondaryRuntime("logvm", MemoryMap.DefaultRamSize, 1, "127.0.0.1", settings, claims, $"secondary{round}", this);
+            var secondary = new SecondaryRuntime("logvm", MemoryMap.DefaultRamSize, 1, "127.0.0.1", settings, Claims, $"secondary{round}", this);
             secondaries.Add(secondary);
             primary.AttachSecondary("127.0.0.1", secondary.Start());
             Assert.True(_protected.Wait(TimeSpan.FromSeconds(10)),
@@ -78,20 +72,10 @@ public sealed class PrimaryLogTests : IPrimaryEvents, ISecondaryEvents, IDisposa
         Assert.Equal(cuts[^1].EndEntryIndex, replay.NextEntryIndex);
     }
 
-    public void Dispose()
-    {
-        Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
-        try { Directory.Delete(_storage, recursive: true); } catch (IOException) { }
-    }
-
-    void IPrimaryEvents.LogCut(LogSegment segment, byte[] encoded) => _cuts.Enqueue(segment);
-    void IPrimaryEvents.Checkpoint(long entryIndex, ulong position, byte[] snapshot) => _checkpoints.Enqueue((entryIndex, snapshot));
-    void IPrimaryEvents.Protected() => _protected.Release();
-    void IPrimaryEvents.Released(MachineOutput output) { }
-    void IPrimaryEvents.NeedSecondary(string reason, bool afterLoss) => _needs.Enqueue(reason);
-    void IPrimaryEvents.LostClaim(long generation) { }
-    void IPrimaryEvents.Ended(string state, string detail) { }
-    void IPrimaryEvents.HashChecked(ulong position, ulong primaryHash, ulong secondaryHash) { }
+    public override void LogCut(LogSegment segment, byte[] encoded) => _cuts.Enqueue(segment);
+    public override void Checkpoint(long entryIndex, ulong position, byte[] snapshot) => _checkpoints.Enqueue((entryIndex, snapshot));
+    public override void Protected() => _protected.Release();
+    public override void NeedSecondary(string reason, bool afterLoss) => _needs.Enqueue(reason);
     void ISecondaryEvents.Promoted(Machine machine, long generation, long nextEntryIndex, ulong releasedSeq,
         IReadOnlyList<MachineOutput> unreleased, DeliveryFilter filter, string reason, double gapMs) { }
     void ISecondaryEvents.Ended(string reason) { }
