@@ -1,4 +1,4 @@
-using Lockstep.Actors.Claims;
+using Lockstep.Replication.Claims;
 using Microsoft.Data.Sqlite;
 
 namespace Lockstep.Actors.Tests;
@@ -18,7 +18,7 @@ public sealed class ClaimStoreTests : IDisposable
     }
 
     [Fact]
-    public void The_first_claim_of_a_generation_wins_and_a_locked_file_is_waited_out()
+    public async Task The_first_claim_of_a_generation_wins_and_a_locked_file_is_waited_out()
     {
         string path = Path.Combine(_folder, "lockstep.claims.db");
         var store = new SqliteClaimStore(path);
@@ -30,16 +30,24 @@ public sealed class ClaimStoreTests : IDisposable
         holder.Open();
         Execute(holder, "BEGIN IMMEDIATE"); // as a process frozen in the middle of a write would
         var retries = 0;
-        bool? won = null;
-        var claim = new Thread(() => won = store.Claim("vm", 2, "b", () => false, _ => Interlocked.Increment(ref retries)));
-        claim.Start();
-        Assert.False(claim.Join(TimeSpan.FromSeconds(3)), "the claim returned while the file was locked");
+        var claim = store.ClaimAsync("vm", 2, "b", _ => Interlocked.Increment(ref retries));
+        await Task.WhenAny(claim, Task.Delay(TimeSpan.FromSeconds(3)));
+        Assert.False(claim.IsCompleted, "the claim returned while the file was locked");
         Assert.True(Volatile.Read(ref retries) > 0);
         Execute(holder, "ROLLBACK");
-        Assert.True(claim.Join(TimeSpan.FromSeconds(10)), "the claim did not go through once the lock was released");
-        Assert.True(won);
+        Assert.True(await claim.WaitAsync(TimeSpan.FromSeconds(10)), "the claim did not go through once the lock was released");
         Assert.Equal("b", store.OwnerOf("vm", 2));
-        Assert.Equal(2, store.HighestGeneration("vm"));
+        Assert.Equal((2L, (string?)"b"), await store.NewestClaimAsync("vm"));
+
+        // A caller that no longer needs the answer stops waiting, and nothing is claimed for it.
+        Execute(holder, "BEGIN IMMEDIATE");
+        using var cancel = new CancellationTokenSource();
+        var abandoned = store.ClaimAsync("vm", 3, "c", _ => { }, cancel.Token);
+        await Task.Delay(200);
+        cancel.Cancel();
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => abandoned);
+        Execute(holder, "ROLLBACK");
+        Assert.Null(store.OwnerOf("vm", 3));
     }
 
     private static void Execute(SqliteConnection connection, string sql)

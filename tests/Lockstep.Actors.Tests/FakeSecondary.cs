@@ -1,59 +1,64 @@
-using System.Buffers.Binary;
 using System.Collections.Concurrent;
-using System.Net;
-using System.Net.Sockets;
-using Lockstep.Actors.Lockstep;
+using System.Diagnostics;
 using Lockstep.Engine.Cpu;
 using Lockstep.Engine.Snapshots;
+using Lockstep.Replication.Channel;
+using Lockstep.Replication.Primary;
 
 namespace Lockstep.Actors.Tests;
 
-/// <summary>The secondary's end of a channel, driven by the test.</summary>
+/// <summary>The secondary's end of a channel, driven by the test: it acknowledges only what the test says.</summary>
 internal sealed class FakeSecondary : IDisposable
 {
-    private readonly BlockingCollection<byte[]> _snapshots = new();
+    private readonly BlockingCollection<SnapshotFrame> _snapshots = new();
+    private readonly ConcurrentQueue<ulong> _horizons = new();
     private int _segments;
 
-    private FakeSecondary(Socket socket) =>
-        Channel = new LockstepChannel(socket, OnFrame, TimeSpan.FromSeconds(5));
+    private FakeSecondary(System.Net.Sockets.Socket socket) =>
+        Channel = new LockstepChannel(socket, OnFrame, TimeSpan.FromSeconds(5)).Start();
 
     public LockstepChannel Channel { get; }
 
     /// <summary>Log segments received so far.</summary>
     public int Segments => Volatile.Read(ref _segments);
 
-    /// <summary>Asks the primary to attach to a new fake secondary and accepts its connection.</summary>
+    /// <summary>The horizon of the newest segment received (0 before any).</summary>
+    public ulong LastHorizon { get; private set; }
+
+    /// <summary>Asks the primary to attach to a new fake secondary and admits its connection (checking its token).</summary>
     /// <param name="beforeAccept">Runs after the attach was asked for (say, to start the primary only then).</param>
-    public static FakeSecondary Attach(PrimaryRuntime primary, Action? beforeAccept = null)
+    public static FakeSecondary Attach(PrimaryLoop primary, Action? beforeAccept = null)
     {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        primary.AttachSecondary("127.0.0.1", ((IPEndPoint)listener.LocalEndpoint).Port);
+        var token = AttachToken.New();
+        using var listener = new ChannelListener("127.0.0.1", token);
+        primary.Attach("127.0.0.1", listener.Port, token);
         beforeAccept?.Invoke();
-        return new FakeSecondary(listener.AcceptSocket());
+        var socket = listener.AcceptPrimary(Stopwatch.GetTimestamp() + 10 * Stopwatch.Frequency, () => false)
+            ?? throw new TimeoutException("the primary never connected");
+        return new FakeSecondary(socket);
     }
 
-    private void OnFrame(FrameType type, byte[] payload)
+    private void OnFrame(Frame frame)
     {
-        if (type == FrameType.Snapshot) _snapshots.Add(payload);
-        if (type == FrameType.Segment) Interlocked.Increment(ref _segments);
+        if (frame is SnapshotFrame snapshot) _snapshots.Add(snapshot);
+        if (frame is SegmentFrame segment)
+        {
+            LastHorizon = segment.Segment.Horizon;
+            Interlocked.Increment(ref _segments);
+        }
     }
 
-    /// <summary>Where the snapshot the primary sent was taken.</summary>
+    /// <summary>Where the snapshot the primary sent was taken (checked against the state it carries).</summary>
     public ulong SnapshotPosition()
     {
-        Assert.True(_snapshots.TryTake(out var payload, TimeSpan.FromSeconds(10)), "no snapshot came");
+        Assert.True(_snapshots.TryTake(out var snapshot, TimeSpan.FromSeconds(10)), "no snapshot came");
         var machine = new Machine(MemoryMap.DefaultRamSize);
-        MachineSnapshot.Restore(machine, payload[16..]);
-        return machine.Position;
+        MachineSnapshot.Restore(machine, snapshot.State);
+        Assert.Equal(machine.Position, snapshot.Position);
+        return snapshot.Position;
     }
 
-    public void Ack(ulong horizon)
-    {
-        var ack = new byte[24];
-        BinaryPrimitives.WriteUInt64LittleEndian(ack.AsSpan(8), horizon);
-        Channel.Send(FrameType.Ack, ack);
-    }
+    public void Ack(ulong horizon) => Channel.Send(new AckFrame(0, horizon, 0));
 
-    public void Dispose() => Channel.Close("test over");
+    public void Dispose() => Channel.Close(CloseReason.Local, "test over");
 }

@@ -2,7 +2,8 @@ using System.Text;
 using Akka.Actor;
 using Akka.Cluster;
 using Akka.Configuration;
-using Lockstep.Actors.Claims;
+using Lockstep.Replication;
+using Lockstep.Replication.Claims;
 using Lockstep.Actors.Node;
 using Lockstep.Actors.Protocol;
 
@@ -72,9 +73,8 @@ public sealed class InProcessCluster : IDisposable
         throw new TimeoutException($"no node answered {request}", last);
     }
 
-    public VmStatus Status(string name) => Ask<object>(new GetVmStatus(name)) is VmStatus status
-        ? status
-        : new VmStatus(name, "Unknown", 0, null, null, 0, 0, 0, 0, [], null);
+    /// <summary>The VM's status, or null while no node can give one.</summary>
+    public VmStatus? Status(string name) => Ask<object>(new GetVmStatus(name)) as VmStatus;
 
     public VmStatus WaitForProtected(string name, long minGeneration = 1, TimeSpan? timeout = null)
     {
@@ -82,7 +82,7 @@ public sealed class InProcessCluster : IDisposable
         WaitUntil(() =>
         {
             status = Status(name);
-            return status.State == "Protected" && status.Generation >= minGeneration && status.Primary != status.Secondary;
+            return status is { State: VmState.Protected } && status.Generation >= minGeneration && status.Primary != status.Secondary;
         }, timeout ?? TimeSpan.FromSeconds(40), $"{name} did not become Protected (generation >= {minGeneration})");
         return status!;
     }

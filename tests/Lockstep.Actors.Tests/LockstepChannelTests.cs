@@ -1,6 +1,6 @@
 using System.Net;
 using System.Net.Sockets;
-using Lockstep.Actors.Lockstep;
+using Lockstep.Replication.Channel;
 
 namespace Lockstep.Actors.Tests;
 
@@ -20,11 +20,11 @@ public sealed class LockstepChannelTests
         {
             var (local, remote) = Pair();
             // Frames in flight towards the side that closes, so its reader is in the middle of reading.
-            for (int i = 0; i < round % 4; i++) remote.Send(FrameType.Ack, new byte[24]);
-            if (round % 2 == 0) local.Close("closed by the test");
-            else remote.Close("closed by the test");
+            for (int i = 0; i < round % 4; i++) remote.Send(new AckFrame(0, 0, 0));
+            if (round % 2 == 0) local.Close(CloseReason.Local, "closed by the test");
+            else remote.Close(CloseReason.Local, "closed by the test");
             Assert.True(SpinWait.SpinUntil(() => !local.IsOpen && !remote.IsOpen, TimeSpan.FromSeconds(5)),
-                $"round {round}: a side stayed open (local: {local.ClosedReason ?? "open"}, remote: {remote.ClosedReason ?? "open"})");
+                $"round {round}: a side stayed open (local: {local.ClosedDetail ?? "open"}, remote: {remote.ClosedDetail ?? "open"})");
         }
     }
 
@@ -39,7 +39,7 @@ public sealed class LockstepChannelTests
             port = ((IPEndPoint)listener.LocalEndpoint).Port;
         }
         var e = Assert.Throws<SocketException>(() =>
-            LockstepChannel.Connect("127.0.0.1", port, (_, _) => { }, TimeSpan.FromSeconds(5), TimeSpan.FromSeconds(5)));
+            LockstepChannel.Connect("127.0.0.1", port, AttachToken.New(), _ => { }, TimeSpan.FromSeconds(5), TimeSpan.FromSeconds(5)));
         Assert.Equal(SocketError.ConnectionRefused, e.SocketErrorCode);
     }
 
@@ -48,9 +48,9 @@ public sealed class LockstepChannelTests
         using var listener = new TcpListener(IPAddress.Loopback, 0);
         listener.Start();
         var accepted = listener.AcceptSocketAsync();
-        var local = LockstepChannel.Connect("127.0.0.1", ((IPEndPoint)listener.LocalEndpoint).Port, (_, _) => { },
+        var local = LockstepChannel.Connect("127.0.0.1", ((IPEndPoint)listener.LocalEndpoint).Port, AttachToken.New(), _ => { },
             TimeSpan.FromSeconds(5), TimeSpan.FromSeconds(5));
-        var remote = new LockstepChannel(accepted.GetAwaiter().GetResult(), (_, _) => { }, TimeSpan.FromSeconds(5));
+        var remote = new LockstepChannel(accepted.GetAwaiter().GetResult(), _ => { }, TimeSpan.FromSeconds(5)).Start();
         return (local, remote);
     }
 }

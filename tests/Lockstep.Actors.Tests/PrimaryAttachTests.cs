@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
-using Lockstep.Actors.Lockstep;
+using Lockstep.Replication;
+using Lockstep.Replication.Channel;
 using Lockstep.Engine.Cpu;
 
 namespace Lockstep.Actors.Tests;
@@ -12,7 +13,7 @@ namespace Lockstep.Actors.Tests;
 public sealed class PrimaryAttachTests : PrimaryTestBase
 {
     private readonly SemaphoreSlim _released = new(0);
-    private readonly BlockingCollection<string> _needSecondary = new();
+    private readonly BlockingCollection<CloseReason> _lost = new();
     private int _protectedEvents;
 
     [Fact]
@@ -21,7 +22,6 @@ public sealed class PrimaryAttachTests : PrimaryTestBase
         var primary = KvPrimary("attachvm", LockstepSettings.Default);
         primary.Start();
         Assert.True(_released.Wait(TimeSpan.FromSeconds(10)), "the guest printed nothing"); // it has run: the snapshot is past position 0
-        Assert.Contains("starting", _needSecondary.Take(new CancellationTokenSource(TimeSpan.FromSeconds(10)).Token));
 
         // A secondary that acknowledges nothing it holds: horizon 0, as one that has not restored the snapshot yet.
         using (var early = FakeSecondary.Attach(primary))
@@ -30,10 +30,10 @@ public sealed class PrimaryAttachTests : PrimaryTestBase
             Assert.True(snapshotAt > 0);
             for (int i = 0; i < 5; i++) early.Ack(0);
             early.Channel.SayGoodbye(); // read after the acks: once the primary has let it go, every ack was seen
-            Assert.Contains("goodbye", NextNeed());
+            Assert.Equal(CloseReason.PeerSaidGoodbye, NextLoss());
             Assert.Equal(0, Volatile.Read(ref _protectedEvents));
-            Assert.Equal("NotProtected", primary.Stats().State);
         }
+        primary.GoAlone(); // what its executor does once it holds the next generation
 
         // A real attach: the ack covering the snapshot makes it protected, once.
         using var good = FakeSecondary.Attach(primary);
@@ -43,9 +43,9 @@ public sealed class PrimaryAttachTests : PrimaryTestBase
         primary.Stop();
     }
 
-    private string NextNeed() => _needSecondary.Take(new CancellationTokenSource(TimeSpan.FromSeconds(10)).Token);
+    private CloseReason NextLoss() => _lost.Take(new CancellationTokenSource(TimeSpan.FromSeconds(10)).Token);
 
     public override void Released(MachineOutput output) => _released.Release();
-    public override void NeedSecondary(string reason, bool afterLoss) => _needSecondary.Add(reason);
-    public override void Protected() => Interlocked.Increment(ref _protectedEvents);
+    public override void SecondaryLost(CloseReason reason, string detail) => _lost.Add(reason);
+    public override void SecondaryInSync() => Interlocked.Increment(ref _protectedEvents);
 }

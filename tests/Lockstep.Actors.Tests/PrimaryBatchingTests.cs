@@ -1,5 +1,5 @@
 using System.Text;
-using Lockstep.Actors.Lockstep;
+using Lockstep.Replication;
 using Lockstep.Engine.Cpu;
 
 namespace Lockstep.Actors.Tests;
@@ -46,7 +46,7 @@ public sealed class PrimaryBatchingTests : PrimaryTestBase
         primary.Stop();
     }
 
-    public override void Protected() => _protected.Set();
+    public override void SecondaryInSync() => _protected.Set();
     public override void Released(MachineOutput output) => _ready.Set();
     public override void Checkpoint(long entryIndex, ulong position, byte[] snapshot)
     {

@@ -1,6 +1,8 @@
 using System.Collections.Concurrent;
 using System.Text;
-using Lockstep.Actors.Lockstep;
+using Lockstep.Replication;
+using Lockstep.Replication.Channel;
+using Lockstep.Replication.Secondary;
 using Lockstep.Engine.Cpu;
 using Lockstep.Engine.Recording;
 using Lockstep.Engine.Snapshots;
@@ -9,9 +11,9 @@ namespace Lockstep.Actors.Tests;
 
 /// <summary>
 /// The log a primary hands to the journal, checked without a cluster: real runtimes, a real
-/// channel to real secondaries, a real claims file.
+/// channel to real secondaries.
 /// </summary>
-public sealed class PrimaryLogTests : PrimaryTestBase, ISecondaryEvents
+public sealed class PrimaryLogTests : PrimaryTestBase, ISecondaryFacts
 {
     private readonly ConcurrentQueue<LogSegment> _cuts = new();
     private readonly ConcurrentQueue<(long EntryIndex, byte[] Snapshot)> _checkpoints = new();
@@ -36,17 +38,19 @@ public sealed class PrimaryLogTests : PrimaryTestBase, ISecondaryEvents
             }
         });
         feeder.Start();
-        var secondaries = new List<SecondaryRuntime>();
+        var secondaries = new List<ReplayLoop>();
         for (int round = 0; round < 4; round++)
         {
             Thread.Sleep(150);
-            var secondary = new SecondaryRuntime("logvm", MemoryMap.DefaultRamSize, 1, "127.0.0.1", settings, Claims, $"secondary{round}", this);
+            var token = AttachToken.New();
+            var secondary = new ReplayLoop("logvm", MemoryMap.DefaultRamSize, "127.0.0.1", token, settings, this);
             secondaries.Add(secondary);
-            primary.AttachSecondary("127.0.0.1", secondary.Start());
+            primary.Attach("127.0.0.1", secondary.Start(), token);
             Assert.True(_protected.Wait(TimeSpan.FromSeconds(10)),
-                $"secondary {round} never acknowledged; primary {primary.Stats().State}, asked for a secondary: {string.Join("; ", _needs)}");
+                $"secondary {round} never acknowledged; the primary reported: {string.Join("; ", _needs)}");
             Thread.Sleep(150);
-            primary.DismissSecondary();
+            primary.Dismiss();
+            primary.GoAlone(); // what its executor does once it holds the next generation
         }
         load.Cancel();
         feeder.Join();
@@ -74,9 +78,11 @@ public sealed class PrimaryLogTests : PrimaryTestBase, ISecondaryEvents
 
     public override void LogCut(LogSegment segment, byte[] encoded) => _cuts.Enqueue(segment);
     public override void Checkpoint(long entryIndex, ulong position, byte[] snapshot) => _checkpoints.Enqueue((entryIndex, snapshot));
-    public override void Protected() => _protected.Release();
-    public override void NeedSecondary(string reason, bool afterLoss) => _needs.Enqueue(reason);
-    void ISecondaryEvents.Promoted(Machine machine, long generation, long nextEntryIndex, ulong releasedSeq,
-        IReadOnlyList<MachineOutput> unreleased, DeliveryFilter filter, string reason, double gapMs) { }
-    void ISecondaryEvents.Ended(string reason) { }
+    public override void SecondaryInSync() => _protected.Release();
+    public override void AttachFailed(string detail) => _needs.Enqueue(detail);
+    public override void SecondaryLost(CloseReason reason, string detail) => _needs.Enqueue(detail);
+    void ISecondaryFacts.InSync() { }
+    void ISecondaryFacts.PrimaryLost(CloseReason reason, string detail, Takeover takeover) { }
+    void ISecondaryFacts.Ended(CloseReason? reason, string detail) { }
+    void ISecondaryFacts.Refused(CloseReason reason, string detail) { }
 }

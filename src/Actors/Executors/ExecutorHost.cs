@@ -1,52 +1,56 @@
 using Akka.Actor;
 using Akka.Event;
-using Lockstep.Actors.Claims;
-using Lockstep.Actors.Lockstep;
 using Lockstep.Actors.Protocol;
-using Lockstep.Engine.Cpu;
+using Lockstep.Replication;
+using Lockstep.Replication.Claims;
 
 namespace Lockstep.Actors.Executors;
 
 /// <summary>
 /// One per node, at /user/executors: the parent of every primary and secondary run on this node.
-/// Executors live here, not under the coordinator, so they survive the loss of the coordinator's node.
+/// Executors live here, not under the coordinator, so they survive the loss of the coordinator's
+/// node; the coordinator supervises them across nodes by DeathWatch and placement, and finds them
+/// again after it is re-created elsewhere (<see cref="FindExecutors"/>).
 /// </summary>
 public sealed class ExecutorHost : ReceiveActor
 {
-    /// <summary>A rebuilt (or freshly booted) machine, ready to run live once its generation is claimed.</summary>
-    public sealed record LaunchPrimary(string Name, uint MemorySize, Machine Machine, long Generation, long NextEntryIndex,
-        ulong ReleasedSeq, IReadOnlyList<MachineOutput> Resend, IReadOnlyList<FailoverRecord> History);
-
-    public sealed record PromoteHere(string Name, uint MemorySize, Machine Machine, long Generation, long NextEntryIndex,
-        ulong ReleasedSeq, IReadOnlyList<MachineOutput> Unreleased, DeliveryFilter Filter, IReadOnlyList<FailoverRecord> History, Address LostNode);
+    private enum Role { Primary, Secondary }
 
     private readonly ILoggingAdapter _log = Context.GetLogger();
+    private readonly Dictionary<IActorRef, (string Vm, Role Role)> _executors = [];
 
-    public ExecutorHost(ClaimStore claims, LockstepSettings settings)
+    /// <param name="coordinators">The shard region of the VM coordinators (messages in a ShardingEnvelope by VM name).</param>
+    public ExecutorHost(ClaimStore claims, LockstepSettings settings, IActorRef coordinators)
     {
-        Receive<StartPrimary>(start => Spawn($"rebuild-{start.Name}-g{start.Generation}", VmRebuilder.Props(start)));
-        Receive<LaunchPrimary>(l => Spawn($"primary-{l.Name}-g{l.Generation}", PrimaryExecutor.Props(
-            new PrimaryExecutor.Launch(l.Name, l.MemorySize, l.Machine, l.Generation, false, l.NextEntryIndex, l.ReleasedSeq, l.Resend, l.History),
-            claims, settings)));
-        Receive<PromoteHere>(p => Spawn($"primary-{p.Name}-g{p.Generation}", PrimaryExecutor.Props(
-            new PrimaryExecutor.Launch(p.Name, p.MemorySize, p.Machine, p.Generation, true, p.NextEntryIndex, p.ReleasedSeq, p.Unreleased, p.History)
-            {
-                AvoidNodes = [p.LostNode],
-                Filter = p.Filter,
-            },
-            claims, settings)));
-        Receive<StartSecondary>(start =>
-            Spawn($"secondary-{start.Name}-g{start.Generation}-{Guid.NewGuid():N}", SecondaryExecutor.Props(start, claims, settings)));
+        Receive<StartPrimary>(start => Spawn($"rebuild-{start.Vm.Name}-g{start.Generation}", VmRebuilder.Props(start), null));
+        Receive<PrimaryLaunch>(launch => Spawn($"primary-{launch.Vm.Name}-g{launch.Generation}",
+            PrimaryExecutor.Props(launch, claims, settings, coordinators), (launch.Vm.Name, Role.Primary)));
+        Receive<StartSecondary>(start => Spawn($"secondary-{start.Vm.Name}-g{start.Generation}-{start.Attempt:N}",
+            SecondaryExecutor.Props(start, claims, settings, coordinators), (start.Vm.Name, Role.Secondary)));
+        Receive<FindExecutors>(find =>
+        {
+            var mine = _executors.Where(e => e.Value.Vm == find.Name).ToList();
+            Sender.Tell(new ExecutorsFound(find.Name,
+                mine.Where(e => e.Value.Role == Role.Primary).Select(e => e.Key).ToList(),
+                mine.Where(e => e.Value.Role == Role.Secondary).Select(e => e.Key).ToList()));
+        });
+        Receive<Terminated>(t => _executors.Remove(t.ActorRef));
     }
 
-    private void Spawn(string name, Props props)
+    public static Props Props(ClaimStore claims, LockstepSettings settings, IActorRef coordinators) =>
+        Akka.Actor.Props.Create(() => new ExecutorHost(claims, settings, coordinators));
+
+    private void Spawn(string name, Props props, (string Vm, Role Role)? executor)
     {
         if (!Context.Child(name).IsNobody())
         {
             _log.Warning("executor {0} already runs here", name);
             return;
         }
-        Context.ActorOf(props, name);
+        var child = Context.ActorOf(props, name);
+        if (executor is not { } known) return;
+        _executors[child] = known;
+        Context.Watch(child);
     }
 
     protected override SupervisorStrategy SupervisorStrategy() => new OneForOneStrategy(_ => Directive.Stop);

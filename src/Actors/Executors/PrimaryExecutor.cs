@@ -1,141 +1,381 @@
 using Akka.Actor;
 using Akka.Cluster;
+using Akka.Cluster.Sharding;
 using Akka.Cluster.Tools.PublishSubscribe;
 using Akka.Event;
-using Lockstep.Actors.Claims;
-using Lockstep.Actors.Lockstep;
+using Akka.Pattern;
 using Lockstep.Actors.Placement;
 using Lockstep.Actors.Protocol;
 using Lockstep.Engine.Cpu;
 using Lockstep.Engine.Recording;
+using Lockstep.Replication;
+using Lockstep.Replication.Channel;
+using Lockstep.Replication.Claims;
+using Lockstep.Replication.Primary;
 
 namespace Lockstep.Actors.Executors;
 
 /// <summary>
-/// The live side of a VM on this node: owns the <see cref="PrimaryRuntime"/>, takes packets in,
-/// routes released outputs to the peers' clients, finds itself a secondary on another node, and
-/// announces itself so that every gateway routes to it without asking the coordinator.
+/// The live side of a VM on this node. It drives a <see cref="PrimaryLoop"/> and takes the
+/// decisions the loop only reports facts for: it claims its generation before running, brings in
+/// the secondary its coordinator places, and when that secondary is lost it claims the next
+/// generation before any held output may leave (or stops, when another side got it first).
+/// Phases (Become): Claiming → Alone → Attaching → Protected → (secondary lost) Claiming → Alone …
+/// It also takes packets in, routes released outputs to the peers' clients, feeds the journal,
+/// and announces itself so that every gateway routes to it without asking the coordinator.
 /// </summary>
-public sealed class PrimaryExecutor : ReceiveActor, IPrimaryEvents, IWithTimers
+public sealed class PrimaryExecutor : ReceiveActor, IPrimaryFacts, IWithTimers
 {
-    public sealed record Launch(string Name, uint MemorySize, Machine Machine, long Generation, bool Claimed, long FirstEntryIndex,
-        ulong ReleasedSeq, IReadOnlyList<MachineOutput> Resend, IReadOnlyList<FailoverRecord> History)
-    {
-        /// <summary>Nodes not to put a secondary on at first (the node of a primary that was just lost).</summary>
-        public IReadOnlyList<Address> AvoidNodes { get; init; } = [];
-
-        /// <summary>The delivery marks a promoted secondary brings along, so late copies stay out after a failover.</summary>
-        public DeliveryFilter? Filter { get; init; }
-    }
-
-    private sealed record ReleasedOutput(MachineOutput Output);
-    private sealed record SecondaryNeeded(string Reason, bool AfterLoss = false);
-    private sealed record BecameProtected;
-    private sealed record ClaimLost(long Generation);
-    private sealed record RuntimeEnded(string State, string Detail);
-    private sealed record Announce;
+    // Facts from the loop (sent by its threads to this actor).
+    private sealed record OutputReleased(MachineOutput Output);
+    private sealed record SecondaryCaughtUp;
+    private sealed record SecondaryChannelLost(CloseReason Reason, string Detail);
+    private sealed record AttachFailedFact(string Detail);
+    private sealed record VmEnded(VmState State, string Detail);
     private sealed record SegmentCut(LogSegment Segment, byte[] Encoded);
     private sealed record CheckpointTaken(VmLogJournal.Checkpoint Checkpoint);
-    private sealed record FlushLog;
-    private sealed record SecondaryTimeout(Address Node);
     private sealed record HashesCompared(ReplicaCheck Check);
-    private sealed record HashCheckTimeout;
-    private sealed record RestartJournal;
 
-    /// <summary>How long a node may take to answer StartSecondary before another node is tried.</summary>
-    private static readonly TimeSpan SecondaryStartTimeout = TimeSpan.FromSeconds(3);
+    // Results of this actor's own decisions, and its timers.
+    private sealed record ClaimAnswered(long Generation, bool Won);
+    private sealed record ClaimNow(long Generation);
+    private sealed record Announce;
+    private sealed record FlushLog;
+    private sealed record HashCheckTimeout;
+    private sealed record CoordinatorSilent(long Generation);
+    private sealed record OwnSecondaryTimeout(Guid Attempt);
 
     private const int MaxBufferedPerPeer = 1024;
 
+    /// <summary>
+    /// How long an Alone primary waits for its coordinator to place a secondary before placing one itself.
+    /// The coordinator answers within milliseconds when it lives; it is silent when it died with the last
+    /// primary and sharding has not re-created it yet (seconds), or cannot recover it (its journal locked).
+    /// </summary>
+    private static readonly TimeSpan CoordinatorWait = TimeSpan.FromSeconds(1);
+    private static readonly TimeSpan SecondaryStartWait = TimeSpan.FromSeconds(3);
+
     private readonly ILoggingAdapter _log = Context.GetLogger();
-    private readonly Launch _launch;
-    private readonly PrimaryRuntime _runtime;
+    private readonly PrimaryLaunch _launch;
+    private readonly string _name;
+    private readonly ClaimStore _claims;
+    private readonly LockstepSettings _settings;
+    private readonly IActorRef _coordinators;
+    private readonly PrimaryLoop _loop;
     private readonly IActorRef _self;
     private readonly Cluster _cluster = Cluster.Get(Context.System);
+    private readonly string _node;
+    private readonly string _owner;
+    private readonly CancellationTokenSource _stopping = new();
     private readonly Dictionary<uint, IActorRef> _clients = [];
     private readonly Dictionary<uint, Queue<VmPacket>> _undelivered = [];
     private readonly List<FailoverRecord> _history;
-    private readonly HashSet<Address> _badSecondaryNodes = [];
-    private string? _secondaryNode;
-    private int _placementSeed;
-    private readonly MemoryStream _logBatch = new();
-    private long _batchFirst = -1, _batchEnd;
-    private ulong _batchHorizon;
+    private readonly List<IActorRef> _hashCheckWaiters = [];
+    private readonly LogBatcher _batch = new();
     private IActorRef _journal = ActorRefs.Nobody;
     private int _journalStarts;
-    private static readonly TimeSpan JournalRestartDelay = TimeSpan.FromSeconds(1);
-    private readonly List<IActorRef> _hashCheckWaiters = [];
+
+    private long _generation;
+    private PrimaryPhase _phase = PrimaryPhase.Claiming;
+    private bool _running;
+    private (VmState State, string Detail)? _ended;
+    // The secondary placed with this primary (attaching or protected), and its node as operators see it.
+    private IActorRef? _secondary;
+    private string? _secondaryNode;
+    // Set between a loss and the claim that follows it.
+    private (string Reason, bool Failure, IActorRef? Secondary)? _loss;
+    // A secondary this primary placed itself while its coordinator was silent.
+    private (Guid Attempt, Address Node)? _ownPlacement;
+    private readonly HashSet<Address> _badNodes = [];
+    private int _placementSeed;
+
     public ITimerScheduler Timers { get; set; } = null!;
 
-    public PrimaryExecutor(Launch launch, ClaimStore claims, LockstepSettings settings)
+    public PrimaryExecutor(PrimaryLaunch launch, ClaimStore claims, LockstepSettings settings, IActorRef coordinators)
     {
         _launch = launch;
+        _name = launch.Vm.Name;
+        _claims = claims;
+        _settings = settings;
+        _coordinators = coordinators;
         _self = Self;
+        _generation = launch.Generation;
         _history = launch.History.ToList();
-        foreach (var node in launch.AvoidNodes) _badSecondaryNodes.Add(node);
-        _placementSeed = launch.Name.GetHashCode();
-        string owner = NodePicker.ClaimOwner(_cluster, Self.Path.Name);
-        _runtime = new PrimaryRuntime(launch.Name, launch.Machine, launch.Generation, launch.Claimed, launch.FirstEntryIndex,
-            launch.ReleasedSeq, settings, claims, owner, this, launch.Filter);
+        _node = NodePicker.Describe(_cluster.SelfAddress);
+        _owner = NodePicker.ClaimOwner(_cluster, Self.Path.Name);
+        _loop = new PrimaryLoop(_name, launch.Machine, launch.FirstEntryIndex, launch.ReleasedSeq, settings, this, launch.Filter);
+    }
 
-        Receive<ReleasedOutput>(r => Route(r.Output));
-        Receive<SecondaryNeeded>(n =>
+    public static Props Props(PrimaryLaunch launch, ClaimStore claims, LockstepSettings settings, IActorRef coordinators) =>
+        Akka.Actor.Props.Create(() => new PrimaryExecutor(launch, claims, settings, coordinators));
+
+    protected override void PreStart()
+    {
+        StartJournal();
+        Timers.StartPeriodicTimer("flush-log", new FlushLog(), TimeSpan.FromMilliseconds(200));
+        if (_launch.Claimed)
         {
-            if (n.AfterLoss)
-                _history.Add(new FailoverRecord(DateTime.UtcNow, n.Reason, 0, NodePicker.Describe(_cluster.SelfAddress), _runtime.Generation));
-            FindSecondary(n.Reason);
-        });
-        Receive<SecondaryListening>(OnSecondaryListening);
-        Receive<SecondaryTimeout>(t =>
+            // A promoted secondary: its generation is won already, the machine goes live at once.
+            StartRunning();
+            BecomeAlone();
+        }
+        else
         {
-            _badSecondaryNodes.Add(t.Node);
-            FindSecondary($"no answer from {NodePicker.Describe(t.Node)}");
-        });
-        Receive<SecondaryFailed>(f =>
+            Become(Claiming);
+            Claim(_generation);
+        }
+    }
+
+    protected override void PostStop()
+    {
+        _stopping.Cancel();
+        _loop.Kill();
+    }
+
+    // ---- Phases ----
+
+    /// <summary>Waiting for the claim of <see cref="_generation"/> (first start) or of the next one (after a loss). Outputs are held.</summary>
+    private void Claiming()
+    {
+        _phase = PrimaryPhase.Claiming;
+        Receive<ClaimNow>(now => Claim(now.Generation));
+        Receive<ClaimAnswered>(OnClaimAnswered);
+        Receive<AttachSecondary>(RefuseAttach);
+        Common();
+    }
+
+    /// <summary>Live and holding the generation, outputs leaving at once; the coordinator has been asked for a secondary.</summary>
+    private void Alone()
+    {
+        _phase = PrimaryPhase.Alone;
+        Receive<AttachSecondary>(attach =>
         {
-            _log.Warning("secondary for {0} failed to start: {1}", launch.Name, f.Reason);
-            Timers.StartSingleTimer("find-secondary", new SecondaryNeeded(f.Reason), TimeSpan.FromSeconds(1));
-        });
-        Receive<BecameProtected>(_ => _log.Info("{0} is Protected (generation {1}, secondary on {2})", launch.Name, _runtime.Generation, _secondaryNode));
-        Receive<ClaimLost>(c =>
-        {
-            _log.Warning("{0}: generation {1} was claimed by another side; this primary stops", launch.Name, c.Generation);
-            Context.Stop(Self);
-        });
-        Receive<RuntimeEnded>(e => _log.Info("{0} ended: {1} ({2})", launch.Name, e.State, e.Detail));
-        Receive<Announce>(_ => Publish());
-        Receive<SegmentCut>(cut =>
-        {
-            if (_batchFirst < 0) _batchFirst = cut.Segment.FirstEntryIndex;
-            _batchEnd = cut.Segment.EndEntryIndex;
-            _batchHorizon = cut.Segment.Horizon;
-            _logBatch.Write(cut.Encoded);
-            if (_logBatch.Length >= 1 << 20) FlushBatch();
-        });
-        Receive<FlushLog>(_ => FlushBatch());
-        Receive<RestartJournal>(_ =>
-        {
-            StartJournal();
-            _runtime.RequestCheckpoint();
-        });
-        Receive<CheckpointTaken>(taken =>
-        {
-            FlushBatch(); // batches before the checkpoint must reach the journal before it
-            _journal.Tell(taken.Checkpoint);
-        });
-        Receive<SendPacket>(OnSendPacket);
-        Receive<GetVmStatus>(_ => Sender.Tell(Status()));
-        Receive<CheckReplicas>(_ =>
-        {
-            if (_runtime.Stats().State != "Protected")
+            if (attach.Generation != _generation || _ended is not null)
             {
-                Sender.Tell(new ControlError($"VM '{launch.Name}' has no secondary to compare with right now"));
+                RefuseAttach(attach);
                 return;
             }
+            BeginAttach(attach.Host, attach.Port, attach.Token, attach.Node, attach.Secondary);
+        });
+        Receive<SecondaryPlaced>(placed =>
+        {
+            if (placed.Generation == _generation) Timers.Cancel("coordinator-silent");
+        });
+        Receive<CoordinatorSilent>(silent =>
+        {
+            if (silent.Generation == _generation && _ownPlacement is null && _ended is null) PlaceOwnSecondary();
+        });
+        Receive<SecondaryUp>(up =>
+        {
+            if (_ownPlacement?.Attempt != up.Attempt || up.Generation != _generation)
+            {
+                up.Secondary.Tell(new RetireExecutor(_name));
+                return;
+            }
+            Timers.Cancel("own-secondary");
+            _ownPlacement = null;
+            BeginAttach(up.Host, up.Port, up.Token, up.Node, up.Secondary);
+        });
+        Receive<SecondaryFailed>(failed =>
+        {
+            if (_ownPlacement is not { } own || own.Attempt != failed.Attempt) return;
+            _badNodes.Add(own.Node);
+            _ownPlacement = null;
+            Timers.StartSingleTimer("coordinator-silent", new CoordinatorSilent(_generation), CoordinatorWait);
+        });
+        Receive<OwnSecondaryTimeout>(timeout =>
+        {
+            if (_ownPlacement is not { } own || own.Attempt != timeout.Attempt) return;
+            _badNodes.Add(own.Node);
+            _ownPlacement = null;
+            PlaceOwnSecondary();
+        });
+        Common();
+    }
+
+    private void BeginAttach(string host, int port, byte[] token, string node, IActorRef secondary)
+    {
+        Timers.Cancel("coordinator-silent");
+        _secondary = secondary;
+        _secondaryNode = node;
+        _log.Info("{0}: attaching the secondary on {1} (generation {2})", _name, node, _generation);
+        _loop.Attach(host, port, AttachToken.Of(token));
+        Become(Attaching);
+        Report();
+    }
+
+    /// <summary>
+    /// The coordinator is the one that places secondaries; this is the fallback for when it cannot
+    /// answer (see <see cref="CoordinatorWait"/>). The secondary reports to this primary, which then
+    /// tells the coordinator (when it is back) which secondary it has.
+    /// </summary>
+    private void PlaceOwnSecondary()
+    {
+        var node = NodePicker.Pick(_cluster, _badNodes.Append(_cluster.SelfAddress), _name.GetHashCode() + _placementSeed++);
+        if (node is null)
+        {
+            _badNodes.Clear();
+            Timers.StartSingleTimer("coordinator-silent", new CoordinatorSilent(_generation), CoordinatorWait);
+            return;
+        }
+        var attempt = Guid.NewGuid();
+        _ownPlacement = (attempt, node);
+        _log.Warning("{0}: no secondary placed by the coordinator within {1} s; placing one on {2} itself", _name, CoordinatorWait.TotalSeconds, NodePicker.Describe(node));
+        NodePicker.ExecutorsAt(Context.System, node).Tell(
+            new StartSecondary(_launch.Vm, _generation, attempt, _cluster.SelfAddress, _history.ToList(), ReportTo: Self));
+        Timers.StartSingleTimer("own-secondary", new OwnSecondaryTimeout(attempt), SecondaryStartWait);
+    }
+
+    /// <summary>The secondary's RAM is on its way; the VM is alone until the pause, linked after it.</summary>
+    private void Attaching()
+    {
+        _phase = PrimaryPhase.Attaching;
+        Receive<SecondaryCaughtUp>(_ =>
+        {
+            _log.Info("{0} is Protected (generation {1}, secondary on {2})", _name, _generation, _secondaryNode);
+            _badNodes.Clear();
+            Become(Protected);
+            Report();
+        });
+        Receive<AttachFailedFact>(failed =>
+        {
+            _log.Warning("{0}: the secondary on {1} did not come in: {2}", _name, _secondaryNode, failed.Detail);
+            var secondary = _secondary;
+            secondary?.Tell(new RetireExecutor(_name));
+            _secondary = null;
+            _secondaryNode = null;
+            BecomeAlone(failed: secondary);
+        });
+        Receive<SecondaryChannelLost>(OnSecondaryLost);
+        Receive<RestartSecondary>(RestartSecondary);
+        Receive<AttachSecondary>(RefuseAttach);
+        Common();
+    }
+
+    /// <summary>The secondary holds the state; outputs wait for its acks (the loop's gate releases them).</summary>
+    private void Protected()
+    {
+        _phase = PrimaryPhase.Protected;
+        Receive<SecondaryChannelLost>(OnSecondaryLost);
+        Receive<RestartSecondary>(RestartSecondary);
+        Receive<AttachSecondary>(RefuseAttach);
+        Receive<CheckReplicas>(_ =>
+        {
             _hashCheckWaiters.Add(Sender);
-            _runtime.RequestHashCheck();
+            _loop.RequestHashCheck();
             Timers.StartSingleTimer("hash-check", new HashCheckTimeout(), TimeSpan.FromSeconds(10));
         });
+        Common();
+    }
+
+    // ---- Decisions ----
+
+    private void Claim(long generation)
+    {
+        string name = _name;
+        _claims.ClaimAsync(name, generation, _owner,
+                e => _log.Warning("{0}: the claim of generation {1} waits for the claims storage: {2}", name, generation, e.Message),
+                _stopping.Token)
+            .PipeTo(_self, success: won => new ClaimAnswered(generation, won));
+    }
+
+    private void OnClaimAnswered(ClaimAnswered answer)
+    {
+        long wanted = _running ? _generation + 1 : _generation;
+        if (answer.Generation != wanted) return;
+        if (!answer.Won)
+        {
+            // Another side is live with this generation: this one must never release what it holds.
+            _log.Warning("{0}: generation {1} was claimed by another side; this primary stops", _name, answer.Generation);
+            _loop.Kill();
+            Context.Stop(Self);
+            return;
+        }
+        _generation = answer.Generation;
+        if (!_running)
+        {
+            StartRunning();
+            BecomeAlone();
+            return;
+        }
+        var loss = _loss;
+        _loss = null;
+        if (loss is { Failure: true } lost)
+            _history.Add(new FailoverRecord(DateTime.UtcNow, lost.Reason, 0, _node, _generation));
+        _loop.GoAlone();
+        Publish();
+        BecomeAlone(failed: loss?.Secondary);
+    }
+
+    /// <summary>
+    /// Going on alone needs the next generation: whoever claims it first is the only live side. After
+    /// mere silence the claim waits <see cref="LockstepSettings.ClaimDelayAfterSilence"/>: if this is a
+    /// cut, the secondary is likely on the side that still reaches the cluster and the clients, and should win.
+    /// </summary>
+    private void OnSecondaryLost(SecondaryChannelLost lost)
+    {
+        bool orderly = lost.Reason is CloseReason.SaidGoodbye or CloseReason.PeerSaidGoodbye;
+        string reason = orderly ? "secondary restarted on request" : $"secondary lost: {lost.Detail}";
+        _log.Warning("{0}: {1}; claiming generation {2} before any held output leaves", _name, reason, _generation + 1);
+        _loss = (reason, !orderly, _secondary);
+        _secondary = null;
+        _secondaryNode = null;
+        Become(Claiming);
+        Report();
+        if (lost.Reason.PeerIsGone()) Claim(_generation + 1);
+        else Timers.StartSingleTimer("claim", new ClaimNow(_generation + 1), _settings.ClaimDelayAfterSilence);
+    }
+
+    private void RestartSecondary(RestartSecondary _)
+    {
+        Sender.Tell(new ControlOk($"secondary of {_name} restarting"));
+        _loop.Dismiss();
+    }
+
+    private void RefuseAttach(AttachSecondary attach)
+    {
+        _log.Info("{0}: not attaching a secondary of generation {1} now ({2} at generation {3})", _name, attach.Generation, _phase, _generation);
+        attach.Secondary.Tell(new RetireExecutor(_name));
+    }
+
+    private void BecomeAlone(IActorRef? failed = null)
+    {
+        if (failed is not null) _badNodes.Add(AddressOf(failed));
+        else if (_launch.LostNode is { } lost) _badNodes.Add(lost);
+        _ownPlacement = null;
+        Become(Alone);
+        Report(failed);
+        Timers.StartSingleTimer("coordinator-silent", new CoordinatorSilent(_generation), CoordinatorWait);
+    }
+
+    private void StartRunning()
+    {
+        _running = true;
+        _loop.Start();
+        foreach (var output in _launch.Resend) Route(output); // outputs whose release the old primary could not prove
+        Publish();
+        Timers.StartPeriodicTimer("announce", new Announce(), TimeSpan.FromSeconds(1));
+    }
+
+    /// <summary>Tells the coordinator this primary's phase (it places and replaces secondaries on that).</summary>
+    private void Report(IActorRef? failed = null)
+    {
+        var phase = _ended is not null && _phase == PrimaryPhase.Alone ? PrimaryPhase.Ended : _phase;
+        Address? avoid = failed is not null ? AddressOf(failed) : _launch.LostNode;
+        _coordinators.Tell(new ShardingEnvelope(_name,
+            new PrimaryReport(_name, _generation, phase, _node, Self, _secondary, failed, avoid, _history.ToList())));
+    }
+
+    private Address AddressOf(IActorRef actor) => actor.Path.Address.HasGlobalScope ? actor.Path.Address : _cluster.SelfAddress;
+
+    // ---- In every phase ----
+
+    private void Common()
+    {
+        Receive<OutputReleased>(r => Route(r.Output));
+        Receive<SendPacket>(OnSendPacket);
+        Receive<GetVmStatus>(_ => Sender.Tell(Status()));
+        Receive<CheckReplicas>(_ => Sender.Tell(new ControlError($"VM '{_name}' has no secondary to compare with right now")));
         Receive<HashesCompared>(h =>
         {
             Timers.Cancel("hash-check");
@@ -145,79 +385,87 @@ public sealed class PrimaryExecutor : ReceiveActor, IPrimaryEvents, IWithTimers
         Receive<HashCheckTimeout>(_ =>
         {
             // The check needs the guest to be running (it samples between boundaries); an idle guest gives no such point.
-            foreach (var waiter in _hashCheckWaiters) waiter.Tell(new ControlError($"no replica check point of '{launch.Name}' within 10 s (the guest may be idle)"));
+            foreach (var waiter in _hashCheckWaiters) waiter.Tell(new ControlError($"no replica check point of '{_name}' within 10 s (the guest may be idle)"));
             _hashCheckWaiters.Clear();
         });
+        Receive<RestartSecondary>(_ => Sender.Tell(new ControlOk($"VM '{_name}' has no secondary right now; one is being placed")));
         Receive<TestFailover>(_ =>
         {
-            Sender.Tell(new ControlOk($"primary of {launch.Name} on {NodePicker.Describe(_cluster.SelfAddress)} stopped; the secondary takes over"));
-            _runtime.Kill();
+            Sender.Tell(new ControlOk($"primary of {_name} on {_node} stopped; the secondary takes over"));
+            _loop.Kill();
             Context.Stop(Self);
-        });
-        Receive<RestartSecondary>(_ =>
-        {
-            Sender.Tell(new ControlOk($"secondary of {launch.Name} restarting"));
-            if (_secondaryNode is not null) _badSecondaryNodes.Clear();
-            _runtime.DismissSecondary();
         });
         Receive<StopVm>(_ =>
         {
-            _runtime.Stop();
-            DistributedPubSub.Get(Context.System).Mediator.Tell(new Publish(Topics.Primaries, new VmRemoved(launch.Name)));
+            _loop.Stop();
+            DistributedPubSub.Get(Context.System).Mediator.Tell(new Publish(Topics.Primaries, new VmRemoved(_name)));
             Context.Stop(Self);
+        });
+        Receive<RetireExecutor>(_ =>
+        {
+            _loop.Stop();
+            Context.Stop(Self);
+        });
+        Receive<ReportPlacement>(_ => Report());
+        Receive<VmEnded>(ended =>
+        {
+            _ended = (ended.State, ended.Detail);
+            _log.Info("{0} ended: {1} ({2})", _name, ended.State, ended.Detail);
+            if (_phase == PrimaryPhase.Alone) Report();
+        });
+        // Facts that no longer apply in this phase (a late one from a secondary let go before).
+        Receive<SecondaryCaughtUp>(_ => { });
+        Receive<AttachFailedFact>(_ => { });
+        Receive<SecondaryChannelLost>(_ => { });
+        Receive<ClaimAnswered>(_ => { });
+        Receive<ClaimNow>(_ => { });
+        Receive<SecondaryUp>(up => up.Secondary.Tell(new RetireExecutor(_name)));
+        Receive<SecondaryPlaced>(_ => { });
+        Receive<CoordinatorSilent>(_ => { });
+        Receive<OwnSecondaryTimeout>(_ => { });
+        Receive<SecondaryFailed>(_ => { });
+        Receive<Announce>(_ => Publish());
+        Receive<SegmentCut>(cut =>
+        {
+            if (_batch.Add(cut.Segment, cut.Encoded)) FlushBatch();
+        });
+        Receive<FlushLog>(_ => FlushBatch());
+        Receive<CheckpointTaken>(taken =>
+        {
+            FlushBatch(); // batches before the checkpoint must reach the journal before it
+            _journal.Tell(taken.Checkpoint);
+        });
+        Receive<VmLogJournal.Ready>(_ =>
+        {
+            if (++_journalStarts == 1) return;
+            // A journal that failed to write stopped and was started again by its backoff supervisor: the
+            // batches in between are lost, so the log needs a fresh starting point.
+            _log.Warning("{0}: the journal was restarted; taking a new checkpoint", _name);
+            _batch.Clear();
+            _loop.RequestCheckpoint();
         });
         Receive<Terminated>(t =>
         {
-            if (t.ActorRef.Equals(_journal))
-            {
-                // A journal that failed to write (storage locked or down) stops; the VM goes on, and the
-                // journal comes back with a fresh checkpoint, since the batches in between are lost.
-                _log.Warning("{0}: the journal stopped; restarting it in {1} s with a new checkpoint", launch.Name, JournalRestartDelay.TotalSeconds);
-                _journal = ActorRefs.Nobody;
-                Timers.StartSingleTimer("journal-restart", new RestartJournal(), JournalRestartDelay);
-                return;
-            }
             foreach (var peer in _clients.Where(kv => kv.Value.Equals(t.ActorRef)).Select(kv => kv.Key).ToList()) _clients.Remove(peer);
         });
+        Receive<SubscribeAck>(_ => { });
     }
 
-    public static Props Props(Launch launch, ClaimStore claims, LockstepSettings settings) =>
-        Akka.Actor.Props.Create(() => new PrimaryExecutor(launch, claims, settings));
-
+    /// <summary>The journal writer, restarted with backoff when storage fails (it stops on a failed write).</summary>
     private void StartJournal()
     {
-        _journal = Context.Watch(Context.ActorOf(VmLogJournal.Props(_launch.Name), $"journal-{++_journalStarts}"));
-        _batchFirst = -1; // a batch begun for the old journal would not follow the new checkpoint
-        _logBatch.SetLength(0);
+        var options = Backoff.OnStop(VmLogJournal.Props(_name, Self), "journal", TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(30), 0.2, -1);
+        _journal = Context.ActorOf(BackoffSupervisor.Props(options), "journal-supervisor");
     }
 
     /// <summary>Sends what was cut since the last flush to the journal as one event.</summary>
     private void FlushBatch()
     {
-        if (_batchFirst < 0) return;
-        _journal.Tell(new VmLogJournal.LogBatch(_batchFirst, _batchEnd, _batchHorizon, _logBatch.ToArray()));
-        _logBatch.SetLength(0);
-        _batchFirst = -1;
-    }
-
-    protected override void PreStart()
-    {
-        StartJournal();
-        Timers.StartPeriodicTimer("flush-log", new FlushLog(), TimeSpan.FromMilliseconds(200));
-        _runtime.Start();
-        foreach (var output in _launch.Resend) Route(output); // outputs whose release the old primary could not prove
-        Publish();
-        Timers.StartPeriodicTimer("announce", new Announce(), TimeSpan.FromSeconds(1));
-    }
-
-    protected override void PostStop()
-    {
-        _runtime.Kill();
+        if (_batch.Take() is { } batch) _journal.Tell(batch);
     }
 
     private void Publish() =>
-        DistributedPubSub.Get(Context.System).Mediator.Tell(new Publish(Topics.Primaries,
-            new PrimaryAnnounce(_launch.Name, _runtime.Generation, Self, NodePicker.Describe(_cluster.SelfAddress))));
+        DistributedPubSub.Get(Context.System).Mediator.Tell(new Publish(Topics.Primaries, new PrimaryAnnounce(_name, _generation, Self, _node)));
 
     private void OnSendPacket(SendPacket send)
     {
@@ -233,21 +481,21 @@ public sealed class PrimaryExecutor : ReceiveActor, IPrimaryEvents, IWithTimers
         }
         if (send.Tag is { } tag)
         {
-            if (!_runtime.Deliver(send.Peer, send.Data, tag.Session, tag.Ordinal, tag.AnsweredBelow))
+            if (!_loop.Deliver(send.Peer, send.Data, tag.Session, tag.Ordinal, tag.AnsweredBelow))
                 _log.Info("{0}: dropped a late copy of request #{1} of client session {2:x}, which its client saw answered",
-                    _launch.Name, tag.Ordinal, tag.Session);
+                    _name, tag.Ordinal, tag.Session);
         }
-        else _runtime.Deliver(send.Peer, send.Data);
+        else _loop.Deliver(send.Peer, send.Data);
     }
 
     private void Route(MachineOutput output)
     {
         if (output.Kind != OutputKind.Packet)
         {
-            if (_log.IsDebugEnabled) _log.Debug("{0} console: {1}", _launch.Name, System.Text.Encoding.UTF8.GetString(output.Data));
+            if (_log.IsDebugEnabled) _log.Debug("{0} console: {1}", _name, System.Text.Encoding.UTF8.GetString(output.Data));
             return;
         }
-        var packet = new VmPacket(_launch.Name, output.Peer, output.Seq, output.Data);
+        var packet = new VmPacket(_name, output.Peer, output.Seq, output.Data);
         if (_clients.TryGetValue(output.Peer, out var client))
         {
             client.Tell(packet);
@@ -265,55 +513,30 @@ public sealed class PrimaryExecutor : ReceiveActor, IPrimaryEvents, IWithTimers
         foreach (var packet in queue) _clients[peer].Tell(packet);
     }
 
-    private void FindSecondary(string reason)
-    {
-        _secondaryNode = null;
-        var exclude = _badSecondaryNodes.Append(_cluster.SelfAddress);
-        var node = NodePicker.Pick(_cluster, exclude, _placementSeed++);
-        if (node is null)
-        {
-            _badSecondaryNodes.Clear();
-            _log.Warning("{0}: no other node for a secondary ({1}); retrying", _launch.Name, reason);
-            Timers.StartSingleTimer("find-secondary", new SecondaryNeeded(reason), TimeSpan.FromSeconds(1));
-            return;
-        }
-        _log.Info("{0}: placing a secondary on {1} ({2})", _launch.Name, NodePicker.Describe(node), reason);
-        NodePicker.ExecutorsAt(Context.System, node).Tell(
-            new StartSecondary(_launch.Name, _launch.MemorySize, _runtime.Generation, Self, _history.ToList()));
-        // A node that died but is not yet known as unreachable never answers: try another one.
-        Timers.StartSingleTimer("secondary-timeout", new SecondaryTimeout(node), SecondaryStartTimeout);
-    }
-
-    private void OnSecondaryListening(SecondaryListening listening)
-    {
-        if (listening.Generation != _runtime.Generation)
-        {
-            listening.Secondary.Tell(PoisonPill.Instance); // made for an older generation
-            return;
-        }
-        Timers.Cancel("secondary-timeout");
-        _secondaryNode = listening.Node;
-        _runtime.AttachSecondary(listening.Host, listening.Port);
-    }
-
     private VmStatus Status()
     {
-        var stats = _runtime.Stats();
-        bool protectedNow = stats.State == "Protected";
-        return new VmStatus(_launch.Name, stats.State, stats.Generation, NodePicker.Describe(_cluster.SelfAddress),
-            protectedNow ? _secondaryNode : null, stats.LagMs, stats.Instructions, stats.Outputs, stats.LogBytesPerSecond,
-            _history.ToList(), stats.Detail ?? $"re-protection pause {stats.LastReprotectPauseMs:F1} ms");
+        var stats = _loop.Stats();
+        var state = _ended?.State ?? _phase switch
+        {
+            PrimaryPhase.Protected => VmState.Protected,
+            PrimaryPhase.Claiming when !_running => VmState.Starting,
+            _ => VmState.NotProtected,
+        };
+        return new VmStatus(_name, state, _generation, _node, _phase == PrimaryPhase.Protected ? _secondaryNode : null,
+            stats.LagMs, stats.Instructions, stats.Outputs, stats.LogBytesPerSecond, _history.ToList(),
+            _ended?.Detail ?? $"{_phase}; re-protection pause {stats.LastReprotectPauseMs:F1} ms");
     }
 
-    void IPrimaryEvents.Released(MachineOutput output) => _self.Tell(new ReleasedOutput(output));
-    void IPrimaryEvents.NeedSecondary(string reason, bool afterLoss) => _self.Tell(new SecondaryNeeded(reason, afterLoss));
-    void IPrimaryEvents.Protected() => _self.Tell(new BecameProtected());
-    void IPrimaryEvents.LostClaim(long generation) => _self.Tell(new ClaimLost(generation));
-    void IPrimaryEvents.Ended(string state, string detail) => _self.Tell(new RuntimeEnded(state, detail));
-    void IPrimaryEvents.HashChecked(ulong position, ulong primaryHash, ulong secondaryHash) =>
-        _self.Tell(new HashesCompared(new ReplicaCheck(_launch.Name, position, primaryHash, secondaryHash)));
-    void IPrimaryEvents.LogCut(LogSegment segment, byte[] encoded) => _self.Tell(new SegmentCut(segment, encoded));
-    void IPrimaryEvents.Warning(string message) => _log.Warning(message);
-    void IPrimaryEvents.Checkpoint(long entryIndex, ulong position, byte[] snapshot) =>
+    // ---- IPrimaryFacts: called on the loop's threads, handed on as messages ----
+
+    void IPrimaryFacts.Released(MachineOutput output) => _self.Tell(new OutputReleased(output));
+    void IPrimaryFacts.SecondaryInSync() => _self.Tell(new SecondaryCaughtUp());
+    void IPrimaryFacts.SecondaryLost(CloseReason reason, string detail) => _self.Tell(new SecondaryChannelLost(reason, detail));
+    void IPrimaryFacts.AttachFailed(string detail) => _self.Tell(new AttachFailedFact(detail));
+    void IPrimaryFacts.Ended(VmState state, string detail) => _self.Tell(new VmEnded(state, detail));
+    void IPrimaryFacts.LogCut(LogSegment segment, byte[] encoded) => _self.Tell(new SegmentCut(segment, encoded));
+    void IPrimaryFacts.Checkpoint(long entryIndex, ulong position, byte[] snapshot) =>
         _self.Tell(new CheckpointTaken(new VmLogJournal.Checkpoint(entryIndex, position, snapshot)));
+    void IPrimaryFacts.HashChecked(ulong position, ulong primaryHash, ulong secondaryHash) =>
+        _self.Tell(new HashesCompared(new ReplicaCheck(_name, position, primaryHash, secondaryHash)));
 }

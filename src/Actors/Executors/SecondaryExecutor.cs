@@ -1,80 +1,152 @@
 using Akka.Actor;
 using Akka.Cluster;
+using Akka.Cluster.Sharding;
 using Akka.Event;
-using Lockstep.Actors.Claims;
-using Lockstep.Actors.Lockstep;
 using Lockstep.Actors.Placement;
 using Lockstep.Actors.Protocol;
-using Lockstep.Engine.Cpu;
+using Lockstep.Replication;
+using Lockstep.Replication.Channel;
+using Lockstep.Replication.Claims;
+using Lockstep.Replication.Secondary;
 
 namespace Lockstep.Actors.Executors;
 
 /// <summary>
-/// The replaying side of a VM on this node. It opens a listening socket for the primary's log
-/// channel, tells the primary executor where it is, and, if it wins a takeover, asks its
-/// executor host to run the machine live as the new primary.
+/// The replaying side of a VM on this node. It drives a <see cref="ReplayLoop"/> (which admits
+/// only the primary holding this attach's one-time token) and takes the decision the loop only
+/// reports the facts for: when the primary is lost, it claims the next generation and, if it wins,
+/// has its executor host run the machine live as the new primary.
+/// Phases (Become): Waiting (no snapshot yet) → Replaying → TakingOver.
 /// </summary>
-public sealed class SecondaryExecutor : ReceiveActor, ISecondaryEvents
+public sealed class SecondaryExecutor : ReceiveActor, ISecondaryFacts
 {
-    private sealed record PromotedMessage(Machine Machine, long Generation, long NextEntryIndex, ulong ReleasedSeq,
-        IReadOnlyList<MachineOutput> Unreleased, DeliveryFilter Filter, string Reason, double GapMs);
-    private sealed record EndedMessage(string Reason);
+    private sealed record CaughtUp;
+    private sealed record PrimaryLostFact(CloseReason Reason, string Detail, Takeover Takeover);
+    private sealed record EndedFact(CloseReason? Reason, string Detail);
+    private sealed record RefusedFact(CloseReason Reason, string Detail);
+    private sealed record ClaimAnswered(bool Won);
 
     private readonly ILoggingAdapter _log = Context.GetLogger();
     private readonly StartSecondary _start;
-    private readonly SecondaryRuntime _runtime;
+    private readonly string _name;
+    private readonly ClaimStore _claims;
+    private readonly IActorRef _coordinators;
+    private readonly AttachToken _token = AttachToken.New();
+    private readonly ReplayLoop _loop;
     private readonly IActorRef _self;
     private readonly Cluster _cluster = Cluster.Get(Context.System);
+    private readonly CancellationTokenSource _stopping = new();
 
-    public SecondaryExecutor(StartSecondary start, ClaimStore claims, LockstepSettings settings)
+    public SecondaryExecutor(StartSecondary start, ClaimStore claims, LockstepSettings settings, IActorRef coordinators)
     {
         _start = start;
+        _name = start.Vm.Name;
+        _claims = claims;
+        _coordinators = coordinators;
         _self = Self;
-        string host = _cluster.SelfAddress.Host ?? "127.0.0.1";
-        _runtime = new SecondaryRuntime(start.Name, start.MemorySize, start.Generation, host, settings, claims,
-            NodePicker.ClaimOwner(_cluster, Self.Path.Name), this);
-
-        Receive<PromotedMessage>(p =>
-        {
-            string node = NodePicker.Describe(_cluster.SelfAddress);
-            _log.Warning("{0}: primary lost ({1}); this secondary on {2} is live as generation {3} after {4:F0} ms",
-                start.Name, p.Reason, node, p.Generation, p.GapMs);
-            var history = start.History.Append(new FailoverRecord(DateTime.UtcNow, p.Reason, p.GapMs, node, p.Generation)).ToList();
-            Context.Parent.Tell(new ExecutorHost.PromoteHere(start.Name, start.MemorySize, p.Machine, p.Generation,
-                p.NextEntryIndex, p.ReleasedSeq, p.Unreleased, p.Filter, history, start.Primary.Path.Address));
-            Context.Stop(Self);
-        });
-        Receive<EndedMessage>(e =>
-        {
-            _log.Info("secondary of {0} ends: {1}", start.Name, e.Reason);
-            Context.Stop(Self);
-        });
+        _loop = new ReplayLoop(_name, start.Vm.MemorySize, Host, _token, settings, this);
+        Become(Waiting);
     }
 
-    public static Props Props(StartSecondary start, ClaimStore claims, LockstepSettings settings) =>
-        Akka.Actor.Props.Create(() => new SecondaryExecutor(start, claims, settings));
+    public static Props Props(StartSecondary start, ClaimStore claims, LockstepSettings settings, IActorRef coordinators) =>
+        Akka.Actor.Props.Create(() => new SecondaryExecutor(start, claims, settings, coordinators));
+
+    private string Host => _cluster.SelfAddress.Host ?? "127.0.0.1";
+    private string Node => NodePicker.Describe(_cluster.SelfAddress);
 
     protected override void PreStart()
     {
+        int port;
         try
         {
-            int port = _runtime.Start();
-            _start.Primary.Tell(new SecondaryListening(_start.Name, _start.Generation, _cluster.SelfAddress.Host ?? "127.0.0.1",
-                port, NodePicker.Describe(_cluster.SelfAddress), Self));
+            port = _loop.Start();
         }
-        catch (Exception e) when (e is System.Net.Sockets.SocketException or InvalidOperationException)
+        catch (System.Net.Sockets.SocketException e)
         {
-            _start.Primary.Tell(new SecondaryFailed(_start.Name, e.Message));
+            ReportToPlacer(new SecondaryFailed(_name, _start.Attempt, e.Message));
             Context.Stop(Self);
+            return;
         }
+        ReportToPlacer(new SecondaryUp(_name, _start.Generation, _start.Attempt, Host, port, _token.Bytes, Node, Self));
     }
 
-    protected override void PostStop() => _runtime.Stop();
+    /// <summary>To whoever placed this secondary: its coordinator (wherever sharding has it), or a primary that placed it itself.</summary>
+    private void ReportToPlacer(object message)
+    {
+        if (_start.ReportTo is { } placer) placer.Tell(message);
+        else _coordinators.Tell(new ShardingEnvelope(_name, message));
+    }
 
-    void ISecondaryEvents.Promoted(Machine machine, long generation, long nextEntryIndex, ulong releasedSeq,
-        IReadOnlyList<MachineOutput> unreleased, DeliveryFilter filter, string reason, double gapMs) =>
-        _self.Tell(new PromotedMessage(machine, generation, nextEntryIndex, releasedSeq, unreleased, filter, reason, gapMs));
+    protected override void PostStop()
+    {
+        _stopping.Cancel();
+        _loop.Stop();
+    }
 
-    void ISecondaryEvents.Ended(string reason) => _self.Tell(new EndedMessage(reason));
-    void ISecondaryEvents.Warning(string message) => _log.Warning(message);
+    /// <summary>Listening; the primary connects and sends its RAM, then the snapshot that completes it.</summary>
+    private void Waiting()
+    {
+        Receive<CaughtUp>(_ => Become(Replaying));
+        Common();
+    }
+
+    /// <summary>Holding the state and replaying the log a short distance behind the primary.</summary>
+    private void Replaying()
+    {
+        Receive<PrimaryLostFact>(lost =>
+        {
+            _log.Warning("{0}: primary lost ({1}); claiming generation {2}", _name, lost.Detail, _start.Generation + 1);
+            Become(() => TakingOver(lost));
+            string name = _name;
+            long generation = _start.Generation + 1;
+            _claims.ClaimAsync(name, generation, NodePicker.ClaimOwner(_cluster, Self.Path.Name),
+                    e => _log.Warning("{0}: takeover waits for the claims storage: {1}", name, e.Message), _stopping.Token)
+                .PipeTo(_self, success: won => new ClaimAnswered(won));
+        });
+        Common();
+    }
+
+    /// <summary>The loop has ended and the machine is this actor's: it goes live only with the next generation claimed.</summary>
+    private void TakingOver(PrimaryLostFact lost)
+    {
+        Receive<ClaimAnswered>(answer =>
+        {
+            long generation = _start.Generation + 1;
+            if (!answer.Won)
+            {
+                _log.Warning("{0}: primary lost ({1}) but generation {2} was claimed by another side; this secondary stops",
+                    _name, lost.Detail, generation);
+                Context.Stop(Self);
+                return;
+            }
+            var takeover = lost.Takeover;
+            double gapMs = takeover.SilentMs + System.Diagnostics.Stopwatch.GetElapsedTime(takeover.DetectedAt).TotalMilliseconds;
+            _log.Warning("{0}: primary lost ({1}); this secondary on {2} is live as generation {3} after {4:F0} ms",
+                _name, lost.Detail, Node, generation, gapMs);
+            var history = _start.History.Append(new FailoverRecord(DateTime.UtcNow, $"primary lost: {lost.Detail}", gapMs, Node, generation)).ToList();
+            Context.Parent.Tell(new PrimaryLaunch(_start.Vm, takeover.Machine, generation, true, takeover.NextEntryIndex,
+                takeover.ReleasedSeq, takeover.Unreleased, takeover.Filter, history, _start.PrimaryNode));
+            Context.Stop(Self);
+        });
+        Receive<RetireExecutor>(_ => _log.Info("{0}: not retiring while taking over", _name));
+        Common();
+    }
+
+    private void Common()
+    {
+        Receive<EndedFact>(ended =>
+        {
+            _log.Info("secondary of {0} ends: {1}", _name, ended.Detail);
+            Context.Stop(Self);
+        });
+        Receive<RefusedFact>(refused =>
+            _log.Warning("{0}: refused a connection to its lockstep port that was not its primary's ({1}: {2})", _name, refused.Reason, refused.Detail));
+        Receive<RetireExecutor>(_ => Context.Stop(Self));
+        Receive<CaughtUp>(_ => { });
+    }
+
+    void ISecondaryFacts.InSync() => _self.Tell(new CaughtUp());
+    void ISecondaryFacts.PrimaryLost(CloseReason reason, string detail, Takeover takeover) => _self.Tell(new PrimaryLostFact(reason, detail, takeover));
+    void ISecondaryFacts.Ended(CloseReason? reason, string detail) => _self.Tell(new EndedFact(reason, detail));
+    void ISecondaryFacts.Refused(CloseReason reason, string detail) => _self.Tell(new RefusedFact(reason, detail));
 }

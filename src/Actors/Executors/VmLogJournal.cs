@@ -7,8 +7,11 @@ namespace Lockstep.Actors.Executors;
 /// <summary>
 /// Writes a VM's event log to the journal as a stream of batches (many segments per event, never
 /// a row per input), plus periodic machine snapshots, so that any recorded execution can be
-/// replayed later and a VM can be rebuilt after losing both hosts. It runs beside the primary and
-/// never gates outputs: the lockstep channel is what makes an output safe to release.
+/// replayed later and a VM can be rebuilt after losing both hosts (<see cref="VmRebuilder"/> reads
+/// it back through Akka.Persistence.Query). It runs beside the primary and never gates outputs: the
+/// lockstep channel is what makes an output safe to release. A failed write stops it; the backoff
+/// supervisor its primary put it under starts it again, and it then tells the primary
+/// (<see cref="Ready"/>) so that the log gets a fresh checkpoint.
 /// </summary>
 public sealed class VmLogJournal : ReceivePersistentActor
 {
@@ -18,58 +21,42 @@ public sealed class VmLogJournal : ReceivePersistentActor
     /// <summary>A full machine snapshot taken when the log stood at <paramref name="EntryIndex"/>.</summary>
     public sealed record Checkpoint(long EntryIndex, ulong Position, byte[] Snapshot);
 
-    /// <summary>Replies with <see cref="Recovered"/>: the newest checkpoint and the batches after it.</summary>
-    public sealed record GetRecovered;
+    /// <summary>To the primary: recovered and writing.</summary>
+    public sealed record Ready(string Name);
 
-    public sealed record Recovered(Checkpoint? Checkpoint, IReadOnlyList<LogBatch> Batches);
+    public static string PersistenceIdOf(string vm) => $"vmlog-{vm}";
 
     private readonly ILoggingAdapter _log = Context.GetLogger();
     private readonly string _name;
-    private Checkpoint? _checkpoint;
-    private readonly List<LogBatch> _tail = [];
-    private long _bytesWritten;
+    private readonly IActorRef _primary;
 
-    public VmLogJournal(string name)
+    public VmLogJournal(string name, IActorRef primary)
     {
         _name = name;
-        Recover<SnapshotOffer>(offer =>
-        {
-            if (offer.Snapshot is Checkpoint checkpoint) _checkpoint = checkpoint;
-        });
-        Recover<LogBatch>(batch => Keep(batch));
+        _primary = primary;
+        // Recovery only finds the sequence number to continue from; the rebuild reads the journal itself.
+        Recover<SnapshotOffer>(_ => { });
+        Recover<LogBatch>(_ => { });
+        Recover<RecoveryCompleted>(_ => _primary.Tell(new Ready(_name)));
 
-        Command<LogBatch>(batch => PersistAsync(batch, persisted =>
-        {
-            Keep(persisted);
-            _bytesWritten += persisted.Segments.Length;
-        }));
-        Command<Checkpoint>(checkpoint =>
-        {
-            _checkpoint = checkpoint;
-            _tail.RemoveAll(b => b.EndEntry <= checkpoint.EntryIndex);
-            SaveSnapshot(checkpoint);
-        });
+        Command<LogBatch>(batch => PersistAsync(batch, _ => { }));
+        Command<Checkpoint>(SaveSnapshot);
         Command<SaveSnapshotSuccess>(success =>
             DeleteMessages(success.Metadata.SequenceNr)); // batches before the checkpoint are inside it
         Command<SaveSnapshotFailure>(failure => _log.Warning("{0}: snapshot not saved: {1}", _name, failure.Cause.Message));
         Command<DeleteMessagesSuccess>(_ => { });
         Command<DeleteMessagesFailure>(failure => _log.Warning("{0}: old log batches not deleted: {1}", _name, failure.Cause.Message));
-        Command<GetRecovered>(_ => Sender.Tell(new Recovered(_checkpoint, _tail.ToList())));
     }
 
-    public override string PersistenceId => $"vmlog-{_name}";
+    public override string PersistenceId => PersistenceIdOf(_name);
 
-    public static Props Props(string name) => Akka.Actor.Props.Create(() => new VmLogJournal(name));
-
-    /// <summary>Only what follows the newest checkpoint is needed to rebuild.</summary>
-    private void Keep(LogBatch batch)
-    {
-        if (_checkpoint is null || batch.EndEntry > _checkpoint.EntryIndex) _tail.Add(batch);
-    }
+    public static Props Props(string name, IActorRef primary) => Akka.Actor.Props.Create(() => new VmLogJournal(name, primary));
 
     protected override void OnPersistFailure(Exception cause, object @event, long sequenceNr)
     {
-        // Losing the journal copy must not stop the VM: the secondary still protects it.
+        // Losing the journal copy must not stop the VM: the secondary still protects it. This actor stops
+        // (what Akka.Persistence does after a failed write) and its backoff supervisor starts it again.
         _log.Error("{0}: log batch {1} not persisted: {2}", _name, sequenceNr, cause.Message);
+        base.OnPersistFailure(cause, @event, sequenceNr);
     }
 }

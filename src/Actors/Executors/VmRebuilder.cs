@@ -1,5 +1,10 @@
 using Akka.Actor;
 using Akka.Event;
+using Akka.Persistence;
+using Akka.Persistence.Query;
+using Akka.Persistence.Sql.Query;
+using Akka.Streams;
+using Akka.Streams.Dsl;
 using Lockstep.Actors.Protocol;
 using Lockstep.Engine.Cpu;
 using Lockstep.Engine.Loading;
@@ -11,46 +16,77 @@ namespace Lockstep.Actors.Executors;
 /// <summary>
 /// Builds the machine for a primary that starts with no live predecessor: from the journal's
 /// newest checkpoint plus the log batches after it when there are any (a VM that lost both hosts,
-/// or a whole cluster restarted), else by booting the image. The journal copy of the log trails
-/// the live log by up to a batch, so a rebuild can miss the last few hundred milliseconds: this is
-/// the recovery point for double failures, not the lockstep guarantee.
+/// or a whole cluster restarted), else by booting the image. It only reads: the checkpoint from
+/// the snapshot store, the batches through Akka.Persistence.Query, never as a second writer of
+/// the log's persistence id. The journal copy of the log trails the live log by up to a batch,
+/// so a rebuild can miss the last few hundred milliseconds: this is the recovery point for
+/// double failures, not the lockstep guarantee.
 /// </summary>
 public sealed class VmRebuilder : ReceiveActor
 {
+    private sealed record Loaded(VmLogJournal.Checkpoint? Checkpoint, IReadOnlyList<VmLogJournal.LogBatch> Batches);
+
+    private static readonly TimeSpan LoadTimeout = TimeSpan.FromSeconds(30);
+
     private readonly ILoggingAdapter _log = Context.GetLogger();
 
     public VmRebuilder(StartPrimary start)
     {
-        var journal = Context.ActorOf(VmLogJournal.Props(start.Name), "journal");
-        journal.Tell(new VmLogJournal.GetRecovered());
-        Receive<VmLogJournal.Recovered>(recovered =>
+        Receive<Loaded>(loaded =>
         {
             try
             {
-                Context.Parent.Tell(Rebuild(start, recovered));
+                Context.Parent.Tell(Rebuild(start, loaded));
             }
             catch (Exception e) when (e is ImageException or DivergenceException or LogFormatException or InvalidDataException)
             {
-                _log.Error("cannot start {0}: {1}", start.Name, e.Message);
+                _log.Error("cannot start {0}: {1}", start.Vm.Name, e.Message);
             }
             Context.Stop(Self);
         });
+        Receive<Status.Failure>(failure =>
+        {
+            _log.Error("cannot start {0}: the journal could not be read: {1}", start.Vm.Name, failure.Cause.Message);
+            Context.Stop(Self);
+        });
+        LoadAsync(Context.System, start.Vm.Name).PipeTo(Self);
     }
 
     public static Props Props(StartPrimary start) => Akka.Actor.Props.Create(() => new VmRebuilder(start));
 
-    private ExecutorHost.LaunchPrimary Rebuild(StartPrimary start, VmLogJournal.Recovered recovered)
+    /// <summary>Runs outside the actor (no Context after the first await): everything it needs comes in.</summary>
+    private static async Task<Loaded> LoadAsync(ActorSystem system, string vm)
     {
-        var machine = new Machine(start.MemorySize);
-        if (recovered.Checkpoint is not { } checkpoint)
+        string id = VmLogJournal.PersistenceIdOf(vm);
+        var store = Persistence.Instance.Apply(system).SnapshotStoreFor(null);
+        var answer = await store.Ask<object>(new LoadSnapshot(id, SnapshotSelectionCriteria.Latest, long.MaxValue), LoadTimeout);
+        var selected = answer switch
         {
-            ElfLoader.Load(machine, start.Image);
-            return new ExecutorHost.LaunchPrimary(start.Name, start.MemorySize, machine, start.Generation, 0, 0, [], start.History);
+            LoadSnapshotResult result => result.Snapshot,
+            LoadSnapshotFailed failed => throw failed.Cause,
+            _ => throw new InvalidOperationException($"unexpected answer from the snapshot store: {answer.GetType().Name}"),
+        };
+        var checkpoint = selected?.Snapshot as VmLogJournal.Checkpoint;
+        long from = checkpoint is null ? 1 : selected!.Metadata.SequenceNr + 1;
+        var journal = PersistenceQuery.Get(system).ReadJournalFor<SqlReadJournal>(SqlReadJournal.Identifier);
+        var events = await journal.CurrentEventsByPersistenceId(id, from, long.MaxValue)
+            .RunWith(Sink.Seq<EventEnvelope>(), system.Materializer());
+        return new Loaded(checkpoint, events.Select(e => e.Event).OfType<VmLogJournal.LogBatch>().ToList());
+    }
+
+    private PrimaryLaunch Rebuild(StartPrimary start, Loaded loaded)
+    {
+        var vm = start.Vm;
+        var machine = new Machine(vm.MemorySize);
+        if (loaded.Checkpoint is not { } checkpoint)
+        {
+            ElfLoader.Load(machine, vm.Image);
+            return new PrimaryLaunch(vm, machine, start.Generation, false, 0, 0, [], null, start.History, null);
         }
         MachineSnapshot.Restore(machine, checkpoint.Snapshot);
         var replay = new ReplayInputs(checkpoint.EntryIndex, machine.Position);
         machine.SwitchInputs(replay);
-        foreach (var segment in Segments(recovered.Batches).Where(s => s.FirstEntryIndex >= checkpoint.EntryIndex))
+        foreach (var segment in Segments(loaded.Batches).Where(s => s.FirstEntryIndex >= checkpoint.EntryIndex))
         {
             if (segment.FirstEntryIndex != replay.ReceivedEntryIndex) break; // a gap: replay what is contiguous
             replay.Append(segment);
@@ -58,11 +94,10 @@ public sealed class VmRebuilder : ReceiveActor
         var produced = new List<MachineOutput>();
         machine.RunUntilStopped(produced.Add);
         _log.Info("{0}: rebuilt from the journal at instruction {1} (checkpoint at {2}, {3} entries replayed)",
-            start.Name, machine.Position, checkpoint.Position, replay.NextEntryIndex - checkpoint.EntryIndex);
+            vm.Name, machine.Position, checkpoint.Position, replay.NextEntryIndex - checkpoint.EntryIndex);
         // Whether these outputs left before the loss is unknown: resend them, receivers drop repeats by seq.
         ulong firstProduced = produced.Count > 0 ? produced[0].Seq : machine.NextOutputSeq;
-        return new ExecutorHost.LaunchPrimary(start.Name, start.MemorySize, machine, start.Generation,
-            replay.NextEntryIndex, firstProduced, produced, start.History);
+        return new PrimaryLaunch(vm, machine, start.Generation, false, replay.NextEntryIndex, firstProduced, produced, null, start.History, null);
     }
 
     private static IEnumerable<LogSegment> Segments(IEnumerable<VmLogJournal.LogBatch> batches)

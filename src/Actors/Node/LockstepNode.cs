@@ -2,10 +2,9 @@ using Akka.Actor;
 using Akka.Cluster.Sharding;
 using Akka.Cluster.Tools.Client;
 using Akka.Configuration;
-using Lockstep.Actors.Claims;
 using Lockstep.Actors.Executors;
-using Lockstep.Actors.Lockstep;
 using Lockstep.Actors.Vm;
+using Lockstep.Replication.Claims;
 
 namespace Lockstep.Actors.Node;
 
@@ -17,11 +16,11 @@ public static class LockstepNode
     /// <summary>Starts the node's actors in an already created actor system (tests create several in one process).</summary>
     public static NodeHandles Start(ActorSystem system, ClaimStore claims)
     {
-        var settings = LockstepSettings.From(system.Settings.Config);
-        var executors = system.ActorOf(Props.Create(() => new ExecutorHost(claims, settings)), "executors");
+        var settings = LockstepSettingsConfig.From(system.Settings.Config);
         var sharding = ClusterSharding.Get(system);
         var shardingSettings = ClusterShardingSettings.Create(system);
         var vmRegion = sharding.Start("vm", name => ProtectedVm.Props(name, claims), shardingSettings, new VmMessageExtractor());
+        var executors = system.ActorOf(ExecutorHost.Props(claims, settings, vmRegion), "executors");
         var directoryRegion = sharding.Start("vm-directory", _ => VmDirectory.Props(vmRegion), shardingSettings, new VmMessageExtractor());
         var gateway = system.ActorOf(Gateway.Gateway.Props(vmRegion, directoryRegion), "gateway");
         ClusterClientReceptionist.Get(system).RegisterService(gateway);

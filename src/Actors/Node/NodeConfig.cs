@@ -1,6 +1,6 @@
 using Akka.Configuration;
 using Akka.Persistence.Sql;
-using Lockstep.Actors.Claims;
+using Lockstep.Replication.Claims;
 
 namespace Lockstep.Actors.Node;
 
@@ -21,6 +21,9 @@ public static class NodeConfig
             akka.persistence.snapshot-store.sql.connection-string = "{{connection}}"
             akka.persistence.journal.sql.provider-name = "{{provider}}"
             akka.persistence.snapshot-store.sql.provider-name = "{{provider}}"
+            akka.persistence.query.journal.sql.connection-string = "{{connection}}"
+            akka.persistence.query.journal.sql.provider-name = "{{provider}}"
+            akka.persistence.query.journal.sql.write-plugin = "akka.persistence.journal.sql"
             """);
         return overrides
             .WithFallback(ConfigurationFactory.ParseString(File.ReadAllText(file)))

@@ -1,100 +1,76 @@
 using Akka.Actor;
 using Akka.Cluster;
-using Akka.Cluster.Tools.PublishSubscribe;
 using Akka.Event;
 using Akka.Persistence;
-using Lockstep.Actors.Claims;
 using Lockstep.Actors.Placement;
 using Lockstep.Actors.Protocol;
+using Lockstep.Replication;
+using Lockstep.Replication.Claims;
 
 namespace Lockstep.Actors.Vm;
 
 /// <summary>
-/// The coordinator of one VM: cluster-sharded, event-sourced, remembered. It holds the desired
-/// state (image, memory, whether it should run) and places the primary; the primary finds its own
-/// secondaries and fails over without it. The coordinator steps in when no primary is alive at
-/// all (first start, or after the whole cluster was down) and answers for the VM meanwhile.
+/// The coordinator of one VM, and the supervisor of its two sides: cluster-sharded, event-sourced,
+/// remembered. It places the primary and the secondary on different nodes, watches both
+/// (DeathWatch), and places again what dies. The sides run under each node's executor host, not
+/// under this actor, so losing this actor's node costs nothing but this actor: sharding re-creates
+/// it elsewhere and it finds them again (Locating). The data path never waits for it: a secondary
+/// takes over on its own claim, and gateways route by the primaries' announcements.
+/// Phases (Become): Undefined → Locating / PlacingPrimary → Running → (primary lost) Orphaned → …; Stopped.
+/// It never blocks: claims storage is read asynchronously and the answers come back as messages.
 /// </summary>
 public sealed class ProtectedVm : ReceivePersistentActor, IWithTimers
 {
     private sealed record Defined(byte[] Image, uint MemorySize);
     private sealed record Stopped;
-    private sealed record CheckPrimary;
 
-    /// <summary>How long to wait for a running primary to announce itself before starting one.</summary>
-    private static readonly TimeSpan AnnounceGrace = TimeSpan.FromSeconds(3);
+    private sealed record NewestClaim(long Generation, string? Owner);
+    private sealed record LocateTimeout;
+    private sealed record PrimaryStartTimeout(long Generation);
+    private sealed record OrphanGraceOver;
+    private sealed record PlaceSecondary;
+    private sealed record SecondaryStartTimeout(Guid Attempt);
+
+    /// <summary>How long executor hosts have to answer <see cref="FindExecutors"/> after this actor (re)starts.</summary>
+    private static readonly TimeSpan LocateWait = TimeSpan.FromSeconds(3);
+    /// <summary>How long a placed primary may take to rebuild and claim before the placement is looked at again.</summary>
+    private static readonly TimeSpan PrimaryStartWait = TimeSpan.FromSeconds(20);
+    /// <summary>After the primary died: time for its secondary to report as the new primary before the claims are looked at.</summary>
+    private static readonly TimeSpan OrphanGrace = TimeSpan.FromSeconds(3);
+    /// <summary>How long a node may take to answer StartSecondary before another node is tried.</summary>
+    private static readonly TimeSpan SecondaryStartWait = TimeSpan.FromSeconds(3);
+    private static readonly TimeSpan RetryDelay = TimeSpan.FromSeconds(1);
 
     private readonly ILoggingAdapter _log = Context.GetLogger();
     private readonly string _name;
     private readonly ClaimStore _claims;
     private readonly Cluster _cluster = Cluster.Get(Context.System);
-    private Defined? _definition;
+    private LaunchSpec? _spec;
     private bool _stopped;
-    private PrimaryAnnounce? _primary;
-    private DateTime _placedAt = DateTime.MinValue;
-    private DateTime _lastAnnounce = DateTime.MinValue;
 
-    /// <summary>Primaries announce themselves every second; this much silence makes the coordinator look closer.</summary>
-    private static readonly TimeSpan SilentPrimary = TimeSpan.FromSeconds(5);
+    // Known only in memory: after a restart of this actor, Locating finds them again.
+    private long _generation;
+    private IActorRef? _primary;
+    private PrimaryPhase _primaryPhase;
+    private string? _primaryNode;
+    private IReadOnlyList<FailoverRecord> _history = [];
+    private (Guid Attempt, Address Node, IActorRef? Executor)? _secondary;
+    private readonly HashSet<Address> _badNodes = [];
+    private int _placementSeed;
 
     public ProtectedVm(string name, ClaimStore claims)
     {
         _name = name;
         _claims = claims;
-        Recover<Defined>(d => { _definition = d; _stopped = false; });
+        _placementSeed = name.GetHashCode();
+        Recover<Defined>(d => { _spec = new LaunchSpec(_name, d.Image, d.MemorySize); _stopped = false; });
         Recover<Stopped>(_ => _stopped = true);
-
-        Command<CreateVm>(create =>
+        Recover<RecoveryCompleted>(_ =>
         {
-            if (_definition is not null && !_stopped)
-            {
-                Sender.Tell(new ControlError($"a VM named '{_name}' already exists"));
-                return;
-            }
-            var sender = Sender;
-            Persist(new Defined(create.Image, create.MemorySize), d =>
-            {
-                _definition = d;
-                _stopped = false;
-                _primary = null;
-                PlacePrimary("created");
-                sender.Tell(new ControlOk($"VM '{_name}' created"));
-            });
+            if (_spec is null) Become(Undefined);
+            else if (_stopped) Become(StoppedPhase);
+            else BecomeLocating();
         });
-        Command<StopVm>(_ =>
-        {
-            var sender = Sender;
-            Persist(new Stopped(), _ =>
-            {
-                _stopped = true;
-                _primary = null;
-                sender.Tell(new ControlOk($"VM '{_name}' stopped"));
-            });
-        });
-        Command<PrimaryAnnounce>(a =>
-        {
-            if (a.Name != _name || (_primary is not null && a.Generation < _primary.Generation)) return;
-            _primary = a;
-            _lastAnnounce = DateTime.UtcNow;
-        });
-        Command<VmRemoved>(r => { if (r.Name == _name) _primary = null; });
-        Command<SubscribeAck>(_ => { });
-        Command<CheckPrimary>(_ =>
-        {
-            if (_definition is null || _stopped) return;
-            if (_primary is not null && DateTime.UtcNow - _lastAnnounce < SilentPrimary) return;
-            if (DateTime.UtcNow - _placedAt < TimeSpan.FromSeconds(10)) return; // a placed primary may still be booting
-            // Only when the holder of the newest generation is no longer a member can nobody be live:
-            // a primary we merely do not hear from may still serve its clients.
-            if (HolderStillMember()) return;
-            _primary = null;
-            PlacePrimary("no live primary, and the newest generation's holder has left the cluster");
-        });
-        Command<GetVmStatus>(_ => Sender.Tell(Answer()));
-        Command<SendPacket>(_ => Sender.Tell(NoPrimary()));
-        Command<TestFailover>(_ => Sender.Tell(NoPrimary()));
-        Command<RestartSecondary>(_ => Sender.Tell(NoPrimary()));
-        Command<CheckReplicas>(_ => Sender.Tell(NoPrimary()));
     }
 
     public override string PersistenceId => $"vm-{_name}";
@@ -102,46 +78,293 @@ public sealed class ProtectedVm : ReceivePersistentActor, IWithTimers
 
     public static Props Props(string name, ClaimStore claims) => Akka.Actor.Props.Create(() => new ProtectedVm(name, claims));
 
-    protected override void PreStart()
+    // ---- Phases ----
+
+    private void Undefined()
     {
-        base.PreStart();
-        DistributedPubSub.Get(Context.System).Mediator.Tell(new Subscribe(Topics.Primaries, Self));
-        Timers.StartPeriodicTimer("check-primary", new CheckPrimary(), AnnounceGrace, TimeSpan.FromSeconds(5));
+        Command<CreateVm>(Create);
+        CommandAny(message =>
+        {
+            if (message is IControlRequest) Sender.Tell(new ControlError($"unknown VM '{_name}'"));
+            else if (message is SecondaryUp up) up.Secondary.Tell(new RetireExecutor(_name));
+        });
     }
 
-    private void PlacePrimary(string reason)
+    private void StoppedPhase()
     {
-        if (_definition is null) return;
-        long generation = _claims.HighestGeneration(_name) + 1;
-        var node = NodePicker.Pick(_cluster, [], _name.GetHashCode() + (int)generation);
+        Command<CreateVm>(Create);
+        Command<StopVm>(_ => Sender.Tell(new ControlOk($"VM '{_name}' stopped")));
+        Command<PrimaryReport>(report => report.Primary.Tell(new RetireExecutor(_name)));
+        Command<SecondaryUp>(up => up.Secondary.Tell(new RetireExecutor(_name)));
+        CommandAny(message =>
+        {
+            if (message is IControlRequest) Sender.Tell(new ControlError($"VM '{_name}' is stopped"));
+        });
+    }
+
+    /// <summary>Just (re)started with a VM defined: are its sides running somewhere already?</summary>
+    private void Locating()
+    {
+        Command<LocateTimeout>(_ =>
+        {
+            _log.Info("{0}: no running primary found; looking at the claims", _name);
+            LookAtClaims();
+        });
+        Command<NewestClaim>(OnNewestClaim);
+        Running(adoptOnly: true);
+    }
+
+    /// <summary>A primary was started on a node; waiting for it to rebuild, claim and report.</summary>
+    private void PlacingPrimary()
+    {
+        Command<PrimaryStartTimeout>(timeout =>
+        {
+            _log.Warning("{0}: the primary of generation {1} did not report within {2} s; looking again", _name, timeout.Generation, PrimaryStartWait.TotalSeconds);
+            LookAtClaims();
+        });
+        Command<NewestClaim>(OnNewestClaim);
+        Running(adoptOnly: true);
+    }
+
+    /// <summary>The primary died: its secondary should report as the new primary; if none does, the claims decide.</summary>
+    private void Orphaned()
+    {
+        Command<OrphanGraceOver>(_ => LookAtClaims());
+        Command<NewestClaim>(OnNewestClaim);
+        Running(adoptOnly: true);
+    }
+
+    /// <summary>
+    /// A primary is live. It reports its phase; this actor places a secondary whenever it is Alone,
+    /// and replaces one that dies or fails to come in.
+    /// </summary>
+    /// <param name="adoptOnly">In the other phases only a primary's report (adopting it) and the common requests apply.</param>
+    private void Running(bool adoptOnly = false)
+    {
+        Command<PrimaryReport>(OnPrimaryReport);
+        if (!adoptOnly)
+        {
+            Command<SecondaryUp>(OnSecondaryUp);
+            Command<SecondaryFailed>(failed =>
+            {
+                if (_secondary?.Attempt != failed.Attempt) return;
+                _log.Warning("{0}: the secondary on {1} could not start: {2}", _name, NodePicker.Describe(_secondary.Value.Node), failed.Reason);
+                _badNodes.Add(_secondary.Value.Node);
+                _secondary = null;
+                Timers.StartSingleTimer("place-secondary", new PlaceSecondary(), RetryDelay);
+            });
+            Command<SecondaryStartTimeout>(timeout =>
+            {
+                if (_secondary is not { Executor: null } pending || pending.Attempt != timeout.Attempt) return;
+                // A node that died but is not yet known as unreachable never answers: try another one.
+                _log.Warning("{0}: no secondary started on {1} within {2} s; trying another node", _name, NodePicker.Describe(pending.Node), SecondaryStartWait.TotalSeconds);
+                _badNodes.Add(pending.Node);
+                _secondary = null;
+                EnsureSecondary();
+            });
+            Command<PlaceSecondary>(_ => EnsureSecondary());
+        }
+        else
+        {
+            Command<SecondaryUp>(up => up.Secondary.Tell(new RetireExecutor(_name)));
+        }
+        Command<ExecutorsFound>(found =>
+        {
+            foreach (var primary in found.Primaries) primary.Tell(new ReportPlacement(_name));
+        });
+        Command<Terminated>(OnTerminated);
+        Command<StopVm>(StopVm);
+        Command<CreateVm>(_ => Sender.Tell(new ControlError($"a VM named '{_name}' already exists")));
+        Command<GetVmStatus>(status =>
+        {
+            if (_primary is not null) _primary.Forward(status);
+            else Sender.Tell(new VmStatus(_name, VmState.Starting, _generation, _primaryNode, null, 0, 0, 0, 0, _history, "waiting for the primary to come up"));
+        });
+        Command<IControlRequest>(request =>
+        {
+            if (_primary is not null) _primary.Forward(request);
+            else Sender.Tell(new ControlError($"VM '{_name}' has no live primary at the moment; try again"));
+        });
+        CommandAny(_ => { }); // stale timers and answers of an earlier phase
+    }
+
+    // ---- Decisions ----
+
+    private void Create(CreateVm create)
+    {
+        var sender = Sender;
+        Persist(new Defined(create.Image, create.MemorySize), d =>
+        {
+            _spec = new LaunchSpec(_name, d.Image, d.MemorySize);
+            _stopped = false;
+            ForgetSides();
+            sender.Tell(new ControlOk($"VM '{_name}' created"));
+            LookAtClaims();
+        });
+    }
+
+    private void StopVm(StopVm stop)
+    {
+        var sender = Sender;
+        Persist(new Stopped(), _ =>
+        {
+            _stopped = true;
+            _primary?.Tell(stop);
+            if (_secondary?.Executor is { } secondary) secondary.Tell(new RetireExecutor(_name));
+            ForgetSides();
+            sender.Tell(new ControlOk($"VM '{_name}' stopped"));
+            Become(StoppedPhase);
+        });
+    }
+
+    private void BecomeLocating()
+    {
+        Become(Locating);
+        foreach (var member in _cluster.State.Members.Where(m => m.Status == MemberStatus.Up))
+            NodePicker.ExecutorsAt(Context.System, member.Address).Tell(new FindExecutors(_name));
+        Timers.StartSingleTimer("locate", new LocateTimeout(), LocateWait);
+    }
+
+    /// <summary>Nobody live is known: read the newest claim (asynchronously) to decide whether a primary must be placed.</summary>
+    private void LookAtClaims()
+    {
+        Become(PlacingPrimary);
+        _claims.NewestClaimAsync(_name).PipeTo(Self, success: c => new NewestClaim(c.Generation, c.Owner));
+    }
+
+    private void OnNewestClaim(NewestClaim newest)
+    {
+        if (_primary is not null) return; // a primary reported meanwhile
+        // A holder still in the cluster may be serving its clients without our hearing of it: do not start a
+        // rival (it could not win the claim anyway). Look again later.
+        if (newest.Owner is not null && NodePicker.IsMember(_cluster, newest.Owner))
+        {
+            _log.Info("{0}: generation {1} is held by {2}, still a member; waiting for it to report", _name, newest.Generation, newest.Owner);
+            foreach (var member in _cluster.State.Members.Where(m => m.Status == MemberStatus.Up))
+                NodePicker.ExecutorsAt(Context.System, member.Address).Tell(new FindExecutors(_name));
+            Timers.StartSingleTimer("primary-start", new PrimaryStartTimeout(newest.Generation), PrimaryStartWait);
+            return;
+        }
+        long generation = newest.Generation + 1;
+        var node = NodePicker.Pick(_cluster, [], _placementSeed++);
         if (node is null)
         {
             _log.Warning("{0}: no node to place the primary on", _name);
+            Timers.StartSingleTimer("primary-start", new PrimaryStartTimeout(generation), RetryDelay);
             return;
         }
-        _log.Info("{0}: starting the primary on {1} as generation {2} ({3})", _name, NodePicker.Describe(node), generation, reason);
-        _placedAt = DateTime.UtcNow;
-        NodePicker.ExecutorsAt(Context.System, node).Tell(new StartPrimary(_name, _definition.Image, _definition.MemorySize, generation, []));
+        _log.Info("{0}: starting the primary on {1} as generation {2}", _name, NodePicker.Describe(node), generation);
+        NodePicker.ExecutorsAt(Context.System, node).Tell(new StartPrimary(_spec!, generation, _history));
+        Timers.StartSingleTimer("primary-start", new PrimaryStartTimeout(generation), PrimaryStartWait);
     }
 
-    /// <summary>True while the node that claimed the newest generation is still in the cluster (Up or not yet removed).</summary>
-    private bool HolderStillMember()
+    private void OnPrimaryReport(PrimaryReport report)
     {
-        long generation = _claims.HighestGeneration(_name);
-        if (generation == 0) return false;
-        string? owner = _claims.OwnerOf(_name, generation);
-        return owner is not null && NodePicker.IsMember(_cluster, owner);
+        if (report.Generation < _generation && _primary is not null) return; // superseded: it will find out by its claim
+        if (!report.Primary.Equals(_primary))
+        {
+            if (_primary is not null) Context.Unwatch(_primary);
+            _log.Info("{0}: primary of generation {1} on {2} ({3})", _name, report.Generation, report.Node, report.Phase);
+            _primary = Context.Watch(report.Primary);
+            Timers.Cancel("primary-start");
+            Timers.Cancel("locate");
+            Timers.Cancel("orphaned");
+            Become(() => Running());
+        }
+        _generation = report.Generation;
+        _primaryPhase = report.Phase;
+        _primaryNode = report.Node;
+        _history = report.History;
+        if (report.AvoidNode is { } avoid) _badNodes.Add(avoid);
+        switch (report.Phase)
+        {
+            case PrimaryPhase.Alone:
+                // Keep a secondary still being placed for this generation, unless it is the one that just failed.
+                bool failed = report.FailedSecondary is not null && report.FailedSecondary.Equals(_secondary?.Executor);
+                if (_secondary is { } placed && (failed || placed.Executor is not null))
+                {
+                    if (placed.Executor is { } stale && !failed) stale.Tell(new RetireExecutor(_name));
+                    if (placed.Executor is { } watched) Context.Unwatch(watched);
+                    _secondary = null;
+                }
+                EnsureSecondary();
+                break;
+            case PrimaryPhase.Attaching or PrimaryPhase.Protected when report.Secondary is { } secondary:
+                if (!secondary.Equals(_secondary?.Executor))
+                {
+                    if (_secondary?.Executor is { } old) Context.Unwatch(old);
+                    _secondary = (_secondary?.Attempt ?? Guid.Empty, AddressOf(secondary), Context.Watch(secondary));
+                }
+                Timers.Cancel("secondary-start");
+                if (report.Phase == PrimaryPhase.Protected) _badNodes.Clear();
+                break;
+            case PrimaryPhase.Claiming or PrimaryPhase.Ended:
+                // The secondary is gone (or not wanted): the report after the claim asks for the next one.
+                if (_secondary?.Executor is { } lost) Context.Unwatch(lost);
+                _secondary = null;
+                break;
+        }
     }
 
-    private object Answer()
+    private void EnsureSecondary()
     {
-        if (_definition is null) return new ControlError($"unknown VM '{_name}'");
-        if (_stopped) return new ControlError($"VM '{_name}' is stopped");
-        return new VmStatus(_name, "Starting", _primary?.Generation ?? _claims.HighestGeneration(_name), _primary?.Node, null,
-            0, 0, 0, 0, [], "waiting for the primary to come up");
+        if (_primary is null || _primaryPhase != PrimaryPhase.Alone || _secondary is not null || _spec is null) return;
+        var primaryNode = AddressOf(_primary);
+        var node = NodePicker.Pick(_cluster, _badNodes.Append(primaryNode), _placementSeed++);
+        if (node is null)
+        {
+            _badNodes.Clear();
+            _log.Warning("{0}: no other node for a secondary; retrying", _name);
+            Timers.StartSingleTimer("place-secondary", new PlaceSecondary(), RetryDelay);
+            return;
+        }
+        var attempt = Guid.NewGuid();
+        _secondary = (attempt, node, null);
+        _log.Info("{0}: placing a secondary for generation {1} on {2}", _name, _generation, NodePicker.Describe(node));
+        NodePicker.ExecutorsAt(Context.System, node).Tell(new StartSecondary(_spec, _generation, attempt, primaryNode, _history));
+        _primary.Tell(new SecondaryPlaced(_name, _generation, NodePicker.Describe(node)));
+        Timers.StartSingleTimer("secondary-start", new SecondaryStartTimeout(attempt), SecondaryStartWait);
     }
 
-    private object NoPrimary() => _definition is null || _stopped
-        ? new ControlError($"unknown VM '{_name}'")
-        : new ControlError($"VM '{_name}' has no live primary at the moment; try again");
+    private void OnSecondaryUp(SecondaryUp up)
+    {
+        if (_secondary is not { Executor: null } pending || pending.Attempt != up.Attempt || up.Generation != _generation || _primary is null)
+        {
+            up.Secondary.Tell(new RetireExecutor(_name)); // made for an earlier placement or generation
+            return;
+        }
+        Timers.Cancel("secondary-start");
+        _secondary = (pending.Attempt, pending.Node, Context.Watch(up.Secondary));
+        _primary.Tell(new AttachSecondary(_name, up.Generation, up.Host, up.Port, up.Token, up.Node, up.Secondary));
+    }
+
+    private void OnTerminated(Terminated terminated)
+    {
+        if (terminated.ActorRef.Equals(_primary))
+        {
+            _log.Warning("{0}: the primary of generation {1} on {2} is gone; waiting for its secondary to take over", _name, _generation, _primaryNode);
+            _primary = null;
+            Become(Orphaned);
+            Timers.StartSingleTimer("orphaned", new OrphanGraceOver(), OrphanGrace);
+            return;
+        }
+        if (terminated.ActorRef.Equals(_secondary?.Executor))
+        {
+            // If it was attached, the primary noticed on the channel and reports Claiming, then Alone; a
+            // secondary that died before that is replaced from here.
+            _log.Info("{0}: the secondary on {1} is gone", _name, NodePicker.Describe(_secondary!.Value.Node));
+            _secondary = null;
+            Timers.StartSingleTimer("place-secondary", new PlaceSecondary(), RetryDelay);
+        }
+    }
+
+    private void ForgetSides()
+    {
+        if (_primary is not null) Context.Unwatch(_primary);
+        if (_secondary?.Executor is { } secondary) Context.Unwatch(secondary);
+        _primary = null;
+        _secondary = null;
+    }
+
+    private Address AddressOf(IActorRef actor) => actor.Path.Address.HasGlobalScope ? actor.Path.Address : _cluster.SelfAddress;
 }

@@ -19,10 +19,9 @@ public static class BenchCommand
             LockstepBenchmark.Run(parse.GetValue(guests)!, parse.GetValue(requests), parse.GetValue(secondaryCpu))));
 
         var name = new Option<string>("--name") { Required = true };
-        var claims = new Option<string>("--claims") { Required = true };
-        var secondary = new Command("secondary", "(used by --secondary-cpu) a bench secondary in a process of its own") { name, claims };
+        var secondary = new Command("secondary", "(used by --secondary-cpu) a bench secondary in a process of its own") { name };
         secondary.Hidden = true;
-        secondary.SetAction(parse => BenchSecondaryProcess.Run(parse.GetValue(name)!, parse.GetValue(claims)!));
+        secondary.SetAction(parse => BenchSecondaryProcess.Run(parse.GetValue(name)!));
         var echo = new Command("echo", "(used by --secondary-cpu) a TCP echo server in a process of its own, for the round-trip reference") { Hidden = true };
         echo.SetAction(_ => TcpEcho.Serve());
         return new Command("bench", "Benchmarks (figures printed next to references measured in the same run)") { lockstep, secondary, echo };

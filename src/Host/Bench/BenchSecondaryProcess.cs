@@ -1,7 +1,8 @@
 using System.Diagnostics;
-using Lockstep.Actors.Claims;
-using Lockstep.Actors.Lockstep;
 using Lockstep.Engine.Cpu;
+using Lockstep.Replication;
+using Lockstep.Replication.Channel;
+using Lockstep.Replication.Secondary;
 
 namespace Lockstep.Host.Bench;
 
@@ -11,26 +12,31 @@ namespace Lockstep.Host.Bench;
 /// </summary>
 public static class BenchSecondaryProcess
 {
-    /// <summary>The child's side (`lockstep bench secondary`): prints its port, replays until the primary says goodbye.</summary>
-    public static int Run(string name, string claimsPath)
+    /// <summary>The child's side (`lockstep bench secondary`): prints its port and attach token, replays until the primary says goodbye.</summary>
+    public static int Run(string name)
     {
         var ended = new ManualResetEventSlim(false);
-        var secondary = new SecondaryRuntime(name, MemoryMap.DefaultRamSize, 1, "127.0.0.1", LockstepSettings.Default,
-            new SqliteClaimStore(claimsPath), "bench-secondary", new EndSignal(ended));
-        Console.WriteLine(secondary.Start());
+        var token = AttachToken.New();
+        var secondary = new ReplayLoop(name, MemoryMap.DefaultRamSize, "127.0.0.1", token, LockstepSettings.Default, new EndSignal(ended));
+        Console.WriteLine($"{secondary.Start()} {Convert.ToHexString(token.Bytes)}");
         Console.Out.Flush();
         ended.Wait();
         return 0;
     }
 
-    /// <summary>The parent's side: starts the child pinned to <paramref name="cpu"/> and returns it with the port it listens on.</summary>
-    public static (Process Child, int Port) Start(string name, string claimsPath, int cpu) =>
-        PinnedChild.Start(cpu, "secondary", "--name", name, "--claims", claimsPath);
-
-    private sealed class EndSignal(ManualResetEventSlim ended) : ISecondaryEvents
+    /// <summary>The parent's side: starts the child pinned to <paramref name="cpu"/>; returns it with the port it listens on and its token.</summary>
+    public static (Process Child, int Port, AttachToken Token) Start(string name, int cpu)
     {
-        public void Promoted(Machine machine, long generation, long nextEntryIndex, ulong releasedSeq,
-            IReadOnlyList<MachineOutput> unreleased, DeliveryFilter filter, string reason, double gapMs) => ended.Set();
-        public void Ended(string reason) => ended.Set();
+        var (child, line) = PinnedChild.Start(cpu, "secondary", "--name", name);
+        var parts = line.Split(' ');
+        return (child, int.Parse(parts[0]), AttachToken.Of(Convert.FromHexString(parts[1])));
+    }
+
+    private sealed class EndSignal(ManualResetEventSlim ended) : ISecondaryFacts
+    {
+        public void InSync() { }
+        public void PrimaryLost(CloseReason reason, string detail, Takeover takeover) => ended.Set();
+        public void Ended(CloseReason? reason, string detail) => ended.Set();
+        public void Refused(CloseReason reason, string detail) { }
     }
 }

@@ -1,21 +1,24 @@
 using System.Collections.Concurrent;
-using Lockstep.Actors.Claims;
-using Lockstep.Actors.Lockstep;
 using Lockstep.Engine.Cpu;
 using Lockstep.Engine.Loading;
 using Lockstep.Engine.Recording;
+using Lockstep.Replication;
+using Lockstep.Replication.Channel;
+using Lockstep.Replication.Primary;
+using Lockstep.Replication.Secondary;
 
 namespace Lockstep.Host.Bench;
 
 /// <summary>
-/// A VM on the real lockstep data path without the cluster around it: a primary runtime and,
-/// when protected, a secondary runtime in this process joined by the real TCP channel.
+/// A VM on the real lockstep data path without the cluster around it: a primary loop and, when
+/// protected, a replay loop in this process (or a child process) joined by the real TCP channel.
+/// Nothing fails over here, so nothing claims: the primary runs as if it held its generation.
 /// </summary>
-public sealed class BenchVm : IPrimaryEvents, ISecondaryEvents, IDisposable
+public sealed class BenchVm : IPrimaryFacts, ISecondaryFacts, IDisposable
 {
     private static int _counter;
-    private readonly PrimaryRuntime _primary;
-    private readonly SecondaryRuntime? _secondary;
+    private readonly PrimaryLoop _primary;
+    private readonly ReplayLoop? _secondary;
     private readonly System.Diagnostics.Process? _secondaryProcess;
     private readonly ManualResetEventSlim _protected = new(false);
     private readonly ManualResetEventSlim _ended = new(false);
@@ -23,32 +26,37 @@ public sealed class BenchVm : IPrimaryEvents, ISecondaryEvents, IDisposable
     public BlockingCollection<MachineOutput> Released { get; } = new();
     public DateTime? ProtectedAt { get; private set; }
 
-    /// <param name="separate">When set, the secondary runs in a child process on that core (claims in that file) instead of in this process.</param>
+    /// <param name="separateCpu">When set, the secondary runs in a child process on that core instead of in this process.</param>
     /// <param name="fillRam">Random bytes in nearly all of RAM once the guest waits for input, so that every page is
     /// in the snapshot (the worst case for re-protection); the guest's own data is overwritten too, so send it nothing.</param>
-    public BenchVm(string image, bool protect, ClaimStore claims, LockstepSettings settings, (string ClaimsPath, int Cpu)? separate = null,
-        bool fillRam = false)
+    public BenchVm(string image, bool protect, LockstepSettings settings, int? separateCpu = null, bool fillRam = false)
     {
         string name = $"bench{Interlocked.Increment(ref _counter)}-{Environment.ProcessId}-{DateTime.UtcNow.Ticks}";
         var machine = new Machine(MemoryMap.DefaultRamSize);
         ElfLoader.Load(machine, File.ReadAllBytes(image));
         if (fillRam) FillRam(machine);
-        _primary = new PrimaryRuntime(name, machine, 1, false, 0, 0, settings, claims, "bench-primary", this);
-        int? port = null;
-        if (protect && separate is { } child) (_secondaryProcess, port) = BenchSecondaryProcess.Start(name, child.ClaimsPath, child.Cpu);
+        _primary = new PrimaryLoop(name, machine, 0, 0, settings, this);
+        (int Port, AttachToken Token)? secondary = null;
+        if (protect && separateCpu is int cpu)
+        {
+            var (child, port, token) = BenchSecondaryProcess.Start(name, cpu);
+            _secondaryProcess = child;
+            secondary = (port, token);
+        }
         else if (protect)
         {
-            _secondary = new SecondaryRuntime(name, MemoryMap.DefaultRamSize, 1, "127.0.0.1", settings, claims, "bench-secondary", this);
-            port = _secondary.Start();
+            var token = AttachToken.New();
+            _secondary = new ReplayLoop(name, MemoryMap.DefaultRamSize, "127.0.0.1", token, settings, this);
+            secondary = (_secondary.Start(), token);
         }
         StartedAt = System.Diagnostics.Stopwatch.GetTimestamp();
         _primary.Start();
-        if (port is not int listening) return;
-        _primary.AttachSecondary("127.0.0.1", listening);
+        if (secondary is not { } listening) return;
+        _primary.Attach("127.0.0.1", listening.Port, listening.Token);
         if (!_protected.Wait(TimeSpan.FromSeconds(10))) throw new TimeoutException("the secondary never acknowledged");
     }
 
-    public PrimaryRuntime Primary => _primary;
+    public PrimaryLoop Primary => _primary;
 
     /// <summary>Runs the guest until it waits for input, then writes noise over all RAM but its first MiB and the stack.</summary>
     private static void FillRam(Machine machine)
@@ -68,21 +76,22 @@ public sealed class BenchVm : IPrimaryEvents, ISecondaryEvents, IDisposable
 
     public bool WaitEnded(TimeSpan timeout) => _ended.Wait(timeout);
 
-    void IPrimaryEvents.Released(MachineOutput output) => Released.Add(output);
-    void IPrimaryEvents.NeedSecondary(string reason, bool afterLoss) { }
-    void IPrimaryEvents.Protected()
+    void IPrimaryFacts.Released(MachineOutput output) => Released.Add(output);
+    void IPrimaryFacts.SecondaryInSync()
     {
         ProtectedAt = DateTime.UtcNow;
         _protected.Set();
     }
-    void IPrimaryEvents.LostClaim(long generation) => _ended.Set();
-    void IPrimaryEvents.Ended(string state, string detail) => _ended.Set();
-    void IPrimaryEvents.LogCut(LogSegment segment, byte[] encoded) { }
-    void IPrimaryEvents.HashChecked(ulong position, ulong primaryHash, ulong secondaryHash) { }
-    void IPrimaryEvents.Checkpoint(long entryIndex, ulong position, byte[] snapshot) { }
-    void ISecondaryEvents.Promoted(Machine machine, long generation, long nextEntryIndex, ulong releasedSeq,
-        IReadOnlyList<MachineOutput> unreleased, DeliveryFilter filter, string reason, double gapMs) { }
-    void ISecondaryEvents.Ended(string reason) { }
+    void IPrimaryFacts.SecondaryLost(CloseReason reason, string detail) => _ended.Set();
+    void IPrimaryFacts.AttachFailed(string detail) => _ended.Set();
+    void IPrimaryFacts.Ended(VmState state, string detail) => _ended.Set();
+    void IPrimaryFacts.LogCut(LogSegment segment, byte[] encoded) { }
+    void IPrimaryFacts.HashChecked(ulong position, ulong primaryHash, ulong secondaryHash) { }
+    void IPrimaryFacts.Checkpoint(long entryIndex, ulong position, byte[] snapshot) { }
+    void ISecondaryFacts.InSync() { }
+    void ISecondaryFacts.PrimaryLost(CloseReason reason, string detail, Takeover takeover) { }
+    void ISecondaryFacts.Ended(CloseReason? reason, string detail) { }
+    void ISecondaryFacts.Refused(CloseReason reason, string detail) { }
 
     public void Dispose()
     {

@@ -15,7 +15,7 @@ public static class TcpEcho
     {
         if (echoCpu is int cpu)
         {
-            var (child, port) = PinnedChild.Start(cpu, "echo");
+            var (child, port) = PinnedChild.StartListening(cpu, "echo");
             try
             {
                 return Measure(port, count);

@@ -77,7 +77,7 @@ public sealed partial class DemoReport
     /// <summary>The data path's own figures, from the status samples while the VM was Protected under load and still whole.</summary>
     private void AddLockstepFigures(DemoTimeline timeline, IReadOnlyList<DemoStatusSample> samples)
     {
-        var protectedBefore = samples.Where(s => s.AtMs >= timeline.LoadStartMs && (double.IsNaN(timeline.KillAtMs) || s.AtMs < timeline.KillAtMs) && s.State == "Protected").ToList();
+        var protectedBefore = samples.Where(s => s.AtMs >= timeline.LoadStartMs && (double.IsNaN(timeline.KillAtMs) || s.AtMs < timeline.KillAtMs) && s.State == Lockstep.Replication.VmState.Protected).ToList();
         if (protectedBefore.Count > 0)
         {
             _figures.Add(("log bandwidth", $"{StatusView.Bandwidth(protectedBefore.Average(s => s.LogBytesPerSecond))} on average while Protected under load, " +

@@ -1,3 +1,4 @@
+using Lockstep.Replication;
 using Lockstep.Actors.Protocol;
 using Lockstep.Host.Cli;
 using Lockstep.Host.Cli.Client;
@@ -93,7 +94,7 @@ public sealed class DemoScenario(DemoOptions options, TextWriter output, DemoInt
         view.Phase = "waiting for the VM to be Protected (primary and secondary on two nodes)";
         var first = await monitor.WaitForAsync(IsProtected, ProtectedWait, cancel);
         if (first is null)
-            throw new DemoAbortedException($"{DemoOptions.VmName} was not Protected within {ProtectedWait.TotalSeconds:0} s (state {monitor.Latest?.State ?? "unknown"})");
+            throw new DemoAbortedException($"{DemoOptions.VmName} was not Protected within {ProtectedWait.TotalSeconds:0} s (state {monitor.Latest?.State.ToString() ?? "unknown"})");
 
         using var transport = new DemoTransport(client, DemoOptions.VmName, events);
         var load = new DemoLoad(transport, _clock, events, DemoOptions.Clients, DemoOptions.Retry, DemoOptions.GiveUp);
@@ -153,10 +154,10 @@ public sealed class DemoScenario(DemoOptions options, TextWriter output, DemoInt
 
         var before = monitor.Latest;
         var victim = cluster.NodeAt(before?.Primary);
-        if (before is null || victim is null || before.State != "Protected")
+        if (before is null || victim is null || before.State != VmState.Protected)
         {
             _failures.Add(DemoCheck.Fail("the primary's node could be killed",
-                $"no Protected primary on a demo node to kill (last status: {before?.State ?? "none"}, primary {before?.Primary ?? "-"})"));
+                $"no Protected primary on a demo node to kill (last status: {before?.State.ToString() ?? "none"}, primary {before?.Primary ?? "-"})"));
             return;
         }
         _timeline.GenerationBefore = before.Generation;
@@ -184,7 +185,7 @@ public sealed class DemoScenario(DemoOptions options, TextWriter output, DemoInt
         if (reprotected is null)
         {
             _failures.Add(DemoCheck.Fail("the VM was Protected again",
-                $"not Protected with a new secondary within {ReprotectWait.TotalSeconds:0} s of the kill (state {monitor.Latest?.State ?? "unknown"})"));
+                $"not Protected with a new secondary within {ReprotectWait.TotalSeconds:0} s of the kill (state {monitor.Latest?.State.ToString() ?? "unknown"})"));
             return;
         }
         _timeline.ProtectedAgainAtMs = _clock.NowMs;
@@ -229,7 +230,7 @@ public sealed class DemoScenario(DemoOptions options, TextWriter output, DemoInt
     private DemoCheck? _replicaCheck;
 
     private static bool IsProtected(VmStatus status) =>
-        status.State == "Protected" && status.Secondary is not null && status.Secondary != status.Primary;
+        status.State == VmState.Protected && status.Secondary is not null && status.Secondary != status.Primary;
 
     private async Task<ControlClient> ConnectAsync(ContactPoints contacts, DemoEvents events, CancellationToken cancel)
     {

@@ -1,3 +1,4 @@
+using Lockstep.Replication;
 using System.Globalization;
 using Lockstep.Actors.Protocol;
 using Lockstep.Host.Cli.Client;
@@ -152,7 +153,7 @@ public sealed class DemoStatusMonitor : IDisposable
         if (now.Primary != before.Primary) _events.Add($"primary {_describe(before.Primary)} → {_describe(now.Primary)}");
         if (now.State != before.State)
         {
-            string extra = now.State == "Protected" ? $", secondary {_describe(now.Secondary)}; {now.Detail}" : "";
+            string extra = now.State == VmState.Protected ? $", secondary {_describe(now.Secondary)}; {now.Detail}" : "";
             _events.Add($"state {before.State} → {now.State}{extra}");
         }
         else if (now.Secondary != before.Secondary && now.Secondary is not null)

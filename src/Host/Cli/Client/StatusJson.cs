@@ -29,7 +29,7 @@ public static class StatusJson
         var document = new JsonObject
         {
             ["name"] = status.Name,
-            ["state"] = status.State,
+            ["state"] = status.State.ToString(),
             ["generation"] = status.Generation,
             ["primary"] = status.Primary,
             ["secondary"] = status.Secondary,

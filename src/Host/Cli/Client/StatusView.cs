@@ -13,7 +13,7 @@ public static class StatusView
     {
         var text = new StringBuilder();
         Field(text, "name", status.Name);
-        Field(text, "state", status.State);
+        Field(text, "state", status.State.ToString());
         Field(text, "generation", status.Generation.ToString(Invariant));
         Field(text, "primary", status.Primary ?? "-");
         Field(text, "secondary", status.Secondary ?? "-");

@@ -1,7 +1,7 @@
 using System.Data.Common;
 using Microsoft.Data.Sqlite;
 
-namespace Lockstep.Actors.Claims;
+namespace Lockstep.Replication.Claims;
 
 /// <summary>Claims in a SQLite file that the nodes of a local cluster share (beside their journal file).</summary>
 public sealed class SqliteClaimStore : ClaimStore

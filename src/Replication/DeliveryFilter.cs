@@ -1,6 +1,6 @@
 using System.Buffers.Binary;
 
-namespace Lockstep.Actors.Lockstep;
+namespace Lockstep.Replication;
 
 /// <summary>
 /// Keeps a late copy of an already answered request out of the guest. A client that re-sends until

@@ -1,3 +1,5 @@
+using Lockstep.Replication;
+
 namespace Lockstep.Actors.Protocol;
 
 /// <summary>
@@ -23,11 +25,10 @@ public sealed record GetVmStatus(string Name) : IControlRequest;
 public sealed record FailoverRecord(DateTime At, string Reason, double GapMs, string? TookOver, long Generation);
 
 /// <summary>
-/// A VM's state as operators see it. State: Protected, NotProtected, Starting, Halted or Faulted.
-/// Primary and Secondary are "host:port" of their nodes, or null.
+/// A VM's state as operators see it. Primary and Secondary are "host:port" of their nodes, or null.
 /// </summary>
 public sealed record VmStatus(
-    string Name, string State, long Generation, string? Primary, string? Secondary,
+    string Name, VmState State, long Generation, string? Primary, string? Secondary,
     double LagMs, ulong Instructions, ulong Outputs, double LogBytesPerSecond,
     IReadOnlyList<FailoverRecord> History, string? Detail);
 

@@ -1,7 +1,7 @@
 using System.Data.Common;
 using Npgsql;
 
-namespace Lockstep.Actors.Claims;
+namespace Lockstep.Replication.Claims;
 
 /// <summary>Claims in the PostgreSQL database that nodes on several hosts share with their journal.</summary>
 public sealed class PostgresClaimStore : ClaimStore

@@ -1,16 +1,15 @@
-using System.Buffers.Binary;
 using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
 
-namespace Lockstep.Actors.Lockstep;
+namespace Lockstep.Replication.Channel;
 
 /// <summary>
 /// One TCP connection between a primary and its secondary, outside Akka.Remote: the log and the
-/// acknowledgements are latency-critical, and a killed process closes its socket at once, which
-/// is the fastest failure signal there is. Sends go straight to the socket (the
-/// VM does not wait for the peer); received frames go to a callback on a reader thread.
-/// Frame: [u8 type][u32 length][payload].
+/// acknowledgements are latency-critical, and a killed process closes its socket at once, which is
+/// the fastest failure signal there is. Sends go straight to the socket from the caller's thread
+/// (the VM does not wait for the peer); received frames are decoded and handed to a callback on the
+/// channel's reader thread. A frame that does not decode ends the channel (<see cref="CloseReason.Malformed"/>).
 /// </summary>
 public sealed class LockstepChannel : IDisposable
 {
@@ -18,38 +17,52 @@ public sealed class LockstepChannel : IDisposable
     private readonly NetworkStream _stream;
     private readonly object _sendLock = new();
     private readonly object _closeLock = new();
-    private readonly Action<FrameType, byte[]> _onFrame;
+    private readonly Action<Frame> _onFrame;
     private long _lastReceived = Stopwatch.GetTimestamp();
     private long _bytesSent;
-    private volatile string? _closedReason;
+    // Written once under _closeLock; read from any thread (the reference and the enum box are published together).
+    private volatile Closing? _closed;
 
-    public LockstepChannel(Socket socket, Action<FrameType, byte[]> onFrame, TimeSpan sendTimeout)
+    private sealed record Closing(CloseReason Reason, string Detail);
+
+    /// <summary>Wraps a connected socket; frames are read once <see cref="Start"/> is called.</summary>
+    public LockstepChannel(Socket socket, Action<Frame> onFrame, TimeSpan sendTimeout)
     {
         _socket = socket;
         _socket.NoDelay = true;
         _socket.SendTimeout = (int)sendTimeout.TotalMilliseconds;
+        _socket.ReceiveTimeout = 0;
         _socket.SendBufferSize = 4 << 20;
         _socket.ReceiveBufferSize = 4 << 20;
         _stream = new NetworkStream(socket, ownsSocket: true);
         _onFrame = onFrame;
-        new Thread(ReceiveLoop) { IsBackground = true, Name = "lockstep-receive" }.Start();
     }
 
-    /// <summary>Why the channel is dead, or null while it lives.</summary>
-    public string? ClosedReason => _closedReason;
-    public bool IsOpen => _closedReason is null;
+    /// <summary>Starts the reader thread (separate from construction, so the owner can store the channel before frames arrive).</summary>
+    public LockstepChannel Start()
+    {
+        new Thread(ReceiveLoop) { IsBackground = true, Name = "lockstep-receive" }.Start();
+        return this;
+    }
+
+    public bool IsOpen => _closed is null;
+
+    /// <summary>Why the channel ended, or null while it lives.</summary>
+    public CloseReason? ClosedReason => _closed?.Reason;
+
+    /// <summary>The end as an operator reads it (never decided on).</summary>
+    public string? ClosedDetail => _closed?.Detail;
+
     public long BytesSent => Interlocked.Read(ref _bytesSent);
     public TimeSpan SilentFor => Stopwatch.GetElapsedTime(Interlocked.Read(ref _lastReceived));
-
-    /// <summary>Fires once, on whichever thread notices the end first.</summary>
-    public event Action<string>? Closed;
 
     /// <summary>
     /// Connects on the caller's thread alone (a non-blocking connect and a poll): an async connect
     /// completes on the thread pool, and on a node whose pool is busy that made attaches time out.
+    /// The first frame presents <paramref name="token"/>, which the secondary checks before anything else.
     /// </summary>
     /// <exception cref="SocketException">Refused, unreachable, or not connected within <paramref name="timeout"/>.</exception>
-    public static LockstepChannel Connect(string host, int port, Action<FrameType, byte[]> onFrame, TimeSpan timeout, TimeSpan sendTimeout)
+    public static LockstepChannel Connect(string host, int port, AttachToken token, Action<Frame> onFrame, TimeSpan timeout, TimeSpan sendTimeout)
     {
         var address = IPAddress.TryParse(host, out var parsed) ? parsed : Dns.GetHostAddresses(host)[0];
         var socket = new Socket(address.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { Blocking = false };
@@ -67,7 +80,8 @@ public sealed class LockstepChannel : IDisposable
                 if (error != SocketError.Success) throw new SocketException((int)error);
             }
             socket.Blocking = true;
-            return new LockstepChannel(socket, onFrame, sendTimeout);
+            socket.Send(FrameCodec.Encode(new HelloFrame(token.Bytes)));
+            return new LockstepChannel(socket, onFrame, sendTimeout).Start();
         }
         catch
         {
@@ -81,17 +95,14 @@ public sealed class LockstepChannel : IDisposable
     /// on each side, which is most of a loopback round trip. A peer that stops reading (frozen)
     /// makes the write time out, and that closes the channel like any other failure.
     /// </summary>
-    public void Send(FrameType type, ReadOnlySpan<byte> payload)
+    public void Send(Frame frame)
     {
         if (!IsOpen) return;
-        var frame = new byte[5 + payload.Length];
-        frame[0] = (byte)type;
-        BinaryPrimitives.WriteInt32LittleEndian(frame.AsSpan(1), payload.Length);
-        payload.CopyTo(frame.AsSpan(5));
+        byte[] bytes = FrameCodec.Encode(frame);
         try
         {
-            lock (_sendLock) _socket.Send(frame);
-            Interlocked.Add(ref _bytesSent, frame.Length);
+            lock (_sendLock) _socket.Send(bytes);
+            Interlocked.Add(ref _bytesSent, bytes.Length);
         }
         catch (Exception e) when (e is IOException or SocketException or ObjectDisposedException)
         {
@@ -101,13 +112,13 @@ public sealed class LockstepChannel : IDisposable
             // dismissed in good order would take over. Any other failure (a peer that stopped reading)
             // ends the channel now.
             if ((e.InnerException ?? e) is SocketException { SocketErrorCode: SocketError.ConnectionReset or SocketError.Shutdown }) return;
-            Close($"send failed: {e.Message}");
+            Close(CloseReason.SendFailed, $"send failed: {e.Message}");
         }
     }
 
     private void ReceiveLoop()
     {
-        var header = new byte[5];
+        var header = new byte[FrameCodec.HeaderSize];
         try
         {
             // Buffered: a frame's header and payload, and any frames behind them, come in one receive.
@@ -116,56 +127,58 @@ public sealed class LockstepChannel : IDisposable
             while (IsOpen)
             {
                 input.ReadExactly(header);
-                int length = BinaryPrimitives.ReadInt32LittleEndian(header.AsSpan(1));
-                if (length < 0 || length > 1 << 30) throw new IOException($"bad frame length {length}");
-                var payload = new byte[length];
+                var payload = new byte[FrameCodec.PayloadLength(header)];
                 input.ReadExactly(payload);
                 Interlocked.Exchange(ref _lastReceived, Stopwatch.GetTimestamp());
-                var type = (FrameType)header[0];
-                if (type == FrameType.Goodbye)
+                var frame = FrameCodec.Decode(header[0], payload);
+                if (frame is GoodbyeFrame)
                 {
-                    Close("peer said goodbye");
+                    Close(CloseReason.PeerSaidGoodbye, "peer said goodbye");
                     return;
                 }
-                _onFrame(type, payload);
+                _onFrame(frame);
             }
+        }
+        catch (FrameFormatException e)
+        {
+            Close(CloseReason.Malformed, $"malformed frame from the peer: {e.Message}");
         }
         catch (Exception e)
         {
             // Whatever ends the reader ends the channel (the peer then fails over or re-protects).
             // Nothing may escape this thread: an unhandled exception would take the whole node down,
             // and Close disposing the stream under a pending read throws NotSupportedException here.
-            Close(Describe(e));
+            var (reason, detail) = Classify(e);
+            Close(reason, detail);
         }
     }
 
-    /// <summary>A reason an operator can read in the failover history.</summary>
-    private static string Describe(Exception e) => (e.InnerException ?? e) switch
+    private static (CloseReason, string) Classify(Exception e) => (e.InnerException ?? e) switch
     {
-        SocketException { SocketErrorCode: SocketError.ConnectionReset } => "connection reset by the peer (its process died)",
-        EndOfStreamException => "connection closed by the peer",
-        SocketException s => $"connection lost ({s.SocketErrorCode})",
-        _ => $"connection lost ({e.Message})",
+        SocketException { SocketErrorCode: SocketError.ConnectionReset } => (CloseReason.PeerReset, "connection reset by the peer (its process died)"),
+        EndOfStreamException => (CloseReason.PeerClosed, "connection closed by the peer"),
+        SocketException s => (CloseReason.ConnectionLost, $"connection lost ({s.SocketErrorCode})"),
+        _ => (CloseReason.ConnectionLost, $"connection lost ({e.Message})"),
     };
 
-    public void Close(string reason)
+    /// <summary>Ends the channel; the first reason given is the one that stays.</summary>
+    public void Close(CloseReason reason, string detail)
     {
         lock (_closeLock)
         {
-            if (_closedReason is not null) return;
-            _closedReason = reason;
+            if (_closed is not null) return;
+            _closed = new Closing(reason, detail);
         }
         try { _socket.Shutdown(SocketShutdown.Both); } catch (Exception e) when (e is SocketException or ObjectDisposedException) { }
         _stream.Dispose();
-        Closed?.Invoke(reason);
     }
 
     /// <summary>Tells the peer this is an orderly end, so it does not fail over.</summary>
     public void SayGoodbye()
     {
-        Send(FrameType.Goodbye, []);
-        Close("said goodbye");
+        Send(GoodbyeFrame.Instance);
+        Close(CloseReason.SaidGoodbye, "said goodbye");
     }
 
-    public void Dispose() => Close("disposed");
+    public void Dispose() => Close(CloseReason.Local, "disposed");
 }

@@ -1,6 +1,6 @@
 using System.Data.Common;
 
-namespace Lockstep.Actors.Claims;
+namespace Lockstep.Replication.Claims;
 
 /// <summary>
 /// The atomic test-and-set that decides who may run a VM live without a partner. A claim is a
@@ -45,28 +45,36 @@ public abstract class ClaimStore
     }
 
     /// <summary>
-    /// <see cref="TryClaim"/> that rides out storage that cannot answer right now (a locked file, a dropped
-    /// connection): without an answer nobody may go live, so it asks again until it gets one, or until
-    /// <paramref name="cancelled"/> says the caller no longer needs it (then false).
+    /// <see cref="TryClaim"/> off the caller's thread, riding out storage that cannot answer right now (a
+    /// locked file, a dropped connection): without an answer nobody may go live, so it asks again with
+    /// backoff until it gets one. Cancelling ends the wait with <see cref="OperationCanceledException"/>.
     /// </summary>
-    public bool Claim(string vm, long generation, string owner, Func<bool> cancelled, Action<Exception> retrying)
+    /// <param name="retrying">Told each time storage failed to answer, before the next try.</param>
+    public async Task<bool> ClaimAsync(string vm, long generation, string owner, Action<Exception> retrying, CancellationToken cancel = default)
     {
         var wait = TimeSpan.FromMilliseconds(50);
         while (true)
         {
+            cancel.ThrowIfCancellationRequested();
             try
             {
-                return TryClaim(vm, generation, owner);
+                return await Task.Run(() => TryClaim(vm, generation, owner), cancel).ConfigureAwait(false);
             }
             catch (DbException e)
             {
-                if (cancelled()) return false;
                 retrying(e);
-                Thread.Sleep(wait);
+                await Task.Delay(wait, cancel).ConfigureAwait(false);
                 if (wait < TimeSpan.FromSeconds(1)) wait *= 2;
             }
         }
     }
+
+    /// <summary>The newest generation and who holds it, read off the caller's thread; (0, null) when nobody ever claimed.</summary>
+    public Task<(long Generation, string? Owner)> NewestClaimAsync(string vm) => Task.Run(() =>
+    {
+        long generation = HighestGeneration(vm);
+        return (generation, generation == 0 ? null : OwnerOf(vm, generation));
+    });
 
     public string? OwnerOf(string vm, long generation)
     {

@@ -1,4 +1,4 @@
-namespace Lockstep.Actors.Claims;
+namespace Lockstep.Replication.Claims;
 
 public enum JournalKind { Sqlite, Postgres }
 

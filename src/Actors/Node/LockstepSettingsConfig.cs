@@ -1,0 +1,23 @@
+using Akka.Configuration;
+using Lockstep.Replication;
+
+namespace Lockstep.Actors.Node;
+
+/// <summary>Reads <see cref="LockstepSettings"/> from a node's `lockstep` HOCON section (defaults for what is not set).</summary>
+public static class LockstepSettingsConfig
+{
+    public static LockstepSettings From(Config config)
+    {
+        var d = LockstepSettings.Default;
+        var c = config.GetConfig("lockstep");
+        if (c is null || c.IsEmpty) return d;
+        return new LockstepSettings(
+            c.GetTimeSpan("heartbeat-interval", d.HeartbeatInterval),
+            c.GetTimeSpan("heartbeat-timeout", d.HeartbeatTimeout),
+            c.GetTimeSpan("max-lag", d.MaxLag),
+            c.GetTimeSpan("ship-interval", d.ShipInterval),
+            (ulong)c.GetLong("slice-instructions", (long)d.SliceInstructions),
+            c.GetTimeSpan("checkpoint-interval", d.CheckpointInterval),
+            c.GetTimeSpan("claim-delay-after-silence", d.ClaimDelayAfterSilence));
+    }
+}

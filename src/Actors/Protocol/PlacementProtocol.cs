@@ -1,0 +1,80 @@
+using Akka.Actor;
+using Lockstep.Engine.Cpu;
+using Lockstep.Replication;
+
+namespace Lockstep.Actors.Protocol;
+
+// Between a VM's coordinator (ProtectedVm, sharded) and the executor hosts and executors it places.
+// Executors reach the coordinator through the shard region (a ShardingEnvelope by VM name), so the
+// messages find it wherever sharding has it now.
+
+/// <summary>Coordinator to a node's ExecutorHost: run this VM's primary here as <paramref name="Generation"/> (rebuilt from the journal, or booted).</summary>
+public sealed record StartPrimary(LaunchSpec Vm, long Generation, IReadOnlyList<FailoverRecord> History);
+
+/// <summary>
+/// To a node's ExecutorHost, from the rebuilder or from a secondary that won its takeover: run this
+/// machine live as the VM's primary. <paramref name="Claimed"/>: the generation is held already.
+/// </summary>
+/// <param name="FirstEntryIndex">Where the new primary's log continues.</param>
+/// <param name="ReleasedSeq">The first output sequence number not known to be released.</param>
+/// <param name="Resend">Outputs whose release cannot be proven: sent again (receivers drop repeats by seq).</param>
+/// <param name="Filter">Delivery marks a promoted secondary took over (null: a fresh start).</param>
+/// <param name="LostNode">The node of a primary that was just lost: not to host the next secondary.</param>
+public sealed record PrimaryLaunch(LaunchSpec Vm, Machine Machine, long Generation, bool Claimed, long FirstEntryIndex,
+    ulong ReleasedSeq, IReadOnlyList<MachineOutput> Resend, DeliveryFilter? Filter, IReadOnlyList<FailoverRecord> History, Address? LostNode);
+
+/// <summary>Coordinator to a node's ExecutorHost: run a secondary here for the primary of <paramref name="Generation"/>.</summary>
+/// <param name="Attempt">Names this placement, so that a secondary started for an earlier one is told apart.</param>
+/// <param name="PrimaryNode">Where the primary runs (not to host the secondary that replaces it after a takeover).</param>
+/// <param name="ReportTo">Who placed it, when not the coordinator: a primary placing its own secondary while its coordinator is silent.</param>
+public sealed record StartSecondary(LaunchSpec Vm, long Generation, Guid Attempt, Address PrimaryNode, IReadOnlyList<FailoverRecord> History,
+    IActorRef? ReportTo = null);
+
+/// <summary>Coordinator to the primary executor: a secondary is being started for you on <paramref name="Node"/> (so the primary need not place one itself).</summary>
+public sealed record SecondaryPlaced(string Name, long Generation, string Node);
+
+/// <summary>Secondary executor to the coordinator: listening, with this attach's one-time token.</summary>
+public sealed record SecondaryUp(string Name, long Generation, Guid Attempt, string Host, int Port, byte[] Token, string Node, IActorRef Secondary);
+
+/// <summary>Secondary executor to the coordinator: it could not start (no port, say).</summary>
+public sealed record SecondaryFailed(string Name, Guid Attempt, string Reason);
+
+/// <summary>Coordinator to the primary executor: connect your log channel to this secondary.</summary>
+public sealed record AttachSecondary(string Name, long Generation, string Host, int Port, byte[] Token, string Node, IActorRef Secondary);
+
+/// <summary>What a primary executor is doing, as it tells its coordinator.</summary>
+public enum PrimaryPhase
+{
+    /// <summary>Live and holding its generation, without a secondary: one is wanted.</summary>
+    Alone,
+    /// <summary>Bringing the secondary it was given in.</summary>
+    Attaching,
+    /// <summary>Its secondary holds the state.</summary>
+    Protected,
+    /// <summary>Claiming the next generation after losing its secondary; the next report follows the claim.</summary>
+    Claiming,
+    /// <summary>The guest ended: no secondary is wanted.</summary>
+    Ended,
+}
+
+/// <summary>
+/// Primary executor to the coordinator: on every change of phase, and when asked (<see cref="ReportPlacement"/>).
+/// </summary>
+/// <param name="Secondary">The secondary attached or being attached, if any.</param>
+/// <param name="FailedSecondary">With <see cref="PrimaryPhase.Alone"/>: the secondary that just failed to come in (or null).</param>
+/// <param name="AvoidNode">A node not to place the next secondary on (the failed secondary's, or a just lost primary's).</param>
+/// <param name="History">The VM's failovers so far (a secondary placed now carries them on if it takes over).</param>
+public sealed record PrimaryReport(string Name, long Generation, PrimaryPhase Phase, string Node, IActorRef Primary,
+    IActorRef? Secondary, IActorRef? FailedSecondary, Address? AvoidNode, IReadOnlyList<FailoverRecord> History);
+
+/// <summary>Coordinator to a primary executor it has just found: answer with a <see cref="PrimaryReport"/>.</summary>
+public sealed record ReportPlacement(string Name);
+
+/// <summary>Coordinator to every ExecutorHost, when it starts: which executors of this VM run on your node?</summary>
+public sealed record FindExecutors(string Name);
+
+/// <summary>An ExecutorHost's answer: the VM's primaries and secondaries on that node.</summary>
+public sealed record ExecutorsFound(string Name, IReadOnlyList<IActorRef> Primaries, IReadOnlyList<IActorRef> Secondaries);
+
+/// <summary>Coordinator to an executor: stop (a superseded secondary, or the VM was stopped). No takeover follows.</summary>
+public sealed record RetireExecutor(string Name);

@@ -1,0 +1,149 @@
+using System.Diagnostics;
+using Lockstep.Engine.Cpu;
+
+namespace Lockstep.Replication.Primary;
+
+/// <summary>
+/// The output rule: an output made at instruction P leaves only once the secondary has acknowledged
+/// a log horizon beyond P. The VM thread puts outputs in and changes the mode; the channel's reader
+/// thread brings acks. Every field is under the one lock, and outputs are handed on under it too,
+/// so they leave in order whichever thread releases them.
+/// </summary>
+public sealed class OutputGate(Action<MachineOutput> release)
+{
+    private enum Mode
+    {
+        /// <summary>No secondary, and this side holds the generation: outputs leave at once.</summary>
+        Alone,
+        /// <summary>A secondary holds (or is about to hold) the state: outputs wait for its acks.</summary>
+        Linked,
+        /// <summary>The secondary was lost and the next generation is not claimed yet: nothing leaves.</summary>
+        Holding,
+    }
+
+    private readonly object _lock = new();
+    private readonly Queue<MachineOutput> _held = new();
+    private readonly Queue<(ulong Horizon, long Timestamp)> _shipped = new();
+    private Mode _mode = Mode.Alone;
+    // The secondary whose acks count; frames from any other (a dismissed one's reader may still deliver one) are ignored.
+    private object? _link;
+    // Where the snapshot the linked secondary starts from was taken: only an ack reaching it shows it holds the state.
+    private ulong _snapshotAt = ulong.MaxValue;
+    private bool _inSync;
+    private ulong _ackedHorizon;
+    private ulong _releasedSeq;
+    private double _lagMs;
+
+    /// <summary>The first output sequence number not yet released (what a secondary may drop from its own copies).</summary>
+    public ulong ReleasedSeq { get { lock (_lock) return _releasedSeq; } }
+
+    /// <summary>How far the secondary's replay trails the primary, from the last ack.</summary>
+    public double LagMs { get { lock (_lock) return _lagMs; } }
+
+    public bool IsCurrent(object link) { lock (_lock) return link == _link; }
+
+    /// <param name="releasedSeq">Where a promoted or rebuilt primary's predecessor had got to.</param>
+    public void Start(ulong releasedSeq) { lock (_lock) _releasedSeq = releasedSeq; }
+
+    /// <summary>VM thread: outputs the machine just made.</summary>
+    public void Hold(List<MachineOutput> outputs)
+    {
+        lock (_lock)
+        {
+            foreach (var output in outputs) _held.Enqueue(output);
+            ReleaseReady();
+        }
+    }
+
+    /// <summary>VM thread: a secondary is being attached; its acks count from now, but it is not yet in sync.</summary>
+    public void Link(object link)
+    {
+        lock (_lock)
+        {
+            _link = link;
+            _snapshotAt = ulong.MaxValue;
+            _inSync = false;
+        }
+    }
+
+    /// <summary>VM thread, in the attach pause: the snapshot was taken at <paramref name="position"/>; outputs from here wait for acks.</summary>
+    public void Linked(object link, ulong position)
+    {
+        lock (_lock)
+        {
+            if (link != _link) return;
+            _snapshotAt = position;
+            _ackedHorizon = position; // outputs made while alone are already released
+            _mode = Mode.Linked;
+        }
+    }
+
+    /// <summary>VM thread: an attach that never got to the pause is dropped; the VM stays as it was (alone).</summary>
+    public void Unlink(object link)
+    {
+        lock (_lock) if (link == _link) _link = null;
+    }
+
+    /// <summary>VM thread: a segment up to <paramref name="horizon"/> went to the linked secondary (for the lag figure).</summary>
+    public void Shipped(ulong horizon, long timestamp)
+    {
+        lock (_lock)
+        {
+            _shipped.Enqueue((horizon, timestamp));
+            while (_shipped.Count > 10_000) _shipped.Dequeue();
+        }
+    }
+
+    /// <summary>Reader thread: an ack from <paramref name="link"/>. True the first time it covers the snapshot (the secondary is in sync).</summary>
+    public bool Ack(object link, ulong horizon, ulong replayed)
+    {
+        lock (_lock)
+        {
+            if (link != _link) return false;
+            if (horizon > _ackedHorizon) _ackedHorizon = horizon;
+            long reachedAt = 0;
+            while (_shipped.Count > 0 && _shipped.Peek().Horizon <= replayed) reachedAt = _shipped.Dequeue().Timestamp;
+            _lagMs = _shipped.Count == 0 ? 0 : reachedAt == 0 ? _lagMs : Stopwatch.GetElapsedTime(reachedAt).TotalMilliseconds;
+            bool nowInSync = !_inSync && horizon >= _snapshotAt;
+            if (nowInSync) _inSync = true;
+            ReleaseReady();
+            return nowInSync;
+        }
+    }
+
+    /// <summary>VM thread: the linked secondary is gone; nothing leaves until <see cref="GoAlone"/>.</summary>
+    public void Hold()
+    {
+        lock (_lock)
+        {
+            _mode = Mode.Holding;
+            _link = null;
+            _inSync = false;
+            _lagMs = 0;
+            _shipped.Clear();
+        }
+    }
+
+    /// <summary>This side holds the generation without a partner: what is held leaves now, and later outputs at once.</summary>
+    public void GoAlone()
+    {
+        lock (_lock)
+        {
+            _mode = Mode.Alone;
+            ReleaseReady();
+        }
+    }
+
+    /// <summary>Outputs held when the loop ended without a claim: never released by this side.</summary>
+    public int HeldCount { get { lock (_lock) return _held.Count; } }
+
+    private void ReleaseReady()
+    {
+        while (_held.Count > 0 && (_mode == Mode.Alone || (_mode == Mode.Linked && _ackedHorizon > _held.Peek().Position)))
+        {
+            var output = _held.Dequeue();
+            _releasedSeq = output.Seq + 1;
+            release(output);
+        }
+    }
+}

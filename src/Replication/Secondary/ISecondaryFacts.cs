@@ -1,0 +1,25 @@
+using Lockstep.Replication.Channel;
+
+namespace Lockstep.Replication.Secondary;
+
+/// <summary>
+/// What a <see cref="ReplayLoop"/> reports. Facts only: whether to claim and go live is decided by
+/// whoever implements this, the secondary executor actor in a node. Called on the loop's threads.
+/// </summary>
+public interface ISecondaryFacts
+{
+    /// <summary>The snapshot from the primary is restored: this side holds the state and replays the log.</summary>
+    void InSync();
+
+    /// <summary>
+    /// The channel to a primary whose state this side holds ended without a goodbye. Everything received
+    /// has been replayed; the loop has ended and <paramref name="takeover"/>'s machine belongs to the receiver.
+    /// </summary>
+    void PrimaryLost(CloseReason reason, string detail, Takeover takeover);
+
+    /// <summary>The loop ended with nothing to take over: a goodbye, no primary ever connected, lost before the snapshot, or a failure.</summary>
+    void Ended(CloseReason? reason, string detail);
+
+    /// <summary>A connection that was not the primary's (no or a wrong token, garbage) was dropped; still waiting.</summary>
+    void Refused(CloseReason reason, string detail);
+}
