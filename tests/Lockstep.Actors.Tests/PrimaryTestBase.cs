@@ -22,7 +22,7 @@ public abstract class PrimaryTestBase : IPrimaryEvents, IDisposable
     protected PrimaryRuntime KvPrimary(string name, LockstepSettings settings)
     {
         var machine = new Machine(MemoryMap.DefaultRamSize);
-        ElfLoader.Load(machine, File.ReadAllBytes(RepoPaths.Guest("kv")));
+        ElfLoader.Load(machine, File.ReadAllBytes(RepoRoot.Guest("kv")));
         return new PrimaryRuntime(name, machine, 1, false, 0, 0, settings, Claims, "primary", this);
     }
 

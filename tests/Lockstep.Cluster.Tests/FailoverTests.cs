@@ -1,3 +1,5 @@
+using Lockstep.Harness;
+
 namespace Lockstep.Cluster.Tests;
 
 /// <summary>
@@ -5,7 +7,7 @@ namespace Lockstep.Cluster.Tests;
 /// of INCR requests, and the VM must answer every request exactly once and end up protected again.
 /// </summary>
 [Collection(ClusterCollection.Name)]
-public sealed class FailoverTests(LockstepProgram program, ITestOutputHelper output)
+public sealed class FailoverTests(ProgramFixture program, ITestOutputHelper output)
 {
     private const string Vm = "kv1";
     private const string Key = "c";
@@ -39,7 +41,7 @@ public sealed class FailoverTests(LockstepProgram program, ITestOutputHelper out
 
         await AssertValue(cluster, "g1", Requests);
 
-        var survivors = cluster.LiveNodes.ToList();
+        var survivors = cluster.Contacts.ToList();
         var after = await cluster.WaitForStatus(Vm, s => IsProtectedOn(s, survivors) && s.Generation > before.Generation,
             Reprotect, $"Protected on the surviving nodes with a generation above {before.Generation}", survivors);
         Assert.NotEqual(primary.Endpoint, after.Primary);
@@ -60,21 +62,18 @@ public sealed class FailoverTests(LockstepProgram program, ITestOutputHelper out
         var stream = IncrStream.Start(cluster, Vm, Peer, "a", Key, Requests, through: [paused]);
         await stream.WaitForAnswers(AnswersBeforeFault, TimeSpan.FromSeconds(60));
         int answeredAtFault = stream.Answered;
-        paused.Process.Signal("STOP");
-        paused.Alive = false; // not a contact while frozen
-        cluster.Log($"SIGSTOP {paused}");
+        cluster.PauseNode(paused); // no contact from now on
         Assert.True(answeredAtFault < Requests, $"the stream was over ({answeredAtFault} answers) before the primary was paused");
 
         var lines = await stream.Finish(StreamTimeout);
         stream.AssertExactlyOnce(lines, before: 0);
 
-        var survivors = cluster.LiveNodes.ToList();
+        var survivors = cluster.Contacts.ToList();
         var takenOver = await cluster.WaitForStatus(Vm,
             s => survivors.Any(n => n.Endpoint == s.Primary) && s.Generation > before.Generation,
             Reprotect, $"a primary on a surviving node with a generation above {before.Generation}", survivors);
 
-        paused.Process.Signal("CONT");
-        cluster.Log($"SIGCONT {paused}");
+        cluster.ResumeNode(paused);
         await Task.Delay(TimeSpan.FromSeconds(4), cluster.Cancel);
         cluster.Log(paused.Process.HasExited ? $"the resumed node exited with {paused.Process.ExitCode}" : "the resumed node still runs");
 
@@ -103,7 +102,7 @@ public sealed class FailoverTests(LockstepProgram program, ITestOutputHelper out
         Assert.Equal(takenOver.Primary, primaries[0]);
 
         // The resumed side must give up rather than go on: its log says it lost the claim, or the cluster shut it out.
-        string resumedLog = await ReadLog(paused);
+        string resumedLog = paused.Output;
         bool stepped = resumedLog.Contains("was claimed by another side; this primary stops", StringComparison.Ordinal);
         bool shutOut = resumedLog.Contains("Node has been marked as DOWN", StringComparison.Ordinal)
             || resumedLog.Contains("Shutting down myself", StringComparison.Ordinal);
@@ -145,7 +144,7 @@ public sealed class FailoverTests(LockstepProgram program, ITestOutputHelper out
 
         await AssertValue(cluster, "g1", Requests);
 
-        var survivors = cluster.LiveNodes.ToList();
+        var survivors = cluster.Contacts.ToList();
         var after = await cluster.WaitForStatus(Vm, s => IsProtectedOn(s, survivors) && s.Secondary == third.Endpoint,
             Reprotect, $"Protected with the secondary on the third node {third.Endpoint}", survivors);
         Assert.Equal(primary.Endpoint, after.Primary);
@@ -167,12 +166,5 @@ public sealed class FailoverTests(LockstepProgram program, ITestOutputHelper out
             stdin: $"{id} GET {Key}\n");
         Assert.True(result.ExitCode == 0, $"GET failed: {result}");
         Assert.Equal([$"{id} VALUE {expected}"], result.Stdout);
-    }
-
-    private static async Task<string> ReadLog(NodeProcess node)
-    {
-        await using var stream = new FileStream(node.LogPath, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
-        using var reader = new StreamReader(stream);
-        return await reader.ReadToEndAsync();
     }
 }

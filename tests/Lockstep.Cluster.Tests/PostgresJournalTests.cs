@@ -5,7 +5,7 @@ namespace Lockstep.Cluster.Tests;
 /// with a real server. test.sh starts a private one and names it in LOCKSTEP_TEST_POSTGRES.
 /// </summary>
 [Collection(ClusterCollection.Name)]
-public sealed class PostgresJournalTests(LockstepProgram program, ITestOutputHelper output)
+public sealed class PostgresJournalTests(ProgramFixture program, ITestOutputHelper output)
 {
     private const string Key = "p";
     private const uint Peer = 7;

@@ -1,4 +1,5 @@
 using System.Globalization;
+using Lockstep.Harness;
 
 namespace Lockstep.Cluster.Tests;
 
@@ -28,13 +29,9 @@ public sealed class IncrStream
     public string Key { get; }
     public int Count { get; }
 
+    /// <summary>Starts the session through <paramref name="through"/> (default: the cluster's contacts).</summary>
     public static IncrStream Start(TestCluster cluster, string vm, uint peer, string prefix, string key, int count,
         IEnumerable<NodeProcess>? through = null, TimeSpan? spacing = null) =>
-        new(cluster.Log, cluster.Cancel, cluster.StartSend(vm, peer, through), prefix, key, count, spacing ?? TimeSpan.FromMilliseconds(10));
-
-    /// <summary>The same through a <see cref="NamespaceCluster"/>, talking only to the nodes given.</summary>
-    public static IncrStream Start(NamespaceCluster cluster, string vm, uint peer, string prefix, string key, int count,
-        IEnumerable<NamespaceNode> through, TimeSpan? spacing = null) =>
         new(cluster.Log, cluster.Cancel, cluster.StartSend(vm, peer, through), prefix, key, count, spacing ?? TimeSpan.FromMilliseconds(10));
 
     public int Answered => _send.StdoutLines.Count;
