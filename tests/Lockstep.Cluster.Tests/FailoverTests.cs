@@ -30,15 +30,8 @@ public sealed class FailoverTests(ProgramFixture program, ITestOutputHelper outp
         var before = await cluster.CreateKv(Vm);
         var primary = cluster.NodeAt(before.Primary);
 
-        var stream = IncrStream.Start(cluster, Vm, Peer, "a", Key, Requests);
-        await stream.WaitForAnswers(AnswersBeforeFault, TimeSpan.FromSeconds(60));
-        int answeredAtFault = stream.Answered;
-        cluster.KillNode(primary);
-        Assert.True(answeredAtFault < Requests, $"the stream was over ({answeredAtFault} answers) before the primary was killed");
-
-        var lines = await stream.Finish(StreamTimeout);
-        stream.AssertExactlyOnce(lines, before: 0);
-
+        await IncrStream.Start(cluster, Vm, Peer, "a", Key, Requests)
+            .RunThroughFault(() => cluster.KillNode(primary), "the primary was killed", AnswersBeforeFault, StreamTimeout);
         await AssertValue(cluster, "g1", Requests);
 
         var survivors = cluster.Contacts.ToList();
@@ -59,14 +52,8 @@ public sealed class FailoverTests(ProgramFixture program, ITestOutputHelper outp
 
         // The client's only contact is the node that will freeze: its re-sends pile up in that node's
         // socket buffers and arrive, long after they were answered elsewhere, when it resumes.
-        var stream = IncrStream.Start(cluster, Vm, Peer, "a", Key, Requests, through: [paused]);
-        await stream.WaitForAnswers(AnswersBeforeFault, TimeSpan.FromSeconds(60));
-        int answeredAtFault = stream.Answered;
-        cluster.PauseNode(paused); // no contact from now on
-        Assert.True(answeredAtFault < Requests, $"the stream was over ({answeredAtFault} answers) before the primary was paused");
-
-        var lines = await stream.Finish(StreamTimeout);
-        stream.AssertExactlyOnce(lines, before: 0);
+        await IncrStream.Start(cluster, Vm, Peer, "a", Key, Requests, through: [paused])
+            .RunThroughFault(() => cluster.PauseNode(paused), "the primary was paused", AnswersBeforeFault, StreamTimeout);
 
         var survivors = cluster.Contacts.ToList();
         var takenOver = await cluster.WaitForStatus(Vm,
@@ -133,15 +120,8 @@ public sealed class FailoverTests(ProgramFixture program, ITestOutputHelper outp
         var secondary = cluster.NodeAt(before.Secondary);
         var third = cluster.Nodes.Single(n => n != primary && n != secondary);
 
-        var stream = IncrStream.Start(cluster, Vm, Peer, "a", Key, Requests);
-        await stream.WaitForAnswers(AnswersBeforeFault, TimeSpan.FromSeconds(60));
-        int answeredAtFault = stream.Answered;
-        cluster.KillNode(secondary);
-        Assert.True(answeredAtFault < Requests, $"the stream was over ({answeredAtFault} answers) before the secondary was killed");
-
-        var lines = await stream.Finish(StreamTimeout);
-        stream.AssertExactlyOnce(lines, before: 0);
-
+        await IncrStream.Start(cluster, Vm, Peer, "a", Key, Requests)
+            .RunThroughFault(() => cluster.KillNode(secondary), "the secondary was killed", AnswersBeforeFault, StreamTimeout);
         await AssertValue(cluster, "g1", Requests);
 
         var survivors = cluster.Contacts.ToList();

@@ -62,6 +62,20 @@ public sealed class IncrStream
     }
 
     /// <summary>
+    /// Lets <paramref name="answersBefore"/> answers come, injects <paramref name="fault"/> while the stream is
+    /// still going (<paramref name="what"/> names it in the failure), then waits for the end and asserts every
+    /// request was answered exactly once (<see cref="AssertExactlyOnce"/> from 0).
+    /// </summary>
+    public async Task RunThroughFault(Action fault, string what, int answersBefore, TimeSpan timeout)
+    {
+        await WaitForAnswers(answersBefore, TimeSpan.FromSeconds(60));
+        int answeredAtFault = Answered;
+        fault();
+        Assert.True(answeredAtFault < Count, $"the stream was over ({answeredAtFault} answers) before {what}");
+        AssertExactlyOnce(await Finish(timeout), before: 0);
+    }
+
+    /// <summary>
     /// Asserts the counter went up by exactly one per request: every request answered once, and, since
     /// requests go one at a time in order, request i answered with <paramref name="before"/> + i.
     /// </summary>
