@@ -5,7 +5,7 @@ namespace Lockstep.Harness;
 /// <summary>
 /// Real `lockstep node` processes sharing one journal, run from one folder (their working directory and
 /// their logs): started seed first, each watched until the seed's log shows it Up; killed (SIGKILL),
-/// frozen (SIGSTOP) and resumed on request. Disposing it kills every node and, unless
+/// frozen (SIGSTOP) and resumed, or told to leave (SIGTERM), on request. Disposing it kills every node and, unless
 /// <see cref="KeepFolder"/>, removes the folder; that is safe from any thread, any number of times, since
 /// a signal handler and the normal ending may race to do it.
 /// </summary>
@@ -90,6 +90,14 @@ public sealed class NodeCluster : IDisposable
         node.Process.Kill();
     }
 
+    /// <summary>SIGTERM: the node leaves the cluster gracefully (its coordinated shutdown) and exits.</summary>
+    public void Leave(NodeProcess node)
+    {
+        node.Left = true;
+        node.IsContact = false;
+        node.Process.Signal("TERM");
+    }
+
     /// <summary>SIGSTOP: the process is frozen with its sockets open, as a node that hangs.</summary>
     public void Pause(NodeProcess node)
     {
@@ -150,7 +158,7 @@ public sealed class NodeCluster : IDisposable
     {
         lock (_lock)
         {
-            if (_disposed || node.KilledOnPurpose) return;
+            if (_disposed || node.KilledOnPurpose || node.Left) return;
         }
         _log($"node {node.Label} ({node.Endpoint}) exited on its own with status {status}; see {node.LogPath}");
     }

@@ -31,6 +31,9 @@ public sealed class NodeProcess(int index, string label, string host, int port, 
     /// <summary>Set when the harness killed it, so its end is not reported as a surprise.</summary>
     public bool KilledOnPurpose { get; internal set; }
 
+    /// <summary>Set when the harness asked it to leave the cluster (<see cref="NodeCluster.Leave"/>).</summary>
+    public bool Left { get; internal set; }
+
     /// <summary>True between <see cref="NodeCluster.Pause"/> and <see cref="NodeCluster.Resume"/>.</summary>
     public bool Paused { get; internal set; }
 

@@ -83,6 +83,13 @@ public class TestCluster : IAsyncDisposable
         Log($"killed {node}");
     }
 
+    /// <summary>SIGTERM: the node leaves the cluster gracefully; it is no contact from now on.</summary>
+    public void LeaveNode(NodeProcess node)
+    {
+        _nodes.Leave(node);
+        Log($"SIGTERM (leave) {node}");
+    }
+
     /// <summary>SIGSTOP the node's process; it is no contact from now on.</summary>
     public void PauseNode(NodeProcess node)
     {
@@ -238,7 +245,7 @@ public class TestCluster : IAsyncDisposable
         // Cleanup must neither throw (it would hide the test's own failure) nor leave a process behind.
         foreach (var client in _clients) client.Dispose();
         var nodes = Nodes;
-        var ends = nodes.Select(n => (n.KilledOnPurpose ? "killed by the test, " : "")
+        var ends = nodes.Select(n => (n.KilledOnPurpose ? "killed by the test, " : n.Left ? "told to leave by the test, " : "")
             + (n.HasExited ? $"had exited with {n.Process.ExitCode}" : "was still running")).ToList();
         bool keep = !_passed || Environment.GetEnvironmentVariable("LOCKSTEP_TESTS_KEEP") == "1";
         _nodes.KeepFolder = keep;
