@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Globalization;
 
 namespace Lockstep.Harness;
@@ -16,7 +17,7 @@ public sealed class NodeCluster : IDisposable
 
     private readonly LockstepProgram _program;
     private readonly Action<string> _log;
-    private readonly Func<int, System.Diagnostics.ProcessStartInfo, System.Diagnostics.ProcessStartInfo>? _wrap;
+    private readonly Func<int, ProcessStartInfo, ProcessStartInfo>? _wrap;
     private readonly List<NodeProcess> _nodes = [];
     private readonly Lock _lock = new();
     private bool _disposed;
@@ -27,7 +28,7 @@ public sealed class NodeCluster : IDisposable
     /// <param name="log">Told what happens: nodes started, Up, ending on their own.</param>
     /// <param name="wrap">Changes how node i is started, e.g. inside a network namespace; null: as it is.</param>
     public NodeCluster(LockstepProgram program, string folder, string journal, Action<string> log,
-        Func<int, System.Diagnostics.ProcessStartInfo, System.Diagnostics.ProcessStartInfo>? wrap = null)
+        Func<int, ProcessStartInfo, ProcessStartInfo>? wrap = null)
     {
         _program = program;
         Folder = folder;
