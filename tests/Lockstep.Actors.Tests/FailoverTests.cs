@@ -11,7 +11,7 @@ namespace Lockstep.Actors.Tests;
 [Collection("cluster")]
 public sealed class FailoverTests : Akka.TestKit.Xunit2.TestKit
 {
-    private static byte[] Kv => File.ReadAllBytes(RepoPaths.Guest("kv"));
+    private static byte[] Kv => File.ReadAllBytes(RepoRoot.Guest("kv"));
 
     private static void Create(InProcessCluster cluster, string name)
     {

@@ -30,7 +30,7 @@ public sealed class InProcessCluster : IDisposable
         var claims = ClaimStore.ForJournal(JournalLocation.Parse($"sqlite:{db}"));
         for (int i = 0; i < size; i++)
         {
-            var options = new NodeOptions("127.0.0.1", basePort + i, [$"127.0.0.1:{basePort}"], $"sqlite:{db}", RepoPaths.Hocon);
+            var options = new NodeOptions("127.0.0.1", basePort + i, [$"127.0.0.1:{basePort}"], $"sqlite:{db}", RepoRoot.Hocon);
             var config = ConfigurationFactory.ParseString("akka.loglevel = WARNING\nakka.cluster.split-brain-resolver.stable-after = 3s")
                 .WithFallback(NodeConfig.Build(options, JournalLocation.Parse($"sqlite:{db}")));
             var system = ActorSystem.Create("lockstep", config);

@@ -17,7 +17,7 @@ public abstract class PrimaryTestBase : IPrimaryFacts
     protected PrimaryLoop KvPrimary(string name, LockstepSettings settings)
     {
         var machine = new Machine(MemoryMap.DefaultRamSize);
-        ElfLoader.Load(machine, File.ReadAllBytes(RepoPaths.Guest("kv")));
+        ElfLoader.Load(machine, File.ReadAllBytes(RepoRoot.Guest("kv")));
         return new PrimaryLoop(name, machine, 0, 0, settings, this);
     }
 

@@ -2,7 +2,7 @@ namespace Lockstep.Cluster.Tests;
 
 /// <summary>Mistakes and missing clusters give a non-zero status and one clear line on stderr.</summary>
 [Collection(ClusterCollection.Name)]
-public sealed class ErrorTests(LockstepProgram program, ITestOutputHelper output)
+public sealed class ErrorTests(ProgramFixture program, ITestOutputHelper output)
 {
     /// <summary>Nothing listens here during the test.</summary>
     private const int DeadPort = 4999;

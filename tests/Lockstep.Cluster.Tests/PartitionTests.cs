@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using Lockstep.Harness;
 using Microsoft.Data.Sqlite;
 
 namespace Lockstep.Cluster.Tests;
@@ -10,7 +11,7 @@ namespace Lockstep.Cluster.Tests;
 /// shared storage (the SQLite file every node reaches, as a SAN would) may go on alone.
 /// </summary>
 [Collection(ClusterCollection.Name)]
-public sealed class PartitionTests(LockstepProgram program, ITestOutputHelper output)
+public sealed class PartitionTests(ProgramFixture program, ITestOutputHelper output)
 {
     private const string Vm = "kv1";
     private const string Key = "c";
@@ -75,8 +76,8 @@ public sealed class PartitionTests(LockstepProgram program, ITestOutputHelper ou
                 string secondaryEnds = $"secondary of {Vm} ends";
                 await oldSecondary.Process.WaitForOutput(p => p.AllOutput.Contains(secondaryEnds, StringComparison.Ordinal),
                     TimeSpan.FromSeconds(5), cluster.Cancel);
-                var said = (await NamespaceCluster.ReadLog(oldSecondary)).Split('\n').Where(l => l.Contains(secondaryEnds, StringComparison.Ordinal))
-                    .Concat((await NamespaceCluster.ReadLog(cutOff)).Split('\n').Where(l => l.Contains("secondary lost", StringComparison.Ordinal)));
+                var said = oldSecondary.Output.Split('\n').Where(l => l.Contains(secondaryEnds, StringComparison.Ordinal))
+                    .Concat(cutOff.Output.Split('\n').Where(l => l.Contains("secondary lost", StringComparison.Ordinal)));
                 Assert.Fail($"the cut-off primary won generation {decided.Generation} ({decided.Owner}) {sinceCut.Elapsed.TotalSeconds:F1} s " +
                     "after the cut: the only live side is the one no client and no other node can reach, and the secondary on the " +
                     $"connected side stopped:\n{string.Join("\n", said)}");
@@ -99,7 +100,7 @@ public sealed class PartitionTests(LockstepProgram program, ITestOutputHelper ou
 
             // The old primary's side gives up: it lost the claim (its log says so), or its process stopped.
             await stepping;
-            string cutLog = await NamespaceCluster.ReadLog(cutOff);
+            string cutLog = cutOff.Output;
             cluster.Log($"cut-off node: lost-claim line {(steppedAfter is { } after ? $"logged {after.TotalSeconds:F1} s after the cut" : "NOT logged")}; " +
                 $"process {(cutOff.Process.HasExited ? $"exited with {cutOff.Process.ExitCode}" : "still running")}");
             foreach (string line in cutLog.Split('\n').Where(IsTellingLine).Take(20)) cluster.Log($"  cut-off node: {line}");
@@ -193,7 +194,7 @@ public sealed class PartitionTests(LockstepProgram program, ITestOutputHelper ou
 
     /// <summary>Polls the status through <paramref name="through"/> until cancelled; returns every status seen, with its time since the start.</summary>
     private static async Task<List<(TimeSpan At, VmStatusView Status)>> WatchStatus(NamespaceCluster cluster,
-        IReadOnlyList<NamespaceNode> through, CancellationToken stop)
+        IReadOnlyList<NodeProcess> through, CancellationToken stop)
     {
         var seen = new List<(TimeSpan, VmStatusView)>();
         var clock = Stopwatch.StartNew();
@@ -240,7 +241,7 @@ public sealed class PartitionTests(LockstepProgram program, ITestOutputHelper ou
         || line.Contains("SBR", StringComparison.Ordinal);
 
     /// <summary>Claim owners are "HOST:PORT#UID/actor-name" of the node that inserted the row.</summary>
-    private static bool OwnedBy(string owner, NamespaceNode node) => owner.StartsWith(node.Endpoint + "#", StringComparison.Ordinal);
+    private static bool OwnedBy(string owner, NodeProcess node) => owner.StartsWith(node.Endpoint + "#", StringComparison.Ordinal);
 
     private sealed record Claim(long Generation, string Owner, string At);
 

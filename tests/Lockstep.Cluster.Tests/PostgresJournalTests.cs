@@ -5,7 +5,7 @@ namespace Lockstep.Cluster.Tests;
 /// with a real server. test.sh starts a private one and names it in LOCKSTEP_TEST_POSTGRES.
 /// </summary>
 [Collection(ClusterCollection.Name)]
-public sealed class PostgresJournalTests(LockstepProgram program, ITestOutputHelper output)
+public sealed class PostgresJournalTests(ProgramFixture program, ITestOutputHelper output)
 {
     private const string Key = "p";
     private const uint Peer = 7;
@@ -26,10 +26,8 @@ public sealed class PostgresJournalTests(LockstepProgram program, ITestOutputHel
         {
             await cluster.StartNodes();
             var before = await cluster.CreateKv(vm);
-            var stream = IncrStream.Start(cluster, vm, Peer, "a", Key, Requests);
-            await stream.WaitForAnswers(30, TimeSpan.FromSeconds(60));
-            cluster.KillNode(cluster.NodeAt(before.Primary));
-            stream.AssertExactlyOnce(await stream.Finish(TimeSpan.FromSeconds(90)), before: 0);
+            await IncrStream.Start(cluster, vm, Peer, "a", Key, Requests).RunThroughFault(
+                () => cluster.KillNode(cluster.NodeAt(before.Primary)), "the primary was killed", 30, TimeSpan.FromSeconds(90));
             await cluster.WaitForStatus(vm, s => s.State == "Protected" && s.Generation > before.Generation,
                 TimeSpan.FromSeconds(20), $"Protected again with a generation above {before.Generation}");
             cluster.Passed();

@@ -1,45 +1,21 @@
 using System.Diagnostics;
 using Lockstep.Engine.Cpu;
+using Lockstep.Harness;
 using static Lockstep.Engine.Tests.Asm;
 
 namespace Lockstep.Engine.Tests;
 
 /// <summary>
-/// Builds the lockstep program once (through the repository's `lockstep` script, which rebuilds only
-/// when sources changed) for <see cref="CliTests"/>, and copies it to a private folder so that a
-/// rebuild started elsewhere while the tests run cannot change it under them.
+/// The lockstep program for <see cref="CliTests"/>, built once and run from a private copy so that a rebuild
+/// started elsewhere while the tests run cannot change it under them (<see cref="LockstepProgram.BuildPrivateCopy"/>).
 /// </summary>
 public sealed class CliFixture : IDisposable
 {
-    private readonly string _folder = Directory.CreateTempSubdirectory("lockstep-cli-program-").FullName;
+    private readonly LockstepProgram _program = LockstepProgram.BuildPrivateCopy();
 
-    public CliFixture()
-    {
-        string script = Path.Combine(Repo.Root, "lockstep");
-        CliResult? build = null;
-        // Other test projects may be building the same projects right now: retry on a failed build.
-        for (int attempt = 1; attempt <= 4; attempt++)
-        {
-            build = Cli.Start("bash", [script, "--help"], TimeSpan.FromMinutes(10));
-            if (build.ExitCode == 0) break;
-            Thread.Sleep(TimeSpan.FromSeconds(5 * attempt));
-        }
-        if (build!.ExitCode != 0) throw new InvalidOperationException($"building lockstep failed:\n{build.Stdout}\n{build.Stderr}");
+    public string Dll => _program.Dll;
 
-        string built = Path.Combine(Repo.Root, ".build", "host");
-        foreach (string file in Directory.EnumerateFiles(built, "*", SearchOption.AllDirectories))
-        {
-            string target = Path.Combine(_folder, Path.GetRelativePath(built, file));
-            Directory.CreateDirectory(Path.GetDirectoryName(target)!);
-            File.Copy(file, target, overwrite: true);
-        }
-        Dll = Path.Combine(_folder, "lockstep.dll");
-        if (!File.Exists(Dll)) throw new InvalidOperationException($"{Dll} missing after the build");
-    }
-
-    public string Dll { get; }
-
-    public void Dispose() => Directory.Delete(_folder, recursive: true);
+    public void Dispose() => _program.Dispose();
 }
 
 public sealed record CliResult(int ExitCode, string Stdout, string Stderr)

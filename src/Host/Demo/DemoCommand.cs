@@ -15,7 +15,7 @@ public static class DemoCommand
         var basePort = new Option<int>("--base-port") { Description = "first port to try for the nodes (the next free ones are used)", DefaultValueFactory = _ => 4900 };
         var loadSeconds = new Option<double>("--load-seconds") { Description = "seconds of client load before the primary's node is killed", DefaultValueFactory = _ => 10 };
         var afterSeconds = new Option<double>("--after-seconds") { Description = "seconds of client load once the VM is Protected again", DefaultValueFactory = _ => 8 };
-        var image = new Option<string>("--image") { Description = "the kv guest image", DefaultValueFactory = _ => DemoPaths.DefaultImage };
+        var image = new Option<string>("--image") { Description = "the kv guest image", DefaultValueFactory = _ => DemoOptions.DefaultImage };
         var keep = new Option<bool>("--keep") { Description = "keep the working folder (node logs, journal) for debugging" };
         var command = new Command("demo", "Show a failover on a local three-node cluster under client load, and check the result")
         {

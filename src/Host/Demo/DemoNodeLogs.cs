@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text.RegularExpressions;
+using Lockstep.Harness;
 
 namespace Lockstep.Host.Demo;
 
@@ -10,12 +11,12 @@ namespace Lockstep.Host.Demo;
 public static partial class DemoNodeLogs
 {
     /// <summary>When a node logged "VM is Protected (generation G, ...)" for a generation above <paramref name="above"/>, in UTC; null when none did.</summary>
-    public static (DateTime AtUtc, DemoNode Node)? ProtectedAfter(IEnumerable<DemoNode> nodes, string vm, long above)
+    public static (DateTime AtUtc, NodeProcess Node)? ProtectedAfter(IEnumerable<NodeProcess> nodes, string vm, long above)
     {
-        (DateTime, DemoNode)? earliest = null;
+        (DateTime, NodeProcess)? earliest = null;
         foreach (var node in nodes)
         {
-            foreach (string line in ReadLines(node.LogPath))
+            foreach (string line in node.Output.Split('\n'))
             {
                 if (!line.Contains($"{vm} is Protected (generation ", StringComparison.Ordinal)) continue;
                 var match = ProtectedLine().Match(line);
@@ -25,23 +26,6 @@ public static partial class DemoNodeLogs
             }
         }
         return earliest;
-    }
-
-    private static List<string> ReadLines(string path)
-    {
-        // The log is still open for writing by the reader threads of the node's output.
-        try
-        {
-            using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
-            using var reader = new StreamReader(stream);
-            var lines = new List<string>();
-            while (reader.ReadLine() is { } line) lines.Add(line);
-            return lines;
-        }
-        catch (IOException)
-        {
-            return [];
-        }
     }
 
     private static bool TryParseStamp(string stamp, out DateTime at) =>

@@ -1,3 +1,6 @@
+using Lockstep.Harness;
+using Lockstep.Host.Cli;
+
 namespace Lockstep.Host.Demo;
 
 /// <summary>The demo's command line.</summary>
@@ -8,6 +11,7 @@ namespace Lockstep.Host.Demo;
 /// <param name="Keep">Keep the working folder (node logs, journal) for debugging.</param>
 public sealed record DemoOptions(int BasePort, double LoadSeconds, double AfterSeconds, string Image, bool Keep)
 {
+    public const string DefaultImage = "guests/bin/kv.elf";
     public const int NodeCount = 3;
     public const int Clients = 4;
     public const string VmName = "demo-kv";
@@ -18,4 +22,17 @@ public sealed record DemoOptions(int BasePort, double LoadSeconds, double AfterS
 
     /// <summary>A request still unanswered after this long counts as lost.</summary>
     public static readonly TimeSpan GiveUp = TimeSpan.FromSeconds(20);
+
+    /// <summary>
+    /// The guest image: as given when it exists from the current directory, else, when relative, in the
+    /// repository the program was built in, so the default works from any working directory.
+    /// </summary>
+    public string ImagePath()
+    {
+        if (File.Exists(Image)) return Path.GetFullPath(Image);
+        if (!Path.IsPathRooted(Image) && RepoRoot.TryFind(AppContext.BaseDirectory) is { } repository
+            && File.Exists(Path.Combine(repository, Image)))
+            return Path.Combine(repository, Image);
+        throw new UsageException($"--image {Image}: no such file (build the guests with `make -C guests`)");
+    }
 }

@@ -1,22 +1,20 @@
 using System.Globalization;
 using System.Threading.Channels;
-using Lockstep.Actors.Protocol;
+using Lockstep.Harness;
 
 namespace Lockstep.Host.Demo;
 
 /// <summary>
-/// One logical client of the kv VM: a peer number and its own request ids, one request at a time. A request
-/// unanswered for a while is sent again with the same id, which kv answers from memory instead of executing
-/// it twice, so a failover costs this client time but never a lost or doubled operation.
+/// One logical client of the kv VM: a peer number and a <see cref="KvSession"/> of its own, one request at a
+/// time. A request unanswered for a while is sent again with the same id, which kv answers from memory instead
+/// of executing it twice, so a failover costs this client time but never a lost or doubled operation.
 /// </summary>
 public sealed class DemoPeer
 {
     private readonly DemoTransport _transport;
     private readonly DemoClock _clock;
-    private readonly ChannelReader<string> _answers;
-    private readonly TimeSpan _retry;
-    private readonly TimeSpan _giveUp;
-    private readonly long _session = Random.Shared.NextInt64();
+    private readonly ChannelReader<(ulong Seq, string Text)> _answers;
+    private readonly KvSession _session;
     private long _nextId;
 
     public DemoPeer(uint peer, DemoTransport transport, DemoClock clock, TimeSpan retry, TimeSpan giveUp)
@@ -24,8 +22,8 @@ public sealed class DemoPeer
         Peer = peer;
         _transport = transport;
         _clock = clock;
-        _retry = retry;
-        _giveUp = giveUp;
+        // One request at a time: every earlier one is answered (or given up), so late copies of them can be dropped.
+        _session = new KvSession(window: 1, (long)retry.TotalMilliseconds, (long)giveUp.TotalMilliseconds);
         _answers = transport.Register(peer);
     }
 
@@ -34,33 +32,30 @@ public sealed class DemoPeer
     /// <summary>Sends "&lt;new id&gt; <paramref name="command"/>" until answered; null when no answer came within the give-up time.</summary>
     public async Task<DemoAnswer?> CallAsync(string command, CancellationToken cancel)
     {
-        long ordinal = ++_nextId;
-        string id = ordinal.ToString(CultureInfo.InvariantCulture);
-        // One request at a time: every earlier one is answered, so late copies of them can be dropped.
-        var tag = new DeliveryTag(_session, ordinal, AnsweredBelow: ordinal);
-        string text = $"{id} {command}";
+        string id = (++_nextId).ToString(CultureInfo.InvariantCulture);
         double startMs = _clock.NowMs;
-        double giveUpAt = startMs + _giveUp.TotalMilliseconds;
-        int sends = 0;
-        while (_clock.NowMs < giveUpAt)
+        var (request, tag) = _session.TryStart($"{id} {command}", Now())
+            ?? throw new InvalidOperationException("a DemoPeer runs one request at a time");
+        _transport.Send(Peer, request.Data, tag);
+        while (_session.Expired(Now()).Count == 0)
         {
-            _transport.Send(Peer, text, tag);
-            sends++;
-            double resendAt = Math.Min(_clock.NowMs + _retry.TotalMilliseconds, giveUpAt);
-            while (await NextAnswerAsync(resendAt - _clock.NowMs, cancel) is { } answer)
+            if (await NextAnswerAsync(_session.NextDueInMs(Now()) ?? 0, cancel) is { } answer)
             {
-                int space = answer.IndexOf(' ');
-                string answerId = space < 0 ? answer : answer[..space];
                 // Anything else is a late copy of an earlier answer, already counted.
-                if (answerId != id) continue;
-                string body = space < 0 ? "" : answer[(space + 1)..];
-                return new DemoAnswer(Peer, id, command, body, startMs, _clock.NowMs, sends);
+                if (_session.Receive(answer.Seq, answer.Text) is not { Kind: KvReceiptKind.Answer }) continue;
+                int space = answer.Text.IndexOf(' ');
+                string body = space < 0 ? "" : answer.Text[(space + 1)..];
+                return new DemoAnswer(Peer, id, command, body, startMs, _clock.NowMs, request.Sends);
             }
+            foreach (var (again, againTag) in _session.DueForResend(Now())) _transport.Send(Peer, again.Data, againTag);
         }
+        _session.Abandon(request);
         return null;
     }
 
-    private async Task<string?> NextAnswerAsync(double waitMs, CancellationToken cancel)
+    private long Now() => (long)_clock.NowMs;
+
+    private async Task<(ulong Seq, string Text)?> NextAnswerAsync(long waitMs, CancellationToken cancel)
     {
         if (_answers.TryRead(out var ready)) return ready;
         if (waitMs <= 0) return null;

@@ -1,5 +1,6 @@
 using Lockstep.Replication;
 using Lockstep.Actors.Protocol;
+using Lockstep.Harness;
 using Lockstep.Host.Cli;
 using Lockstep.Host.Cli.Client;
 
@@ -11,11 +12,13 @@ namespace Lockstep.Host.Demo;
 /// </summary>
 public sealed class DemoScenario(DemoOptions options, TextWriter output, DemoInterrupt interrupt)
 {
+    /// <summary>For the seed to be Up, then for all nodes to be Up, then for the client to connect: each.</summary>
     private static readonly TimeSpan ClusterWait = TimeSpan.FromSeconds(45);
     private static readonly TimeSpan ProtectedWait = TimeSpan.FromSeconds(30);
     private static readonly TimeSpan TakeoverWait = TimeSpan.FromSeconds(20);
     private static readonly TimeSpan ReprotectWait = TimeSpan.FromSeconds(30);
     private const uint ReaderPeer = 1000;
+    private const int PortSearchWidth = 200;
 
     private readonly DemoClock _clock = new();
     private readonly DemoTimeline _timeline = new();
@@ -29,18 +32,27 @@ public sealed class DemoScenario(DemoOptions options, TextWriter output, DemoInt
         deadline.CancelAfter(limit);
         var cancel = deadline.Token;
         var events = new DemoEvents(_clock);
-        string image = DemoPaths.Image(options.Image);
+        string image = options.ImagePath();
         byte[] imageBytes = File.ReadAllBytes(image);
-        var ports = DemoPorts.FindFree(options.BasePort, DemoOptions.NodeCount);
+        var ports = FreePorts.FindFree(options.BasePort, DemoOptions.NodeCount, PortSearchWidth);
+        if (ports.Count < DemoOptions.NodeCount)
+        {
+            throw new UsageException(
+                $"--base-port {options.BasePort}: fewer than {DemoOptions.NodeCount} free ports in {options.BasePort}..{options.BasePort + PortSearchWidth - 1}");
+        }
 
-        using var cluster = DemoCluster.Start(ports, options.Keep, events);
+        string folder = Directory.CreateTempSubdirectory("lockstep-demo-").FullName;
+        using var cluster = new NodeCluster(NodeProgram(), folder, "sqlite:" + Path.Combine(folder, "lockstep.db"), events.Add)
+        {
+            KeepFolder = options.Keep,
+        };
         interrupt.OnCleanup(cluster.Dispose);
         output.WriteLine($"lockstep demo: {ports.Count} nodes on ports {string.Join(", ", ports)}, image {image}");
-        output.WriteLine($"lockstep demo: working folder {cluster.WorkDir}{(options.Keep ? " (kept: --keep)" : " (removed at the end)")}");
+        output.WriteLine($"lockstep demo: working folder {folder}{(options.Keep ? " (kept: --keep)" : " (removed at the end)")}");
         output.Flush();
 
         // Akka writes its own warnings to Console.Out; they belong in the working folder, not across the demo's screen.
-        var akkaLog = new StreamWriter(Path.Combine(cluster.WorkDir, "client.log")) { AutoFlush = true };
+        var akkaLog = new StreamWriter(Path.Combine(folder, "client.log")) { AutoFlush = true };
         var consoleBefore = Console.Out;
         Console.SetOut(akkaLog);
         var view = new DemoView(output, live: !Console.IsOutputRedirected, _clock, events, cluster);
@@ -48,9 +60,9 @@ public sealed class DemoScenario(DemoOptions options, TextWriter output, DemoInt
         try
         {
             view.Start();
-            report = await RunWithViewAsync(cluster, events, view, imageBytes, cancel);
+            report = await RunWithViewAsync(cluster, ports, events, view, imageBytes, cancel);
         }
-        catch (OperationCanceledException) when (cancel.IsCancellationRequested)
+        catch (OperationCanceledException) when (cancel.IsCancellationRequested || interrupt.Reason is not null)
         {
         }
         finally
@@ -75,15 +87,28 @@ public sealed class DemoScenario(DemoOptions options, TextWriter output, DemoInt
         output.Flush();
         if (report.Passed) return ExitCodes.Success;
         foreach (string why in report.FailureReasons) Console.Error.WriteLine($"lockstep demo: check failed: {why}");
-        if (options.Keep) Console.Error.WriteLine($"lockstep demo: node logs kept in {cluster.WorkDir}");
+        if (options.Keep) Console.Error.WriteLine($"lockstep demo: node logs kept in {folder}");
         return 1;
     }
 
-    private async Task<DemoReport> RunWithViewAsync(DemoCluster cluster, DemoEvents events, DemoView view, byte[] image,
-        CancellationToken cancel)
+    /// <summary>The nodes run the very build of this program, from the temporary folder, where walking up would not find the repository's configuration.</summary>
+    private static LockstepProgram NodeProgram() =>
+        new(typeof(DemoScenario).Assembly.Location, HoconFolder.Find() is { } hocon ? Path.GetFullPath(hocon) : null);
+
+    private async Task<DemoReport> RunWithViewAsync(NodeCluster cluster, IReadOnlyList<int> ports, DemoEvents events, DemoView view,
+        byte[] image, CancellationToken cancel)
     {
-        view.Phase = "waiting for the nodes to form a cluster";
-        using var client = await ConnectAsync(ContactPoints.Parse(cluster.Contacts), events, cancel);
+        view.Phase = "starting the nodes; waiting for them to form a cluster";
+        try
+        {
+            await cluster.StartAsync(ports.Select(port => ("127.0.0.1", port)).ToList(), ClusterWait, cancel);
+        }
+        catch (ClusterStartException e)
+        {
+            throw new DemoAbortedException(e.Message);
+        }
+        view.Phase = "connecting to the cluster";
+        using var client = await ConnectAsync(ContactPoints.Parse(NodeCluster.ContactOf(cluster.Nodes)), events, cancel);
 
         view.Phase = "creating the VM";
         await CreateVmAsync(client, image, events, cancel);
@@ -142,7 +167,7 @@ public sealed class DemoScenario(DemoOptions options, TextWriter output, DemoInt
     }
 
     /// <summary>The load runs, the primary's node is killed, and the demo follows the takeover and re-protection.</summary>
-    private async Task FailPrimaryAsync(DemoCluster cluster, DemoStatusMonitor monitor, DemoEvents events, DemoView view,
+    private async Task FailPrimaryAsync(NodeCluster cluster, DemoStatusMonitor monitor, DemoEvents events, DemoView view,
         CancellationToken cancel)
     {
         double killAt = _clock.NowMs + options.LoadSeconds * 1000;
@@ -153,7 +178,7 @@ public sealed class DemoScenario(DemoOptions options, TextWriter output, DemoInt
         }
 
         var before = monitor.Latest;
-        var victim = cluster.NodeAt(before?.Primary);
+        var victim = cluster.Find(before?.Primary);
         if (before is null || victim is null || before.State != VmState.Protected)
         {
             _failures.Add(DemoCheck.Fail("the primary's node could be killed",
@@ -306,7 +331,7 @@ public sealed class DemoScenario(DemoOptions options, TextWriter output, DemoInt
             : DemoCheck.Fail(name, string.Join("; ", problems.Take(3)));
     }
 
-    private DemoCheck TakeoverCheck(VmStatus? final, DemoCluster cluster)
+    private DemoCheck TakeoverCheck(VmStatus? final, NodeCluster cluster)
     {
         const string name = "the secondary took over when the primary's node died";
         if (double.IsNaN(_timeline.TakeoverSeenAtMs))
@@ -319,7 +344,7 @@ public sealed class DemoScenario(DemoOptions options, TextWriter output, DemoInt
         return DemoCheck.Pass(name, $"{cluster.Describe(record.TookOver)} took over as generation {record.Generation}, {seen}");
     }
 
-    private DemoCheck ReplicaCheck(VmStatus? final, DemoCluster cluster)
+    private DemoCheck ReplicaCheck(VmStatus? final, NodeCluster cluster)
     {
         const string name = "replicas: Protected again with a secondary on a live node";
         if (final is null) return DemoCheck.Fail(name, "no status at the end");

@@ -3,6 +3,7 @@ using System.Text;
 using System.Threading.Channels;
 using Akka.Actor;
 using Lockstep.Actors.Protocol;
+using Lockstep.Harness;
 using Lockstep.Host.Cli.Client;
 
 namespace Lockstep.Host.Demo;
@@ -17,7 +18,7 @@ public sealed class DemoTransport : IDisposable
     private readonly string _vm;
     private readonly DemoEvents _events;
     private readonly Channel<object> _inbox = Channel.CreateUnbounded<object>();
-    private readonly ConcurrentDictionary<uint, Channel<string>> _peers = new();
+    private readonly ConcurrentDictionary<uint, Channel<(ulong Seq, string Text)>> _peers = new();
     private readonly IActorRef _inboxActor;
     private readonly Task _dispatcher;
     private string? _lastRefusal;
@@ -31,12 +32,12 @@ public sealed class DemoTransport : IDisposable
         _dispatcher = Task.Run(DispatchAsync);
     }
 
-    /// <summary>The answers for <paramref name="peer"/>, in arrival order; one reader per peer.</summary>
-    public ChannelReader<string> Register(uint peer) =>
-        _peers.GetOrAdd(peer, _ => Channel.CreateUnbounded<string>(new UnboundedChannelOptions { SingleReader = true })).Reader;
+    /// <summary>The outputs for <paramref name="peer"/> (sequence number and text), in arrival order; one reader per peer.</summary>
+    public ChannelReader<(ulong Seq, string Text)> Register(uint peer) =>
+        _peers.GetOrAdd(peer, _ => Channel.CreateUnbounded<(ulong, string)>(new UnboundedChannelOptions { SingleReader = true })).Reader;
 
-    public void Send(uint peer, string text, DeliveryTag tag) =>
-        _client.Tell(new SendPacket(_vm, peer, Encoding.UTF8.GetBytes(text), tag), _inboxActor);
+    public void Send(uint peer, byte[] data, KvTag tag) =>
+        _client.Tell(new SendPacket(_vm, peer, data, tag.ToDeliveryTag()), _inboxActor);
 
     public void Dispose()
     {
@@ -52,7 +53,7 @@ public sealed class DemoTransport : IDisposable
             {
                 case VmPacket packet when packet.Name == _vm:
                     if (_peers.TryGetValue(packet.Peer, out var answers))
-                        answers.Writer.TryWrite(Encoding.UTF8.GetString(packet.Data).TrimEnd('\n', '\r'));
+                        answers.Writer.TryWrite((packet.Seq, Encoding.UTF8.GetString(packet.Data).TrimEnd('\n', '\r')));
                     break;
                 case ControlOk:
                     _lastRefusal = null;

@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text;
+using Lockstep.Harness;
 using Lockstep.Host.Cli.Client;
 
 namespace Lockstep.Host.Demo;
@@ -22,13 +23,13 @@ public sealed class DemoView : IDisposable
     private readonly bool _live;
     private readonly DemoClock _clock;
     private readonly DemoEvents _events;
-    private readonly DemoCluster _cluster;
+    private readonly NodeCluster _cluster;
     private readonly CancellationTokenSource _stop = new();
     private Thread? _thread;
     private int _eventsShown;
     private double _lastProgressMs;
 
-    public DemoView(TextWriter output, bool live, DemoClock clock, DemoEvents events, DemoCluster cluster)
+    public DemoView(TextWriter output, bool live, DemoClock clock, DemoEvents events, NodeCluster cluster)
     {
         _output = output;
         _live = live;
@@ -110,7 +111,7 @@ public sealed class DemoView : IDisposable
     {
         var lines = new List<string>
         {
-            $"Lockstep demo: a protected kv VM on {_cluster.Nodes.Count} local nodes   {DemoClock.Stamp(_clock.NowMs)}",
+            $"Lockstep demo: a protected kv VM on {DemoOptions.NodeCount} local nodes   {DemoClock.Stamp(_clock.NowMs)}",
             "",
             $"phase     {Phase}",
             $"VM        {VmLine()}",

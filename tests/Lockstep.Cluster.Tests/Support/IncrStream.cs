@@ -1,4 +1,5 @@
 using System.Globalization;
+using Lockstep.Harness;
 
 namespace Lockstep.Cluster.Tests;
 
@@ -28,13 +29,9 @@ public sealed class IncrStream
     public string Key { get; }
     public int Count { get; }
 
+    /// <summary>Starts the session through <paramref name="through"/> (default: the cluster's contacts).</summary>
     public static IncrStream Start(TestCluster cluster, string vm, uint peer, string prefix, string key, int count,
         IEnumerable<NodeProcess>? through = null, TimeSpan? spacing = null) =>
-        new(cluster.Log, cluster.Cancel, cluster.StartSend(vm, peer, through), prefix, key, count, spacing ?? TimeSpan.FromMilliseconds(10));
-
-    /// <summary>The same through a <see cref="NamespaceCluster"/>, talking only to the nodes given.</summary>
-    public static IncrStream Start(NamespaceCluster cluster, string vm, uint peer, string prefix, string key, int count,
-        IEnumerable<NamespaceNode> through, TimeSpan? spacing = null) =>
         new(cluster.Log, cluster.Cancel, cluster.StartSend(vm, peer, through), prefix, key, count, spacing ?? TimeSpan.FromMilliseconds(10));
 
     public int Answered => _send.StdoutLines.Count;
@@ -62,6 +59,20 @@ public sealed class IncrStream
         Assert.True(_send.ExitCode == 0,
             $"vm send exited with {_send.ExitCode}; stderr:\n{string.Join("\n", _send.StderrLines)}");
         return lines;
+    }
+
+    /// <summary>
+    /// Lets <paramref name="answersBefore"/> answers come, injects <paramref name="fault"/> while the stream is
+    /// still going (<paramref name="what"/> names it in the failure), then waits for the end and asserts every
+    /// request was answered exactly once (<see cref="AssertExactlyOnce"/> from 0).
+    /// </summary>
+    public async Task RunThroughFault(Action fault, string what, int answersBefore, TimeSpan timeout)
+    {
+        await WaitForAnswers(answersBefore, TimeSpan.FromSeconds(60));
+        int answeredAtFault = Answered;
+        fault();
+        Assert.True(answeredAtFault < Count, $"the stream was over ({answeredAtFault} answers) before {what}");
+        AssertExactlyOnce(await Finish(timeout), before: 0);
     }
 
     /// <summary>

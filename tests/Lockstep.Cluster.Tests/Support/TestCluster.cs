@@ -1,89 +1,163 @@
-using System.Net;
-using System.Net.Sockets;
+using System.Diagnostics;
+using System.Globalization;
 using System.Text.Json;
+using Lockstep.Harness;
 
 namespace Lockstep.Cluster.Tests;
 
-/// <summary>One cluster node process of a test.</summary>
-public sealed class NodeProcess(int port, ChildProcess process, string logPath) : ClusterNode(port, process, logPath)
-{
-    public override string Endpoint => $"127.0.0.1:{Port}";
-
-    /// <summary>False once the test killed it.</summary>
-    public bool Alive { get; set; } = true;
-
-    public override string ToString() => $"node {Endpoint} (pid {Process.Id})";
-}
-
 /// <summary>
-/// A cluster of `lockstep node` processes for one test, in its own temporary folder (working
-/// directory and journal) and on its own ports. Disposing it kills every process it started; the
-/// folder is removed when the test passed (unless LOCKSTEP_TESTS_KEEP=1) and kept, with the node logs
-/// shown, when it did not.
+/// The nodes of one test, a <see cref="NodeCluster"/> on 127.0.0.1 in a folder of the test's own (working
+/// directory and journal) and on ports of its own, and what the tests do with them: the CLI run against
+/// them, `vm status` polled, a kv VM created, `vm send` sessions started, all logged with times to the test's
+/// output, within a time limit. Disposing it kills every process it started; the folder is removed when the
+/// test passed (unless LOCKSTEP_TESTS_KEEP=1), else kept and the node logs shown.
 /// </summary>
-public sealed class TestCluster : ClusterHarness<NodeProcess>
+public class TestCluster : IAsyncDisposable
 {
+    /// <summary>No test may run longer than this, whatever it waits for.</summary>
+    private static readonly TimeSpan TestLimit = TimeSpan.FromMinutes(3);
+
+    /// <summary>For the seed to be Up, then for all nodes to be Up.</summary>
+    private static readonly TimeSpan UpWithin = TimeSpan.FromSeconds(60);
+
+    protected static readonly TimeSpan CliTimeout = TimeSpan.FromSeconds(60);
+
+    private readonly NodeCluster _nodes;
+    private readonly List<ChildProcess> _clients = [];
+    private readonly CancellationTokenSource _limit = new(TestLimit);
+    private readonly Stopwatch _clock = Stopwatch.StartNew();
+    private bool _passed;
+
     /// <param name="journal">The nodes' --journal; default: a SQLite file in the test's folder.</param>
-    public TestCluster(LockstepProgram program, ITestOutputHelper output, string testName, int basePort, string? journal = null)
-        : base(program, output, testName, basePort)
+    public TestCluster(ProgramFixture program, ITestOutputHelper output, string testName, int basePort, string? journal = null)
     {
+        Program = program;
+        Output = output;
+        BasePort = basePort;
+        Folder = Path.Combine(TestPaths.Root, $"{testName}-{Guid.NewGuid().ToString("N")[..8]}");
+        Directory.CreateDirectory(Folder);
         Journal = journal ?? $"sqlite:{Path.Combine(Folder, "lockstep.db")}";
+        _nodes = new NodeCluster(program.Program, Folder, Journal, Log, WrapNode);
     }
 
+    protected ProgramFixture Program { get; }
+    protected ITestOutputHelper Output { get; }
+    public int BasePort { get; }
+    public string Folder { get; }
     public string Journal { get; }
-    public IEnumerable<NodeProcess> LiveNodes => Nodes.Where(n => n.Alive);
+    public IReadOnlyList<NodeProcess> Nodes => _nodes.Nodes;
 
-    /// <summary>All live nodes as a --contact value.</summary>
-    public string Contact => ContactOf(LiveNodes);
+    /// <summary>The nodes the CLI talks to when the test names none: not killed, frozen or cut off by the test.</summary>
+    public IReadOnlyList<NodeProcess> Contacts => _nodes.Contacts;
 
-    protected override IEnumerable<NodeProcess> DefaultNodes => LiveNodes;
+    /// <summary><see cref="Contacts"/> as a --contact value.</summary>
+    public string Contact => ContactOf(Contacts);
+
+    /// <summary>Cancelled when the test has run for too long.</summary>
+    public CancellationToken Cancel => _limit.Token;
+
+    public static string ContactOf(IEnumerable<NodeProcess> nodes) => NodeCluster.ContactOf(nodes);
+
+    public void Log(string message)
+    {
+        try
+        {
+            Output.WriteLine($"[{_clock.Elapsed.TotalSeconds,6:F1}s {DateTime.UtcNow:HH:mm:ss.fff}Z] {message}");
+        }
+        catch (InvalidOperationException)
+        {
+            // The test has ended (a node's exit can be reported late); its output takes no more lines.
+        }
+    }
+
+    public NodeProcess NodeAt(string? endpoint) =>
+        _nodes.Find(endpoint) ?? throw new InvalidOperationException($"'{endpoint}' is not one of this test's nodes ({ContactOf(Nodes)})");
 
     /// <summary>Starts <paramref name="count"/> nodes (the first is the seed) and waits until all are Up.</summary>
-    public async Task StartNodes(int count = 3)
-    {
-        for (int i = 0; i < count; i++) EnsurePortFree(BasePort + i);
-        int seedPort = BasePort;
-        for (int i = 0; i < count; i++)
-        {
-            int port = BasePort + i;
-            string logPath = Path.Combine(Folder, $"node{port}.log");
-            var info = Program.StartInfo(Folder,
-                ["node", "--port", port.ToString(), "--seeds", $"127.0.0.1:{seedPort}", "--journal", Journal]);
-            var process = ChildProcess.Start(info, $"node {port}", logPath);
-            var node = new NodeProcess(port, process, logPath);
-            AddNode(node);
-            Log($"started node {port} (pid {process.Id})");
-            // The others join through the seed, so let it form the cluster first.
-            if (i == 0) await WaitForSeedUp(node, $"node {port}");
-        }
-        await WaitForAllUp(count);
-    }
+    public Task StartNodes(int count = 3) => _nodes.StartAsync(PrepareNodes(count), UpWithin, Cancel);
 
     /// <summary>kill -9 the node's process.</summary>
     public void KillNode(NodeProcess node)
     {
-        node.Process.Kill();
-        node.Alive = false;
+        _nodes.Kill(node);
         Log($"killed {node}");
     }
 
-    /// <summary>Runs one CLI command to its end (bounded), feeding it <paramref name="stdin"/> if given.</summary>
+    /// <summary>SIGTERM: the node leaves the cluster gracefully; it is no contact from now on.</summary>
+    public void LeaveNode(NodeProcess node)
+    {
+        _nodes.Leave(node);
+        Log($"SIGTERM (leave) {node}");
+    }
+
+    /// <summary>SIGSTOP the node's process; it is no contact from now on.</summary>
+    public void PauseNode(NodeProcess node)
+    {
+        _nodes.Pause(node);
+        Log($"SIGSTOP {node}");
+    }
+
+    /// <summary>SIGCONT; the node stays out of <see cref="Contacts"/>.</summary>
+    public void ResumeNode(NodeProcess node)
+    {
+        _nodes.Resume(node);
+        Log($"SIGCONT {node}");
+    }
+
+    /// <summary>Where node i listens, the cluster being about to start <paramref name="count"/> nodes.</summary>
+    protected virtual IReadOnlyList<(string Host, int Port)> PrepareNodes(int count)
+    {
+        for (int i = 0; i < count; i++) EnsurePortFree(BasePort + i);
+        return Enumerable.Range(0, count).Select(i => ("127.0.0.1", BasePort + i)).ToList();
+    }
+
+    /// <summary>How node <paramref name="index"/> is started; as the program's start description says by default.</summary>
+    protected virtual ProcessStartInfo WrapNode(int index, ProcessStartInfo info) => info;
+
+    /// <summary>How a CLI process is started.</summary>
+    protected virtual ProcessStartInfo ClientStartInfo(IEnumerable<string> args) => Program.Program.StartInfo(Folder, args);
+
+    /// <summary>Runs one CLI command to its end (bounded), feeding it <paramref name="stdin"/> if given; throws when it does not end in time.</summary>
     public async Task<CliResult> Cli(IEnumerable<string> args, string? stdin = null, TimeSpan? timeout = null) =>
         (await RunCli(args, stdin, timeout ?? CliTimeout, throwOnTimeout: true))!;
 
-    /// <summary>`vm status NAME --json` through the given nodes (default: all live ones); null when the command failed.</summary>
-    public async Task<VmStatusView?> Status(string vm, IEnumerable<NodeProcess>? through = null)
+    /// <summary>Runs one CLI command to its end, feeding it <paramref name="stdin"/> if given; on <paramref name="timeout"/> it is killed and null is returned.</summary>
+    public Task<CliResult?> TryCli(IEnumerable<string> args, string? stdin, TimeSpan timeout) =>
+        RunCli(args, stdin, timeout, throwOnTimeout: false);
+
+    private async Task<CliResult?> RunCli(IEnumerable<string> args, string? stdin, TimeSpan timeout, bool throwOnTimeout)
     {
-        var result = await Cli(["vm", "status", vm, "--json", "--contact", ContactOf(through ?? LiveNodes)]);
+        var argList = args.ToList();
+        using var process = ChildProcess.Start(ClientStartInfo(argList), $"lockstep {string.Join(' ', argList)}");
+        try
+        {
+            if (stdin is not null) await process.Stdin.WriteAsync(stdin);
+            process.Stdin.Close();
+        }
+        catch (IOException)
+        {
+            // It ended without reading its input; its exit status tells why.
+        }
+        if (!await process.WaitForExit(timeout, Cancel))
+        {
+            process.Kill();
+            if (throwOnTimeout)
+                throw new TimeoutException($"`lockstep {string.Join(' ', argList)}` did not end within {timeout.TotalSeconds} s; output so far:\n{process.AllOutput}");
+            return null;
+        }
+        return new CliResult(process.ExitCode, process.StdoutLines, process.StderrLines);
+    }
+
+    /// <summary>`vm status NAME --json` through the given nodes (default: the contacts); null when the command failed.</summary>
+    public virtual async Task<VmStatusView?> Status(string vm, IEnumerable<NodeProcess>? through = null, TimeSpan? timeout = null)
+    {
+        var result = await Cli(["vm", "status", vm, "--json", "--contact", ContactOf(through ?? Contacts)], timeout: timeout);
         if (result.ExitCode != 0) return null;
         // Anything on stdout besides the document (the client's own log lines) is noted, since it
         // breaks `--json` for scripts.
         var (json, stray) = FindStatusJson(result);
         if (json is null) throw new InvalidOperationException($"`vm status --json` printed no JSON object:\n{result}");
-        if (stray.Count > 0)
-        {
-            Log($"NOTE: `vm status --json` also printed {stray.Count} non-JSON line(s) on stdout: {stray[0]}");
-        }
+        if (stray.Count > 0) Log($"NOTE: `vm status --json` also printed {stray.Count} non-JSON line(s) on stdout: {stray[0]}");
         try
         {
             return VmStatusView.Parse(json);
@@ -94,26 +168,102 @@ public sealed class TestCluster : ClusterHarness<NodeProcess>
         }
     }
 
-    protected override Task<VmStatusView?> PollStatus(string vm, IEnumerable<NodeProcess>? through) => Status(vm, through);
+    /// <summary>
+    /// The JSON document in a `vm status --json` output: the lines from "{" to the closing "}" at the
+    /// start of a line (null when there is none), and the other non-empty lines of stdout.
+    /// </summary>
+    protected static (string? Json, IReadOnlyList<string> Stray) FindStatusJson(CliResult result)
+    {
+        var stdout = result.Stdout.ToList();
+        int start = stdout.FindIndex(l => l.StartsWith('{'));
+        int end = start < 0 ? -1 : stdout.FindIndex(start, l => l == "}");
+        if (start < 0 || end < 0) return (null, []);
+        var stray = stdout.Where((_, i) => i < start || i > end).Where(l => l.Length > 0).ToList();
+        return (string.Join("\n", stdout.Skip(start).Take(end - start + 1)), stray);
+    }
 
-    /// <summary>Starts `vm send` with its stdin open, for the test to feed.</summary>
-    public ChildProcess StartSend(string vm, uint peer, IEnumerable<NodeProcess>? through = null) =>
-        StartSendThrough(vm, peer, through ?? LiveNodes);
+    /// <summary>Polls the status until <paramref name="wanted"/> holds; fails with the last status seen when it does not in time.</summary>
+    public async Task<VmStatusView> WaitForStatus(string vm, Func<VmStatusView, bool> wanted, TimeSpan timeout, string what,
+        IEnumerable<NodeProcess>? through = null)
+    {
+        var clock = Stopwatch.StartNew();
+        VmStatusView? last = null;
+        while (true)
+        {
+            last = await Status(vm, through?.ToList()) ?? last;
+            if (last is not null && wanted(last))
+            {
+                Log($"{vm}: {last} ({what}, after {clock.Elapsed.TotalSeconds:F1} s)");
+                return last;
+            }
+            if (clock.Elapsed > timeout)
+                throw new Xunit.Sdk.XunitException($"{vm} did not reach '{what}' within {timeout.TotalSeconds} s; last status: {last?.Json ?? "(none)"}");
+            await Task.Delay(300, Cancel);
+        }
+    }
 
-    protected override string EndNote(NodeProcess node) => $"{node}: {(node.Alive ? "" : "killed by the test, ")}{node.ExitNote}";
+    /// <summary>Creates a kv VM through the contacts and waits until it is Protected.</summary>
+    public async Task<VmStatusView> CreateKv(string vm)
+    {
+        var created = await Cli(["vm", "create", vm, "--image", Program.KvImage, "--contact", Contact]);
+        Assert.True(created.ExitCode == 0, $"vm create {vm} failed: {created}");
+        return await WaitForStatus(vm, s => s.State == "Protected" && s.Primary is not null && s.Secondary is not null,
+            TimeSpan.FromSeconds(40), "Protected");
+    }
+
+    /// <summary>Starts `vm send` with its stdin open, for the test to feed, talking only to <paramref name="through"/> (default: the contacts).</summary>
+    public ChildProcess StartSend(string vm, uint peer, IEnumerable<NodeProcess>? through = null)
+    {
+        var args = new List<string>
+        {
+            "vm", "send", vm, "--peer", peer.ToString(CultureInfo.InvariantCulture),
+            "--retry-ms", "300", "--timeout", "60", "--contact", ContactOf(through ?? Contacts),
+        };
+        var process = ChildProcess.Start(ClientStartInfo(args), $"vm send {vm} --peer {peer}",
+            Path.Combine(Folder, $"send-{vm}-{peer}-{_clients.Count}.out"));
+        _clients.Add(process);
+        return process;
+    }
 
     /// <summary>Fails clearly when something already listens on <paramref name="port"/>.</summary>
     public static void EnsurePortFree(int port)
     {
-        try
+        if (!FreePorts.IsFree(port))
+            throw new InvalidOperationException($"port {port} is already in use; these tests need ports {port} and up free");
+    }
+
+    /// <summary>Call last in a test: the folder may go.</summary>
+    public void Passed() => _passed = true;
+
+    /// <summary>Runs after every process is killed.</summary>
+    protected virtual void AfterProcessesEnded()
+    {
+    }
+
+    public ValueTask DisposeAsync()
+    {
+        // Cleanup must neither throw (it would hide the test's own failure) nor leave a process behind.
+        foreach (var client in _clients) client.Dispose();
+        var nodes = Nodes;
+        var ends = nodes.Select(n => (n.KilledOnPurpose ? "killed by the test, " : n.Left ? "told to leave by the test, " : "")
+            + (n.HasExited ? $"had exited with {n.Process.ExitCode}" : "was still running")).ToList();
+        bool keep = !_passed || Environment.GetEnvironmentVariable("LOCKSTEP_TESTS_KEEP") == "1";
+        _nodes.KeepFolder = keep;
+        _nodes.Dispose();
+        AfterProcessesEnded();
+        if (keep)
         {
-            using var probe = new TcpListener(IPAddress.Loopback, port);
-            probe.Start();
-            probe.Stop();
+            Output.WriteLine($"test failed or LOCKSTEP_TESTS_KEEP=1; its folder (node logs, journal) is kept: {Folder}");
+            for (int i = 0; i < nodes.Count; i++) Output.WriteLine($"{nodes[i]}: {ends[i]}");
+            foreach (var node in nodes) Output.WriteLine($"===== {node} log, last lines =====\n{Tail(node.Output, 60)}");
         }
-        catch (SocketException e)
-        {
-            throw new InvalidOperationException($"port {port} is already in use ({e.SocketErrorCode}); these tests need ports {port} and up free", e);
-        }
+        _limit.Dispose();
+        return ValueTask.CompletedTask;
+    }
+
+    public static string Tail(string text, int lines)
+    {
+        var all = text.Split('\n');
+        return string.Join("\n", all.Skip(Math.Max(0, all.Length - lines)));
     }
 }

@@ -2,18 +2,16 @@ using System.Collections.Concurrent;
 using Lockstep.Engine.Cpu;
 using Lockstep.Engine.Loading;
 using Lockstep.Engine.Recording;
+using Lockstep.Harness;
 
 namespace Lockstep.Engine.Tests;
 
-/// <summary>Locates the repository (by Lockstep.sln above the test binaries) and its guest images.</summary>
+/// <summary>The repository's guest images (<see cref="RepoRoot"/>), as bytes and as loaded machines.</summary>
 public static class Repo
 {
-    private static readonly Lazy<string> RootPath = new(FindRoot);
     private static readonly ConcurrentDictionary<string, byte[]> Images = new();
 
-    public static string Root => RootPath.Value;
-
-    public static string GuestPath(string name) => Path.Combine(Root, "guests", "bin", name + ".elf");
+    public static string GuestPath(string name) => RepoRoot.Guest(name);
 
     /// <summary>The bytes of guests/bin/NAME.elf (a fresh copy each time, so callers may patch it).</summary>
     public static byte[] GuestImage(string name) => (byte[])Images.GetOrAdd(name, n => File.ReadAllBytes(GuestPath(n))).Clone();
@@ -25,12 +23,5 @@ public static class Repo
         var machine = new Machine(MemoryMap.DefaultRamSize, inputs) { UseTranslator = translate };
         ElfLoader.Load(machine, GuestImage(name));
         return machine;
-    }
-
-    private static string FindRoot()
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-            if (File.Exists(Path.Combine(dir.FullName, "Lockstep.sln"))) return dir.FullName;
-        throw new InvalidOperationException($"no Lockstep.sln above {AppContext.BaseDirectory}");
     }
 }

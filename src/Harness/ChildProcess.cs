@@ -1,12 +1,11 @@
-using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Text;
 
-namespace Lockstep.Cluster.Tests;
+namespace Lockstep.Harness;
 
 /// <summary>
-/// A process these tests started: its output lines are kept in memory and, when a log file is given,
-/// written there as they come. Every one is registered so that nothing outlives the test run.
+/// A process the harness started: its output lines are kept in memory and, when a log file is given,
+/// written there as they come. Every one is registered so that nothing outlives the process that started it.
 /// </summary>
 public sealed class ChildProcess : IDisposable
 {
@@ -18,6 +17,7 @@ public sealed class ChildProcess : IDisposable
     private readonly TaskCompletionSource _stdoutClosed = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly TaskCompletionSource _stderrClosed = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly SemaphoreSlim _changed = new(0);
+    private readonly TaskCompletionSource<int> _exited = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     private ChildProcess(Process process, string description, string? logPath)
     {
@@ -29,8 +29,27 @@ public sealed class ChildProcess : IDisposable
     public string Description { get; }
     /// <summary>The process id, kept from the start so it can still be named after the process is gone.</summary>
     public int Id { get; private set; }
-    public bool HasExited => _process.HasExited;
+
+    /// <summary>True once it ended; also after <see cref="Dispose"/>, which ends it.</summary>
+    public bool HasExited
+    {
+        get
+        {
+            try
+            {
+                return _process.HasExited;
+            }
+            catch (InvalidOperationException)
+            {
+                return true;
+            }
+        }
+    }
+
     public int ExitCode => _process.ExitCode;
+
+    /// <summary>Completes with the exit status when the process ends.</summary>
+    public Task<int> Exited => _exited.Task;
 
     public static ChildProcess Start(ProcessStartInfo info, string description, string? logPath = null)
     {
@@ -38,6 +57,7 @@ public sealed class ChildProcess : IDisposable
         var child = new ChildProcess(process, description, logPath);
         process.OutputDataReceived += (_, e) => child.OnLine(e.Data, isError: false);
         process.ErrorDataReceived += (_, e) => child.OnLine(e.Data, isError: true);
+        process.Exited += (_, _) => child.OnExit();
         if (!process.Start()) throw new InvalidOperationException($"could not start {description}");
         child.Id = process.Id;
         ProcessRegistry.Add(child);
@@ -146,6 +166,19 @@ public sealed class ChildProcess : IDisposable
         lock (_gate) _log?.Dispose();
     }
 
+    private void OnExit()
+    {
+        try
+        {
+            _exited.TrySetResult(_process.ExitCode);
+        }
+        catch (InvalidOperationException)
+        {
+            // Disposed meanwhile: nobody is left to ask for the status.
+            _exited.TrySetResult(-1);
+        }
+    }
+
     private void OnLine(string? line, bool isError)
     {
         if (line is null)
@@ -167,25 +200,5 @@ public sealed class ChildProcess : IDisposable
             }
         }
         _changed.Release();
-    }
-}
-
-/// <summary>Every child process still running, so that an aborted run kills them on the way out.</summary>
-public static class ProcessRegistry
-{
-    private static readonly ConcurrentDictionary<ChildProcess, byte> Live = new();
-
-    static ProcessRegistry()
-    {
-        AppDomain.CurrentDomain.ProcessExit += (_, _) => KillAll();
-    }
-
-    public static void Add(ChildProcess child) => Live[child] = 0;
-
-    public static void Remove(ChildProcess child) => Live.TryRemove(child, out _);
-
-    public static void KillAll()
-    {
-        foreach (var child in Live.Keys) child.Kill();
     }
 }
