@@ -54,7 +54,8 @@ public sealed class ProtectedVm : ReceivePersistentActor, IWithTimers
     private PrimaryPhase _primaryPhase;
     private string? _primaryNode;
     private IReadOnlyList<FailoverRecord> _history = [];
-    private (Guid Attempt, Address Node, IActorRef? Executor)? _secondary;
+    // The secondary placed (Executor null until it reports up) or adopted, and the generation it is for.
+    private (Guid Attempt, Address Node, IActorRef? Executor, long Generation)? _secondary;
     private readonly HashSet<Address> _badNodes = [];
     private int _placementSeed;
 
@@ -281,7 +282,7 @@ public sealed class ProtectedVm : ReceivePersistentActor, IWithTimers
             case PrimaryPhase.Alone:
                 // Keep a secondary still being placed for this generation, unless it is the one that just failed.
                 bool failed = report.FailedSecondary is not null && report.FailedSecondary.Equals(_secondary?.Executor);
-                if (_secondary is { } placed && (failed || placed.Executor is not null))
+                if (_secondary is { } placed && (failed || placed.Executor is not null || placed.Generation != report.Generation))
                 {
                     if (placed.Executor is { } stale && !failed) stale.Tell(new RetireExecutor(_name));
                     if (placed.Executor is { } watched) Context.Unwatch(watched);
@@ -293,7 +294,7 @@ public sealed class ProtectedVm : ReceivePersistentActor, IWithTimers
                 if (!secondary.Equals(_secondary?.Executor))
                 {
                     if (_secondary?.Executor is { } old) Context.Unwatch(old);
-                    _secondary = (_secondary?.Attempt ?? Guid.Empty, AddressOf(secondary), Context.Watch(secondary));
+                    _secondary = (_secondary?.Attempt ?? Guid.Empty, AddressOf(secondary), Context.Watch(secondary), report.Generation);
                 }
                 Timers.Cancel("secondary-start");
                 if (report.Phase == PrimaryPhase.Protected) _badNodes.Clear();
@@ -319,7 +320,7 @@ public sealed class ProtectedVm : ReceivePersistentActor, IWithTimers
             return;
         }
         var attempt = Guid.NewGuid();
-        _secondary = (attempt, node, null);
+        _secondary = (attempt, node, null, _generation);
         _log.Info("{0}: placing a secondary for generation {1} on {2}", _name, _generation, NodePicker.Describe(node));
         NodePicker.ExecutorsAt(Context.System, node).Tell(new StartSecondary(_spec, _generation, attempt, primaryNode, _history));
         _primary.Tell(new SecondaryPlaced(_name, _generation, NodePicker.Describe(node)));
@@ -334,7 +335,7 @@ public sealed class ProtectedVm : ReceivePersistentActor, IWithTimers
             return;
         }
         Timers.Cancel("secondary-start");
-        _secondary = (pending.Attempt, pending.Node, Context.Watch(up.Secondary));
+        _secondary = (pending.Attempt, pending.Node, Context.Watch(up.Secondary), pending.Generation);
         _primary.Tell(new AttachSecondary(_name, up.Generation, up.Host, up.Port, up.Token, up.Node, up.Secondary));
     }
 

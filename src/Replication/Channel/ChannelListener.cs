@@ -8,7 +8,7 @@ namespace Lockstep.Replication.Channel;
 /// The secondary's listening socket. It admits one connection: the first whose opening frame is a
 /// hello with this attach's token. Any other connection (garbage, a wrong or missing token, silence)
 /// is dropped and the listener keeps waiting for the real primary. Accepting is polled on the
-/// caller's thread, not asynchronous: an async accept completes on the thread pool, and on a node
+/// caller's thread (a select over the listener and the connections not yet checked), not asynchronous: an async accept completes on the thread pool, and on a node
 /// whose pool is busy the primary's connect timed out meanwhile.
 /// </summary>
 public sealed class ChannelListener : IDisposable
@@ -34,19 +34,48 @@ public sealed class ChannelListener : IDisposable
     /// <summary>
     /// Waits for the authenticated primary until <paramref name="deadline"/> (a Stopwatch timestamp) or until
     /// <paramref name="stopping"/> says so; null then. The returned socket has had its hello read, nothing more.
+    /// Connections are checked as their first bytes arrive, so one that stays silent holds up no other.
     /// </summary>
     public Socket? AcceptPrimary(long deadline, Func<bool> stopping)
     {
-        while (!stopping() && Stopwatch.GetTimestamp() < deadline)
+        var pending = new List<(Socket Socket, long Since)>();
+        try
         {
-            if (!_listener.Server.Poll(TimeSpan.FromMilliseconds(100), SelectMode.SelectRead)) continue;
-            var socket = _listener.AcceptSocket();
-            var (admitted, reason, detail) = CheckHello(socket);
-            if (admitted) return socket;
-            socket.Dispose();
-            Refused?.Invoke(reason, detail);
+            while (!stopping() && Stopwatch.GetTimestamp() < deadline)
+            {
+                var readable = new List<Socket>(pending.Count + 1) { _listener.Server };
+                readable.AddRange(pending.Select(p => p.Socket));
+                Socket.Select(readable, null, null, 100_000);
+                foreach (var socket in readable)
+                {
+                    if (socket == _listener.Server)
+                    {
+                        pending.Add((_listener.AcceptSocket(), Stopwatch.GetTimestamp()));
+                        continue;
+                    }
+                    pending.RemoveAll(p => p.Socket == socket);
+                    var (admitted, reason, detail) = CheckHello(socket);
+                    if (admitted) return socket;
+                    Refuse(socket, reason, detail);
+                }
+                foreach (var stale in pending.Where(p => Stopwatch.GetElapsedTime(p.Since) > HelloTimeout).ToList())
+                {
+                    pending.Remove(stale);
+                    Refuse(stale.Socket, CloseReason.Unauthenticated, $"no hello within {HelloTimeout.TotalSeconds:0} s");
+                }
+            }
+            return null;
         }
-        return null;
+        finally
+        {
+            foreach (var (socket, _) in pending) socket.Dispose();
+        }
+    }
+
+    private void Refuse(Socket socket, CloseReason reason, string detail)
+    {
+        socket.Dispose();
+        Refused?.Invoke(reason, detail);
     }
 
     private (bool, CloseReason, string) CheckHello(Socket socket)

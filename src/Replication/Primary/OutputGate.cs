@@ -21,6 +21,10 @@ public sealed class OutputGate(Action<MachineOutput> release)
         Holding,
     }
 
+    // Set by a loss, cleared only by GoAlone (the claim won): until then nothing leaves, even through a
+    // secondary attached meanwhile, since another side may be live with the lost one's state.
+    private bool _claimPending;
+
     private readonly object _lock = new();
     private readonly Queue<MachineOutput> _held = new();
     private readonly Queue<(ulong Horizon, long Timestamp)> _shipped = new();
@@ -117,6 +121,7 @@ public sealed class OutputGate(Action<MachineOutput> release)
         lock (_lock)
         {
             _mode = Mode.Holding;
+            _claimPending = true;
             _link = null;
             _inSync = false;
             _lagMs = 0;
@@ -130,6 +135,7 @@ public sealed class OutputGate(Action<MachineOutput> release)
         lock (_lock)
         {
             _mode = Mode.Alone;
+            _claimPending = false;
             ReleaseReady();
         }
     }
@@ -139,7 +145,7 @@ public sealed class OutputGate(Action<MachineOutput> release)
 
     private void ReleaseReady()
     {
-        while (_held.Count > 0 && (_mode == Mode.Alone || (_mode == Mode.Linked && _ackedHorizon > _held.Peek().Position)))
+        while (_held.Count > 0 && !_claimPending && (_mode == Mode.Alone || (_mode == Mode.Linked && _ackedHorizon > _held.Peek().Position)))
         {
             var output = _held.Dequeue();
             _releasedSeq = output.Seq + 1;

@@ -2,7 +2,7 @@ using System.Text;
 using Lockstep.Replication;
 using Lockstep.Engine.Cpu;
 
-namespace Lockstep.Actors.Tests;
+namespace Lockstep.Replication.Tests;
 
 /// <summary>How many segments a busy primary sends: each costs a send and an ack, on both hosts.</summary>
 public sealed class PrimaryBatchingTests : PrimaryTestBase

@@ -5,7 +5,7 @@ using Lockstep.Replication;
 using Lockstep.Replication.Channel;
 using Lockstep.Replication.Primary;
 
-namespace Lockstep.Actors.Tests;
+namespace Lockstep.Replication.Tests;
 
 /// <summary>
 /// What the primary loop's tests share: a primary running the kv guest, and primary facts that do

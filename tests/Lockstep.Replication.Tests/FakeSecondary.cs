@@ -5,7 +5,7 @@ using Lockstep.Engine.Snapshots;
 using Lockstep.Replication.Channel;
 using Lockstep.Replication.Primary;
 
-namespace Lockstep.Actors.Tests;
+namespace Lockstep.Replication.Tests;
 
 /// <summary>The secondary's end of a channel, driven by the test: it acknowledges only what the test says.</summary>
 internal sealed class FakeSecondary : IDisposable

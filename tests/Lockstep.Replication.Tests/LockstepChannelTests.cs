@@ -2,7 +2,7 @@ using System.Net;
 using System.Net.Sockets;
 using Lockstep.Replication.Channel;
 
-namespace Lockstep.Actors.Tests;
+namespace Lockstep.Replication.Tests;
 
 /// <summary>The channel's reader thread under closes from either side, at any moment.</summary>
 public sealed class LockstepChannelTests

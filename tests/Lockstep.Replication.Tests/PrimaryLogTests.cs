@@ -7,7 +7,7 @@ using Lockstep.Engine.Cpu;
 using Lockstep.Engine.Recording;
 using Lockstep.Engine.Snapshots;
 
-namespace Lockstep.Actors.Tests;
+namespace Lockstep.Replication.Tests;
 
 /// <summary>
 /// The log a primary hands to the journal, checked without a cluster: real runtimes, a real

@@ -1,7 +1,7 @@
 using Lockstep.Replication.Claims;
 using Microsoft.Data.Sqlite;
 
-namespace Lockstep.Actors.Tests;
+namespace Lockstep.Replication.Tests;
 
 /// <summary>The claims test-and-set on a real SQLite file.</summary>
 public sealed class ClaimStoreTests : IDisposable

@@ -3,7 +3,7 @@ using Lockstep.Replication;
 using Lockstep.Replication.Channel;
 using Lockstep.Engine.Cpu;
 
-namespace Lockstep.Actors.Tests;
+namespace Lockstep.Replication.Tests;
 
 /// <summary>
 /// When a primary may call itself Protected: only once its secondary holds the snapshot. The

@@ -1,0 +1,144 @@
+using System.Text;
+using Akka.Actor;
+using Akka.TestKit;
+using Lockstep.Actors.Executors;
+using Lockstep.Actors.Protocol;
+using Lockstep.Engine.Cpu;
+using Lockstep.Replication.Channel;
+using Lockstep.Replication.Secondary;
+
+namespace Lockstep.Actors.Tests.Specs;
+
+/// <summary>
+/// The primary executor's decisions, message by message: a probe plays its coordinator, a real
+/// replay loop (or a silent socket) plays the secondary over a real channel, the claims are a real file.
+/// </summary>
+public sealed class PrimaryExecutorSpecs : Akka.TestKit.Xunit2.TestKit, IDisposable
+{
+    private readonly ClaimsFolder _storage = new();
+
+    public PrimaryExecutorSpecs() : base(SpecSupport.Config) { }
+
+    private (IActorRef Primary, TestProbe Coordinator) StartPrimary(string name)
+    {
+        var coordinator = CreateTestProbe();
+        var primary = Sys.ActorOf(PrimaryExecutor.Props(SpecSupport.FreshPrimary(name, 1), _storage.Claims, SpecSupport.Settings, coordinator.Ref), $"primary-{name}");
+        return (primary, coordinator);
+    }
+
+    /// <summary>Brings a real secondary in: Alone → Attaching → Protected.</summary>
+    private ReplayLoop Protect(string name, IActorRef primary, TestProbe coordinator, TestProbe secondary)
+    {
+        var token = AttachToken.New();
+        var loop = new ReplayLoop(name, MemoryMap.DefaultRamSize, "127.0.0.1", token, SpecSupport.Settings, new RecordedSecondaryFacts());
+        int port = loop.Start();
+        primary.Tell(new AttachSecondary(name, 1, "127.0.0.1", port, token.Bytes, "test-node", secondary.Ref));
+        coordinator.ExpectReport(PrimaryPhase.Attaching);
+        var protectedReport = coordinator.ExpectReport(PrimaryPhase.Protected);
+        Assert.Equal(secondary.Ref, protectedReport.Secondary);
+        return loop;
+    }
+
+    [Fact]
+    public async Task It_claims_its_generation_before_running_then_asks_for_a_secondary_and_is_protected_once_that_holds_the_state()
+    {
+        var (primary, coordinator) = StartPrimary("p1");
+        var alone = coordinator.ExpectReport(PrimaryPhase.Alone);
+        Assert.Equal(1, alone.Generation);
+        Assert.Null(alone.Secondary);
+        Assert.EndsWith("/primary-p1", _storage.Claims.OwnerOf("p1", 1));
+
+        var secondary = CreateTestProbe();
+        var loop = Protect("p1", primary, coordinator, secondary);
+        var status = await primary.Ask<VmStatus>(new GetVmStatus("p1"));
+        Assert.Equal(Lockstep.Replication.VmState.Protected, status.State);
+        Assert.Equal("test-node", status.Secondary);
+        loop.Stop();
+    }
+
+    [Fact]
+    public async Task A_lost_secondary_leads_to_a_claim_of_the_next_generation_and_a_request_for_a_new_one()
+    {
+        var (primary, coordinator) = StartPrimary("p2");
+        coordinator.ExpectReport(PrimaryPhase.Alone);
+        var secondary = CreateTestProbe();
+        var loop = Protect("p2", primary, coordinator, secondary);
+
+        loop.Stop(); // its socket closes: the peer is gone, so the claim goes at once
+        var claiming = coordinator.ExpectReport(PrimaryPhase.Claiming);
+        Assert.Equal(1, claiming.Generation);
+        var alone = coordinator.ExpectReport(PrimaryPhase.Alone);
+        Assert.Equal(2, alone.Generation);
+        Assert.Equal(secondary.Ref, alone.FailedSecondary);
+        Assert.EndsWith("/primary-p2", _storage.Claims.OwnerOf("p2", 2));
+        Assert.Contains((await primary.Ask<VmStatus>(new GetVmStatus("p2"))).History, h => h.Generation == 2);
+    }
+
+    [Fact]
+    public void A_lost_claim_after_losing_the_secondary_stops_the_primary_and_its_held_answers_never_leave()
+    {
+        var (primary, coordinator) = StartPrimary("p3");
+        coordinator.ExpectReport(PrimaryPhase.Alone);
+        var loop = Protect("p3", primary, coordinator, CreateTestProbe());
+        var client = CreateTestProbe();
+        primary.Tell(new SendPacket("p3", 1, Encoding.ASCII.GetBytes("1 PUT a 1")), client.Ref);
+        client.ExpectMsg<ControlOk>();
+        client.ExpectMsg<VmPacket>(TimeSpan.FromSeconds(10)); // answered while protected
+
+        Assert.True(_storage.Claims.TryClaim("p3", 2, "a rival that took over"));
+        Watch(primary);
+        loop.Stop();
+        coordinator.ExpectReport(PrimaryPhase.Claiming);
+        primary.Tell(new SendPacket("p3", 1, Encoding.ASCII.GetBytes("2 GET a")), client.Ref);
+        ExpectTerminated(primary, TimeSpan.FromSeconds(10));
+        // The request may have been accepted before the stop, but its answer was held and must not come.
+        var after = client.ReceiveWhile(TimeSpan.FromSeconds(1), m => m);
+        Assert.DoesNotContain(after, m => m is VmPacket);
+    }
+
+    [Fact]
+    public void A_silent_secondary_is_claimed_against_only_after_the_claim_delay()
+    {
+        var (primary, coordinator) = StartPrimary("p4");
+        coordinator.ExpectReport(PrimaryPhase.Alone);
+        // A secondary that admits the primary and then never says a word: frozen, or cut off.
+        var token = AttachToken.New();
+        using var listener = new ChannelListener("127.0.0.1", token);
+        primary.Tell(new AttachSecondary("p4", 1, "127.0.0.1", listener.Port, token.Bytes, "frozen-node", CreateTestProbe().Ref));
+        using var frozen = listener.AcceptPrimary(System.Diagnostics.Stopwatch.GetTimestamp() + 10 * System.Diagnostics.Stopwatch.Frequency, () => false);
+        Assert.NotNull(frozen);
+        coordinator.ExpectReport(PrimaryPhase.Attaching);
+        // The RAM copy cannot finish into a socket nobody reads, or the pause follows and heartbeats go unanswered:
+        // either way the channel ends without the peer having gone, so the claim waits.
+        var next = coordinator.ExpectToCoordinator<PrimaryReport>(TimeSpan.FromSeconds(10));
+        if (next.Phase == PrimaryPhase.Claiming)
+        {
+            coordinator.ExpectNoMsg(SpecSupport.Settings.ClaimDelayAfterSilence * 0.8);
+            Assert.Null(_storage.Claims.OwnerOf("p4", 2));
+            Assert.Equal(2, coordinator.ExpectReport(PrimaryPhase.Alone).Generation);
+        }
+        else
+        {
+            Assert.Equal(PrimaryPhase.Alone, next.Phase); // lost while its RAM was copied: it held no state, no claim needed
+            Assert.Null(_storage.Claims.OwnerOf("p4", 2));
+        }
+    }
+
+    [Fact]
+    public void An_attach_for_another_generation_is_refused_and_that_secondary_retired()
+    {
+        var (primary, coordinator) = StartPrimary("p5");
+        coordinator.ExpectReport(PrimaryPhase.Alone);
+        var stale = CreateTestProbe();
+        primary.Tell(new AttachSecondary("p5", 7, "127.0.0.1", 1, new byte[AttachToken.Length], "old-node", stale.Ref));
+        stale.ExpectMsg<RetireExecutor>();
+        coordinator.ExpectNoMsg(TimeSpan.FromMilliseconds(300));
+    }
+
+    public new void Dispose()
+    {
+        Shutdown();
+        _storage.Dispose();
+        base.Dispose();
+    }
+}

@@ -1,0 +1,111 @@
+using System.Collections.Concurrent;
+using Akka.Cluster.Sharding;
+using Akka.Configuration;
+using Akka.TestKit;
+using Lockstep.Actors.Protocol;
+using Lockstep.Engine.Cpu;
+using Lockstep.Engine.Loading;
+using Lockstep.Engine.Recording;
+using Lockstep.Replication;
+using Lockstep.Replication.Channel;
+using Lockstep.Replication.Claims;
+using Lockstep.Replication.Primary;
+using Lockstep.Replication.Secondary;
+
+namespace Lockstep.Actors.Tests.Specs;
+
+/// <summary>What the actor specs share: a cluster-provider system with in-memory persistence, a claims file, the kv guest.</summary>
+public static class SpecSupport
+{
+    public static Config Config { get; } = ConfigurationFactory.ParseString("""
+        akka.loglevel = WARNING
+        akka.actor.provider = cluster
+        akka.actor.serializers.hyperion = "Akka.Serialization.HyperionSerializer, Akka.Serialization.Hyperion"
+        akka.actor.serialization-bindings { "System.Object" = hyperion }
+        akka.remote.dot-netty.tcp.hostname = 127.0.0.1
+        akka.remote.dot-netty.tcp.port = 0
+        akka.persistence.journal.plugin = "akka.persistence.journal.inmem"
+        akka.persistence.snapshot-store.plugin = "akka.persistence.snapshot-store.inmem"
+        """);
+
+    /// <summary>Data-path settings that notice a silent partner quickly.</summary>
+    public static LockstepSettings Settings { get; } = LockstepSettings.Default with
+    {
+        HeartbeatTimeout = TimeSpan.FromMilliseconds(400),
+        ClaimDelayAfterSilence = TimeSpan.FromSeconds(1),
+    };
+
+    public static byte[] KvImage => File.ReadAllBytes(RepoRoot.Guest("kv"));
+
+    public static LaunchSpec Kv(string name) => new(name, KvImage, MemoryMap.DefaultRamSize);
+
+    /// <summary>A freshly booted kv machine, as the rebuilder would launch it for generation <paramref name="generation"/>.</summary>
+    public static PrimaryLaunch FreshPrimary(string name, long generation)
+    {
+        var machine = new Machine(MemoryMap.DefaultRamSize);
+        ElfLoader.Load(machine, KvImage);
+        return new PrimaryLaunch(Kv(name), machine, generation, false, 0, 0, [], null, [], null);
+    }
+
+    /// <summary>The next message the probe gets from an executor to its coordinator, unwrapped from its envelope.</summary>
+    public static T ExpectToCoordinator<T>(this TestProbe coordinator, TimeSpan? timeout = null) where T : class
+    {
+        var envelope = coordinator.ExpectMsg<ShardingEnvelope>(timeout ?? TimeSpan.FromSeconds(15));
+        return Assert.IsType<T>(envelope.Message);
+    }
+
+    public static PrimaryReport ExpectReport(this TestProbe coordinator, PrimaryPhase phase, TimeSpan? timeout = null)
+    {
+        var report = coordinator.ExpectToCoordinator<PrimaryReport>(timeout);
+        Assert.Equal(phase, report.Phase);
+        return report;
+    }
+}
+
+/// <summary>A claims file in a folder of its own, removed at the end.</summary>
+public sealed class ClaimsFolder : IDisposable
+{
+    private readonly string _folder = Directory.CreateTempSubdirectory("lockstep-spec-").FullName;
+
+    public ClaimsFolder() => Claims = new SqliteClaimStore(Path.Combine(_folder, "claims.db"));
+
+    public ClaimStore Claims { get; }
+
+    public void Dispose()
+    {
+        Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
+        try { Directory.Delete(_folder, recursive: true); } catch (IOException) { }
+    }
+}
+
+/// <summary>Collects what a replay loop reports, for a test to wait on.</summary>
+public sealed class RecordedSecondaryFacts : ISecondaryFacts
+{
+    public ManualResetEventSlim InSyncSeen { get; } = new(false);
+    public BlockingCollection<string> Refusals { get; } = new();
+    public BlockingCollection<CloseReason?> Ends { get; } = new();
+    public BlockingCollection<Takeover> Losses { get; } = new();
+
+    public void InSync() => InSyncSeen.Set();
+    public void PrimaryLost(CloseReason reason, string detail, Takeover takeover) => Losses.Add(takeover);
+    public void Ended(CloseReason? reason, string detail) => Ends.Add(reason);
+    public void Refused(CloseReason reason, string detail) => Refusals.Add($"{reason}: {detail}");
+}
+
+/// <summary>Collects what a primary loop reports, for a test to wait on.</summary>
+public sealed class RecordedPrimaryFacts : IPrimaryFacts
+{
+    public ManualResetEventSlim InSyncSeen { get; } = new(false);
+    public BlockingCollection<MachineOutput> Outputs { get; } = new();
+    public BlockingCollection<(ulong Position, ulong Primary, ulong Secondary)> HashChecks { get; } = new();
+    public BlockingCollection<string> Failures { get; } = new();
+
+    public void Released(MachineOutput output) => Outputs.Add(output);
+    public void SecondaryInSync() => InSyncSeen.Set();
+    public void SecondaryLost(CloseReason reason, string detail) => Failures.Add($"lost: {detail}");
+    public void AttachFailed(string detail) => Failures.Add($"attach failed: {detail}");
+    public void Ended(VmState state, string detail) => Failures.Add($"ended {state}: {detail}");
+    public void LogCut(LogSegment segment, byte[] encoded) { }
+    public void Checkpoint(long entryIndex, ulong position, byte[] snapshot) { }
+    public void HashChecked(ulong position, ulong primaryHash, ulong secondaryHash) => HashChecks.Add((position, primaryHash, secondaryHash));
+}
