@@ -56,8 +56,8 @@ public sealed class FailoverTests : Akka.TestKit.Xunit2.TestKit
         Assert.NotEqual(0UL, check.PrimaryHash);
         Assert.True(load.Join(TimeSpan.FromSeconds(60)), "the busy client did not finish");
         var duplicate = cluster.Ask<object>(new CreateVm("kv", Kv, 16 * 1024 * 1024));
-        Assert.Contains("already exists", Assert.IsType<ControlError>(duplicate).Message);
-        Assert.Contains("unknown VM", Assert.IsType<ControlError>(cluster.Ask<object>(new GetVmStatus("nope"))).Message);
+        Assert.Equal(ControlErrorKind.AlreadyExists, Assert.IsType<ControlError>(duplicate).Kind);
+        Assert.Equal(ControlErrorKind.UnknownVm, Assert.IsType<ControlError>(cluster.Ask<object>(new GetVmStatus("nope"))).Kind);
     }
 
     [Fact]

@@ -375,7 +375,7 @@ public sealed class PrimaryExecutor : ReceiveActor, IPrimaryFacts, IWithTimers
         Receive<OutputReleased>(r => Route(r.Output));
         Receive<SendPacket>(OnSendPacket);
         Receive<GetVmStatus>(_ => Sender.Tell(Status()));
-        Receive<CheckReplicas>(_ => Sender.Tell(new ControlError($"VM '{_name}' has no secondary to compare with right now")));
+        Receive<CheckReplicas>(_ => Sender.Tell(new ControlError($"VM '{_name}' has no secondary to compare with right now", ControlErrorKind.NotNow)));
         Receive<HashesCompared>(h =>
         {
             Timers.Cancel("hash-check");
@@ -385,7 +385,7 @@ public sealed class PrimaryExecutor : ReceiveActor, IPrimaryFacts, IWithTimers
         Receive<HashCheckTimeout>(_ =>
         {
             // The check needs the guest to be running (it samples between boundaries); an idle guest gives no such point.
-            foreach (var waiter in _hashCheckWaiters) waiter.Tell(new ControlError($"no replica check point of '{_name}' within 10 s (the guest may be idle)"));
+            foreach (var waiter in _hashCheckWaiters) waiter.Tell(new ControlError($"no replica check point of '{_name}' within 10 s (the guest may be idle)", ControlErrorKind.NotNow));
             _hashCheckWaiters.Clear();
         });
         Receive<RestartSecondary>(_ => Sender.Tell(new ControlOk($"VM '{_name}' has no secondary right now; one is being placed")));

@@ -41,7 +41,8 @@ public static class LockstepNode
         // the process must not linger as a zombie member.
         var signal = Task.Delay(Timeout.Infinite, stop);
         var ended = await Task.WhenAny(signal, system.WhenTerminated);
-        if (ended == system.WhenTerminated) return false;
+        // Akka's own shutdown hook may end the system on the same signal before we see it: only downing counts as removed.
+        if (ended == system.WhenTerminated) return CoordinatedShutdown.Get(system).ShutdownReason is not CoordinatedShutdown.ClusterDowningReason;
         await CoordinatedShutdown.Get(system).Run(CoordinatedShutdown.ClrExitReason.Instance);
         return true;
     }

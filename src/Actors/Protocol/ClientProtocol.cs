@@ -57,7 +57,21 @@ public sealed record StopVm(string Name) : IControlRequest;
 
 public sealed record ControlOk(string Message);
 
-public sealed record ControlError(string Message);
+/// <summary>A refusal; <paramref name="Kind"/> is what a client decides on, the message is for people.</summary>
+public sealed record ControlError(string Message, ControlErrorKind Kind);
+
+public enum ControlErrorKind
+{
+    /// <summary>The request itself is wrong (an invalid name, image or memory size): sending it again will not help.</summary>
+    Invalid,
+    UnknownVm,
+    AlreadyExists,
+    Stopped,
+    /// <summary>Nothing can answer right now (no live primary during a failover): try again.</summary>
+    Unavailable,
+    /// <summary>The request does not apply in the VM's present state (a replica check with no secondary).</summary>
+    NotNow,
+}
 
 /// <summary>Compares the state hashes of primary and secondary at one instruction count. Reply: <see cref="ReplicaCheck"/>.</summary>
 public sealed record CheckReplicas(string Name) : IControlRequest;

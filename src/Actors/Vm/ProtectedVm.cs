@@ -86,7 +86,7 @@ public sealed class ProtectedVm : ReceivePersistentActor, IWithTimers
         Command<CreateVm>(Create);
         CommandAny(message =>
         {
-            if (message is IControlRequest) Sender.Tell(new ControlError($"unknown VM '{_name}'"));
+            if (message is IControlRequest) Sender.Tell(new ControlError($"unknown VM '{_name}'", ControlErrorKind.UnknownVm));
             else if (message is SecondaryUp up) up.Secondary.Tell(new RetireExecutor(_name));
         });
     }
@@ -99,7 +99,7 @@ public sealed class ProtectedVm : ReceivePersistentActor, IWithTimers
         Command<SecondaryUp>(up => up.Secondary.Tell(new RetireExecutor(_name)));
         CommandAny(message =>
         {
-            if (message is IControlRequest) Sender.Tell(new ControlError($"VM '{_name}' is stopped"));
+            if (message is IControlRequest) Sender.Tell(new ControlError($"VM '{_name}' is stopped", ControlErrorKind.Stopped));
         });
     }
 
@@ -175,7 +175,7 @@ public sealed class ProtectedVm : ReceivePersistentActor, IWithTimers
         });
         Command<Terminated>(OnTerminated);
         Command<StopVm>(StopVm);
-        Command<CreateVm>(_ => Sender.Tell(new ControlError($"a VM named '{_name}' already exists")));
+        Command<CreateVm>(_ => Sender.Tell(new ControlError($"a VM named '{_name}' already exists", ControlErrorKind.AlreadyExists)));
         Command<GetVmStatus>(status =>
         {
             if (_primary is not null) _primary.Forward(status);
@@ -184,7 +184,7 @@ public sealed class ProtectedVm : ReceivePersistentActor, IWithTimers
         Command<IControlRequest>(request =>
         {
             if (_primary is not null) _primary.Forward(request);
-            else Sender.Tell(new ControlError($"VM '{_name}' has no live primary at the moment; try again"));
+            else Sender.Tell(new ControlError($"VM '{_name}' has no live primary at the moment; try again", ControlErrorKind.Unavailable));
         });
         CommandAny(_ => { }); // stale timers and answers of an earlier phase
     }

@@ -29,10 +29,9 @@ public sealed class VmDirectory : ReceivePersistentActor
 
         Command<CreateVm>(create =>
         {
-            string? problem = Validate(create);
-            if (problem is not null)
+            if (Validate(create) is { } problem)
             {
-                Sender.Tell(new ControlError(problem));
+                Sender.Tell(problem);
                 return;
             }
             var sender = Sender;
@@ -47,7 +46,7 @@ public sealed class VmDirectory : ReceivePersistentActor
         {
             if (!_names.Contains(stop.Name))
             {
-                Sender.Tell(new ControlError($"unknown VM '{stop.Name}'"));
+                Sender.Tell(new ControlError($"unknown VM '{stop.Name}'", ControlErrorKind.UnknownVm));
                 return;
             }
             var sender = Sender;
@@ -63,21 +62,21 @@ public sealed class VmDirectory : ReceivePersistentActor
 
     public static Props Props(IActorRef vmRegion) => Akka.Actor.Props.Create(() => new VmDirectory(vmRegion));
 
-    private string? Validate(CreateVm create)
+    private ControlError? Validate(CreateVm create)
     {
         if (string.IsNullOrWhiteSpace(create.Name) || create.Name.Length > 64 || !create.Name.All(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_'))
-            return $"invalid VM name '{create.Name}': use 1-64 letters, digits, '-' or '_'";
-        if (_names.Contains(create.Name)) return $"a VM named '{create.Name}' already exists";
+            return new($"invalid VM name '{create.Name}': use 1-64 letters, digits, '-' or '_'", ControlErrorKind.Invalid);
+        if (_names.Contains(create.Name)) return new($"a VM named '{create.Name}' already exists", ControlErrorKind.AlreadyExists);
         try
         {
             ElfLoader.Parse(create.Image, create.MemorySize, out _);
         }
         catch (ImageException e)
         {
-            return $"invalid image: {e.Message}";
+            return new($"invalid image: {e.Message}", ControlErrorKind.Invalid);
         }
         if (create.MemorySize < MemoryMap.PageSize || create.MemorySize % MemoryMap.PageSize != 0)
-            return $"invalid memory size {create.MemorySize}";
+            return new($"invalid memory size {create.MemorySize}", ControlErrorKind.Invalid);
         return null;
     }
 }

@@ -20,8 +20,14 @@ public static class NodeCommand
             var seedList = (parse.GetValue(seeds) ?? self).Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
             var options = new NodeOptions(parse.GetValue(host)!, parse.GetValue(port), seedList, parse.GetValue(journal)!, HoconFolder.Find());
             using var stop = new CancellationTokenSource();
-            using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, context => { context.Cancel = true; stop.Cancel(); });
-            using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, context => { context.Cancel = true; stop.Cancel(); });
+            // A signal can come while the action returns and disposes the token source: nothing is left to stop then.
+            void Leave(PosixSignalContext context)
+            {
+                context.Cancel = true;
+                try { stop.Cancel(); } catch (ObjectDisposedException) { }
+            }
+            using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, Leave);
+            using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, Leave);
             try
             {
                 if (!LockstepNode.RunAsync(options, stop.Token).GetAwaiter().GetResult())

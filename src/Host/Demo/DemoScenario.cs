@@ -294,7 +294,7 @@ public sealed class DemoScenario(DemoOptions options, TextWriter output, DemoInt
                 events.Add(ok.Message);
                 return;
             }
-            catch (GatewayException e) when (e.Message.Contains("already exists", StringComparison.Ordinal) && attempt > 1)
+            catch (GatewayException e) when (e.Kind == ControlErrorKind.AlreadyExists && attempt > 1)
             {
                 // An earlier attempt that timed out on our side did create it.
                 return;

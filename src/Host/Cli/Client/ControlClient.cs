@@ -70,7 +70,7 @@ public sealed class ControlClient : IDisposable
         return reply switch
         {
             TReply wanted => wanted,
-            ControlError error => throw new GatewayException(error.Message),
+            ControlError error => throw new GatewayException(error.Message, error.Kind),
             _ => throw new GatewayException($"unexpected reply {reply.GetType().Name} to {request.GetType().Name}"),
         };
     }

@@ -1,4 +1,9 @@
+using Lockstep.Actors.Protocol;
+
 namespace Lockstep.Host.Cli.Client;
 
-/// <summary>The gateway refused a request (a ControlError reply) or answered something this program cannot use.</summary>
-public sealed class GatewayException(string message) : Exception(message);
+/// <summary>The gateway refused a request (a ControlError reply, <see cref="Kind"/> set) or answered something this program cannot use (null).</summary>
+public sealed class GatewayException(string message, ControlErrorKind? kind = null) : Exception(message)
+{
+    public ControlErrorKind? Kind { get; } = kind;
+}

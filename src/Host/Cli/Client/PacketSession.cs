@@ -101,8 +101,8 @@ public sealed class PacketSession
             case ControlOk:
                 _lastError = null;
                 return null;
-            case ControlError { Message: var message }:
-                if (message.Contains("unknown VM", StringComparison.OrdinalIgnoreCase))
+            case ControlError { Message: var message, Kind: var kind }:
+                if (kind is ControlErrorKind.UnknownVm or ControlErrorKind.Stopped)
                 {
                     errors.WriteLine($"lockstep: {message}");
                     return ExitCodes.BadInput;
