@@ -8,7 +8,8 @@ namespace Lockstep.Actors.Tests;
 
 /// <summary>
 /// A client outside the cluster (a remote-only ActorSystem) that talks to the gateways of the
-/// live nodes, retrying a request until its answer comes, as `lockstep vm send` does.
+/// live nodes, retrying a request until its answer comes: the shared <see cref="KvSession"/> over
+/// a TestProbe instead of `vm send`'s ClusterClient.
 /// </summary>
 public sealed class KvClient : IDisposable
 {
@@ -17,7 +18,7 @@ public sealed class KvClient : IDisposable
     private readonly TestProbe _probe;
     private readonly string _vm;
     private readonly uint _peer;
-    private readonly HashSet<ulong> _seen = [];
+    private readonly KvSession _session = new(window: 1, retryMs: 400, timeoutMs: long.MaxValue);
     private int _next;
 
     public KvClient(TestKitBase kit, InProcessCluster cluster, int port, string vm, uint peer)
@@ -35,27 +36,30 @@ public sealed class KvClient : IDisposable
         _probe = kit.CreateTestProbe(_system);
     }
 
-    /// <summary>Sends until the answer to this request's id arrives (repeats are answered from the guest's own table).</summary>
+    /// <summary>
+    /// Sends until the answer to this request's id arrives, resending as <see cref="KvSession"/> says (the client
+    /// all the demo's and `vm send`'s requests go through); repeats are answered from the guest's own table.
+    /// </summary>
+    /// <param name="tag">A tag to send every copy with instead of the session's own (tests that forge late copies).</param>
     public string Request(string idAndCommand, TimeSpan? timeout = null, DeliveryTag? tag = null)
     {
-        string id = idAndCommand.Split(' ')[0];
-        var deadline = DateTime.UtcNow + (timeout ?? TimeSpan.FromSeconds(40));
-        while (DateTime.UtcNow < deadline)
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        var deadline = timeout ?? TimeSpan.FromSeconds(40);
+        var (request, first) = _session.TryStart(idAndCommand, clock.ElapsedMilliseconds)
+            ?? throw new InvalidOperationException($"a request with the id of '{idAndCommand}' is still in flight");
+        Send(idAndCommand, tag ?? AsDeliveryTag(first));
+        while (clock.Elapsed < deadline)
         {
-            Send(idAndCommand, tag);
-            var until = DateTime.UtcNow + TimeSpan.FromMilliseconds(400);
-            while (DateTime.UtcNow < until)
-            {
-                var message = _probe.ReceiveOne(TimeSpan.FromMilliseconds(50));
-                if (message is VmPacket packet && _seen.Add(packet.Seq))
-                {
-                    string text = Encoding.UTF8.GetString(packet.Data);
-                    if (text.Split(' ')[0] == id) return text;
-                }
-            }
+            foreach (var (_, again) in _session.DueForResend(clock.ElapsedMilliseconds)) Send(idAndCommand, tag ?? AsDeliveryTag(again));
+            if (_probe.ReceiveOne(TimeSpan.FromMilliseconds(50)) is not VmPacket packet) continue;
+            string text = Encoding.UTF8.GetString(packet.Data);
+            if (_session.Receive(packet.Seq, text) is { Kind: KvReceiptKind.Answer } receipt && receipt.Request == request) return text;
         }
+        _session.Abandon(request);
         throw new TimeoutException($"no answer to '{idAndCommand}'");
     }
+
+    private static DeliveryTag AsDeliveryTag(KvTag tag) => new(tag.Session, tag.Ordinal, tag.AnsweredBelow);
 
     /// <summary>Sends once and does not wait for an answer, like a copy that was held up on the way.</summary>
     public void Send(string idAndCommand, DeliveryTag? tag = null)
