@@ -9,6 +9,10 @@ public enum VmState
     NotProtected,
     /// <summary>Running, with a secondary that holds the state and acknowledges the log.</summary>
     Protected,
+    /// <summary>Running alone because the operator turned fault tolerance off (not a fault).</summary>
+    Unprotected,
+    /// <summary>Running alone because the operator suspended protection (not a fault; resuming brings a secondary back).</summary>
+    Suspended,
     /// <summary>The guest ended (test finisher); the exit code is in the detail.</summary>
     Halted,
     /// <summary>The guest faulted, or the runtime failed; the detail says where.</summary>

@@ -47,6 +47,9 @@ public sealed class PrimaryExecutor : ReceiveActor, IPrimaryFacts, IWithTimers
 
     private const int MaxBufferedPerPeer = 1024;
 
+    /// <summary>Packets accepted while the guest is paused, at most; more are refused (Busy) until it runs again.</summary>
+    public const int MaxQueuedWhilePaused = 1024;
+
     /// <summary>
     /// How long an Alone primary waits for its coordinator to place a secondary before placing one itself.
     /// The coordinator answers within milliseconds when it lives; it is silent when it died with the last
@@ -88,6 +91,11 @@ public sealed class PrimaryExecutor : ReceiveActor, IPrimaryFacts, IWithTimers
     private (Guid Attempt, Address Node)? _ownPlacement;
     private readonly HashSet<Address> _badNodes = [];
     private int _placementSeed;
+    private ProtectionMode _protection;
+    // An operator's operation under way: what to record in the history when it completes, and since when.
+    private (string Reason, DateTime Since, PrimaryPhase CompletesAt)? _operation;
+    private bool _paused;
+    private int _queuedWhilePaused;
 
     public ITimerScheduler Timers { get; set; } = null!;
 
@@ -100,6 +108,7 @@ public sealed class PrimaryExecutor : ReceiveActor, IPrimaryFacts, IWithTimers
         _coordinators = coordinators;
         _self = Self;
         _generation = launch.Generation;
+        _protection = launch.Protection;
         _history = launch.History.ToList();
         _node = NodePicker.Describe(_cluster.SelfAddress);
         _owner = NodePicker.ClaimOwner(_cluster, Self.Path.Name);
@@ -150,7 +159,7 @@ public sealed class PrimaryExecutor : ReceiveActor, IPrimaryFacts, IWithTimers
         _phase = PrimaryPhase.Alone;
         Receive<AttachSecondary>(attach =>
         {
-            if (attach.Generation != _generation || _ended is not null)
+            if (attach.Generation != _generation || _ended is not null || _protection != ProtectionMode.On)
             {
                 RefuseAttach(attach);
                 return;
@@ -234,6 +243,7 @@ public sealed class PrimaryExecutor : ReceiveActor, IPrimaryFacts, IWithTimers
         {
             _log.Info("{0} is Protected (generation {1}, secondary on {2})", _name, _generation, _secondaryNode);
             _badNodes.Clear();
+            CompleteOperation(PrimaryPhase.Protected);
             Become(Protected);
             Report();
         });
@@ -315,7 +325,7 @@ public sealed class PrimaryExecutor : ReceiveActor, IPrimaryFacts, IWithTimers
     private void OnSecondaryLost(SecondaryChannelLost lost)
     {
         bool orderly = lost.Reason is CloseReason.SaidGoodbye or CloseReason.PeerSaidGoodbye;
-        string reason = orderly ? "secondary restarted on request" : $"secondary lost: {lost.Detail}";
+        string reason = orderly ? _operation?.Reason ?? "secondary restarted on request" : $"secondary lost: {lost.Detail}";
         _log.Warning("{0}: {1}; claiming generation {2} before any held output leaves", _name, reason, _generation + 1);
         _loss = (reason, !orderly, _secondary);
         _secondary = null;
@@ -345,7 +355,39 @@ public sealed class PrimaryExecutor : ReceiveActor, IPrimaryFacts, IWithTimers
         _ownPlacement = null;
         Become(Alone);
         Report(failed);
-        Timers.StartSingleTimer("coordinator-silent", new CoordinatorSilent(_generation), CoordinatorWait);
+        CompleteOperation(PrimaryPhase.Alone);
+        if (_protection == ProtectionMode.On) Timers.StartSingleTimer("coordinator-silent", new CoordinatorSilent(_generation), CoordinatorWait);
+    }
+
+    /// <summary>
+    /// The operator's protection setting, from the coordinator: off or suspended lets the secondary go in good
+    /// order (the next generation is claimed as after any loss, since it might not have heard the goodbye);
+    /// on asks for one. Recorded in the history once done.
+    /// </summary>
+    private void OnProtectionChanged(ProtectionChanged changed)
+    {
+        if (changed.Mode == _protection) return;
+        _protection = changed.Mode;
+        if (changed.Mode == ProtectionMode.On)
+        {
+            _operation = (changed.Reason, DateTime.UtcNow, PrimaryPhase.Protected);
+            if (_phase == PrimaryPhase.Alone) BecomeAlone();
+            return;
+        }
+        Timers.Cancel("coordinator-silent");
+        _ownPlacement = null;
+        _operation = (changed.Reason, DateTime.UtcNow, PrimaryPhase.Alone);
+        if (_phase is PrimaryPhase.Attaching or PrimaryPhase.Protected) _loop.Dismiss();
+        else CompleteOperation(_phase);
+    }
+
+    private void CompleteOperation(PrimaryPhase reached)
+    {
+        if (_operation is not { } operation || operation.CompletesAt != reached) return;
+        _operation = null;
+        var took = DateTime.UtcNow - operation.Since;
+        _history.Add(new FailoverRecord(operation.Since, operation.Reason, 0, _node, _generation, HistoryKind.Operation, took.TotalMilliseconds));
+        _log.Info("{0}: {1} (done in {2:F0} ms)", _name, operation.Reason, took.TotalMilliseconds);
     }
 
     private void StartRunning()
@@ -407,6 +449,34 @@ public sealed class PrimaryExecutor : ReceiveActor, IPrimaryFacts, IWithTimers
             Context.Stop(Self);
         });
         Receive<ReportPlacement>(_ => Report());
+        Receive<ProtectionChanged>(OnProtectionChanged);
+        Receive<ReplaceSecondary>(replace =>
+        {
+            if (_phase is not (PrimaryPhase.Attaching or PrimaryPhase.Protected)) return;
+            _operation = (replace.Reason, DateTime.UtcNow, PrimaryPhase.Protected);
+            _loop.Dismiss();
+        });
+        Receive<PauseVm>(_ =>
+        {
+            if (!_paused)
+            {
+                _paused = true;
+                _queuedWhilePaused = 0;
+                _loop.Pause();
+                _history.Add(new FailoverRecord(DateTime.UtcNow, "guest paused by the operator", 0, _node, _generation, HistoryKind.Operation));
+            }
+            Sender.Tell(new ControlOk($"VM '{_name}' is paused"));
+        });
+        Receive<ResumeVm>(_ =>
+        {
+            if (_paused)
+            {
+                _paused = false;
+                _loop.Resume();
+                _history.Add(new FailoverRecord(DateTime.UtcNow, $"guest resumed by the operator ({_queuedWhilePaused} packets had queued)", 0, _node, _generation, HistoryKind.Operation));
+            }
+            Sender.Tell(new ControlOk($"VM '{_name}' runs"));
+        });
         Receive<VmEnded>(ended =>
         {
             _ended = (ended.State, ended.Detail);
@@ -469,6 +539,11 @@ public sealed class PrimaryExecutor : ReceiveActor, IPrimaryFacts, IWithTimers
 
     private void OnSendPacket(SendPacket send)
     {
+        if (_paused && ++_queuedWhilePaused > MaxQueuedWhilePaused)
+        {
+            Sender.Tell(new ControlError($"VM '{_name}' is paused and {MaxQueuedWhilePaused} packets wait already; this one was not taken", ControlErrorKind.Busy));
+            return;
+        }
         if (!Sender.IsNobody())
         {
             if (!_clients.TryGetValue(send.Peer, out var known) || !known.Equals(Sender))
@@ -516,15 +591,17 @@ public sealed class PrimaryExecutor : ReceiveActor, IPrimaryFacts, IWithTimers
     private VmStatus Status()
     {
         var stats = _loop.Stats();
-        var state = _ended?.State ?? _phase switch
+        var state = _ended?.State ?? (_phase, _protection) switch
         {
-            PrimaryPhase.Protected => VmState.Protected,
-            PrimaryPhase.Claiming when !_running => VmState.Starting,
+            (PrimaryPhase.Protected, _) => VmState.Protected,
+            (PrimaryPhase.Claiming, _) when !_running => VmState.Starting,
+            (_, ProtectionMode.Off) => VmState.Unprotected,
+            (_, ProtectionMode.Suspended) => VmState.Suspended,
             _ => VmState.NotProtected,
         };
         return new VmStatus(_name, state, _generation, _node, _phase == PrimaryPhase.Protected ? _secondaryNode : null,
             stats.LagMs, stats.Instructions, stats.Outputs, stats.LogBytesPerSecond, _history.ToList(),
-            _ended?.Detail ?? $"{_phase}; re-protection pause {stats.LastReprotectPauseMs:F1} ms");
+            _ended?.Detail ?? $"{_phase}{(_paused ? ", guest paused" : "")}; re-protection pause {stats.LastReprotectPauseMs:F1} ms");
     }
 
     // ---- IPrimaryFacts: called on the loop's threads, handed on as messages ----

@@ -81,7 +81,7 @@ public sealed class VmRebuilder : ReceiveActor
         if (loaded.Checkpoint is not { } checkpoint)
         {
             ElfLoader.Load(machine, vm.Image);
-            return new PrimaryLaunch(vm, machine, start.Generation, false, 0, 0, [], null, start.History, null);
+            return new PrimaryLaunch(vm, machine, start.Generation, false, 0, 0, [], null, start.History, null) { Protection = start.Protection };
         }
         MachineSnapshot.Restore(machine, checkpoint.Snapshot);
         var replay = new ReplayInputs(checkpoint.EntryIndex, machine.Position);
@@ -97,7 +97,10 @@ public sealed class VmRebuilder : ReceiveActor
             vm.Name, machine.Position, checkpoint.Position, replay.NextEntryIndex - checkpoint.EntryIndex);
         // Whether these outputs left before the loss is unknown: resend them, receivers drop repeats by seq.
         ulong firstProduced = produced.Count > 0 ? produced[0].Seq : machine.NextOutputSeq;
-        return new PrimaryLaunch(vm, machine, start.Generation, false, replay.NextEntryIndex, firstProduced, produced, null, start.History, null);
+        return new PrimaryLaunch(vm, machine, start.Generation, false, replay.NextEntryIndex, firstProduced, produced, null, start.History, null)
+        {
+            Protection = start.Protection,
+        };
     }
 
     private static IEnumerable<LogSegment> Segments(IEnumerable<VmLogJournal.LogBatch> batches)

@@ -38,6 +38,16 @@ public static class NodePicker
             m.Status is MemberStatus.Up or MemberStatus.Joining or MemberStatus.WeaklyUp or MemberStatus.Leaving);
     }
 
+    /// <summary>The Up, reachable member that operators call <paramref name="hostPort"/> ("host:port"), or null.</summary>
+    public static Address? Find(Cluster cluster, string hostPort)
+    {
+        var unreachable = cluster.State.Unreachable.Select(m => m.Address).ToHashSet();
+        return cluster.State.Members
+            .Where(m => m.Status == MemberStatus.Up && !unreachable.Contains(m.Address) && Describe(m.Address) == hostPort)
+            .Select(m => m.Address)
+            .FirstOrDefault();
+    }
+
     /// <summary>"host:port" as operators see a node.</summary>
     public static string Describe(Address address) => $"{address.Host}:{address.Port}";
 }

@@ -22,7 +22,41 @@ public sealed record VmList(IReadOnlyList<string> Names);
 /// <summary>Reply: <see cref="VmStatus"/>.</summary>
 public sealed record GetVmStatus(string Name) : IControlRequest;
 
-public sealed record FailoverRecord(DateTime At, string Reason, double GapMs, string? TookOver, long Generation);
+/// <summary>An entry of a VM's history: a failover (GapMs: how long the VM was without a live primary) or an operator's operation.</summary>
+/// <param name="DurationMs">For an operation: from the request to its end (Protected again, say).</param>
+public sealed record FailoverRecord(DateTime At, string Reason, double GapMs, string? TookOver, long Generation,
+    HistoryKind Kind = HistoryKind.Failover, double DurationMs = 0);
+
+public enum HistoryKind { Failover, Operation }
+
+/// <summary>
+/// A request its coordinator decides (the gateway sends it there, not to the primary). Reply: <see cref="ControlOk"/>
+/// (also when there was nothing to do: every operation is idempotent) or <see cref="ControlError"/>.
+/// </summary>
+public interface ICoordinatorRequest : IControlRequest;
+
+/// <summary>How a VM is protected, as its operator set it.</summary>
+public enum ProtectionMode
+{
+    /// <summary>A secondary is kept (and replaced when lost).</summary>
+    On,
+    /// <summary>Fault tolerance turned off: the VM runs alone, by choice.</summary>
+    Off,
+    /// <summary>Protection suspended: no secondary for now, settings and history kept; resuming puts it back where it was.</summary>
+    Suspended,
+}
+
+/// <summary>`vm protect` / `vm unprotect` / `vm suspend-protection` / `vm resume-protection`.</summary>
+public sealed record SetProtection(string Name, ProtectionMode Mode) : ICoordinatorRequest;
+
+/// <summary>`vm migrate NAME --secondary NODE`: the secondary moves to NODE ("host:port", as `vm status` names nodes).</summary>
+public sealed record MigrateSecondary(string Name, string Node) : ICoordinatorRequest;
+
+/// <summary>`vm pause`: guest execution stops (both sides stay consistent); packets arriving meanwhile queue, up to a bound.</summary>
+public sealed record PauseVm(string Name) : IControlRequest;
+
+/// <summary>`vm resume`: guest execution continues with the queued packets.</summary>
+public sealed record ResumeVm(string Name) : IControlRequest;
 
 /// <summary>
 /// A VM's state as operators see it. Primary and Secondary are "host:port" of their nodes, or null.
@@ -69,8 +103,12 @@ public enum ControlErrorKind
     Stopped,
     /// <summary>Nothing can answer right now (no live primary during a failover): try again.</summary>
     Unavailable,
-    /// <summary>The request does not apply in the VM's present state (a replica check with no secondary).</summary>
+    /// <summary>The request does not apply in the VM's present state (a replica check with no secondary, an operation in progress).</summary>
     NotNow,
+    /// <summary>No such live cluster node.</summary>
+    UnknownNode,
+    /// <summary>The VM cannot take more now (packets while paused beyond the queue's bound).</summary>
+    Busy,
 }
 
 /// <summary>Compares the state hashes of primary and secondary at one instruction count. Reply: <see cref="ReplicaCheck"/>.</summary>

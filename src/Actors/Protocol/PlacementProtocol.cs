@@ -9,7 +9,7 @@ namespace Lockstep.Actors.Protocol;
 // messages find it wherever sharding has it now.
 
 /// <summary>Coordinator to a node's ExecutorHost: run this VM's primary here as <paramref name="Generation"/> (rebuilt from the journal, or booted).</summary>
-public sealed record StartPrimary(LaunchSpec Vm, long Generation, IReadOnlyList<FailoverRecord> History);
+public sealed record StartPrimary(LaunchSpec Vm, long Generation, IReadOnlyList<FailoverRecord> History, ProtectionMode Protection = ProtectionMode.On);
 
 /// <summary>
 /// To a node's ExecutorHost, from the rebuilder or from a secondary that won its takeover: run this
@@ -21,7 +21,11 @@ public sealed record StartPrimary(LaunchSpec Vm, long Generation, IReadOnlyList<
 /// <param name="Filter">Delivery marks a promoted secondary took over (null: a fresh start).</param>
 /// <param name="LostNode">The node of a primary that was just lost: not to host the next secondary.</param>
 public sealed record PrimaryLaunch(LaunchSpec Vm, Machine Machine, long Generation, bool Claimed, long FirstEntryIndex,
-    ulong ReleasedSeq, IReadOnlyList<MachineOutput> Resend, DeliveryFilter? Filter, IReadOnlyList<FailoverRecord> History, Address? LostNode);
+    ulong ReleasedSeq, IReadOnlyList<MachineOutput> Resend, DeliveryFilter? Filter, IReadOnlyList<FailoverRecord> History, Address? LostNode)
+{
+    /// <summary>The operator's setting when it was launched; the coordinator sends changes.</summary>
+    public ProtectionMode Protection { get; init; } = ProtectionMode.On;
+}
 
 /// <summary>Coordinator to a node's ExecutorHost: run a secondary here for the primary of <paramref name="Generation"/>.</summary>
 /// <param name="Attempt">Names this placement, so that a secondary started for an earlier one is told apart.</param>
@@ -75,6 +79,12 @@ public sealed record FindExecutors(string Name);
 
 /// <summary>An ExecutorHost's answer: the VM's primaries and secondaries on that node.</summary>
 public sealed record ExecutorsFound(string Name, IReadOnlyList<IActorRef> Primaries, IReadOnlyList<IActorRef> Secondaries);
+
+/// <summary>Coordinator to the primary executor: the operator's protection setting (sent on a change, and to a primary it adopts).</summary>
+public sealed record ProtectionChanged(string Name, ProtectionMode Mode, string Reason);
+
+/// <summary>Coordinator to the primary executor: let the secondary go in good order; the next is placed where the coordinator chose.</summary>
+public sealed record ReplaceSecondary(string Name, string Reason);
 
 /// <summary>Coordinator to an executor: stop (a superseded secondary, or the VM was stopped). No takeover follows.</summary>
 public sealed record RetireExecutor(string Name);

@@ -23,6 +23,8 @@ public sealed class ProtectedVm : ReceivePersistentActor, IWithTimers
 {
     private sealed record Defined(byte[] Image, uint MemorySize);
     private sealed record Stopped;
+    /// <summary>The operator changed the protection; <paramref name="ResumeOn"/>: where the secondary was when it was suspended.</summary>
+    private sealed record ProtectionSet(ProtectionMode Mode, string? ResumeOn);
 
     private sealed record NewestClaim(long Generation, string? Owner);
     private sealed record LocateTimeout;
@@ -47,6 +49,9 @@ public sealed class ProtectedVm : ReceivePersistentActor, IWithTimers
     private readonly Cluster _cluster = Cluster.Get(Context.System);
     private LaunchSpec? _spec;
     private bool _stopped;
+    private ProtectionMode _protection = ProtectionMode.On;
+    // Where the next secondary should go, when the operator said (migrate, resume): "host:port".
+    private string? _preferredNode;
 
     // Known only in memory: after a restart of this actor, Locating finds them again.
     private long _generation;
@@ -66,6 +71,7 @@ public sealed class ProtectedVm : ReceivePersistentActor, IWithTimers
         _placementSeed = name.GetHashCode();
         Recover<Defined>(d => { _spec = new LaunchSpec(_name, d.Image, d.MemorySize); _stopped = false; });
         Recover<Stopped>(_ => _stopped = true);
+        Recover<ProtectionSet>(Apply);
         Recover<RecoveryCompleted>(_ =>
         {
             if (_spec is null) Become(Undefined);
@@ -169,6 +175,8 @@ public sealed class ProtectedVm : ReceivePersistentActor, IWithTimers
         {
             Command<SecondaryUp>(up => up.Secondary.Tell(new RetireExecutor(_name)));
         }
+        Command<SetProtection>(OnSetProtection);
+        Command<MigrateSecondary>(OnMigrateSecondary);
         Command<ExecutorsFound>(found =>
         {
             foreach (var primary in found.Primaries) primary.Tell(new ReportPlacement(_name));
@@ -198,6 +206,8 @@ public sealed class ProtectedVm : ReceivePersistentActor, IWithTimers
         {
             _spec = new LaunchSpec(_name, d.Image, d.MemorySize);
             _stopped = false;
+            _protection = ProtectionMode.On;
+            _preferredNode = null;
             ForgetSides();
             sender.Tell(new ControlOk($"VM '{_name}' created"));
             LookAtClaims();
@@ -255,7 +265,7 @@ public sealed class ProtectedVm : ReceivePersistentActor, IWithTimers
             return;
         }
         _log.Info("{0}: starting the primary on {1} as generation {2}", _name, NodePicker.Describe(node), generation);
-        NodePicker.ExecutorsAt(Context.System, node).Tell(new StartPrimary(_spec!, generation, _history));
+        NodePicker.ExecutorsAt(Context.System, node).Tell(new StartPrimary(_spec!, generation, _history, _protection));
         Timers.StartSingleTimer("primary-start", new PrimaryStartTimeout(generation), PrimaryStartWait);
     }
 
@@ -267,6 +277,7 @@ public sealed class ProtectedVm : ReceivePersistentActor, IWithTimers
             if (_primary is not null) Context.Unwatch(_primary);
             _log.Info("{0}: primary of generation {1} on {2} ({3})", _name, report.Generation, report.Node, report.Phase);
             _primary = Context.Watch(report.Primary);
+            if (_protection != ProtectionMode.On) _primary.Tell(new ProtectionChanged(_name, _protection, "as set by the operator"));
             Timers.Cancel("primary-start");
             Timers.Cancel("locate");
             Timers.Cancel("orphaned");
@@ -310,8 +321,9 @@ public sealed class ProtectedVm : ReceivePersistentActor, IWithTimers
     private void EnsureSecondary()
     {
         if (_primary is null || _primaryPhase != PrimaryPhase.Alone || _secondary is not null || _spec is null) return;
+        if (_protection != ProtectionMode.On) return;
         var primaryNode = AddressOf(_primary);
-        var node = NodePicker.Pick(_cluster, _badNodes.Append(primaryNode), _placementSeed++);
+        var node = Preferred(primaryNode) ?? NodePicker.Pick(_cluster, _badNodes.Append(primaryNode), _placementSeed++);
         if (node is null)
         {
             _badNodes.Clear();
@@ -358,6 +370,86 @@ public sealed class ProtectedVm : ReceivePersistentActor, IWithTimers
             Timers.StartSingleTimer("place-secondary", new PlaceSecondary(), RetryDelay);
         }
     }
+
+    /// <summary>The node the operator asked for, once, if it is still a live member other than the primary's.</summary>
+    private Address? Preferred(Address primaryNode)
+    {
+        if (_preferredNode is not { } wanted) return null;
+        _preferredNode = null;
+        var node = NodePicker.Find(_cluster, wanted);
+        return node is not null && node != primaryNode ? node : null;
+    }
+
+    private void Apply(ProtectionSet set)
+    {
+        _protection = set.Mode;
+        if (set.ResumeOn is not null) _preferredNode = set.ResumeOn;
+    }
+
+    /// <summary>
+    /// Protect, unprotect, suspend or resume: the setting is persisted, then the primary is told (it lets its
+    /// secondary go in good order, or asks for one). Resuming after a suspension puts the secondary back on the
+    /// node it was on, when that node is still live.
+    /// </summary>
+    private void OnSetProtection(SetProtection request)
+    {
+        if (request.Mode == _protection)
+        {
+            Sender.Tell(new ControlOk($"VM '{_name}': protection is {Describe(_protection)} already"));
+            return;
+        }
+        string? resumeOn = request.Mode == ProtectionMode.Suspended && _secondary is { } current ? NodePicker.Describe(current.Node) : null;
+        var sender = Sender;
+        var previous = _protection;
+        Persist(new ProtectionSet(request.Mode, resumeOn), set =>
+        {
+            Apply(set);
+            string reason = request.Mode switch
+            {
+                ProtectionMode.Off => "fault tolerance turned off by the operator",
+                ProtectionMode.Suspended => "protection suspended by the operator",
+                _ when previous == ProtectionMode.Suspended => "protection resumed by the operator",
+                _ => "fault tolerance turned on by the operator",
+            };
+            _log.Info("{0}: {1}", _name, reason);
+            if (request.Mode != ProtectionMode.On && _secondary is { Executor: null }) _secondary = null; // a placement under way is dropped
+            _primary?.Tell(new ProtectionChanged(_name, request.Mode, reason));
+            sender.Tell(new ControlOk($"VM '{_name}': {reason}"));
+            EnsureSecondary();
+        });
+    }
+
+    private void OnMigrateSecondary(MigrateSecondary request)
+    {
+        var node = NodePicker.Find(_cluster, request.Node);
+        if (node is null)
+            Sender.Tell(new ControlError($"no live cluster node {request.Node} (nodes are named host:port, as `vm status` shows them)", ControlErrorKind.UnknownNode));
+        else if (_primary is null)
+            Sender.Tell(new ControlError($"VM '{_name}' has no live primary at the moment; try again", ControlErrorKind.Unavailable));
+        else if (node == AddressOf(_primary))
+            Sender.Tell(new ControlError($"{request.Node} runs the primary of '{_name}': primary and secondary must be on different nodes", ControlErrorKind.Invalid));
+        else if (_protection != ProtectionMode.On)
+            Sender.Tell(new ControlError($"VM '{_name}' has protection {Describe(_protection)}: there is no secondary to move", ControlErrorKind.NotNow));
+        else if (_secondary is { } current && current.Node == node)
+            Sender.Tell(new ControlOk($"the secondary of '{_name}' is on {request.Node} already"));
+        else if (_primaryPhase != PrimaryPhase.Protected || _preferredNode is not null)
+            Sender.Tell(new ControlError($"VM '{_name}' is not Protected right now ({_primaryPhase}); an operation may be in progress, try again", ControlErrorKind.NotNow));
+        else
+        {
+            _preferredNode = NodePicker.Describe(node);
+            string reason = $"secondary migrated to {request.Node} by the operator";
+            _log.Info("{0}: {1}", _name, reason);
+            _primary.Tell(new ReplaceSecondary(_name, reason));
+            Sender.Tell(new ControlOk($"moving the secondary of '{_name}' to {request.Node}"));
+        }
+    }
+
+    private static string Describe(ProtectionMode mode) => mode switch
+    {
+        ProtectionMode.On => "on",
+        ProtectionMode.Off => "off",
+        _ => "suspended",
+    };
 
     private void ForgetSides()
     {

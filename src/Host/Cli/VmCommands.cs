@@ -28,8 +28,30 @@ public static class VmCommands
         Simple("failover", "Test failover: stop the primary as if its node had died", name => new TestFailover(name)),
         Simple("restart-secondary", "Restart the secondary (it catches up from the primary)", name => new RestartSecondary(name)),
         Simple("stop", "Stop the VM and forget it", name => new StopVm(name)),
+        Simple("unprotect", "Turn fault tolerance off: the secondary is dismissed, the VM runs on alone", name => new SetProtection(name, ProtectionMode.Off)),
+        Simple("protect", "Turn fault tolerance on: a new secondary is brought in from a live copy", name => new SetProtection(name, ProtectionMode.On)),
+        Simple("suspend-protection", "Suspend protection: the secondary is dismissed, settings and history are kept", name => new SetProtection(name, ProtectionMode.Suspended)),
+        Simple("resume-protection", "Resume protection: the secondary comes back, on its node when that is still live", name => new SetProtection(name, ProtectionMode.On)),
+        Simple("pause", "Stop guest execution (inputs queue, up to a bound)", name => new PauseVm(name)),
+        Simple("resume", "Continue guest execution", name => new ResumeVm(name)),
+        Migrate(),
         Check(),
     };
+
+    /// <summary>`vm migrate NAME --secondary NODE`: move the secondary while the VM serves.</summary>
+    private static Command Migrate()
+    {
+        var secondary = new Option<string>("--secondary") { Description = "node to move the secondary to, HOST:PORT as `vm status` shows nodes", Required = true };
+        var command = new Command("migrate", "Move the VM's secondary to another node while it keeps serving") { Name, secondary };
+        command.SetAction(parse => Guarded(() =>
+        {
+            string name = parse.GetValue(Name)!;
+            using var client = Connect(parse);
+            PrintOk(client.Ask<ControlOk>(new MigrateSecondary(name, parse.GetValue(secondary)!)), $"migrate: {name}");
+            return ExitCodes.Success;
+        }));
+        return command;
+    }
 
     /// <summary>`vm check NAME`: primary and secondary hash their whole state at one instruction count.</summary>
     private static Command Check()

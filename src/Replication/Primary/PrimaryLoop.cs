@@ -46,6 +46,7 @@ public sealed class PrimaryLoop
     private LiveCopy? _copy;
     private bool _hashCheckWanted;
     private bool _ended;
+    private bool _paused;
     private long _lastCheckpoint = Stopwatch.GetTimestamp();
     private long _bandwidthBytes, _bandwidthSince = Stopwatch.GetTimestamp();
     private volatile bool _stopping;
@@ -116,6 +117,12 @@ public sealed class PrimaryLoop
     /// <summary>The next generation is this side's: held outputs leave, and later ones at once, until the next attach.</summary>
     public void GoAlone() => Post(_gate.GoAlone);
 
+    /// <summary>Stops running the guest (inputs keep arriving, the channel keeps its heartbeats); the secondary simply has nothing to replay.</summary>
+    public void Pause() => Post(() => _paused = true);
+
+    /// <summary>Runs the guest again, with whatever arrived meanwhile.</summary>
+    public void Resume() => Post(() => _paused = false);
+
     /// <summary>Stops in good order: the secondary is told, so it does not take over.</summary>
     public void Stop() => Post(() =>
     {
@@ -169,7 +176,7 @@ public sealed class PrimaryLoop
                 while (_commands.TryDequeue(out var command)) command();
                 if (_stopping) break;
                 if (_copy is { Sent: true } copy) CompleteAttach(copy);
-                if (_machine.IsHalted)
+                if (_machine.IsHalted || _paused)
                 {
                     Ship(force: true);
                     _wake.WaitOne(_settings.HeartbeatInterval);

@@ -24,6 +24,8 @@ public static class StatusJson
                 ["gapMs"] = record.GapMs,
                 ["tookOver"] = record.TookOver,
                 ["generation"] = record.Generation,
+                ["kind"] = record.Kind.ToString(),
+                ["durationMs"] = record.DurationMs,
             });
         }
         var document = new JsonObject

@@ -49,16 +49,16 @@ public static class StatusView
     {
         if (history.Count == 0)
         {
-            text.Append("failover history: none\n");
+            text.Append("history: none\n");
             return;
         }
-        text.Append("failover history:\n");
-        var rows = new List<string[]> { new[] { "when", "why", "gap ms", "took over" } };
+        text.Append("history (failovers and operations):\n");
+        var rows = new List<string[]> { new[] { "when", "why", "gap ms", "on" } };
         rows.AddRange(history.Select(h => new[]
         {
             When(h.At),
-            h.Reason,
-            h.GapMs.ToString("0.0", Invariant),
+            h.Kind == HistoryKind.Operation ? $"{h.Reason} ({h.DurationMs:0} ms)" : h.Reason,
+            h.Kind == HistoryKind.Operation ? "-" : h.GapMs.ToString("0.0", Invariant),
             h.TookOver ?? "-",
         }));
         int[] widths = Enumerable.Range(0, 4).Select(c => rows.Max(r => r[c].Length)).ToArray();
