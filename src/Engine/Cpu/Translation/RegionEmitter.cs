@@ -12,13 +12,13 @@ namespace Lockstep.Engine.Cpu.Translation;
 internal delegate uint TranslatedCode(uint pc, ref ulong budget);
 
 /// <summary>The machine's pinned state, whose addresses compiled code holds as constants.</summary>
-internal readonly unsafe struct MachineMemory(uint* registers, byte* ram, uint ramSize, byte* dirtyPages, byte* codePages)
+internal readonly unsafe struct MachineMemory(uint* registers, byte* ram, uint ramSize, byte* pageState)
 {
     public readonly uint* Registers = registers;
     public readonly byte* Ram = ram;
     public readonly uint RamSize = ramSize;
-    public readonly byte* DirtyPages = dirtyPages;
-    public readonly byte* CodePages = codePages;
+    /// <summary>Per page, the machine's flags (<see cref="Machine.PageWritable"/> and the others).</summary>
+    public readonly byte* PageState = pageState;
 }
 
 /// <summary>
@@ -363,33 +363,52 @@ internal sealed unsafe class RegionEmitter
     private void Store(in DecodedInstruction d, uint size, OpCode write, Label outside, Label afterStore)
     {
         RamOffset(d, size, outside);
-        Address(_memory.Ram);
-        Get(d.Rs2);
-        if (size > 1) _il.Emit(OpCodes.Unaligned, (byte)1);
-        _il.Emit(write);
-
-        Address(_memory.DirtyPages, MemoryMap.PageShift);
-        _il.Emit(OpCodes.Ldc_I4_1);
-        _il.Emit(OpCodes.Stind_I1);
-
-        // A store into a page holding code, or across pages, leaves the region right after it: the
-        // machine then drops decodings and compiled code of what it overwrote, which may be this very
-        // code. Not a call from here: a call in a loop makes the JIT keep guest registers in memory.
+        // Inline only a store within one page that is written already and holds no code; the rest
+        // goes out of line, below.
         var slow = _il.DefineLabel();
-        Address(_memory.CodePages, MemoryMap.PageShift);
-        _il.Emit(OpCodes.Ldind_U1);
-        _il.Emit(OpCodes.Brtrue, slow);
-        if (size > 1)
-        {
-            _il.Emit(OpCodes.Ldloc, _offset);
-            _il.Emit(OpCodes.Ldc_I4, MemoryMap.PageSize - 1);
-            _il.Emit(OpCodes.And);
-            _il.Emit(OpCodes.Ldc_I4, (int)(MemoryMap.PageSize - size));
-            _il.Emit(OpCodes.Bgt_Un, slow);
-        }
+        var done = _il.DefineLabel();
+        PageState();
+        _il.Emit(OpCodes.Ldc_I4, (int)Machine.PageWritable);
+        _il.Emit(OpCodes.Bne_Un, slow);
+        if (size > 1) CrossesPage(size, slow);
+        WriteRam(d, size, write);
+        _il.MarkLabel(done);
+
+        var store = d; // the lambda runs later
         _outOfLine.Add(() =>
         {
+            // A store into a page holding code, or across pages, leaves the region right after it: the
+            // machine then drops decodings and compiled code of what it overwrote, which may be this very
+            // code. Not a call from here: a call in a loop makes the JIT keep guest registers in memory.
+            var machine = _il.DefineLabel();
+            var plain = _il.DefineLabel();
             _il.MarkLabel(slow);
+            if (size > 1) CrossesPage(size, machine);
+            PageState();
+            _il.Emit(OpCodes.Ldc_I4, (int)Machine.PageCode);
+            _il.Emit(OpCodes.And);
+            _il.Emit(OpCodes.Brtrue, machine);
+            // A page never written reads zero: storing zero there would only commit memory.
+            PageState();
+            _il.Emit(OpCodes.Ldc_I4, (int)Machine.PageTouched);
+            _il.Emit(OpCodes.And);
+            _il.Emit(OpCodes.Brtrue, plain);
+            Get(store.Rs2);
+            if (size < 4)
+            {
+                _il.Emit(OpCodes.Ldc_I4, (int)((1u << (8 * (int)size)) - 1));
+                _il.Emit(OpCodes.And);
+            }
+            _il.Emit(OpCodes.Brfalse, done);
+            _il.MarkLabel(plain); // the first store into the page since it was written or dirtied
+            Address(_memory.PageState, MemoryMap.PageShift);
+            _il.Emit(OpCodes.Ldc_I4, (int)Machine.PageWritable);
+            _il.Emit(OpCodes.Stind_I1);
+            WriteRam(store, size, write);
+            _il.Emit(OpCodes.Br, done);
+
+            _il.MarkLabel(machine);
+            WriteRam(store, size, write);
             _il.Emit(OpCodes.Ldarg_0);
             _il.Emit(OpCodes.Ldloc, _offset);
             _il.Emit(OpCodes.Conv_U8);
@@ -400,6 +419,31 @@ internal sealed unsafe class RegionEmitter
             _il.Emit(OpCodes.Stfld, PendingStore);
             _il.Emit(OpCodes.Br, afterStore);
         });
+    }
+
+    private void WriteRam(in DecodedInstruction d, uint size, OpCode write)
+    {
+        Address(_memory.Ram);
+        Get(d.Rs2);
+        if (size > 1) _il.Emit(OpCodes.Unaligned, (byte)1);
+        _il.Emit(write);
+    }
+
+    /// <summary>Pushes the flags of the page at the current offset.</summary>
+    private void PageState()
+    {
+        Address(_memory.PageState, MemoryMap.PageShift);
+        _il.Emit(OpCodes.Ldind_U1);
+    }
+
+    /// <summary>Goes to <paramref name="crosses"/> when the <paramref name="size"/> bytes at the current offset run into the next page.</summary>
+    private void CrossesPage(uint size, Label crosses)
+    {
+        _il.Emit(OpCodes.Ldloc, _offset);
+        _il.Emit(OpCodes.Ldc_I4, MemoryMap.PageSize - 1);
+        _il.Emit(OpCodes.And);
+        _il.Emit(OpCodes.Ldc_I4, (int)(MemoryMap.PageSize - size));
+        _il.Emit(OpCodes.Bgt_Un, crosses);
     }
 
     private void Jalr(in DecodedInstruction d, uint pc, Label misaligned)
