@@ -19,6 +19,9 @@ public sealed unsafe partial class Machine
 {
     private readonly TranslationCache _translations;
 
+    /// <summary>RAM and the page flags, for compiled code to load rather than hold as constants.</summary>
+    private readonly nint* _bases;
+
     /// <summary>
     /// A store by compiled code that the machine must look at (see <see cref="MarkWritten"/>): into
     /// a page holding code, or across pages. The compiled code returned right after the store.
@@ -87,5 +90,5 @@ public sealed unsafe partial class Machine
     }
 
     internal TranslatedCode Compile(Region region) =>
-        RegionEmitter.Compile(this, region, new MachineMemory(_x, _ram, RamSize, _pageState));
+        RegionEmitter.Compile(this, region, new MachineMemory(_x, _ram, RamSize, _pageState, _bases));
 }

@@ -34,6 +34,7 @@ public sealed unsafe partial class Machine
     private readonly GuestMemory _ramMemory;
     private readonly GuestMemory _decodedMemory;
     private readonly byte[] _pageStateArray;
+    private readonly nint[] _basesArray;
     private readonly uint* _x;
     private readonly byte* _ram;
     private readonly DecodedInstruction* _decoded;
@@ -65,6 +66,10 @@ public sealed unsafe partial class Machine
         _ram = _ramMemory.Pointer;
         _decoded = (DecodedInstruction*)_decodedMemory.Pointer;
         _pageState = (byte*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(_pageStateArray));
+        _basesArray = GC.AllocateArray<nint>(2, pinned: true);
+        _basesArray[0] = (nint)_ram;
+        _basesArray[1] = (nint)_pageState;
+        _bases = (nint*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(_basesArray));
         Inputs = inputs ?? new LiveInputs();
         _translations = new TranslationCache(PageCount);
     }

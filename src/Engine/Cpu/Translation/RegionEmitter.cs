@@ -12,8 +12,10 @@ namespace Lockstep.Engine.Cpu.Translation;
 internal delegate uint TranslatedCode(uint pc, ref ulong budget);
 
 /// <summary>The machine's pinned state, whose addresses compiled code holds as constants.</summary>
-internal readonly unsafe struct MachineMemory(uint* registers, byte* ram, uint ramSize, byte* pageState)
+internal readonly unsafe struct MachineMemory(uint* registers, byte* ram, uint ramSize, byte* pageState, nint* bases)
 {
+    /// <summary><see cref="Ram"/> and <see cref="PageState"/> again, in memory (see <see cref="RegionEmitter"/>'s locals for them).</summary>
+    public readonly nint* Bases = bases;
     public readonly uint* Registers = registers;
     public readonly byte* Ram = ram;
     public readonly uint RamSize = ramSize;
@@ -52,7 +54,7 @@ internal sealed unsafe class RegionEmitter
     private readonly bool[] _isBlock = new bool[RegionScanner.WordsPerPage];
     private readonly List<ExitStub> _exits = [];
     private readonly List<Action> _outOfLine = [];
-    private readonly LocalBuilder _budget, _nextPc, _offset;
+    private readonly LocalBuilder _budget, _nextPc, _offset, _ramBase, _pageStateBase;
     private readonly Label _leave;
 
     private RegionEmitter(ILGenerator il, Region region, MachineMemory memory)
@@ -64,6 +66,11 @@ internal sealed unsafe class RegionEmitter
         _budget = il.DeclareLocal(typeof(ulong));
         _nextPc = il.DeclareLocal(typeof(uint));
         _offset = il.DeclareLocal(typeof(uint));
+        // The bases in locals loaded from memory rather than constants: the JIT rematerialises a 64-bit
+        // constant at every access (and would fold a local set from one), but keeps a loaded value in a
+        // register across a loop when it has one to spare.
+        _ramBase = il.DeclareLocal(typeof(nint));
+        _pageStateBase = il.DeclareLocal(typeof(nint));
         _leave = il.DefineLabel();
     }
 
@@ -85,6 +92,12 @@ internal sealed unsafe class RegionEmitter
         _il.Emit(OpCodes.Ldarg_2);
         _il.Emit(OpCodes.Ldind_I8);
         _il.Emit(OpCodes.Stloc, _budget);
+        Pointer(_memory.Bases);
+        _il.Emit(OpCodes.Ldind_I);
+        _il.Emit(OpCodes.Stloc, _ramBase);
+        Pointer(_memory.Bases + 1);
+        _il.Emit(OpCodes.Ldind_I);
+        _il.Emit(OpCodes.Stloc, _pageStateBase);
         for (int r = 1; r < 32; r++)
         {
             if (_registers[r] is not { } local) continue;
@@ -336,10 +349,10 @@ internal sealed unsafe class RegionEmitter
         _il.Emit(OpCodes.Bgt_Un, outside);
     }
 
-    /// <summary>Pushes base + offset as a native pointer.</summary>
-    private void Address(byte* basePointer, int shift = 0)
+    /// <summary>Pushes base + offset as a native pointer (the base a local holding <see cref="_ramBase"/> or <see cref="_pageStateBase"/>).</summary>
+    private void Address(LocalBuilder basePointer, int shift = 0)
     {
-        Pointer(basePointer);
+        _il.Emit(OpCodes.Ldloc, basePointer);
         _il.Emit(OpCodes.Ldloc, _offset);
         if (shift != 0)
         {
@@ -354,7 +367,7 @@ internal sealed unsafe class RegionEmitter
     {
         RamOffset(d, size, outside);
         if (d.Rd == Decoder.SinkRegister) return; // a RAM read has no effect but its value
-        Address(_memory.Ram);
+        Address(_ramBase);
         if (size > 1) _il.Emit(OpCodes.Unaligned, (byte)1);
         _il.Emit(read);
         Set(d.Rd);
@@ -401,7 +414,7 @@ internal sealed unsafe class RegionEmitter
             }
             _il.Emit(OpCodes.Brfalse, done);
             _il.MarkLabel(plain); // the first store into the page since it was written or dirtied
-            Address(_memory.PageState, MemoryMap.PageShift);
+            Address(_pageStateBase, MemoryMap.PageShift);
             _il.Emit(OpCodes.Ldc_I4, (int)Machine.PageWritable);
             _il.Emit(OpCodes.Stind_I1);
             WriteRam(store, size, write);
@@ -423,7 +436,7 @@ internal sealed unsafe class RegionEmitter
 
     private void WriteRam(in DecodedInstruction d, uint size, OpCode write)
     {
-        Address(_memory.Ram);
+        Address(_ramBase);
         Get(d.Rs2);
         if (size > 1) _il.Emit(OpCodes.Unaligned, (byte)1);
         _il.Emit(write);
@@ -432,7 +445,7 @@ internal sealed unsafe class RegionEmitter
     /// <summary>Pushes the flags of the page at the current offset.</summary>
     private void PageState()
     {
-        Address(_memory.PageState, MemoryMap.PageShift);
+        Address(_pageStateBase, MemoryMap.PageShift);
         _il.Emit(OpCodes.Ldind_U1);
     }
 
