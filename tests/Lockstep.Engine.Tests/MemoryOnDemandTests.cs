@@ -126,6 +126,7 @@ public class MemoryOnDemandTests
 
         MachineSnapshot.Restore(machine, snapshot);
         Assert.Equal([0], machine.TouchedPages().ToArray());
+        Assert.Equal(1, machine.TouchedPageCount);
         Assert.Equal(StateHash.Compute(small), StateHash.Compute(machine));
         var bytes = new byte[PageSize];
         Assert.True(machine.TryReadRam(PageAddress(7), bytes));

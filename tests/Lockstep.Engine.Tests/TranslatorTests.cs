@@ -30,6 +30,7 @@ public class TranslatorTests
         Assert.Equal(StateHash.Compute(expected), StateHash.Compute(actual));
         Assert.Equal(expected.DirtyPages(), actual.DirtyPages());
         Assert.Equal(expected.TouchedPages(), actual.TouchedPages());
+        Assert.Equal(actual.TouchedPages().Count(), actual.TouchedPageCount); // the count the GC is told of
     }
 
     /// <summary>

@@ -35,10 +35,27 @@ internal sealed unsafe partial class GuestMemory
         else Pointer = (byte*)NativeMemory.AllocZeroed(length);
     }
 
+    /// <summary>Committed memory reported to the GC (which otherwise sees none of it), in steps of this many pages.</summary>
+    private const int PressureStep = 256;
+    private long _pressure;
+
     ~GuestMemory()
     {
+        NoteCommitted(0);
         if (Mapped) _ = Munmap((nint)Pointer, Length);
         else NativeMemory.Free(Pointer);
+    }
+
+    /// <summary>
+    /// Tells the GC how much of the block is in use (<paramref name="pages"/> pages of 4 KiB), so that
+    /// machines dropped with much memory written get collected as soon as managed arrays of that size would.
+    /// </summary>
+    public void NoteCommitted(int pages)
+    {
+        long pressure = (long)(pages / PressureStep) * PressureStep * OsPage;
+        if (pressure > _pressure) GC.AddMemoryPressure(pressure - _pressure);
+        else if (pressure < _pressure) GC.RemoveMemoryPressure(_pressure - pressure);
+        _pressure = pressure;
     }
 
     public byte* Pointer { get; }

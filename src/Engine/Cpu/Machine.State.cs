@@ -63,11 +63,14 @@ public sealed unsafe partial class Machine
     {
         _ramMemory.Zero(0, RamSize);
         for (int page = 0; page < PageCount; page++) _pageState[page] &= PageCode;
+        _touchedPages = 0;
+        _ramMemory.NoteCommitted(0);
     }
 
     internal Span<byte> WritablePage(int page)
     {
-        _pageState[page] |= PageWritable;
-        return new Span<byte>(_ram + ((uint)page << MemoryMap.PageShift), MemoryMap.PageSize);
+        uint offset = (uint)page << MemoryMap.PageShift;
+        MarkWritten(offset, MemoryMap.PageSize);
+        return new Span<byte>(_ram + offset, MemoryMap.PageSize);
     }
 }

@@ -35,6 +35,7 @@ public sealed unsafe partial class Machine
     private readonly GuestMemory _decodedMemory;
     private readonly byte[] _pageStateArray;
     private readonly nint[] _basesArray;
+    private int _touchedPages;
     private readonly uint* _x;
     private readonly byte* _ram;
     private readonly DecodedInstruction* _decoded;
@@ -268,8 +269,10 @@ public sealed unsafe partial class Machine
         bool code = false;
         for (uint page = first; page <= last; page++)
         {
-            code |= (_pageState[page] & PageCode) != 0;
-            _pageState[page] |= PageWritable;
+            byte state = _pageState[page];
+            code |= (state & PageCode) != 0;
+            if ((state & PageTouched) == 0) _ramMemory.NoteCommitted(++_touchedPages);
+            _pageState[page] = (byte)(state | PageWritable);
         }
         if (code) ForgetDecoded(offset, length);
     }
@@ -306,15 +309,7 @@ public sealed unsafe partial class Machine
     }
 
     /// <summary>How many pages of RAM are committed (see <see cref="TouchedPages"/>).</summary>
-    public int TouchedPageCount
-    {
-        get
-        {
-            int count = 0;
-            foreach (byte state in _pageStateArray) count += (state & PageTouched) >> 1;
-            return count;
-        }
-    }
+    public int TouchedPageCount => _touchedPages;
 
     public ReadOnlySpan<byte> Page(int page)
     {

@@ -390,9 +390,10 @@ internal sealed unsafe class RegionEmitter
         var store = d; // the lambda runs later
         _outOfLine.Add(() =>
         {
-            // A store into a page holding code, or across pages, leaves the region right after it: the
-            // machine then drops decodings and compiled code of what it overwrote, which may be this very
-            // code. Not a call from here: a call in a loop makes the JIT keep guest registers in memory.
+            // A store into a page holding code, or across pages, or the first into a page, leaves the
+            // region right after it: the machine then drops decodings and compiled code of what it
+            // overwrote, which may be this very code, and counts the page. Not a call from here: a
+            // call in a loop makes the JIT keep guest registers in memory.
             var machine = _il.DefineLabel();
             var plain = _il.DefineLabel();
             _il.MarkLabel(slow);
@@ -401,7 +402,8 @@ internal sealed unsafe class RegionEmitter
             _il.Emit(OpCodes.Ldc_I4, (int)Machine.PageCode);
             _il.Emit(OpCodes.And);
             _il.Emit(OpCodes.Brtrue, machine);
-            // A page never written reads zero: storing zero there would only commit memory.
+            // A page never written reads zero: storing zero there would only commit memory. Anything
+            // else commits it, which the machine accounts for.
             PageState();
             _il.Emit(OpCodes.Ldc_I4, (int)Machine.PageTouched);
             _il.Emit(OpCodes.And);
@@ -413,7 +415,8 @@ internal sealed unsafe class RegionEmitter
                 _il.Emit(OpCodes.And);
             }
             _il.Emit(OpCodes.Brfalse, done);
-            _il.MarkLabel(plain); // the first store into the page since it was written or dirtied
+            _il.Emit(OpCodes.Br, machine);
+            _il.MarkLabel(plain); // the first store into a written page since the last dirty-page epoch
             Address(_pageStateBase, MemoryMap.PageShift);
             _il.Emit(OpCodes.Ldc_I4, (int)Machine.PageWritable);
             _il.Emit(OpCodes.Stind_I1);
