@@ -114,6 +114,10 @@ public class SnapshotTests
     public void Pages_copied_while_the_machine_runs_plus_a_later_delta_give_the_same_state()
     {
         var original = Repo.LoadGuest("bench");
+        // Only written pages are copied: the upper half of RAM gets written, so that the copy takes a while.
+        var noise = new byte[original.RamSize / 2];
+        new Random(5).NextBytes(noise);
+        Assert.True(original.TryWriteRam(MemoryMap.RamBase + original.RamSize / 2, noise));
         original.Run(20_000_000);
         original.ClearDirtyPages();
         byte[]? pages = null;
@@ -165,6 +169,7 @@ public class SnapshotTests
         machine.SetRegister(T1, Prog.Base + 0x4FFF);
         machine.SetRegister(T2, Prog.Base + 0x5FFF);
         machine.SetRegister(A3, Prog.Base + 0xA000);
+        machine.SetRegister(A1, 0x5A5A_5A5A); // zeroes into pages never written would leave them untouched
         machine.ClearDirtyPages();
         Assert.Empty(machine.DirtyPages());
         Assert.Equal(StopReason.Waiting, machine.Run(100));

@@ -24,11 +24,13 @@ public class TranslatorTests
         Assert.Equal((expected.IsHalted, expected.IsWaiting, expected.Fault), (actual.IsHalted, actual.IsWaiting, actual.Fault));
     }
 
-    /// <summary>All of it: RAM and core state, and which pages count as dirty for the next delta snapshot.</summary>
+    /// <summary>All of it: RAM and core state, which pages count as dirty for the next delta snapshot, and which hold memory.</summary>
     private static void AssertSameState(Machine expected, Machine actual)
     {
         Assert.Equal(StateHash.Compute(expected), StateHash.Compute(actual));
         Assert.Equal(expected.DirtyPages(), actual.DirtyPages());
+        Assert.Equal(expected.TouchedPages(), actual.TouchedPages());
+        Assert.Equal(actual.TouchedPages().Count(), actual.TouchedPageCount); // the count the GC is told of
     }
 
     /// <summary>
@@ -52,6 +54,12 @@ public class TranslatorTests
             interpreted.Outputs.Clear();
             compiled.Outputs.Clear();
             if (slice % hashEvery == 0) AssertSameState(interpreted, compiled);
+            if (slice % 5 == 0)
+            {
+                // A new dirty-page epoch: the first store into each page after it leaves the inline path.
+                interpreted.ClearDirtyPages();
+                compiled.ClearDirtyPages();
+            }
             if (expected is not (StopReason.Budget or StopReason.Output)) break;
         }
         AssertSameState(interpreted, compiled);
@@ -170,6 +178,41 @@ public class TranslatorTests
             }
             Assert.Equal(StateHash.Compute(interpreted), StateHash.Compute(switching));
         }
+    }
+
+    // ---- Memory on demand --------------------------------------------------------------------
+
+    /// <summary>
+    /// A hot loop walks a pointer over pages never written, storing zeroes (words, halfwords across
+    /// page ends, bytes) and once in 128 iterations a one: only the pages that got the one may count
+    /// as touched or dirty, compiled as interpreted, across dirty-page epochs.
+    /// </summary>
+    [Fact]
+    public void Zero_stores_into_untouched_pages_run_the_same_compiled_and_interpreted()
+    {
+        const int iterations = 600, stride = 62, s0 = 8, s1 = 9;
+        const uint start = Prog.Base + 0x4000;
+        var program = new Prog
+        {
+            Li(s0, start), Li(s1, iterations),
+            Andi(T1, s1, 127),     // loop: t1 = 1 once in 128 iterations, else 0
+            Sltiu(T1, T1, 1),
+            Sw(Zero, s0, 0),
+            Sh(Zero, s0, -1),
+            Sb(T1, s0, 5),
+            Sw(Zero, s0, 8),
+            Addi(s0, s0, stride),
+            Addi(s1, s1, -1),
+            Bne(s1, Zero, -4 * 8),
+            Wfi(),
+        };
+        var compiled = program.Load();
+        Assert.Equal(StopReason.Waiting, RunSideBySide(compiled, program.Load(), new Random(11), 100_000, 700));
+        Assert.True(compiled.CompiledInstructions > iterations * 4);
+        var expected = new SortedSet<int> { 0 };
+        for (int counter = iterations; counter > 0; counter--)
+            if (counter % 128 == 0) expected.Add((int)((start + stride * (uint)(iterations - counter) + 5 - Prog.Base) >> MemoryMap.PageShift));
+        Assert.Equal(expected, compiled.TouchedPages());
     }
 
     // ---- Self-modifying code ----------------------------------------------------------------

@@ -16,6 +16,7 @@ public sealed unsafe partial class Machine
         uint* x = _x;
         byte* ram = _ram;
         DecodedInstruction* decoded = _decoded;
+        byte* pageState = _pageState;
         uint ramSize = RamSize;
         uint pc = Pc;
         ulong n = Position;
@@ -36,7 +37,7 @@ public sealed unsafe partial class Machine
             {
                 case Opcode.Undecoded:
                     *d = Decoder.Decode(Unsafe.ReadUnaligned<uint>(ram + fetch));
-                    _codePages[fetch >> MemoryMap.PageShift] = 1;
+                    _pageState[fetch >> MemoryMap.PageShift] |= PageCode;
                     n--;
                     continue;
 
@@ -135,8 +136,13 @@ public sealed unsafe partial class Machine
                     uint offset = x[d->Rs1] + (uint)d->Imm - MemoryMap.RamBase;
                     if (offset <= ramSize - 4)
                     {
-                        Unsafe.WriteUnaligned(ram + offset, x[d->Rs2]);
-                        NoteStore(offset, 3);
+                        if (pageState[offset >> MemoryMap.PageShift] == PageWritable && (offset & (MemoryMap.PageSize - 1)) <= MemoryMap.PageSize - 4)
+                        {
+                            Unsafe.WriteUnaligned(ram + offset, x[d->Rs2]);
+                            pc += 4;
+                            continue;
+                        }
+                        StoreRam(offset, 4, x[d->Rs2]);
                         pc += 4;
                         break;
                     }
@@ -148,8 +154,13 @@ public sealed unsafe partial class Machine
                     uint offset = x[d->Rs1] + (uint)d->Imm - MemoryMap.RamBase;
                     if (offset < ramSize)
                     {
-                        ram[offset] = (byte)x[d->Rs2];
-                        NoteStore(offset, 0);
+                        if (pageState[offset >> MemoryMap.PageShift] == PageWritable)
+                        {
+                            ram[offset] = (byte)x[d->Rs2];
+                            pc += 4;
+                            continue;
+                        }
+                        StoreRam(offset, 1, x[d->Rs2]);
                         pc += 4;
                         break;
                     }
@@ -161,8 +172,13 @@ public sealed unsafe partial class Machine
                     uint offset = x[d->Rs1] + (uint)d->Imm - MemoryMap.RamBase;
                     if (offset <= ramSize - 2)
                     {
-                        Unsafe.WriteUnaligned(ram + offset, (ushort)x[d->Rs2]);
-                        NoteStore(offset, 1);
+                        if (pageState[offset >> MemoryMap.PageShift] == PageWritable && (offset & (MemoryMap.PageSize - 1)) <= MemoryMap.PageSize - 2)
+                        {
+                            Unsafe.WriteUnaligned(ram + offset, (ushort)x[d->Rs2]);
+                            pc += 4;
+                            continue;
+                        }
+                        StoreRam(offset, 2, x[d->Rs2]);
                         pc += 4;
                         break;
                     }
@@ -202,15 +218,6 @@ public sealed unsafe partial class Machine
     {
         uint target = pc + (uint)imm;
         return (target & 3) == 0 ? target : TrapAt(pc, n, TrapCause.InstructionMisaligned, target);
-    }
-
-    /// <summary>Dirty tracking and self-modifying code: <paramref name="lastByte"/> is size - 1.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private void NoteStore(uint offset, uint lastByte)
-    {
-        uint page = offset >> MemoryMap.PageShift;
-        _dirtyPages[page] = 1;
-        if (_codePages[page] != 0 || ((offset + lastByte) >> MemoryMap.PageShift) != page) MarkWritten(offset, lastByte + 1);
     }
 
     /// <summary>Takes a synchronous trap for the instruction at <paramref name="pc"/> (already counted in <paramref name="n"/>).</summary>

@@ -45,17 +45,32 @@ public sealed unsafe partial class Machine
         _nextBoundary = Position;
     }
 
-    /// <summary>Forgets decoded instructions, as after RAM was replaced wholesale.</summary>
+    /// <summary>Forgets decoded instructions, as after RAM was replaced wholesale; gives their memory back.</summary>
     internal void ForgetAllDecoded()
     {
-        _decodedArray.AsSpan().Clear();
-        _codePagesArray.AsSpan().Clear();
+        nuint perPage = (nuint)(MemoryMap.PageSize / 4 * sizeof(DecodedInstruction));
+        for (int page = 0; page < PageCount; page++)
+        {
+            if ((_pageState[page] & PageCode) == 0) continue;
+            _decodedMemory.Zero((nuint)page * perPage, perPage);
+            _pageState[page] &= unchecked((byte)~PageCode);
+        }
         _translations.Clear();
+    }
+
+    /// <summary>All of RAM back to zero and uncommitted, as at start (the code marks stay, for <see cref="ForgetAllDecoded"/>).</summary>
+    internal void ClearRam()
+    {
+        _ramMemory.Zero(0, RamSize);
+        for (int page = 0; page < PageCount; page++) _pageState[page] &= PageCode;
+        _touchedPages = 0;
+        _ramMemory.NoteCommitted(0);
     }
 
     internal Span<byte> WritablePage(int page)
     {
-        _dirtyPages[page] = 1;
-        return _ramArray.AsSpan(page << MemoryMap.PageShift, MemoryMap.PageSize);
+        uint offset = (uint)page << MemoryMap.PageShift;
+        MarkWritten(offset, MemoryMap.PageSize);
+        return new Span<byte>(_ram + offset, MemoryMap.PageSize);
     }
 }

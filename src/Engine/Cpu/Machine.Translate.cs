@@ -19,6 +19,9 @@ public sealed unsafe partial class Machine
 {
     private readonly TranslationCache _translations;
 
+    /// <summary>RAM and the page flags, for compiled code to load rather than hold as constants.</summary>
+    private readonly nint* _bases;
+
     /// <summary>
     /// A store by compiled code that the machine must look at (see <see cref="MarkWritten"/>): into
     /// a page holding code, or across pages. The compiled code returned right after the store.
@@ -80,12 +83,12 @@ public sealed unsafe partial class Machine
     {
         uint offset = pc - MemoryMap.RamBase;
         uint pageOffset = offset & ~(uint)(MemoryMap.PageSize - 1);
-        var region = RegionScanner.Scan(_ramArray.AsSpan((int)pageOffset, MemoryMap.PageSize), MemoryMap.RamBase + pageOffset, (int)((offset - pageOffset) >> 2), entries);
+        var region = RegionScanner.Scan(new ReadOnlySpan<byte>(_ram + pageOffset, MemoryMap.PageSize), MemoryMap.RamBase + pageOffset, (int)((offset - pageOffset) >> 2), entries);
         // Stores into the page must now be noticed, as for decoded instructions.
-        if (region is not null) _codePages[pageOffset >> MemoryMap.PageShift] = 1;
+        if (region is not null) _pageState[pageOffset >> MemoryMap.PageShift] |= PageCode;
         return region;
     }
 
     internal TranslatedCode Compile(Region region) =>
-        RegionEmitter.Compile(this, region, new MachineMemory(_x, _ram, RamSize, _dirtyPages, _codePages));
+        RegionEmitter.Compile(this, region, new MachineMemory(_x, _ram, RamSize, _pageState, _bases));
 }

@@ -126,8 +126,10 @@ public sealed unsafe partial class Machine
 
     private void WriteCsr(uint csr, uint value)
     {
-        // The counter after this instruction retires should read the written value.
-        ulong next = Position + 1;
+        // As in the spec's reference models: the write replaces the counter as this instruction found
+        // it (a write to one half keeps the other), and this instruction's own increment is suppressed,
+        // so the next instruction reads what was written. Position itself never moves: replay counts by it.
+        ulong now = Position, next = Position + 1;
         switch (csr)
         {
             case 0x300:
@@ -144,10 +146,10 @@ public sealed unsafe partial class Machine
             case 0x341: _mepc = value & ~3u; break;
             case 0x342: _mcause = value; break;
             case 0x343: _mtval = value; break;
-            case 0xB00: _cycleOffset = SetLow(next + _cycleOffset, value) - next; break;
-            case 0xB80: _cycleOffset = SetHigh(next + _cycleOffset, value) - next; break;
-            case 0xB02: _instretOffset = SetLow(next + _instretOffset, value) - next; break;
-            case 0xB82: _instretOffset = SetHigh(next + _instretOffset, value) - next; break;
+            case 0xB00: _cycleOffset = SetLow(now + _cycleOffset, value) - next; break;
+            case 0xB80: _cycleOffset = SetHigh(now + _cycleOffset, value) - next; break;
+            case 0xB02: _instretOffset = SetLow(now + _instretOffset, value) - next; break;
+            case 0xB82: _instretOffset = SetHigh(now + _instretOffset, value) - next; break;
         }
     }
 

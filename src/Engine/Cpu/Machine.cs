@@ -20,16 +20,26 @@ public sealed unsafe partial class Machine
 {
     private const int RegisterSlots = 33; // x0..x31 and a sink for writes to x0
 
+    // Per RAM page, one byte of flags.
+    /// <summary>Written since <see cref="ClearDirtyPages"/>.</summary>
+    internal const byte PageDirty = 1;
+    /// <summary>Ever written with something other than zero (committed memory); a page without it reads zero.</summary>
+    internal const byte PageTouched = 2;
+    /// <summary>Holds decoded instructions or compiled code: stores into it must drop them.</summary>
+    internal const byte PageCode = 4;
+    /// <summary>The only state in which a store within the page needs nothing but the store itself.</summary>
+    internal const byte PageWritable = PageDirty | PageTouched;
+
     private readonly uint[] _registers = GC.AllocateArray<uint>(RegisterSlots, pinned: true);
-    private readonly byte[] _ramArray;
-    private readonly DecodedInstruction[] _decodedArray;
-    private readonly byte[] _codePagesArray;
-    private readonly byte[] _dirtyPagesArray;
+    private readonly GuestMemory _ramMemory;
+    private readonly GuestMemory _decodedMemory;
+    private readonly byte[] _pageStateArray;
+    private readonly nint[] _basesArray;
+    private int _touchedPages;
     private readonly uint* _x;
     private readonly byte* _ram;
     private readonly DecodedInstruction* _decoded;
-    private readonly byte* _codePages;
-    private readonly byte* _dirtyPages;
+    private readonly byte* _pageState;
 
     internal readonly Uart Uart = new();
     internal readonly TestFinisher Finisher = new();
@@ -48,15 +58,19 @@ public sealed unsafe partial class Machine
         if (ramSize < MemoryMap.PageSize || ramSize % MemoryMap.PageSize != 0 || ramSize > 0x7FFF_F000)
             throw new ArgumentOutOfRangeException(nameof(ramSize), $"memory size must be a multiple of 4 KiB between 4 KiB and 2 GiB, not {ramSize}");
         RamSize = ramSize;
-        _ramArray = GC.AllocateArray<byte>((int)ramSize, pinned: true);
-        _decodedArray = GC.AllocateArray<DecodedInstruction>((int)(ramSize / 4), pinned: true);
-        _codePagesArray = GC.AllocateArray<byte>(PageCount, pinned: true);
-        _dirtyPagesArray = GC.AllocateArray<byte>(PageCount, pinned: true);
+        // RAM and the decode cache take memory only where they are written: RAM where the guest stores
+        // something other than zero, the decode cache where code runs.
+        _ramMemory = new GuestMemory(ramSize);
+        _decodedMemory = new GuestMemory((nuint)ramSize / 4 * (nuint)sizeof(DecodedInstruction));
+        _pageStateArray = GC.AllocateArray<byte>(PageCount, pinned: true);
         _x = (uint*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(_registers));
-        _ram = (byte*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(_ramArray));
-        _decoded = (DecodedInstruction*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(_decodedArray));
-        _codePages = (byte*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(_codePagesArray));
-        _dirtyPages = (byte*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(_dirtyPagesArray));
+        _ram = _ramMemory.Pointer;
+        _decoded = (DecodedInstruction*)_decodedMemory.Pointer;
+        _pageState = (byte*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(_pageStateArray));
+        _basesArray = GC.AllocateArray<nint>(2, pinned: true);
+        _basesArray[0] = (nint)_ram;
+        _basesArray[1] = (nint)_pageState;
+        _bases = (nint*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(_basesArray));
         Inputs = inputs ?? new LiveInputs();
         _translations = new TranslationCache(PageCount);
     }
@@ -93,8 +107,6 @@ public sealed unsafe partial class Machine
     {
         if (register != 0) _registers[register] = value;
     }
-
-    internal Span<byte> Ram => _ramArray;
 
     /// <summary>
     /// Runs until the budget is spent, the guest sleeps, halts or produces output, or replay
@@ -212,25 +224,57 @@ public sealed unsafe partial class Machine
         return true;
     }
 
-    /// <summary>Copies into guest memory, keeping dirty tracking and decoded code right; false when not all RAM.</summary>
+    /// <summary>
+    /// Copies into guest memory, keeping dirty tracking and decoded code right; false when not all
+    /// RAM. Zeroes bound for a page never written are left out: the page reads zero already.
+    /// </summary>
     public bool TryWriteRam(uint address, ReadOnlySpan<byte> source)
     {
         uint offset = address - MemoryMap.RamBase;
         if (offset > RamSize || (uint)source.Length > RamSize - offset) return false;
-        if (source.Length == 0) return true;
-        source.CopyTo(new Span<byte>(_ram + offset, source.Length));
-        MarkWritten(offset, (uint)source.Length);
+        while (!source.IsEmpty)
+        {
+            int inPage = Math.Min(source.Length, MemoryMap.PageSize - (int)(offset & (MemoryMap.PageSize - 1)));
+            var part = source[..inPage];
+            if ((_pageState[offset >> MemoryMap.PageShift] & PageTouched) != 0 || part.IndexOfAnyExcept((byte)0) >= 0)
+            {
+                part.CopyTo(new Span<byte>(_ram + offset, inPage));
+                MarkWritten(offset, (uint)inPage);
+            }
+            source = source[inPage..];
+            offset += (uint)inPage;
+        }
         return true;
+    }
+
+    /// <summary>A store to RAM that the fast path left (see <see cref="PageWritable"/>): <paramref name="size"/> 1, 2 or 4.</summary>
+    private void StoreRam(uint offset, uint size, uint value)
+    {
+        uint last = offset + size - 1;
+        if (size < 4) value &= (1u << (8 * (int)size)) - 1;
+        bool untouched = ((_pageState[offset >> MemoryMap.PageShift] | _pageState[last >> MemoryMap.PageShift]) & PageTouched) == 0;
+        if (value == 0 && untouched) return;
+        switch (size)
+        {
+            case 1: _ram[offset] = (byte)value; break;
+            case 2: Unsafe.WriteUnaligned(_ram + offset, (ushort)value); break;
+            default: Unsafe.WriteUnaligned(_ram + offset, value); break;
+        }
+        MarkWritten(offset, size);
     }
 
     private void MarkWritten(uint offset, uint length)
     {
         uint first = offset >> MemoryMap.PageShift, last = (offset + length - 1) >> MemoryMap.PageShift;
+        bool code = false;
         for (uint page = first; page <= last; page++)
         {
-            _dirtyPages[page] = 1;
-            if (_codePages[page] != 0) ForgetDecoded(offset, length);
+            byte state = _pageState[page];
+            code |= (state & PageCode) != 0;
+            if ((state & PageTouched) == 0) _ramMemory.NoteCommitted(++_touchedPages);
+            _pageState[page] = (byte)(state | PageWritable);
         }
+        if (code) ForgetDecoded(offset, length);
     }
 
     /// <summary>Drops cached decodings of the words a store touched, so modified code is decoded again.</summary>
@@ -242,13 +286,34 @@ public sealed unsafe partial class Machine
     }
 
     /// <summary>Starts a new dirty-page epoch: only pages written after this count as dirty.</summary>
-    public void ClearDirtyPages() => _dirtyPagesArray.AsSpan().Clear();
+    public void ClearDirtyPages()
+    {
+        for (int page = 0; page < _pageStateArray.Length; page++) _pageStateArray[page] &= unchecked((byte)~PageDirty);
+    }
 
     public IEnumerable<int> DirtyPages()
     {
-        for (int page = 0; page < _dirtyPagesArray.Length; page++)
-            if (_dirtyPagesArray[page] != 0) yield return page;
+        for (int page = 0; page < _pageStateArray.Length; page++)
+            if ((_pageStateArray[page] & PageDirty) != 0) yield return page;
     }
 
-    public ReadOnlySpan<byte> Page(int page) => _ramArray.AsSpan(page << MemoryMap.PageShift, MemoryMap.PageSize);
+    /// <summary>
+    /// Pages ever written since the machine started or RAM was last restored wholesale; every other
+    /// page reads zero and takes no memory. Safe to call from another thread while the machine runs
+    /// (a page it misses is written meanwhile, so it is dirty).
+    /// </summary>
+    public IEnumerable<int> TouchedPages()
+    {
+        for (int page = 0; page < _pageStateArray.Length; page++)
+            if ((Volatile.Read(ref _pageStateArray[page]) & PageTouched) != 0) yield return page;
+    }
+
+    /// <summary>How many pages of RAM are committed (see <see cref="TouchedPages"/>).</summary>
+    public int TouchedPageCount => _touchedPages;
+
+    public ReadOnlySpan<byte> Page(int page)
+    {
+        if ((uint)page >= (uint)PageCount) throw new ArgumentOutOfRangeException(nameof(page), $"page {page} is outside RAM ({PageCount} pages)");
+        return new ReadOnlySpan<byte>(_ram + ((uint)page << MemoryMap.PageShift), MemoryMap.PageSize);
+    }
 }

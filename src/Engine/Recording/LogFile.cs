@@ -12,7 +12,9 @@ public sealed record LogHeader(uint MemorySize, byte[] ImageSha256);
 /// </summary>
 public static class LogFile
 {
-    public const ushort Version = 1;
+    /// <summary>2: counter writes as in Spike/Sail and a state hash over written pages only; a version 1
+    /// log would replay to another final hash, so it is refused by version rather than as a divergence.</summary>
+    public const ushort Version = 2;
     private static readonly byte[] Magic = Encoding.ASCII.GetBytes("LOCKSTEP");
     private const int HeaderSize = 8 + 2 + 4 + 32;
 

@@ -38,7 +38,7 @@ public static class MachineSnapshot
         byte kind = reader.ReadByte();
         if (kind is not (KindFull or KindDelta or KindPages)) throw new InvalidDataException($"unknown snapshot kind {kind}");
         if (kind != KindPages) machine.LoadCore(reader);
-        if (kind is KindFull or KindPages) machine.Ram.Clear();
+        if (kind is KindFull or KindPages) machine.ClearRam();
         machine.ForgetAllDecoded();
         int count = reader.ReadInt32();
         for (int i = 0; i < count; i++)
@@ -72,10 +72,11 @@ public static class MachineSnapshot
         return snapshot;
     }
 
+    /// <summary>Pages never written read zero: only written ones are looked at.</summary>
     private static List<int> NonZeroPages(Machine machine)
     {
         var pages = new List<int>();
-        for (int page = 0; page < machine.PageCount; page++)
+        foreach (int page in machine.TouchedPages())
             if (machine.Page(page).IndexOfAnyExcept((byte)0) >= 0) pages.Add(page);
         return pages;
     }

@@ -6,7 +6,8 @@ namespace Lockstep.Engine.Snapshots;
 
 /// <summary>
 /// A 64-bit digest of the whole machine state (core state and all of RAM), for checking that two
-/// replicas agree. Four independent multiply-rotate lanes keep it near memory speed.
+/// replicas agree. Four independent multiply-rotate lanes keep it near memory speed; pages that
+/// read zero count as absent, so only written pages are read.
 /// </summary>
 public static class StateHash
 {
@@ -17,8 +18,23 @@ public static class StateHash
         var core = new MemoryStream();
         using (var writer = new BinaryWriter(core)) machine.SaveCore(writer);
         ulong coreHash = Hash(core.ToArray());
-        ulong ramHash = Hash(machine.Ram);
-        return Mix(coreHash ^ Mix(ramHash));
+        return Mix(coreHash ^ Mix(RamHash(machine)));
+    }
+
+    /// <summary>
+    /// Of the pages that are not all zero, each with its number: a function of RAM's contents alone,
+    /// whichever pages a machine happens to have written, and only written pages are read.
+    /// </summary>
+    private static ulong RamHash(Machine machine)
+    {
+        ulong h = Prime1 ^ machine.RamSize;
+        foreach (int page in machine.TouchedPages())
+        {
+            var bytes = machine.Page(page);
+            if (bytes.IndexOfAnyExcept((byte)0) < 0) continue;
+            h = Mix(h ^ ((ulong)page * Prime2) ^ Hash(bytes));
+        }
+        return h;
     }
 
     public static ulong Hash(ReadOnlySpan<byte> data)

@@ -12,13 +12,15 @@ namespace Lockstep.Engine.Cpu.Translation;
 internal delegate uint TranslatedCode(uint pc, ref ulong budget);
 
 /// <summary>The machine's pinned state, whose addresses compiled code holds as constants.</summary>
-internal readonly unsafe struct MachineMemory(uint* registers, byte* ram, uint ramSize, byte* dirtyPages, byte* codePages)
+internal readonly unsafe struct MachineMemory(uint* registers, byte* ram, uint ramSize, byte* pageState, nint* bases)
 {
+    /// <summary><see cref="Ram"/> and <see cref="PageState"/> again, in memory (see <see cref="RegionEmitter"/>'s locals for them).</summary>
+    public readonly nint* Bases = bases;
     public readonly uint* Registers = registers;
     public readonly byte* Ram = ram;
     public readonly uint RamSize = ramSize;
-    public readonly byte* DirtyPages = dirtyPages;
-    public readonly byte* CodePages = codePages;
+    /// <summary>Per page, the machine's flags (<see cref="Machine.PageWritable"/> and the others).</summary>
+    public readonly byte* PageState = pageState;
 }
 
 /// <summary>
@@ -52,7 +54,7 @@ internal sealed unsafe class RegionEmitter
     private readonly bool[] _isBlock = new bool[RegionScanner.WordsPerPage];
     private readonly List<ExitStub> _exits = [];
     private readonly List<Action> _outOfLine = [];
-    private readonly LocalBuilder _budget, _nextPc, _offset;
+    private readonly LocalBuilder _budget, _nextPc, _offset, _ramBase, _pageStateBase;
     private readonly Label _leave;
 
     private RegionEmitter(ILGenerator il, Region region, MachineMemory memory)
@@ -64,6 +66,11 @@ internal sealed unsafe class RegionEmitter
         _budget = il.DeclareLocal(typeof(ulong));
         _nextPc = il.DeclareLocal(typeof(uint));
         _offset = il.DeclareLocal(typeof(uint));
+        // The bases in locals loaded from memory rather than constants: the JIT rematerialises a 64-bit
+        // constant at every access (and would fold a local set from one), but keeps a loaded value in a
+        // register across a loop when it has one to spare.
+        _ramBase = il.DeclareLocal(typeof(nint));
+        _pageStateBase = il.DeclareLocal(typeof(nint));
         _leave = il.DefineLabel();
     }
 
@@ -85,6 +92,12 @@ internal sealed unsafe class RegionEmitter
         _il.Emit(OpCodes.Ldarg_2);
         _il.Emit(OpCodes.Ldind_I8);
         _il.Emit(OpCodes.Stloc, _budget);
+        Pointer(_memory.Bases);
+        _il.Emit(OpCodes.Ldind_I);
+        _il.Emit(OpCodes.Stloc, _ramBase);
+        Pointer(_memory.Bases + 1);
+        _il.Emit(OpCodes.Ldind_I);
+        _il.Emit(OpCodes.Stloc, _pageStateBase);
         for (int r = 1; r < 32; r++)
         {
             if (_registers[r] is not { } local) continue;
@@ -336,10 +349,10 @@ internal sealed unsafe class RegionEmitter
         _il.Emit(OpCodes.Bgt_Un, outside);
     }
 
-    /// <summary>Pushes base + offset as a native pointer.</summary>
-    private void Address(byte* basePointer, int shift = 0)
+    /// <summary>Pushes base + offset as a native pointer (the base a local holding <see cref="_ramBase"/> or <see cref="_pageStateBase"/>).</summary>
+    private void Address(LocalBuilder basePointer, int shift = 0)
     {
-        Pointer(basePointer);
+        _il.Emit(OpCodes.Ldloc, basePointer);
         _il.Emit(OpCodes.Ldloc, _offset);
         if (shift != 0)
         {
@@ -354,7 +367,7 @@ internal sealed unsafe class RegionEmitter
     {
         RamOffset(d, size, outside);
         if (d.Rd == Decoder.SinkRegister) return; // a RAM read has no effect but its value
-        Address(_memory.Ram);
+        Address(_ramBase);
         if (size > 1) _il.Emit(OpCodes.Unaligned, (byte)1);
         _il.Emit(read);
         Set(d.Rd);
@@ -363,33 +376,55 @@ internal sealed unsafe class RegionEmitter
     private void Store(in DecodedInstruction d, uint size, OpCode write, Label outside, Label afterStore)
     {
         RamOffset(d, size, outside);
-        Address(_memory.Ram);
-        Get(d.Rs2);
-        if (size > 1) _il.Emit(OpCodes.Unaligned, (byte)1);
-        _il.Emit(write);
-
-        Address(_memory.DirtyPages, MemoryMap.PageShift);
-        _il.Emit(OpCodes.Ldc_I4_1);
-        _il.Emit(OpCodes.Stind_I1);
-
-        // A store into a page holding code, or across pages, leaves the region right after it: the
-        // machine then drops decodings and compiled code of what it overwrote, which may be this very
-        // code. Not a call from here: a call in a loop makes the JIT keep guest registers in memory.
+        // Inline only a store within one page that is written already and holds no code; the rest
+        // goes out of line, below.
         var slow = _il.DefineLabel();
-        Address(_memory.CodePages, MemoryMap.PageShift);
-        _il.Emit(OpCodes.Ldind_U1);
-        _il.Emit(OpCodes.Brtrue, slow);
-        if (size > 1)
-        {
-            _il.Emit(OpCodes.Ldloc, _offset);
-            _il.Emit(OpCodes.Ldc_I4, MemoryMap.PageSize - 1);
-            _il.Emit(OpCodes.And);
-            _il.Emit(OpCodes.Ldc_I4, (int)(MemoryMap.PageSize - size));
-            _il.Emit(OpCodes.Bgt_Un, slow);
-        }
+        var done = _il.DefineLabel();
+        PageState();
+        _il.Emit(OpCodes.Ldc_I4, (int)Machine.PageWritable);
+        _il.Emit(OpCodes.Bne_Un, slow);
+        if (size > 1) CrossesPage(size, slow);
+        WriteRam(d, size, write);
+        _il.MarkLabel(done);
+
+        var store = d; // the lambda runs later
         _outOfLine.Add(() =>
         {
+            // A store into a page holding code, or across pages, or the first into a page, leaves the
+            // region right after it: the machine then drops decodings and compiled code of what it
+            // overwrote, which may be this very code, and counts the page. Not a call from here: a
+            // call in a loop makes the JIT keep guest registers in memory.
+            var machine = _il.DefineLabel();
+            var plain = _il.DefineLabel();
             _il.MarkLabel(slow);
+            if (size > 1) CrossesPage(size, machine);
+            PageState();
+            _il.Emit(OpCodes.Ldc_I4, (int)Machine.PageCode);
+            _il.Emit(OpCodes.And);
+            _il.Emit(OpCodes.Brtrue, machine);
+            // A page never written reads zero: storing zero there would only commit memory. Anything
+            // else commits it, which the machine accounts for.
+            PageState();
+            _il.Emit(OpCodes.Ldc_I4, (int)Machine.PageTouched);
+            _il.Emit(OpCodes.And);
+            _il.Emit(OpCodes.Brtrue, plain);
+            Get(store.Rs2);
+            if (size < 4)
+            {
+                _il.Emit(OpCodes.Ldc_I4, (int)((1u << (8 * (int)size)) - 1));
+                _il.Emit(OpCodes.And);
+            }
+            _il.Emit(OpCodes.Brfalse, done);
+            _il.Emit(OpCodes.Br, machine);
+            _il.MarkLabel(plain); // the first store into a written page since the last dirty-page epoch
+            Address(_pageStateBase, MemoryMap.PageShift);
+            _il.Emit(OpCodes.Ldc_I4, (int)Machine.PageWritable);
+            _il.Emit(OpCodes.Stind_I1);
+            WriteRam(store, size, write);
+            _il.Emit(OpCodes.Br, done);
+
+            _il.MarkLabel(machine);
+            WriteRam(store, size, write);
             _il.Emit(OpCodes.Ldarg_0);
             _il.Emit(OpCodes.Ldloc, _offset);
             _il.Emit(OpCodes.Conv_U8);
@@ -400,6 +435,31 @@ internal sealed unsafe class RegionEmitter
             _il.Emit(OpCodes.Stfld, PendingStore);
             _il.Emit(OpCodes.Br, afterStore);
         });
+    }
+
+    private void WriteRam(in DecodedInstruction d, uint size, OpCode write)
+    {
+        Address(_ramBase);
+        Get(d.Rs2);
+        if (size > 1) _il.Emit(OpCodes.Unaligned, (byte)1);
+        _il.Emit(write);
+    }
+
+    /// <summary>Pushes the flags of the page at the current offset.</summary>
+    private void PageState()
+    {
+        Address(_pageStateBase, MemoryMap.PageShift);
+        _il.Emit(OpCodes.Ldind_U1);
+    }
+
+    /// <summary>Goes to <paramref name="crosses"/> when the <paramref name="size"/> bytes at the current offset run into the next page.</summary>
+    private void CrossesPage(uint size, Label crosses)
+    {
+        _il.Emit(OpCodes.Ldloc, _offset);
+        _il.Emit(OpCodes.Ldc_I4, MemoryMap.PageSize - 1);
+        _il.Emit(OpCodes.And);
+        _il.Emit(OpCodes.Ldc_I4, (int)(MemoryMap.PageSize - size));
+        _il.Emit(OpCodes.Bgt_Un, crosses);
     }
 
     private void Jalr(in DecodedInstruction d, uint pc, Label misaligned)
