@@ -40,6 +40,7 @@ start_postgres() {
 start_postgres
 
 dotnet build Lockstep.sln -c Release --nologo -v quiet
+dotnet build bench/vm-memory/VmMemory.csproj -c Release --nologo -v quiet   # a benchmark outside the solution: keep it compiling
 bash ./lockstep --help >/dev/null   # the CLI the process-level tests drive
 for project in tests/*/*.csproj; do
   echo "== $project"
