@@ -28,6 +28,25 @@ public sealed class LockstepChannelTests
         }
     }
 
+    /// <summary>
+    /// The peer closes the moment it reads a goodbye, and this side's reader can see that close before the
+    /// goodbye's sender has marked the channel closed: it must still end as an orderly goodbye, or a dismissed
+    /// secondary would count as a failure (seen in OperationsTests on a loaded machine).
+    /// </summary>
+    [Fact]
+    public void A_goodbye_stays_a_goodbye_however_fast_the_peer_closes()
+    {
+        for (int round = 0; round < 300; round++)
+        {
+            // The reader of `remote` closes its socket as soon as the goodbye arrives.
+            var (local, remote) = Pair();
+            local.SayGoodbye();
+            Assert.True(SpinWait.SpinUntil(() => !remote.IsOpen, TimeSpan.FromSeconds(5)), $"round {round}: the peer never saw the goodbye");
+            Assert.Equal(CloseReason.SaidGoodbye, local.ClosedReason);
+            Assert.Equal(CloseReason.PeerSaidGoodbye, remote.ClosedReason);
+        }
+    }
+
     /// <summary>A connect that cannot succeed fails with a socket error the attaching primary handles, not some other exception.</summary>
     [Fact]
     public void Connecting_to_a_port_nobody_listens_on_is_refused()

@@ -22,6 +22,9 @@ public sealed class LockstepChannel : IDisposable
     private long _bytesSent;
     // Written once under _closeLock; read from any thread (the reference and the enum box are published together).
     private volatile Closing? _closed;
+    // Set before the goodbye goes: the peer closes as soon as it reads it, and the reader seeing that close
+    // first must not turn an orderly end into a lost peer.
+    private volatile bool _saidGoodbye;
 
     private sealed record Closing(CloseReason Reason, string Detail);
 
@@ -167,7 +170,7 @@ public sealed class LockstepChannel : IDisposable
         lock (_closeLock)
         {
             if (_closed is not null) return;
-            _closed = new Closing(reason, detail);
+            _closed = _saidGoodbye ? new Closing(CloseReason.SaidGoodbye, "said goodbye") : new Closing(reason, detail);
         }
         try { _socket.Shutdown(SocketShutdown.Both); } catch (Exception e) when (e is SocketException or ObjectDisposedException) { }
         _stream.Dispose();
@@ -176,6 +179,7 @@ public sealed class LockstepChannel : IDisposable
     /// <summary>Tells the peer this is an orderly end, so it does not fail over.</summary>
     public void SayGoodbye()
     {
+        _saidGoodbye = true;
         Send(GoodbyeFrame.Instance);
         Close(CloseReason.SaidGoodbye, "said goodbye");
     }
