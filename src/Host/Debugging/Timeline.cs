@@ -29,8 +29,14 @@ public sealed class Timeline
     private const ulong MaxStretch = 256;
     /// <summary>Without breakpoints or watchpoints the machine runs this much between looks at Ctrl-C.</summary>
     private const ulong FreeRunSlice = 1 << 20;
-    /// <summary>Write watches: a chunk this long runs at full speed when it leaves the watched pages clean.</summary>
-    private const ulong WatchChunk = 1 << 16;
+    /// <summary>
+    /// Write watches: a chunk runs at full speed when it leaves the watched pages clean. Chunks
+    /// start short (a dirty one is gone through again instruction by instruction) and double
+    /// while they stay clean, so that the snapshot each one starts with costs little.
+    /// </summary>
+    private const ulong FirstWatchChunk = 1 << 16, LongestWatchChunk = 1 << 24;
+
+    private ulong _watchChunk = FirstWatchChunk;
 
     private readonly record struct Checkpoint(ulong Position, byte[] State, long EntryIndex);
 
@@ -220,20 +226,31 @@ public sealed class Timeline
     }
 
     /// <summary>
-    /// Runs up to <see cref="WatchChunk"/> instructions at full speed. When they wrote a page of a
-    /// watched range, the machine is put back where it was and the chunk's end is returned, for
-    /// the caller to go through it instruction by instruction; otherwise null.
+    /// Runs one chunk at full speed. When it wrote a page of a watched range, the machine is put
+    /// back where it was and the position up to which the caller must go instruction by
+    /// instruction is returned (the chunk's end; none yet after a long chunk, which is retried in
+    /// short ones); otherwise null.
     /// </summary>
     private ulong? RunChunkUnlessWritten(IReadOnlyList<(uint Address, uint Length)> ranges, ulong limit)
     {
-        ulong end = Math.Min(limit, Position + WatchChunk);
+        ulong end = Math.Min(limit, Position + _watchChunk);
         var before = Capture();
         _machine.ClearDirtyPages();
         while (Position < end && !AtEnd) RunSome(end - Position);
         var dirty = _machine.DirtyPages().ToHashSet();
         bool written = ranges.Any(r => PagesOf(r.Address, r.Length).Any(dirty.Contains));
-        if (!written) return null;
+        if (!written)
+        {
+            _watchChunk = Math.Min(_watchChunk * 2, LongestWatchChunk);
+            return null;
+        }
         Restore(before);
+        if (_watchChunk > FirstWatchChunk)
+        {
+            // Go through the same instructions again in short chunks: only a short dirty one is stepped.
+            _watchChunk = FirstWatchChunk;
+            return Position;
+        }
         return end;
     }
 

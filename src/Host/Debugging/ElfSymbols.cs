@@ -1,7 +1,7 @@
 using System.Buffers.Binary;
 using System.Text;
 
-namespace Lockstep.Debugger.Tests;
+namespace Lockstep.Host.Debugging;
 
 /// <summary>The symbol table of an ELF32 file: name to value (functions and variables).</summary>
 public static class ElfSymbols
