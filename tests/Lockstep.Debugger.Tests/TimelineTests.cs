@@ -36,6 +36,25 @@ public sealed class TimelineTests(KvRecording kv) : IClassFixture<KvRecording>
     }
 
     [Fact]
+    public void Past_the_memory_budget_checkpoints_thin_out_and_seeks_stay_exact()
+    {
+        var machine = kv.NewReplay(out var inputs);
+        long oneCheckpoint = Lockstep.Engine.Snapshots.MachineSnapshot.CaptureFull(machine).Length;
+        var timeline = new Timeline(machine, inputs, _ => { }, SmallInterval, checkpointBudget: 8 * oneCheckpoint);
+        ulong end = ForwardReplay.Of(kv, []).End;
+        timeline.SeekTo(end);
+        Assert.True(timeline.CheckpointInterval > SmallInterval, $"interval still {timeline.CheckpointInterval}");
+        Assert.True(timeline.CheckpointBytes <= 16 * oneCheckpoint, $"{timeline.CheckpointBytes} bytes of checkpoints");
+        foreach (ulong target in new[] { end / 2 + 12_345, end / 7, end - 1 })
+        {
+            timeline.SeekTo(target);
+            var reference = kv.NewReplay(out _, translate: false);
+            while (reference.Position < target) { reference.Run(target - reference.Position); reference.Outputs.Clear(); }
+            Assert.Equal(StateHash.Compute(reference), StateHash.Compute(timeline.Machine));
+        }
+    }
+
+    [Fact]
     public void Continue_stops_at_every_breakpoint_visit_in_order_and_reverse_continue_walks_them_back()
     {
         uint[] breakpoints = [Symbol("store_upsert"), Symbol("store_upsert") + 0x30, Symbol("on_trap")];

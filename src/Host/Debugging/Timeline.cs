@@ -25,6 +25,9 @@ public sealed class Timeline
     /// <summary>4 M instructions: a few milliseconds of replay at the machine's speed (docs/benchmarks.md).</summary>
     public const ulong DefaultCheckpointInterval = 4_000_000;
 
+    /// <summary>Checkpoints beyond this much memory are thinned out: every other one goes and the interval doubles.</summary>
+    public const long DefaultCheckpointBudget = 1L << 30;
+
     /// <summary>Stretches stay short so that breakpoints and Ctrl-C are looked at often.</summary>
     private const ulong MaxStretch = 256;
     /// <summary>Without breakpoints or watchpoints the machine runs this much between looks at Ctrl-C.</summary>
@@ -44,27 +47,30 @@ public sealed class Timeline
     private readonly IHistoryInputs _inputs;
     private readonly Action<MachineOutput> _show;
     private readonly List<Checkpoint> _checkpoints = [];
+    private readonly long _checkpointBudget;
     private ulong _nextShownSeq;
 
-    public Timeline(Machine machine, IHistoryInputs inputs, Action<MachineOutput> show, ulong checkpointInterval = DefaultCheckpointInterval)
+    public Timeline(Machine machine, IHistoryInputs inputs, Action<MachineOutput> show, ulong checkpointInterval = DefaultCheckpointInterval,
+        long checkpointBudget = DefaultCheckpointBudget)
     {
         ArgumentOutOfRangeException.ThrowIfZero(checkpointInterval);
         _machine = machine;
         _inputs = inputs;
         _show = show;
+        _checkpointBudget = checkpointBudget;
         CheckpointInterval = checkpointInterval;
         _nextShownSeq = machine.NextOutputSeq;
-        if (inputs.CanRewind) _checkpoints.Add(Capture());
         StartPosition = machine.Position;
+        if (inputs.CanRewind) AddCheckpoint();
     }
 
     public Machine Machine => _machine;
     public ulong Position => _machine.Position;
     public ulong StartPosition { get; }
-    public ulong CheckpointInterval { get; }
+    public ulong CheckpointInterval { get; private set; }
     public bool CanRewind => _inputs.CanRewind;
     public int CheckpointCount => _checkpoints.Count;
-    public long CheckpointBytes => _checkpoints.Sum(c => (long)c.State.Length);
+    public long CheckpointBytes { get; private set; }
 
     /// <summary>Nothing more can run: the end of the recorded history, or the guest halted or faulted.</summary>
     public bool AtEnd => _machine.IsHalted || _machine.Position >= _machine.Inputs.Horizon;
@@ -276,9 +282,26 @@ public sealed class Timeline
             _nextShownSeq = output.Seq + 1;
         }
         _machine.Outputs.Clear();
-        if (Position == due) _checkpoints.Add(Capture());
+        if (Position == due) AddCheckpoint();
         if (reason == StopReason.Waiting) _inputs.AwaitInput(_machine);
         return reason;
+    }
+
+    /// <summary>
+    /// Keeps a checkpoint at every multiple of the interval up to the furthest point reached; past
+    /// the memory budget, only those at multiples of twice the interval stay (the first always).
+    /// </summary>
+    private void AddCheckpoint()
+    {
+        var checkpoint = Capture();
+        _checkpoints.Add(checkpoint);
+        CheckpointBytes += checkpoint.State.Length;
+        while (CheckpointBytes > _checkpointBudget && _checkpoints.Count > 2)
+        {
+            CheckpointInterval *= 2;
+            _checkpoints.RemoveAll(c => c.Position != StartPosition && c.Position % CheckpointInterval != 0);
+            CheckpointBytes = _checkpoints.Sum(c => (long)c.State.Length);
+        }
     }
 
     private ulong NextCheckpointDue() => (_checkpoints[^1].Position / CheckpointInterval + 1) * CheckpointInterval;
