@@ -24,6 +24,23 @@ public static class BenchCommand
         secondary.SetAction(parse => BenchSecondaryProcess.Run(parse.GetValue(name)!));
         var echo = new Command("echo", "(used by --secondary-cpu) a TCP echo server in a process of its own, for the round-trip reference") { Hidden = true };
         echo.SetAction(_ => TcpEcho.Serve());
-        return new Command("bench", "Benchmarks (figures printed next to references measured in the same run)") { lockstep, secondary, echo };
+        var debugger = DebuggerCommand();
+        return new Command("bench", "Benchmarks (figures printed next to references measured in the same run)") { lockstep, debugger, secondary, echo };
+    }
+
+    private static Command DebuggerCommand()
+    {
+        var guest = new Option<string>("--guest") { Description = "compute guest to record", DefaultValueFactory = _ => "guests/bin/bench-long.elf" };
+        var instructions = new Option<ulong>("--instructions") { Description = "length of the recording", DefaultValueFactory = _ => 1_000_000_000 };
+        var interval = new Option<ulong>("--checkpoint-interval") { Description = "instructions between checkpoints", DefaultValueFactory = _ => Debugging.Timeline.DefaultCheckpointInterval };
+        var samples = new Option<int>("--samples") { Description = "random starting positions per figure", DefaultValueFactory = _ => 50 };
+        var command = new Command("debugger", "Reverse-step and reverse-continue latency on a long recording, next to a replay from the start") { guest, instructions, interval, samples };
+        command.SetAction(parse => LocalCommands.Guarded(() =>
+        {
+            if (parse.GetValue(interval) == 0 || parse.GetValue(samples) < 1 || parse.GetValue(instructions) == 0)
+                throw new UsageException("--checkpoint-interval, --samples and --instructions must be at least 1");
+            return Debugging.ReverseBenchmark.Run(parse.GetValue(guest)!, parse.GetValue(instructions), parse.GetValue(interval), parse.GetValue(samples), Console.Out);
+        }));
+        return command;
     }
 }

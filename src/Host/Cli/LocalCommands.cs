@@ -6,6 +6,7 @@ using Lockstep.Engine.Loading;
 using Lockstep.Engine.Recording;
 using Lockstep.Engine.Running;
 using Lockstep.Engine.Snapshots;
+using Lockstep.Host.Debugging;
 
 namespace Lockstep.Host.Cli;
 
@@ -18,20 +19,30 @@ public static class LocalCommands
 
     private static Option<bool> NoTranslateOption() => new("--no-translate") { Description = "run every instruction in the interpreter instead of compiling hot code" };
 
+    private static Option<string?> GdbOption(string what) => new("--gdb") { Description = $"serve the GDB remote protocol on HOST:PORT (e.g. 127.0.0.1:1234) and {what} under gdb's control" };
+
     public static Command Run()
     {
         var memory = MemoryOption();
         var stats = new Option<bool>("--stats") { Description = "print instructions, time and MIPS on stderr at the end" };
         var noTranslate = NoTranslateOption();
-        var command = new Command("run", "Run a guest unprotected; console to stdout, exit status = the guest's exit code") { Image, memory, stats, noTranslate };
+        var gdb = GdbOption("run the guest live (forwards only)");
+        var command = new Command("run", "Run a guest unprotected; console to stdout, exit status = the guest's exit code") { Image, memory, stats, noTranslate, gdb };
         command.SetAction(parse => Guarded(() =>
         {
             uint ram = ParseMemory(parse.GetValue(memory)!);
+            var gdbEndpoint = parse.GetValue(gdb) is { } gdbText ? DebugOptions.Endpoint(gdbText) : null;
             var inputs = new LiveInputs();
             var machine = GuestImage.Load(parse.GetValue(Image)!, ram, inputs, out _);
             machine.UseTranslator = !parse.GetValue(noTranslate);
             var stdout = Console.OpenStandardOutput();
             var printer = new OutputPrinter(stdout);
+            if (gdbEndpoint is not null)
+            {
+                int served = DebugSession.ServeGdb(new Timeline(machine, new LiveHistory(inputs), printer.Write), gdbEndpoint, parse.GetValue(Image)!);
+                stdout.Flush();
+                return served;
+            }
             var clock = Stopwatch.StartNew();
             var end = new LocalRunner(machine, inputs, printer.Write).Run([], stopWhenIdle: false);
             clock.Stop();
@@ -92,10 +103,17 @@ public static class LocalCommands
         var log = new Option<string>("--log") { Description = "event log written by record", Required = true };
         var stats = new Option<bool>("--stats") { Description = "print instructions, time and MIPS on stderr" };
         var noTranslate = NoTranslateOption();
-        var command = new Command("replay", "Replay a recording: same console output, same final state, or the divergence named") { Image, log, stats, noTranslate };
+        var gdb = GdbOption("replay the recording, forwards and backwards,");
+        var watch = new Option<string?>("--watch") { Description = "print every instruction count at which the 32-bit word at ADDR changed, with the writer's pc (guest output goes to stderr)" };
+        var interval = new Option<ulong>("--checkpoint-interval") { Description = "with --gdb: instructions between the snapshots reverse execution starts from", DefaultValueFactory = _ => Timeline.DefaultCheckpointInterval };
+        var command = new Command("replay", "Replay a recording: same console output, same final state, or the divergence named") { Image, log, stats, noTranslate, gdb, watch, interval };
         command.SetAction(parse => Guarded(() =>
         {
             string logPath = parse.GetValue(log)!;
+            var gdbEndpoint = parse.GetValue(gdb) is { } gdbText ? DebugOptions.Endpoint(gdbText) : null;
+            uint? watchAddress = parse.GetValue(watch) is { } watchText ? DebugOptions.Address(watchText, "--watch") : null;
+            if (gdbEndpoint is not null && watchAddress is not null) throw new UsageException("--gdb and --watch cannot be used together (in gdb, use a watchpoint)");
+            if (parse.GetValue(interval) == 0) throw new UsageException("--checkpoint-interval must be at least 1");
             LogHeader header;
             List<LogSegment> segments;
             try
@@ -113,19 +131,35 @@ public static class LocalCommands
                 throw new LogFormatException($"{logPath} was recorded from a different image than {parse.GetValue(Image)}");
             foreach (var segment in segments) inputs.Append(segment);
             var stdout = Console.OpenStandardOutput();
-            var printer = new OutputPrinter(stdout);
+            var printer = new OutputPrinter(watchAddress is null ? stdout : Console.OpenStandardError());
+            if (gdbEndpoint is not null)
+            {
+                var timeline = new Timeline(machine, new RecordedInputs(segments), printer.Write, parse.GetValue(interval));
+                int served = DebugSession.ServeGdb(timeline, gdbEndpoint, parse.GetValue(Image)!);
+                stdout.Flush();
+                return served;
+            }
             var clock = Stopwatch.StartNew();
-            var reason = machine.RunUntilStopped(printer.Write);
+            var reason = StopReason.NeedLog;
+            if (watchAddress is { } address)
+            {
+                // Checkpoints serve only going back; the watch goes forwards once.
+                var timeline = new Timeline(machine, new RecordedInputs(segments), printer.Write, checkpointInterval: ulong.MaxValue);
+                DebugSession.PrintWordChanges(timeline, address, Console.Out);
+                if (machine.IsHalted) reason = machine.Fault is null ? StopReason.Halted : StopReason.Faulted;
+            }
+            else reason = machine.RunUntilStopped(printer.Write);
             clock.Stop();
             stdout.Flush();
             if (parse.GetValue(stats)) PrintStats(machine, clock.Elapsed);
             ulong hash = StateHash.Compute(machine);
             Console.Error.WriteLine($"state hash: 0x{hash:x16} at instruction {machine.Position}");
-            if (reason == StopReason.NeedLog && machine.Position != inputs.Horizon)
-                throw new LogFormatException($"replay stopped at instruction {machine.Position} before the end of the log ({inputs.Horizon})");
-            if (inputs.NextEntryIndex != inputs.ReceivedEntryIndex)
-                throw new DivergenceException(inputs.NextEntryIndex, $"divergence: replay ended at instruction {machine.Position} with log entries from #{inputs.NextEntryIndex} unused");
-            if (inputs.FinalStateHash is ulong recorded && recorded != hash)
+            var ended = (ReplayInputs)machine.Inputs; // --watch may have gone back to a snapshot, with inputs of its own
+            if (reason == StopReason.NeedLog && machine.Position != ended.Horizon)
+                throw new LogFormatException($"replay stopped at instruction {machine.Position} before the end of the log ({ended.Horizon})");
+            if (ended.NextEntryIndex != ended.ReceivedEntryIndex)
+                throw new DivergenceException(ended.NextEntryIndex, $"divergence: replay ended at instruction {machine.Position} with log entries from #{ended.NextEntryIndex} unused");
+            if (ended.FinalStateHash is ulong recorded && recorded != hash)
             {
                 Console.Error.WriteLine($"lockstep: replay diverged: final state 0x{hash:x16}, the recording ended in 0x{recorded:x16}");
                 return ExitCodes.ReplayMismatch;
