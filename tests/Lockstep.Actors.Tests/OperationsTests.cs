@@ -31,10 +31,10 @@ public sealed class OperationsTests : Akka.TestKit.Xunit2.TestKit
     [Fact]
     public void Protection_turned_off_suspended_resumed_and_moved_while_the_vm_serves_every_request_once()
     {
-        using var cluster = new InProcessCluster(4830, 3);
+        using var cluster = new InProcessCluster(4880, 3);
         Assert.IsType<ControlOk>(cluster.Ask<object>(new CreateVm("ops", Kv, 16 << 20), TimeSpan.FromSeconds(15)));
         var start = cluster.WaitForProtected("ops");
-        using var client = new KvClient(this, cluster, 4839, "ops", 1);
+        using var client = new KvClient(this, cluster, 4889, "ops", 1);
         int value = CountUp(client, 1, 11, 0);
 
         // Off: the secondary goes, the VM runs on alone, by choice; asking again changes nothing.
@@ -83,10 +83,10 @@ public sealed class OperationsTests : Akka.TestKit.Xunit2.TestKit
     [Fact]
     public void A_paused_guest_answers_nothing_until_resumed_and_then_answers_what_queued()
     {
-        using var cluster = new InProcessCluster(4840, 3);
+        using var cluster = new InProcessCluster(4890, 3);
         Assert.IsType<ControlOk>(cluster.Ask<object>(new CreateVm("ops", Kv, 16 << 20), TimeSpan.FromSeconds(15)));
         cluster.WaitForProtected("ops");
-        using var client = new KvClient(this, cluster, 4849, "ops", 1);
+        using var client = new KvClient(this, cluster, 4899, "ops", 1);
         int value = CountUp(client, 1, 6, 0);
 
         Ok(cluster, new PauseVm("ops"));
