@@ -39,6 +39,7 @@ public sealed class Gateway : ReceiveActor
             if (_primaries.Remove(s.Name, out var primary)) primary.Executor.Tell(s, ActorRefs.NoSender);
             directoryRegion.Forward(new ShardingEnvelope(VmDirectory.EntityId, s));
         });
+        Receive<ICoordinatorRequest>(request => vmRegion.Forward(new ShardingEnvelope(request.Name, request)));
         Receive<IControlRequest>(request =>
         {
             if (_primaries.TryGetValue(request.Name, out var primary)) primary.Executor.Forward(request);
