@@ -17,6 +17,7 @@ public sealed class FrontDoorSocketTests
         public void Connected(long connection, IPEndPoint client) => Seen.Add($"connected {connection}");
         public void Line(long connection, byte[] data) => Seen.Add($"line {connection} {Encoding.ASCII.GetString(data)}");
         public void LineTooLong(long connection) => Seen.Add($"line too long {connection}");
+        public void ReadEnded(long connection) => Seen.Add($"read ended {connection}");
         public void Disconnected(long connection, string why) => Seen.Add($"disconnected {connection}");
         public void DoorFailed(string what, string why) => Seen.Add($"failed {what}");
 
@@ -64,8 +65,13 @@ public sealed class FrontDoorSocketTests
         Assert.Null(door.Write(1, Encoding.ASCII.GetBytes("answer")));
         using var reader = new StreamReader(stream);
         Assert.Equal("answer", reader.ReadLine());
-        client.Close();
-        Assert.Equal("disconnected 1", facts.Next());
+        // Half closed, as `nc` does at the end of its input: answers still reach the client.
+        client.Client.Shutdown(SocketShutdown.Send);
+        Assert.Equal("read ended 1", facts.Next());
+        Assert.Null(door.Write(1, Encoding.ASCII.GetBytes("late")));
+        Assert.Equal("late", reader.ReadLine());
+        door.Close(1);
+        Assert.Null(reader.ReadLine());
         Assert.NotNull(door.Write(1, [1]));
     }
 

@@ -29,6 +29,8 @@ public sealed class ExposedPort : ReceiveActor, IDoorFacts, IWithTimers
     private sealed record LineIn(long Connection, byte[] Data);
     private sealed record LineOversized(long Connection);
     private sealed record ConnectionClosed(long Connection, string Why);
+    private sealed record ConnectionReadEnded(long Connection);
+    private sealed record DrainOver(long Connection);
     private sealed record DoorBroke(string What, string Why);
     private sealed record TryOpen;
     private sealed record ResendNow;
@@ -38,6 +40,8 @@ public sealed class ExposedPort : ReceiveActor, IDoorFacts, IWithTimers
     /// <summary>Datagram clients remembered (least recently heard forgotten beyond this).</summary>
     private const int MaxDatagramPeers = 4096;
     private static readonly TimeSpan UnavailableRetry = TimeSpan.FromMilliseconds(250);
+    /// <summary>How long a connection whose client stopped sending stays open for answers still due.</summary>
+    private static readonly TimeSpan DrainWait = TimeSpan.FromSeconds(10);
 
     private readonly ILoggingAdapter _log = Context.GetLogger();
     private readonly string _vm;
@@ -56,6 +60,7 @@ public sealed class ExposedPort : ReceiveActor, IDoorFacts, IWithTimers
     private readonly Dictionary<uint, (IPEndPoint Client, long Heard)> _datagramPeers = [];
     private readonly Dictionary<long, uint> _connectionPeers = [];
     private readonly Dictionary<uint, long> _peerConnections = [];
+    private readonly HashSet<long> _draining = [];
     private readonly Dictionary<uint, Queue<byte[]>> _inFlight = [];
     private readonly Dictionary<uint, ulong> _lastSeq = [];
     private PrimaryAnnounce? _primary;
@@ -112,7 +117,19 @@ public sealed class ExposedPort : ReceiveActor, IDoorFacts, IWithTimers
         });
         Receive<ConnectionClosed>(c =>
         {
+            _draining.Remove(c.Connection);
             if (_connectionPeers.Remove(c.Connection, out uint peer)) Forget(peer);
+        });
+        Receive<ConnectionReadEnded>(c =>
+        {
+            if (!_connectionPeers.TryGetValue(c.Connection, out uint peer)) return;
+            _draining.Add(c.Connection);
+            if (InFlight(peer) == 0) CloseConnection(c.Connection);
+            else Timers.StartSingleTimer($"drain-{c.Connection}", new DrainOver(c.Connection), DrainWait);
+        });
+        Receive<DrainOver>(d =>
+        {
+            if (_draining.Contains(d.Connection)) CloseConnection(d.Connection);
         });
         Receive<VmPacket>(OnAnswer);
         Receive<PrimaryAnnounce>(OnAnnounce);
@@ -225,10 +242,21 @@ public sealed class ExposedPort : ReceiveActor, IDoorFacts, IWithTimers
         _lastSeq[packet.Peer] = packet.Seq;
         if (_inFlight.TryGetValue(packet.Peer, out var queue) && queue.Count > 0) queue.Dequeue();
         string? failed = null;
-        if (_peerConnections.TryGetValue(packet.Peer, out long connection)) failed = _tcp?.Write(connection, packet.Data) ?? "TCP listener closed";
-        else if (_datagramPeers.TryGetValue(packet.Peer, out var client)) failed = _udp?.Send(client.Client, packet.Data) ?? "UDP listener closed";
+        if (_peerConnections.TryGetValue(packet.Peer, out long connection)) failed = _tcp is null ? "TCP listener closed" : _tcp.Write(connection, packet.Data);
+        else if (_datagramPeers.TryGetValue(packet.Peer, out var client)) failed = _udp is null ? "UDP listener closed" : _udp.Send(client.Client, packet.Data);
         else return; // a connection that closed meanwhile
         if (failed is not null) _log.Info("front door {0} port {1}: an answer to peer {2} was not delivered: {3}", _vm, _port, packet.Peer, failed);
+        if (_draining.Contains(connection) && InFlight(packet.Peer) == 0) CloseConnection(connection);
+    }
+
+    private int InFlight(uint peer) => _inFlight.TryGetValue(peer, out var queue) ? queue.Count : 0;
+
+    private void CloseConnection(long connection)
+    {
+        _tcp?.Close(connection);
+        _draining.Remove(connection);
+        Timers.Cancel($"drain-{connection}");
+        if (_connectionPeers.Remove(connection, out uint peer)) Forget(peer);
     }
 
     private void Forget(uint peer)
@@ -246,6 +274,7 @@ public sealed class ExposedPort : ReceiveActor, IDoorFacts, IWithTimers
     void IDoorFacts.Connected(long connection, IPEndPoint client) => _self.Tell(new ConnectionOpened(connection, client));
     void IDoorFacts.Line(long connection, byte[] data) => _self.Tell(new LineIn(connection, data));
     void IDoorFacts.LineTooLong(long connection) => _self.Tell(new LineOversized(connection));
+    void IDoorFacts.ReadEnded(long connection) => _self.Tell(new ConnectionReadEnded(connection));
     void IDoorFacts.Disconnected(long connection, string why) => _self.Tell(new ConnectionClosed(connection, why));
     void IDoorFacts.DoorFailed(string what, string why) => _self.Tell(new DoorBroke(what, why));
 }

@@ -15,6 +15,9 @@ public interface IDoorFacts
 
     void LineTooLong(long connection);
 
+    /// <summary>The client closed its sending side (as `nc` does at the end of its input): answers can still go to it.</summary>
+    void ReadEnded(long connection);
+
     void Disconnected(long connection, string why);
 
     /// <summary>A listening socket failed after it was open (not a bind failure: those are thrown at opening).</summary>

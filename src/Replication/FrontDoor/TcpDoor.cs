@@ -103,13 +103,18 @@ public sealed class TcpDoor : IDisposable
     {
         var framer = new LineFramer(_maxLine);
         var buffer = new byte[64 * 1024];
-        string why = "closed by the client";
+        string why;
         try
         {
             while (true)
             {
                 int got = socket.Receive(buffer);
-                if (got == 0) break;
+                if (got == 0)
+                {
+                    // Maybe only half closed: the owner closes the connection once the answers are out.
+                    _facts.ReadEnded(connection);
+                    return;
+                }
                 framer.Feed(buffer.AsSpan(0, got), line => _facts.Line(connection, line), () => _facts.LineTooLong(connection));
             }
         }
