@@ -128,6 +128,16 @@ public sealed partial class FrontDoorTests(ProgramFixture program, ITestOutputHe
             using var tcpB = new PlainTcpClient();
             await tcpB.Connect(nodes[1], cluster.Cancel);
             Assert.Equal("2", await tcpB.Ask("b1", "INCR ct", GiveUp, cluster.Cancel));
+
+            var badCreate = await cluster.Cli(["vm", "create", "kv2", "--image", program.KvImage, "--expose", "0", "--contact", cluster.Contact]);
+            Assert.True(badCreate.ExitCode == 64 && badCreate.Stderr.Any(l => l.Contains("invalid port 0")), $"vm create --expose 0: {badCreate}");
+
+            // Stopping the VM closes its port on every node.
+            var stop = await cluster.Cli(["vm", "stop", Vm, "--contact", cluster.Contact]);
+            Assert.True(stop.ExitCode == 0, $"vm stop: {stop}");
+            await WaitUntilRefused(nodes[0], cluster.Cancel);
+            await WaitUntilRefused(nodes[1], cluster.Cancel);
+            await WaitUntilRefused(nodes[2], cluster.Cancel);
             cluster.Passed();
         }
         finally
@@ -147,6 +157,25 @@ public sealed partial class FrontDoorTests(ProgramFixture program, ITestOutputHe
                 await Task.Delay(5);
             }
         }, cancel);
+
+    private static async Task WaitUntilRefused(IPEndPoint node, CancellationToken cancel)
+    {
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        while (true)
+        {
+            using var probe = new TcpClient();
+            try
+            {
+                await probe.ConnectAsync(node, cancel);
+            }
+            catch (SocketException e) when (e.SocketErrorCode == SocketError.ConnectionRefused)
+            {
+                return;
+            }
+            if (clock.Elapsed > TimeSpan.FromSeconds(10)) throw new Xunit.Sdk.XunitException($"{node} still accepts connections 10 s after vm stop");
+            await Task.Delay(200, cancel);
+        }
+    }
 
     /// <summary>Polls `vm expose NAME` until it shows this many listeners open and closed for the port; returns its output.</summary>
     private static async Task<string> WaitForListeners(TestCluster cluster, int port, int open, int closed = 0)

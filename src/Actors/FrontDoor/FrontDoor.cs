@@ -61,6 +61,8 @@ public sealed class FrontDoor : ReceiveActor
     private void OnAnnounce(ExposureAnnounce announce)
     {
         var wanted = announce.Ports.ToHashSet();
+        // Most VMs are not exposed: a node with nothing open for one has nothing to report.
+        if (wanted.Count == 0 && !_ports.Keys.Any(k => k.Vm == announce.Name)) return;
         foreach (var key in _ports.Keys.Where(k => k.Vm == announce.Name && !wanted.Contains(k.Port)).ToList())
         {
             _log.Info("front door: closing port {0} of {1}", key.Port, key.Vm);
