@@ -16,9 +16,9 @@ namespace Lockstep.Actors.FrontDoor;
 /// actor decides). Each client is a guest peer (<see cref="PeerIds"/>); its packets go straight to the
 /// VM's live primary as known from the primaries' announcements (through the gateway until one is heard),
 /// with this actor as the sender, so the primary routes that peer's released outputs back here.
-/// It keeps each peer's packets not yet answered (one answer per packet, oldest first: the request/answer
-/// shape of the guests we run) and sends them again to a new primary; the guest de-duplicates them by
-/// request id, as it does a client's own resends. Repeats of an answer (a new primary resends outputs
+/// It keeps each TCP connection's packets not yet answered (one answer per packet, oldest first: the
+/// request/answer shape of the guests we run) and sends them again to a new primary; the guest
+/// de-duplicates them by request id, as it does a client's own resends. UDP clients resend themselves. Repeats of an answer (a new primary resends outputs
 /// whose release it cannot prove) are dropped by output sequence number.
 /// </summary>
 public sealed class ExposedPort : ReceiveActor, IDoorFacts, IWithTimers
@@ -208,9 +208,15 @@ public sealed class ExposedPort : ReceiveActor, IDoorFacts, IWithTimers
 
     private void Forward(uint peer, byte[] data)
     {
-        if (!_inFlight.TryGetValue(peer, out var queue)) _inFlight[peer] = queue = new Queue<byte[]>();
-        queue.Enqueue(data);
-        while (queue.Count > MaxInFlightPerPeer) queue.Dequeue();
+        // Only a connection's packets are kept: a UDP client resends on its own (to any node), and a copy
+        // kept here after the client moved to another node could reach a new primary long after its answer,
+        // when the guest has forgotten the request id.
+        if (PeerIds.IsConnectionPeer(peer))
+        {
+            if (!_inFlight.TryGetValue(peer, out var queue)) _inFlight[peer] = queue = new Queue<byte[]>();
+            queue.Enqueue(data);
+            while (queue.Count > MaxInFlightPerPeer) queue.Dequeue();
+        }
         Send(peer, data);
     }
 
