@@ -74,7 +74,7 @@ public sealed class ProtectedVm : ReceivePersistentActor, IWithTimers
         _placementSeed = name.GetHashCode();
         Recover<Defined>(d => { _spec = new LaunchSpec(_name, d.Image, d.MemorySize); _stopped = false; _exposure.Clear(); });
         Recover<Exposed>(e => _exposure.Add(e.Port));
-        Recover<Stopped>(_ => _stopped = true);
+        Recover<Stopped>(_ => { _stopped = true; _exposure.Clear(); });
         Recover<RecoveryCompleted>(_ =>
         {
             if (_spec is null) Become(Undefined);
