@@ -72,6 +72,8 @@ public sealed partial class FrontDoorTests(ProgramFixture program, ITestOutputHe
         AssertCounted(tcpAnswers, "TCP to the bystander");
         AssertCounted(tcpAtSecondaryAnswers, "TCP to the secondary's node");
         Assert.True(udp.Resends > 0, "the UDP client never had to resend: the kill did not land in its stream");
+        // The exposure outlives the node (and perhaps the coordinator) that died: the survivors listen, the dead node is not shown.
+        await WaitForListeners(cluster, exposed, open: 2);
         cluster.Passed();
     }
 

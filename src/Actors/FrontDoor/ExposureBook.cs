@@ -10,8 +10,11 @@ public sealed class ExposureBook
 {
     public const int MaxPorts = 16;
 
+    /// <summary>A node that has not reported for this long (it answers every announcement, every 3 s) is left out: it is likely gone.</summary>
+    public static readonly TimeSpan ReportsExpire = TimeSpan.FromSeconds(10);
+
     private readonly SortedSet<int> _ports = [];
-    private readonly Dictionary<string, IReadOnlyList<ListenerState>> _byNode = [];
+    private readonly Dictionary<string, (IReadOnlyList<ListenerState> Listeners, DateTime At)> _byNode = [];
 
     public IReadOnlyList<int> Ports => _ports.ToList();
 
@@ -25,7 +28,7 @@ public sealed class ExposureBook
         _byNode.Clear();
     }
 
-    public void Record(ListenerReport report) => _byNode[report.Node] = report.Listeners;
+    public void Record(ListenerReport report, DateTime now) => _byNode[report.Node] = (report.Listeners, now);
 
     /// <summary>Null when <paramref name="port"/> may be exposed, else why not.</summary>
     public string? Refusal(int port)
@@ -37,7 +40,7 @@ public sealed class ExposureBook
 
     public ExposureAnnounce Announce(string name) => new(name, Ports);
 
-    public VmExposure Describe(string name) =>
-        new(name, Ports, _byNode.Values.SelectMany(l => l).Where(l => _ports.Contains(l.Port))
+    public VmExposure Describe(string name, DateTime now) =>
+        new(name, Ports, _byNode.Values.Where(r => now - r.At < ReportsExpire).SelectMany(r => r.Listeners).Where(l => _ports.Contains(l.Port))
             .OrderBy(l => l.Port).ThenBy(l => l.Node, StringComparer.Ordinal).ToList());
 }

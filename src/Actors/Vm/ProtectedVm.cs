@@ -190,8 +190,8 @@ public sealed class ProtectedVm : ReceivePersistentActor, IWithTimers
         Command<Terminated>(OnTerminated);
         Command<StopVm>(StopVm);
         Command<ExposeVm>(Expose);
-        Command<GetExposure>(_ => Sender.Tell(_exposure.Describe(_name)));
-        Command<ListenerReport>(_exposure.Record);
+        Command<GetExposure>(_ => Sender.Tell(_exposure.Describe(_name, DateTime.UtcNow)));
+        Command<ListenerReport>(report => _exposure.Record(report, DateTime.UtcNow));
         Command<AnnounceExposure>(_ => PublishExposure());
         Command<CreateVm>(_ => Sender.Tell(new ControlError($"a VM named '{_name}' already exists", ControlErrorKind.AlreadyExists)));
         Command<GetVmStatus>(status =>
