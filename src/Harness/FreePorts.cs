@@ -6,14 +6,14 @@ namespace Lockstep.Harness;
 /// <summary>Loopback ports that nothing on this machine listens on, for the nodes to bind.</summary>
 public static class FreePorts
 {
-    /// <summary>True when <paramref name="port"/> can be bound on 127.0.0.1 right now.</summary>
-    public static bool IsFree(int port)
+    /// <summary>True when <paramref name="port"/> can be bound on <paramref name="host"/> (default 127.0.0.1) right now.</summary>
+    public static bool IsFree(int port, IPAddress? host = null)
     {
         // Binding is the only reliable test; the node binds the same loopback address right after.
         try
         {
             using var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-            socket.Bind(new IPEndPoint(IPAddress.Loopback, port));
+            socket.Bind(new IPEndPoint(host ?? IPAddress.Loopback, port));
             return true;
         }
         catch (SocketException)

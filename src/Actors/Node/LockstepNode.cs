@@ -3,12 +3,13 @@ using Akka.Cluster.Sharding;
 using Akka.Cluster.Tools.Client;
 using Akka.Configuration;
 using Lockstep.Actors.Executors;
+using Lockstep.Actors.FrontDoor;
 using Lockstep.Actors.Vm;
 using Lockstep.Replication.Claims;
 
 namespace Lockstep.Actors.Node;
 
-/// <summary>Everything a node runs: executor host, gateway, and the sharded coordinators.</summary>
+/// <summary>Everything a node runs: executor host, gateway, front door, and the sharded coordinators.</summary>
 public sealed record NodeHandles(ActorSystem System, IActorRef Gateway, IActorRef Executors, IActorRef VmRegion, ClaimStore Claims);
 
 public static class LockstepNode
@@ -24,6 +25,7 @@ public static class LockstepNode
         var directoryRegion = sharding.Start("vm-directory", _ => VmDirectory.Props(vmRegion), shardingSettings, new VmMessageExtractor());
         var gateway = system.ActorOf(Gateway.Gateway.Props(vmRegion, directoryRegion), "gateway");
         ClusterClientReceptionist.Get(system).RegisterService(gateway);
+        system.ActorOf(FrontDoor.FrontDoor.Props(gateway, vmRegion, FrontDoorSettings.From(system.Settings.Config)), "front-door");
         return new NodeHandles(system, gateway, executors, vmRegion, claims);
     }
 

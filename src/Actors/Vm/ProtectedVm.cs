@@ -1,7 +1,9 @@
 using Akka.Actor;
 using Akka.Cluster;
+using Akka.Cluster.Tools.PublishSubscribe;
 using Akka.Event;
 using Akka.Persistence;
+using Lockstep.Actors.FrontDoor;
 using Lockstep.Actors.Placement;
 using Lockstep.Actors.Protocol;
 using Lockstep.Replication;
@@ -25,6 +27,9 @@ public sealed class ProtectedVm : ReceivePersistentActor, IWithTimers
     private sealed record Stopped;
     /// <summary>The operator changed the protection; <paramref name="ResumeOn"/>: where the secondary was when it was suspended.</summary>
     private sealed record ProtectionSet(ProtectionMode Mode, string? ResumeOn);
+    /// <summary>Every node listens on Port for this VM (with or after <see cref="Defined"/>).</summary>
+    private sealed record Exposed(int Port);
+    private sealed record AnnounceExposure;
 
     private sealed record NewestClaim(long Generation, string? Owner);
     private sealed record LocateTimeout;
@@ -42,12 +47,15 @@ public sealed class ProtectedVm : ReceivePersistentActor, IWithTimers
     /// <summary>How long a node may take to answer StartSecondary before another node is tried.</summary>
     private static readonly TimeSpan SecondaryStartWait = TimeSpan.FromSeconds(3);
     private static readonly TimeSpan RetryDelay = TimeSpan.FromSeconds(1);
+    /// <summary>How often the exposure is announced again, for nodes that joined or missed a change.</summary>
+    private static readonly TimeSpan ExposureInterval = TimeSpan.FromSeconds(3);
 
     private readonly ILoggingAdapter _log = Context.GetLogger();
     private readonly string _name;
     private readonly ClaimStore _claims;
     private readonly Cluster _cluster = Cluster.Get(Context.System);
     private LaunchSpec? _spec;
+    private readonly ExposureBook _exposure = new();
     private bool _stopped;
     private ProtectionMode _protection = ProtectionMode.On;
     // Where the next secondary should go, when the operator said (migrate, resume): "host:port".
@@ -69,8 +77,9 @@ public sealed class ProtectedVm : ReceivePersistentActor, IWithTimers
         _name = name;
         _claims = claims;
         _placementSeed = name.GetHashCode();
-        Recover<Defined>(d => { _spec = new LaunchSpec(_name, d.Image, d.MemorySize); _stopped = false; });
-        Recover<Stopped>(_ => _stopped = true);
+        Recover<Defined>(d => { _spec = new LaunchSpec(_name, d.Image, d.MemorySize); _stopped = false; _exposure.Clear(); });
+        Recover<Exposed>(e => _exposure.Add(e.Port));
+        Recover<Stopped>(_ => { _stopped = true; _exposure.Clear(); });
         Recover<ProtectionSet>(Apply);
         Recover<RecoveryCompleted>(_ =>
         {
@@ -103,6 +112,11 @@ public sealed class ProtectedVm : ReceivePersistentActor, IWithTimers
         Command<StopVm>(_ => Sender.Tell(new ControlOk($"VM '{_name}' stopped")));
         Command<PrimaryReport>(report => report.Primary.Tell(new RetireExecutor(_name)));
         Command<SecondaryUp>(up => up.Secondary.Tell(new RetireExecutor(_name)));
+        // A node that missed the stop still listens: it is told to close.
+        Command<ListenerReport>(report =>
+        {
+            if (report.Listeners.Count > 0) Sender.Tell(new ExposureAnnounce(_name, []));
+        });
         CommandAny(message =>
         {
             if (message is IControlRequest) Sender.Tell(new ControlError($"VM '{_name}' is stopped", ControlErrorKind.Stopped));
@@ -183,6 +197,10 @@ public sealed class ProtectedVm : ReceivePersistentActor, IWithTimers
         });
         Command<Terminated>(OnTerminated);
         Command<StopVm>(StopVm);
+        Command<ExposeVm>(Expose);
+        Command<GetExposure>(_ => Sender.Tell(_exposure.Describe(_name, DateTime.UtcNow)));
+        Command<ListenerReport>(report => _exposure.Record(report, DateTime.UtcNow));
+        Command<AnnounceExposure>(_ => PublishExposure());
         Command<CreateVm>(_ => Sender.Tell(new ControlError($"a VM named '{_name}' already exists", ControlErrorKind.AlreadyExists)));
         Command<GetVmStatus>(status =>
         {
@@ -208,11 +226,50 @@ public sealed class ProtectedVm : ReceivePersistentActor, IWithTimers
             _stopped = false;
             _protection = ProtectionMode.On;
             _preferredNode = null;
+            _exposure.Clear();
             ForgetSides();
-            sender.Tell(new ControlOk($"VM '{_name}' created"));
+        });
+        var ports = (create.Expose ?? []).Distinct().Select(p => new Exposed(p)).ToList();
+        PersistAll(ports, e => _exposure.Add(e.Port));
+        // Runs after the handlers of the definition and of every port.
+        DeferAsync(create, _ =>
+        {
+            string exposed = ports.Count == 0 ? "" : $", exposed on port {string.Join(", ", _exposure.Ports)} of every node";
+            sender.Tell(new ControlOk($"VM '{_name}' created{exposed}"));
+            StartAnnouncingExposure();
             LookAtClaims();
         });
     }
+
+    private void Expose(ExposeVm expose)
+    {
+        if (_exposure.Refusal(expose.Port) is { } refusal)
+        {
+            Sender.Tell(new ControlError(refusal, ControlErrorKind.Invalid));
+            return;
+        }
+        if (_exposure.Contains(expose.Port))
+        {
+            Sender.Tell(new ControlOk($"VM '{_name}' is exposed on port {expose.Port} already"));
+            return;
+        }
+        var sender = Sender;
+        Persist(new Exposed(expose.Port), e =>
+        {
+            _exposure.Add(e.Port);
+            PublishExposure();
+            sender.Tell(new ControlOk($"VM '{_name}' exposed on port {e.Port} of every node"));
+        });
+    }
+
+    private void StartAnnouncingExposure()
+    {
+        PublishExposure();
+        Timers.StartPeriodicTimer("exposure", new AnnounceExposure(), ExposureInterval);
+    }
+
+    private void PublishExposure() =>
+        DistributedPubSub.Get(Context.System).Mediator.Tell(new Publish(ExposureTopics.Exposure, _exposure.Announce(_name)));
 
     private void StopVm(StopVm stop)
     {
@@ -220,6 +277,9 @@ public sealed class ProtectedVm : ReceivePersistentActor, IWithTimers
         Persist(new Stopped(), _ =>
         {
             _stopped = true;
+            _exposure.Clear();
+            Timers.Cancel("exposure");
+            PublishExposure();
             _primary?.Tell(stop);
             if (_secondary?.Executor is { } secondary) secondary.Tell(new RetireExecutor(_name));
             ForgetSides();
@@ -231,6 +291,7 @@ public sealed class ProtectedVm : ReceivePersistentActor, IWithTimers
     private void BecomeLocating()
     {
         Become(Locating);
+        StartAnnouncingExposure();
         foreach (var member in _cluster.State.Members.Where(m => m.Status == MemberStatus.Up))
             NodePicker.ExecutorsAt(Context.System, member.Address).Tell(new FindExecutors(_name));
         Timers.StartSingleTimer("locate", new LocateTimeout(), LocateWait);

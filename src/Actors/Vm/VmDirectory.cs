@@ -1,6 +1,7 @@
 using Akka.Actor;
 using Akka.Cluster.Sharding;
 using Akka.Persistence;
+using Lockstep.Actors.FrontDoor;
 using Lockstep.Actors.Protocol;
 using Lockstep.Engine.Cpu;
 using Lockstep.Engine.Loading;
@@ -74,6 +75,15 @@ public sealed class VmDirectory : ReceivePersistentActor
         catch (ImageException e)
         {
             return new($"invalid image: {e.Message}", ControlErrorKind.Invalid);
+        }
+        if (create.Expose is { } ports)
+        {
+            var exposure = new ExposureBook();
+            foreach (int port in ports)
+            {
+                if (exposure.Refusal(port) is { } refusal) return new(refusal, ControlErrorKind.Invalid);
+                exposure.Add(port);
+            }
         }
         if (create.MemorySize < MemoryMap.PageSize || create.MemorySize % MemoryMap.PageSize != 0)
             return new($"invalid memory size {create.MemorySize}", ControlErrorKind.Invalid);

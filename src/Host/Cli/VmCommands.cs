@@ -1,6 +1,7 @@
 using System.CommandLine;
 using Lockstep.Actors.Protocol;
 using Lockstep.Engine.Loading;
+using Lockstep.Replication.FrontDoor;
 using Lockstep.Host.Cli.Client;
 
 namespace Lockstep.Host.Cli;
@@ -25,6 +26,7 @@ public static class VmCommands
         Status(),
         Watch(),
         Send(),
+        Expose(),
         Simple("failover", "Test failover: stop the primary as if its node had died", name => new TestFailover(name)),
         Simple("restart-secondary", "Restart the secondary (it catches up from the primary)", name => new RestartSecondary(name)),
         Simple("stop", "Stop the VM and forget it", name => new StopVm(name)),
@@ -72,7 +74,8 @@ public static class VmCommands
     {
         var image = new Option<string>("--image") { Description = "ELF32 RISC-V executable to boot", Required = true };
         var memory = new Option<string>("--memory") { Description = "guest RAM size, e.g. 16M", DefaultValueFactory = _ => "16M" };
-        var command = new Command("create", "Create a protected VM (primary and secondary) and start it") { Name, image, memory };
+        var expose = new Option<int[]>("--expose") { Description = "PORT every node listens on for this VM, UDP and TCP (repeatable)" };
+        var command = new Command("create", "Create a protected VM (primary and secondary) and start it") { Name, image, memory, expose };
         command.SetAction(parse => Guarded(() =>
         {
             string name = parse.GetValue(Name)!;
@@ -80,7 +83,9 @@ public static class VmCommands
             if (!SizeParser.TryParse(memoryText, out uint ram, out string error)) throw new UsageException(error);
             byte[] bytes = ReadImage(parse.GetValue(image)!, ram);
             using var client = Connect(parse);
-            var ok = client.Ask<ControlOk>(new CreateVm(name, bytes, ram));
+            var ports = parse.GetValue(expose) ?? [];
+            foreach (int port in ports) CheckPort(port);
+            var ok = client.Ask<ControlOk>(new CreateVm(name, bytes, ram, ports));
             PrintOk(ok, $"created {name}");
             return ExitCodes.Success;
         }));
@@ -137,6 +142,7 @@ public static class VmCommands
         {
             string name = parse.GetValue(Name)!;
             if (parse.GetValue(window) < 1) throw new UsageException("--window must be at least 1");
+            if (parse.GetValue(peer) >= PeerIds.FirstFrontDoorPeer) throw new UsageException($"--peer must be below {PeerIds.FirstFrontDoorPeer}: the ids above are the front door's clients");
             if (parse.GetValue(retryMs) < 1) throw new UsageException("--retry-ms must be at least 1");
             if (!(parse.GetValue(timeout) > 0)) throw new UsageException("--timeout must be more than 0 seconds");
             using var client = Connect(parse);
@@ -147,6 +153,33 @@ public static class VmCommands
             return session.Run(Console.In, Console.OpenStandardOutput(), Console.Error);
         }));
         return command;
+    }
+
+    /// <summary>`vm expose NAME [PORT]`: exposes a VM on one more port; without PORT, shows its ports and every node's listeners.</summary>
+    private static Command Expose()
+    {
+        var port = new Argument<int?>("PORT") { Description = "port every node listens on for the VM, UDP and TCP", Arity = ArgumentArity.ZeroOrOne };
+        var command = new Command("expose", "Expose a VM on PORT of every node (UDP and TCP); without PORT, show where it is exposed") { Name, port };
+        command.SetAction(parse => Guarded(() =>
+        {
+            string name = parse.GetValue(Name)!;
+            using var client = Connect(parse);
+            if (parse.GetValue(port) is { } wanted)
+            {
+                CheckPort(wanted);
+                PrintOk(client.Ask<ControlOk>(new ExposeVm(name, wanted)), $"exposed {name} on port {wanted}");
+                return ExitCodes.Success;
+            }
+            var exposure = client.Ask<VmExposure>(new GetExposure(name));
+            Console.Out.Write(ExposureView.Render(exposure));
+            return exposure.Listeners.Any(l => !l.Open) ? ExitCodes.Unavailable : ExitCodes.Success;
+        }));
+        return command;
+    }
+
+    private static void CheckPort(int port)
+    {
+        if (port is < 1 or > 65535) throw new UsageException($"invalid port {port}: use 1-65535");
     }
 
     private static Command Simple(string verb, string description, Func<string, IControlRequest> request)

@@ -1,0 +1,286 @@
+using System.Net;
+using System.Net.Sockets;
+using System.Text;
+using Akka.Actor;
+using Akka.Cluster;
+using Akka.Cluster.Tools.PublishSubscribe;
+using Akka.Event;
+using Lockstep.Actors.Placement;
+using Lockstep.Actors.Protocol;
+using Lockstep.Replication.FrontDoor;
+
+namespace Lockstep.Actors.FrontDoor;
+
+/// <summary>
+/// One VM's port on this node, UDP and TCP (<see cref="UdpDoor"/>, <see cref="TcpDoor"/>: they report, this
+/// actor decides). Each client is a guest peer (<see cref="PeerIds"/>); its packets go straight to the
+/// VM's live primary as known from the primaries' announcements (through the gateway until one is heard),
+/// with this actor as the sender, so the primary routes that peer's released outputs back here.
+/// It keeps each TCP connection's packets not yet answered (one answer per packet, oldest first: the
+/// request/answer shape of the guests we run) and sends them again to a new primary; the guest
+/// de-duplicates them by request id, as it does a client's own resends. UDP clients resend themselves. Repeats of an answer (a new primary resends outputs
+/// whose release it cannot prove) are dropped by output sequence number.
+/// </summary>
+public sealed class ExposedPort : ReceiveActor, IDoorFacts, IWithTimers
+{
+    private sealed record DatagramIn(IPEndPoint Client, byte[] Data);
+    private sealed record DatagramOversized(IPEndPoint Client, int Length);
+    private sealed record ConnectionOpened(long Connection, IPEndPoint Client);
+    private sealed record LineIn(long Connection, byte[] Data);
+    private sealed record LineOversized(long Connection);
+    private sealed record ConnectionClosed(long Connection, string Why);
+    private sealed record ConnectionReadEnded(long Connection);
+    private sealed record DrainOver(long Connection);
+    private sealed record DoorBroke(string What, string Why);
+    private sealed record TryOpen;
+    private sealed record ResendNow;
+
+    /// <summary>Packets kept per peer for a new primary; the kv guest remembers as many request ids per peer.</summary>
+    private const int MaxInFlightPerPeer = 64;
+    /// <summary>Datagram clients remembered (least recently heard forgotten beyond this).</summary>
+    private const int MaxDatagramPeers = 4096;
+    private static readonly TimeSpan UnavailableRetry = TimeSpan.FromMilliseconds(250);
+    /// <summary>How long a connection whose client stopped sending stays open for answers still due.</summary>
+    private static readonly TimeSpan DrainWait = TimeSpan.FromSeconds(10);
+
+    private readonly ILoggingAdapter _log = Context.GetLogger();
+    private readonly string _vm;
+    private readonly int _port;
+    private readonly IPAddress _host;
+    private readonly FrontDoorSettings _settings;
+    private readonly IActorRef _gateway;
+    private readonly long _incarnation;
+    private readonly IActorRef _self;
+    private readonly string _node;
+    private UdpDoor? _udp;
+    private TcpDoor? _tcp;
+    private string? _problem;
+    private bool _opened;
+
+    private readonly Dictionary<uint, (IPEndPoint Client, long Heard)> _datagramPeers = [];
+    private readonly Dictionary<long, uint> _connectionPeers = [];
+    private readonly Dictionary<uint, long> _peerConnections = [];
+    private readonly HashSet<long> _draining = [];
+    private readonly Dictionary<uint, Queue<byte[]>> _inFlight = [];
+    private readonly Dictionary<uint, ulong> _lastSeq = [];
+    private PrimaryAnnounce? _primary;
+    private long _clock;
+
+    public ITimerScheduler Timers { get; set; } = null!;
+
+    public ExposedPort(string vm, int port, IPAddress host, FrontDoorSettings settings, IActorRef gateway, long incarnation)
+    {
+        _vm = vm;
+        _port = port;
+        _host = host;
+        _settings = settings;
+        _gateway = gateway;
+        _incarnation = incarnation;
+        _self = Self;
+        _node = NodePicker.Describe(Cluster.Get(Context.System).SelfAddress);
+
+        Receive<TryOpen>(_ => Open());
+        Receive<DoorBroke>(broke =>
+        {
+            _log.Warning("front door {0} port {1}: the {2} listener failed: {3}; opening it again", _vm, _port, broke.What, broke.Why);
+            if (broke.What == "udp") { _udp?.Dispose(); _udp = null; }
+            else { _tcp?.Dispose(); _tcp = null; }
+            Open();
+        });
+        Receive<DatagramIn>(d =>
+        {
+            uint peer = PeerIds.ForDatagram(_port, d.Client);
+            _datagramPeers[peer] = (d.Client, ++_clock);
+            if (_datagramPeers.Count > MaxDatagramPeers) Forget(_datagramPeers.MinBy(kv => kv.Value.Heard).Key);
+            Forward(peer, d.Data);
+        });
+        Receive<DatagramOversized>(d =>
+        {
+            _log.Warning("front door {0} port {1}: refused a datagram of {2} bytes from {3} (limit {4})", _vm, _port, d.Length, d.Client, _settings.MaxPacket);
+            _udp?.Send(d.Client, Encoding.UTF8.GetBytes($"ERROR lockstep: datagram of {d.Length} bytes refused, the limit is {_settings.MaxPacket} bytes"));
+        });
+        Receive<ConnectionOpened>(c =>
+        {
+            if (_tcp is null) return;
+            uint peer = PeerIds.ForConnection(_tcp.LocalEndPoint, c.Client, c.Connection, _incarnation);
+            _connectionPeers[c.Connection] = peer;
+            _peerConnections[peer] = c.Connection;
+        });
+        Receive<LineIn>(l =>
+        {
+            if (_connectionPeers.TryGetValue(l.Connection, out uint peer)) Forward(peer, l.Data);
+        });
+        Receive<LineOversized>(l =>
+        {
+            _log.Warning("front door {0} port {1}: refused a line longer than {2} bytes on connection {3}", _vm, _port, _settings.MaxPacket, l.Connection);
+            _tcp?.Write(l.Connection, Encoding.UTF8.GetBytes($"ERROR lockstep: line longer than {_settings.MaxPacket} bytes refused"));
+        });
+        Receive<ConnectionClosed>(c =>
+        {
+            _draining.Remove(c.Connection);
+            if (_connectionPeers.Remove(c.Connection, out uint peer)) Forget(peer);
+        });
+        Receive<ConnectionReadEnded>(c =>
+        {
+            if (!_connectionPeers.TryGetValue(c.Connection, out uint peer)) return;
+            _draining.Add(c.Connection);
+            if (InFlight(peer) == 0) CloseConnection(c.Connection);
+            else Timers.StartSingleTimer($"drain-{c.Connection}", new DrainOver(c.Connection), DrainWait);
+        });
+        Receive<DrainOver>(d =>
+        {
+            if (_draining.Contains(d.Connection)) CloseConnection(d.Connection);
+        });
+        Receive<VmPacket>(OnAnswer);
+        Receive<PrimaryAnnounce>(OnAnnounce);
+        Receive<Terminated>(t =>
+        {
+            if (_primary is not null && t.ActorRef.Equals(_primary.Executor)) _primary = null;
+        });
+        Receive<ControlOk>(_ => { });
+        Receive<ControlError>(e =>
+        {
+            if (e.Kind == ControlErrorKind.Unavailable) Timers.StartSingleTimer("resend", new ResendNow(), UnavailableRetry);
+            else _log.Warning("front door {0} port {1}: a packet was refused: {2}", _vm, _port, e.Message);
+        });
+        Receive<ResendNow>(_ => ResendInFlight());
+        Receive<SubscribeAck>(_ => { });
+    }
+
+    public static Props Props(string vm, int port, IPAddress host, FrontDoorSettings settings, IActorRef gateway, long incarnation) =>
+        Akka.Actor.Props.Create(() => new ExposedPort(vm, port, host, settings, gateway, incarnation));
+
+    protected override void PreStart()
+    {
+        DistributedPubSub.Get(Context.System).Mediator.Tell(new Subscribe(Topics.Primaries, Self));
+        Open();
+    }
+
+    protected override void PostStop()
+    {
+        _udp?.Dispose();
+        _tcp?.Dispose();
+    }
+
+    /// <summary>Opens what is not open yet; a port that cannot be bound is reported and tried again later, the node goes on.</summary>
+    private void Open()
+    {
+        var problems = new List<string>();
+        if (_udp is null)
+        {
+            try
+            {
+                _udp = new UdpDoor(_host, _port, _settings.MaxPacket, this);
+                _udp.Start();
+            }
+            catch (SocketException e)
+            {
+                problems.Add($"UDP {_host}:{_port}: {e.Message}");
+            }
+        }
+        if (_tcp is null)
+        {
+            try
+            {
+                _tcp = new TcpDoor(_host, _port, _settings.MaxPacket, this);
+                _tcp.Start();
+            }
+            catch (SocketException e)
+            {
+                problems.Add($"TCP {_host}:{_port}: {e.Message}");
+            }
+        }
+        string? problem = problems.Count == 0 ? null : string.Join("; ", problems);
+        if (problem is not null)
+        {
+            if (problem != _problem)
+                _log.Error("front door {0}: cannot listen on port {1}: {2}; trying again every {3} s", _vm, _port, problem, _settings.RetryBind.TotalSeconds);
+            Timers.StartSingleTimer("open", new TryOpen(), _settings.RetryBind);
+        }
+        else if (_problem is not null || !_opened)
+        {
+            _log.Info("front door {0}: listening on {1}:{2} (UDP and TCP)", _vm, _host, _port);
+        }
+        _opened = problem is null;
+        _problem = problem;
+        Context.Parent.Tell(new FrontDoor.ListenerChanged(_vm, new ListenerState(_node, _host.ToString(), _port, problem is null, problem)));
+    }
+
+    private void Forward(uint peer, byte[] data)
+    {
+        // Only a connection's packets are kept: a UDP client resends on its own (to any node), and a copy
+        // kept here after the client moved to another node could reach a new primary long after its answer,
+        // when the guest has forgotten the request id.
+        if (PeerIds.IsConnectionPeer(peer))
+        {
+            if (!_inFlight.TryGetValue(peer, out var queue)) _inFlight[peer] = queue = new Queue<byte[]>();
+            queue.Enqueue(data);
+            while (queue.Count > MaxInFlightPerPeer) queue.Dequeue();
+        }
+        Send(peer, data);
+    }
+
+    private void Send(uint peer, byte[] data) =>
+        (_primary?.Executor ?? _gateway).Tell(new SendPacket(_vm, peer, data), Self);
+
+    private void ResendInFlight()
+    {
+        foreach (var (peer, queue) in _inFlight)
+            foreach (var data in queue) Send(peer, data);
+    }
+
+    private void OnAnnounce(PrimaryAnnounce announce)
+    {
+        if (announce.Name != _vm) return;
+        if (_primary is not null && (announce.Generation < _primary.Generation || announce.Executor.Equals(_primary.Executor))) return;
+        if (_primary is not null) Context.Unwatch(_primary.Executor);
+        bool changed = _primary is not null;
+        _primary = announce;
+        Context.Watch(announce.Executor);
+        // What the old primary had not answered may have died with it; the new one gets it again (the guest drops repeats).
+        if (changed || _inFlight.Count > 0) ResendInFlight();
+    }
+
+    private void OnAnswer(VmPacket packet)
+    {
+        if (packet.Name != _vm) return;
+        if (_lastSeq.TryGetValue(packet.Peer, out ulong last) && packet.Seq <= last) return; // a repeat after a takeover
+        _lastSeq[packet.Peer] = packet.Seq;
+        if (_inFlight.TryGetValue(packet.Peer, out var queue) && queue.Count > 0) queue.Dequeue();
+        string? failed = null;
+        if (_peerConnections.TryGetValue(packet.Peer, out long connection)) failed = _tcp is null ? "TCP listener closed" : _tcp.Write(connection, packet.Data);
+        else if (_datagramPeers.TryGetValue(packet.Peer, out var client)) failed = _udp is null ? "UDP listener closed" : _udp.Send(client.Client, packet.Data);
+        else return; // a connection that closed meanwhile
+        if (failed is not null) _log.Info("front door {0} port {1}: an answer to peer {2} was not delivered: {3}", _vm, _port, packet.Peer, failed);
+        if (_draining.Contains(connection) && InFlight(packet.Peer) == 0) CloseConnection(connection);
+    }
+
+    private int InFlight(uint peer) => _inFlight.TryGetValue(peer, out var queue) ? queue.Count : 0;
+
+    private void CloseConnection(long connection)
+    {
+        _tcp?.Close(connection);
+        _draining.Remove(connection);
+        Timers.Cancel($"drain-{connection}");
+        if (_connectionPeers.Remove(connection, out uint peer)) Forget(peer);
+    }
+
+    private void Forget(uint peer)
+    {
+        _datagramPeers.Remove(peer);
+        if (_peerConnections.Remove(peer, out long connection)) _connectionPeers.Remove(connection);
+        _inFlight.Remove(peer);
+        _lastSeq.Remove(peer);
+    }
+
+    // ---- IDoorFacts: called on the doors' threads, handed on as messages ----
+
+    void IDoorFacts.Datagram(IPEndPoint client, byte[] data) => _self.Tell(new DatagramIn(client, data));
+    void IDoorFacts.DatagramTooLarge(IPEndPoint client, int length) => _self.Tell(new DatagramOversized(client, length));
+    void IDoorFacts.Connected(long connection, IPEndPoint client) => _self.Tell(new ConnectionOpened(connection, client));
+    void IDoorFacts.Line(long connection, byte[] data) => _self.Tell(new LineIn(connection, data));
+    void IDoorFacts.LineTooLong(long connection) => _self.Tell(new LineOversized(connection));
+    void IDoorFacts.ReadEnded(long connection) => _self.Tell(new ConnectionReadEnded(connection));
+    void IDoorFacts.Disconnected(long connection, string why) => _self.Tell(new ConnectionClosed(connection, why));
+    void IDoorFacts.DoorFailed(string what, string why) => _self.Tell(new DoorBroke(what, why));
+}

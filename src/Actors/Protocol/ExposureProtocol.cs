@@ -1,0 +1,32 @@
+// Which VMs are exposed on which ports, and how every node's front door learns it and reports back.
+
+namespace Lockstep.Actors.Protocol;
+
+/// <summary>Exposes a VM on <paramref name="Port"/> of every node (UDP and TCP). Reply: <see cref="ControlOk"/>.</summary>
+public sealed record ExposeVm(string Name, int Port) : ICoordinatorRequest;
+
+/// <summary>Reply: <see cref="VmExposure"/>.</summary>
+public sealed record GetExposure(string Name) : ICoordinatorRequest;
+
+/// <summary>The ports a VM is exposed on and what each node's front door last reported about them.</summary>
+public sealed record VmExposure(string Name, IReadOnlyList<int> Ports, IReadOnlyList<ListenerState> Listeners);
+
+/// <summary>
+/// One node's listener for one port: open (UDP and TCP), or the problem that keeps it closed (the node
+/// tries again every few seconds). Node is "host:port" of the node's cluster address.
+/// </summary>
+public sealed record ListenerState(string Node, string Host, int Port, bool Open, string? Problem);
+
+/// <summary>
+/// Published by a VM's coordinator on <see cref="ExposureTopics.Exposure"/> when it starts, on every change,
+/// and every few seconds; an empty list closes the VM's listeners.
+/// </summary>
+public sealed record ExposureAnnounce(string Name, IReadOnlyList<int> Ports);
+
+/// <summary>A node's front door tells the VM's coordinator the state of its listeners for that VM.</summary>
+public sealed record ListenerReport(string Name, string Node, IReadOnlyList<ListenerState> Listeners);
+
+public static class ExposureTopics
+{
+    public const string Exposure = "lockstep-exposure";
+}

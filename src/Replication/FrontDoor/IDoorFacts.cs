@@ -1,0 +1,25 @@
+using System.Net;
+
+namespace Lockstep.Replication.FrontDoor;
+
+/// <summary>What a front door's sockets report, from their own threads. The actor that owns them decides.</summary>
+public interface IDoorFacts
+{
+    void Datagram(IPEndPoint client, byte[] data);
+
+    void DatagramTooLarge(IPEndPoint client, int length);
+
+    void Connected(long connection, IPEndPoint client);
+
+    void Line(long connection, byte[] data);
+
+    void LineTooLong(long connection);
+
+    /// <summary>The client closed its sending side (as `nc` does at the end of its input): answers can still go to it.</summary>
+    void ReadEnded(long connection);
+
+    void Disconnected(long connection, string why);
+
+    /// <summary>A listening socket failed after it was open (not a bind failure: those are thrown at opening).</summary>
+    void DoorFailed(string what, string why);
+}

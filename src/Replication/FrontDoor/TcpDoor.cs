@@ -1,0 +1,128 @@
+using System.Collections.Concurrent;
+using System.Net;
+using System.Net.Sockets;
+
+namespace Lockstep.Replication.FrontDoor;
+
+/// <summary>
+/// One exposed TCP port on this node: an accepting thread and a reading thread per connection, which
+/// report connections and lines (<see cref="LineFramer"/>); answers are written from the caller's
+/// thread, each followed by '\n'.
+/// </summary>
+public sealed class TcpDoor : IDisposable
+{
+    private static readonly TimeSpan SendTimeout = TimeSpan.FromSeconds(2);
+
+    private readonly Socket _listener;
+    private readonly int _maxLine;
+    private readonly IDoorFacts _facts;
+    private readonly Thread _accepting;
+    private readonly ConcurrentDictionary<long, Socket> _connections = new();
+    private long _nextConnection;
+    private volatile bool _closed;
+
+    /// <exception cref="SocketException">The port cannot be bound (in use, no such address).</exception>
+    public TcpDoor(IPAddress host, int port, int maxLine, IDoorFacts facts)
+    {
+        _maxLine = maxLine;
+        _facts = facts;
+        _listener = new Socket(host.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
+        try
+        {
+            _listener.Bind(new IPEndPoint(host, port));
+            _listener.Listen(64);
+        }
+        catch
+        {
+            _listener.Dispose();
+            throw;
+        }
+        LocalEndPoint = (IPEndPoint)_listener.LocalEndPoint!;
+        _accepting = new Thread(Accept) { IsBackground = true, Name = $"tcp-door-{port}" };
+    }
+
+    public IPEndPoint LocalEndPoint { get; }
+
+    public void Start() => _accepting.Start();
+
+    /// <summary>Writes <paramref name="data"/> and '\n'; null when written, else why not (the connection is then closed).</summary>
+    public string? Write(long connection, byte[] data)
+    {
+        if (!_connections.TryGetValue(connection, out var socket)) return "connection closed";
+        var line = new byte[data.Length + 1];
+        data.CopyTo(line, 0);
+        line[^1] = (byte)'\n';
+        try
+        {
+            lock (socket) socket.Send(line);
+            return null;
+        }
+        catch (Exception e) when (e is SocketException or ObjectDisposedException)
+        {
+            Close(connection);
+            return e.Message;
+        }
+    }
+
+    public void Close(long connection)
+    {
+        if (_connections.TryRemove(connection, out var socket)) socket.Dispose();
+    }
+
+    public void Dispose()
+    {
+        _closed = true;
+        _listener.Dispose();
+        foreach (long connection in _connections.Keys) Close(connection);
+    }
+
+    private void Accept()
+    {
+        while (!_closed)
+        {
+            Socket socket;
+            try
+            {
+                socket = _listener.Accept();
+            }
+            catch (Exception e) when (e is SocketException or ObjectDisposedException)
+            {
+                if (!_closed) _facts.DoorFailed("tcp", e.Message);
+                return;
+            }
+            socket.NoDelay = true;
+            socket.SendTimeout = (int)SendTimeout.TotalMilliseconds;
+            long connection = Interlocked.Increment(ref _nextConnection);
+            _connections[connection] = socket;
+            _facts.Connected(connection, (IPEndPoint)socket.RemoteEndPoint!);
+            new Thread(() => Read(connection, socket)) { IsBackground = true, Name = $"tcp-door-{LocalEndPoint.Port}-{connection}" }.Start();
+        }
+    }
+
+    private void Read(long connection, Socket socket)
+    {
+        var framer = new LineFramer(_maxLine);
+        var buffer = new byte[64 * 1024];
+        string why;
+        try
+        {
+            while (true)
+            {
+                int got = socket.Receive(buffer);
+                if (got == 0)
+                {
+                    // Maybe only half closed: the owner closes the connection once the answers are out.
+                    _facts.ReadEnded(connection);
+                    return;
+                }
+                framer.Feed(buffer.AsSpan(0, got), line => _facts.Line(connection, line), () => _facts.LineTooLong(connection));
+            }
+        }
+        catch (Exception e) when (e is SocketException or ObjectDisposedException)
+        {
+            why = _closed || !_connections.ContainsKey(connection) ? "closed by this node" : e.Message;
+        }
+        Close(connection);
+        _facts.Disconnected(connection, why);
+    }
+}

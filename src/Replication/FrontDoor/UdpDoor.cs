@@ -1,0 +1,86 @@
+using System.Net;
+using System.Net.Sockets;
+
+namespace Lockstep.Replication.FrontDoor;
+
+/// <summary>
+/// One exposed UDP port on this node: a thread receives datagrams and reports them; answers are sent
+/// from the caller's thread. The receive buffer holds any IPv4 datagram whole, so an oversized one is
+/// seen at its full length and refused, never cut.
+/// </summary>
+public sealed class UdpDoor : IDisposable
+{
+    private const int ReceiveBuffer = 64 * 1024;
+
+    private readonly Socket _socket;
+    private readonly int _maxPacket;
+    private readonly IDoorFacts _facts;
+    private readonly Thread _thread;
+    private volatile bool _closed;
+
+    /// <exception cref="SocketException">The port cannot be bound (in use, no such address).</exception>
+    public UdpDoor(IPAddress host, int port, int maxPacket, IDoorFacts facts)
+    {
+        _maxPacket = maxPacket;
+        _facts = facts;
+        _socket = new Socket(host.AddressFamily, SocketType.Dgram, ProtocolType.Udp);
+        try
+        {
+            _socket.Bind(new IPEndPoint(host, port));
+        }
+        catch
+        {
+            _socket.Dispose();
+            throw;
+        }
+        _thread = new Thread(Receive) { IsBackground = true, Name = $"udp-door-{port}" };
+    }
+
+    public void Start() => _thread.Start();
+
+    /// <summary>Sends one datagram; null when sent, else why not.</summary>
+    public string? Send(IPEndPoint client, byte[] data)
+    {
+        try
+        {
+            _socket.SendTo(data, client);
+            return null;
+        }
+        catch (Exception e) when (e is SocketException or ObjectDisposedException)
+        {
+            return e.Message;
+        }
+    }
+
+    public void Dispose()
+    {
+        _closed = true;
+        _socket.Dispose();
+    }
+
+    private void Receive()
+    {
+        var buffer = new byte[Math.Max(ReceiveBuffer, _maxPacket + 1)];
+        EndPoint from = new IPEndPoint(_socket.AddressFamily == AddressFamily.InterNetworkV6 ? IPAddress.IPv6Any : IPAddress.Any, 0);
+        while (!_closed)
+        {
+            int length;
+            try
+            {
+                length = _socket.ReceiveFrom(buffer, ref from);
+            }
+            catch (SocketException e) when (e.SocketErrorCode is SocketError.ConnectionReset or SocketError.ConnectionRefused)
+            {
+                continue; // an ICMP "port unreachable" for an earlier answer: that client is gone, the door is fine
+            }
+            catch (Exception e) when (e is SocketException or ObjectDisposedException)
+            {
+                if (!_closed) _facts.DoorFailed("udp", e.Message);
+                return;
+            }
+            var client = (IPEndPoint)from;
+            if (length > _maxPacket) _facts.DatagramTooLarge(client, length);
+            else _facts.Datagram(client, buffer.AsSpan(0, length).ToArray());
+        }
+    }
+}

@@ -1,0 +1,107 @@
+using System.Collections.Concurrent;
+using System.Net;
+using System.Net.Sockets;
+using System.Text;
+using Lockstep.Replication.FrontDoor;
+
+namespace Lockstep.Replication.Tests;
+
+/// <summary>The front door's sockets against plain clients: what they report, what they refuse, and a port already taken.</summary>
+public sealed class FrontDoorSocketTests
+{
+    private sealed class Facts : IDoorFacts
+    {
+        public readonly BlockingCollection<string> Seen = [];
+        public void Datagram(IPEndPoint client, byte[] data) => Seen.Add($"datagram {Encoding.ASCII.GetString(data)}");
+        public void DatagramTooLarge(IPEndPoint client, int length) => Seen.Add($"datagram too large {length}");
+        public void Connected(long connection, IPEndPoint client) => Seen.Add($"connected {connection}");
+        public void Line(long connection, byte[] data) => Seen.Add($"line {connection} {Encoding.ASCII.GetString(data)}");
+        public void LineTooLong(long connection) => Seen.Add($"line too long {connection}");
+        public void ReadEnded(long connection) => Seen.Add($"read ended {connection}");
+        public void Disconnected(long connection, string why) => Seen.Add($"disconnected {connection}");
+        public void DoorFailed(string what, string why) => Seen.Add($"failed {what}");
+
+        public string Next() =>
+            Seen.TryTake(out var fact, TimeSpan.FromSeconds(5)) ? fact : throw new TimeoutException("no fact within 5 s");
+    }
+
+    [Fact]
+    public void Udp_reports_datagrams_refuses_oversized_ones_whole_and_answers_the_sender()
+    {
+        var facts = new Facts();
+        int port = FreePort();
+        using var door = new UdpDoor(IPAddress.Loopback, port, 1000, facts);
+        door.Start();
+        using var client = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
+        client.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        var to = new IPEndPoint(IPAddress.Loopback, port);
+        client.SendTo(new byte[1001], to);
+        client.SendTo(new byte[60_000], to);
+        client.SendTo(Encoding.ASCII.GetBytes("hello"), to);
+        Assert.Equal("datagram too large 1001", facts.Next());
+        Assert.Equal("datagram too large 60000", facts.Next());
+        Assert.Equal("datagram hello", facts.Next());
+        Assert.Null(door.Send((IPEndPoint)client.LocalEndPoint!, Encoding.ASCII.GetBytes("answer")));
+        var buffer = new byte[100];
+        client.ReceiveTimeout = 5000;
+        int got = client.Receive(buffer);
+        Assert.Equal("answer", Encoding.ASCII.GetString(buffer, 0, got));
+    }
+
+    [Fact]
+    public void Tcp_reports_lines_refuses_an_oversized_one_and_goes_on_with_the_next()
+    {
+        var facts = new Facts();
+        int port = FreePort();
+        using var door = new TcpDoor(IPAddress.Loopback, port, 100, facts);
+        door.Start();
+        using var client = new TcpClient();
+        client.Connect(IPAddress.Loopback, port);
+        var stream = client.GetStream();
+        stream.Write(Encoding.ASCII.GetBytes(new string('x', 500) + "\r\nnext\r\n"));
+        Assert.Equal("connected 1", facts.Next());
+        Assert.Equal("line too long 1", facts.Next());
+        Assert.Equal("line 1 next", facts.Next());
+        Assert.Null(door.Write(1, Encoding.ASCII.GetBytes("answer")));
+        using var reader = new StreamReader(stream);
+        Assert.Equal("answer", reader.ReadLine());
+        // Half closed, as `nc` does at the end of its input: answers still reach the client.
+        client.Client.Shutdown(SocketShutdown.Send);
+        Assert.Equal("read ended 1", facts.Next());
+        Assert.Null(door.Write(1, Encoding.ASCII.GetBytes("late")));
+        Assert.Equal("late", reader.ReadLine());
+        door.Close(1);
+        Assert.Null(reader.ReadLine());
+        Assert.NotNull(door.Write(1, [1]));
+    }
+
+    [Fact]
+    public void A_port_in_use_is_refused_at_opening()
+    {
+        using var taken = new TcpListener(IPAddress.Loopback, 0);
+        taken.Start();
+        int port = ((IPEndPoint)taken.LocalEndpoint).Port;
+        var e = Assert.Throws<SocketException>(() => new TcpDoor(IPAddress.Loopback, port, 100, new Facts()));
+        Assert.Equal(SocketError.AddressAlreadyInUse, e.SocketErrorCode);
+    }
+
+    private static int FreePort()
+    {
+        // Free for both protocols: the doors of one exposed port bind it twice.
+        for (int attempt = 0; ; attempt++)
+        {
+            using var tcp = new TcpListener(IPAddress.Loopback, 0);
+            tcp.Start();
+            int port = ((IPEndPoint)tcp.LocalEndpoint).Port;
+            tcp.Stop();
+            try
+            {
+                using var udp = new UdpClient(new IPEndPoint(IPAddress.Loopback, port));
+                return port;
+            }
+            catch (SocketException) when (attempt < 20)
+            {
+            }
+        }
+    }
+}
