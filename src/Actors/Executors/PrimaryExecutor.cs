@@ -96,6 +96,8 @@ public sealed class PrimaryExecutor : ReceiveActor, IPrimaryFacts, IWithTimers
     private (string Reason, DateTime Since, PrimaryPhase CompletesAt)? _operation;
     private bool _paused;
     private int _queuedWhilePaused;
+    // The coordinator's own reference once known (from the launch or any message it sent), watched; null: the region.
+    private IActorRef? _coordinator;
 
     public ITimerScheduler Timers { get; set; } = null!;
 
@@ -109,6 +111,7 @@ public sealed class PrimaryExecutor : ReceiveActor, IPrimaryFacts, IWithTimers
         _self = Self;
         _generation = launch.Generation;
         _protection = launch.Protection;
+        _coordinator = launch.Coordinator;
         _history = launch.History.ToList();
         _node = NodePicker.Describe(_cluster.SelfAddress);
         _owner = NodePicker.ClaimOwner(_cluster, Self.Path.Name);
@@ -120,6 +123,7 @@ public sealed class PrimaryExecutor : ReceiveActor, IPrimaryFacts, IWithTimers
 
     protected override void PreStart()
     {
+        if (_coordinator is not null) Context.Watch(_coordinator);
         StartJournal();
         Timers.StartPeriodicTimer("flush-log", new FlushLog(), TimeSpan.FromMilliseconds(200));
         if (_launch.Claimed)
@@ -159,6 +163,7 @@ public sealed class PrimaryExecutor : ReceiveActor, IPrimaryFacts, IWithTimers
         _phase = PrimaryPhase.Alone;
         Receive<AttachSecondary>(attach =>
         {
+            LearnCoordinator();
             if (attach.Generation != _generation || _ended is not null || _protection != ProtectionMode.On)
             {
                 RefuseAttach(attach);
@@ -168,6 +173,7 @@ public sealed class PrimaryExecutor : ReceiveActor, IPrimaryFacts, IWithTimers
         });
         Receive<SecondaryPlaced>(placed =>
         {
+            LearnCoordinator();
             if (placed.Generation == _generation) Timers.Cancel("coordinator-silent");
         });
         Receive<CoordinatorSilent>(silent =>
@@ -231,7 +237,7 @@ public sealed class PrimaryExecutor : ReceiveActor, IPrimaryFacts, IWithTimers
         _ownPlacement = (attempt, node);
         _log.Warning("{0}: no secondary placed by the coordinator within {1} s; placing one on {2} itself", _name, CoordinatorWait.TotalSeconds, NodePicker.Describe(node));
         NodePicker.ExecutorsAt(Context.System, node).Tell(
-            new StartSecondary(_launch.Vm, _generation, attempt, _cluster.SelfAddress, _history.ToList(), ReportTo: Self));
+            new StartSecondary(_launch.Vm, _generation, attempt, _cluster.SelfAddress, _history.ToList(), ReportTo: Self, Coordinator: _coordinator));
         Timers.StartSingleTimer("own-secondary", new OwnSecondaryTimeout(attempt), SecondaryStartWait);
     }
 
@@ -404,8 +410,17 @@ public sealed class PrimaryExecutor : ReceiveActor, IPrimaryFacts, IWithTimers
     {
         var phase = _ended is not null && _phase == PrimaryPhase.Alone ? PrimaryPhase.Ended : _phase;
         Address? avoid = failed is not null ? AddressOf(failed) : _launch.LostNode;
-        _coordinators.Tell(new ShardingEnvelope(_name,
-            new PrimaryReport(_name, _generation, phase, _node, Self, _secondary, failed, avoid, _history.ToList())));
+        var report = new PrimaryReport(_name, _generation, phase, _node, Self, _secondary, failed, avoid, _history.ToList());
+        if (_coordinator is not null) _coordinator.Tell(report);
+        else _coordinators.Tell(new ShardingEnvelope(_name, report));
+    }
+
+    /// <summary>The sender of a coordinator's message is the coordinator: reports go to it directly from now on.</summary>
+    private void LearnCoordinator()
+    {
+        if (Sender.IsNobody() || Sender.Equals(_coordinator)) return;
+        if (_coordinator is not null) Context.Unwatch(_coordinator);
+        _coordinator = Context.Watch(Sender);
     }
 
     private Address AddressOf(IActorRef actor) => actor.Path.Address.HasGlobalScope ? actor.Path.Address : _cluster.SelfAddress;
@@ -448,10 +463,19 @@ public sealed class PrimaryExecutor : ReceiveActor, IPrimaryFacts, IWithTimers
             _loop.Stop();
             Context.Stop(Self);
         });
-        Receive<ReportPlacement>(_ => Report());
-        Receive<ProtectionChanged>(OnProtectionChanged);
+        Receive<ReportPlacement>(_ =>
+        {
+            LearnCoordinator();
+            Report();
+        });
+        Receive<ProtectionChanged>(changed =>
+        {
+            LearnCoordinator();
+            OnProtectionChanged(changed);
+        });
         Receive<ReplaceSecondary>(replace =>
         {
+            LearnCoordinator();
             if (_phase is not (PrimaryPhase.Attaching or PrimaryPhase.Protected)) return;
             _operation = (replace.Reason, DateTime.UtcNow, PrimaryPhase.Protected);
             _loop.Dismiss();
@@ -516,6 +540,11 @@ public sealed class PrimaryExecutor : ReceiveActor, IPrimaryFacts, IWithTimers
         });
         Receive<Terminated>(t =>
         {
+            if (t.ActorRef.Equals(_coordinator))
+            {
+                _coordinator = null; // moved or gone: the region finds the next one
+                return;
+            }
             foreach (var peer in _clients.Where(kv => kv.Value.Equals(t.ActorRef)).Select(kv => kv.Key).ToList()) _clients.Remove(peer);
         });
         Receive<SubscribeAck>(_ => { });

@@ -73,7 +73,7 @@ public sealed class SecondaryExecutor : ReceiveActor, ISecondaryFacts
     /// <summary>To whoever placed this secondary: its coordinator (wherever sharding has it), or a primary that placed it itself.</summary>
     private void ReportToPlacer(object message)
     {
-        if (_start.ReportTo is { } placer) placer.Tell(message);
+        if ((_start.ReportTo ?? _start.Coordinator) is { } placer) placer.Tell(message);
         else _coordinators.Tell(new ShardingEnvelope(_name, message));
     }
 
@@ -125,7 +125,7 @@ public sealed class SecondaryExecutor : ReceiveActor, ISecondaryFacts
                 _name, lost.Detail, Node, generation, gapMs);
             var history = _start.History.Append(new FailoverRecord(DateTime.UtcNow, $"primary lost: {lost.Detail}", gapMs, Node, generation)).ToList();
             Context.Parent.Tell(new PrimaryLaunch(_start.Vm, takeover.Machine, generation, true, takeover.NextEntryIndex,
-                takeover.ReleasedSeq, takeover.Unreleased, takeover.Filter, history, _start.PrimaryNode));
+                takeover.ReleasedSeq, takeover.Unreleased, takeover.Filter, history, _start.PrimaryNode) { Coordinator = _start.Coordinator });
             Context.Stop(Self);
         });
         Receive<RetireExecutor>(_ => _log.Info("{0}: not retiring while taking over", _name));

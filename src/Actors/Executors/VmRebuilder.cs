@@ -81,7 +81,7 @@ public sealed class VmRebuilder : ReceiveActor
         if (loaded.Checkpoint is not { } checkpoint)
         {
             ElfLoader.Load(machine, vm.Image);
-            return new PrimaryLaunch(vm, machine, start.Generation, false, 0, 0, [], null, start.History, null) { Protection = start.Protection };
+            return new PrimaryLaunch(vm, machine, start.Generation, false, 0, 0, [], null, start.History, null) { Protection = start.Protection, Coordinator = start.Coordinator };
         }
         MachineSnapshot.Restore(machine, checkpoint.Snapshot);
         var replay = new ReplayInputs(checkpoint.EntryIndex, machine.Position);
@@ -100,6 +100,7 @@ public sealed class VmRebuilder : ReceiveActor
         return new PrimaryLaunch(vm, machine, start.Generation, false, replay.NextEntryIndex, firstProduced, produced, null, start.History, null)
         {
             Protection = start.Protection,
+            Coordinator = start.Coordinator,
         };
     }
 

@@ -9,7 +9,9 @@ namespace Lockstep.Actors.Protocol;
 // messages find it wherever sharding has it now.
 
 /// <summary>Coordinator to a node's ExecutorHost: run this VM's primary here as <paramref name="Generation"/> (rebuilt from the journal, or booted).</summary>
-public sealed record StartPrimary(LaunchSpec Vm, long Generation, IReadOnlyList<FailoverRecord> History, ProtectionMode Protection = ProtectionMode.On);
+/// <param name="Coordinator">The coordinator itself, to report to directly (see <see cref="PrimaryLaunch.Coordinator"/>).</param>
+public sealed record StartPrimary(LaunchSpec Vm, long Generation, IReadOnlyList<FailoverRecord> History, ProtectionMode Protection = ProtectionMode.On,
+    IActorRef? Coordinator = null);
 
 /// <summary>
 /// To a node's ExecutorHost, from the rebuilder or from a secondary that won its takeover: run this
@@ -25,14 +27,23 @@ public sealed record PrimaryLaunch(LaunchSpec Vm, Machine Machine, long Generati
 {
     /// <summary>The operator's setting when it was launched; the coordinator sends changes.</summary>
     public ProtectionMode Protection { get; init; } = ProtectionMode.On;
+
+    /// <summary>
+    /// The coordinator, when known: reports go to it directly. Through the shard region they can wait for
+    /// seconds after a node died: a region that never looked up the VM's shard asks the shard coordinator
+    /// singleton, which may have been on that node (seen in KillPrimaryProcess: a new secondary's report
+    /// never arrived within 20 s). Null: through the region.
+    /// </summary>
+    public IActorRef? Coordinator { get; init; }
 }
 
 /// <summary>Coordinator to a node's ExecutorHost: run a secondary here for the primary of <paramref name="Generation"/>.</summary>
 /// <param name="Attempt">Names this placement, so that a secondary started for an earlier one is told apart.</param>
 /// <param name="PrimaryNode">Where the primary runs (not to host the secondary that replaces it after a takeover).</param>
 /// <param name="ReportTo">Who placed it, when not the coordinator: a primary placing its own secondary while its coordinator is silent.</param>
+/// <param name="Coordinator">The coordinator, when known: reported to directly, not through the shard region (see <see cref="PrimaryLaunch.Coordinator"/>).</param>
 public sealed record StartSecondary(LaunchSpec Vm, long Generation, Guid Attempt, Address PrimaryNode, IReadOnlyList<FailoverRecord> History,
-    IActorRef? ReportTo = null);
+    IActorRef? ReportTo = null, IActorRef? Coordinator = null);
 
 /// <summary>Coordinator to the primary executor: a secondary is being started for you on <paramref name="Node"/> (so the primary need not place one itself).</summary>
 public sealed record SecondaryPlaced(string Name, long Generation, string Node);

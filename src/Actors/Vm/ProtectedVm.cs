@@ -326,7 +326,7 @@ public sealed class ProtectedVm : ReceivePersistentActor, IWithTimers
             return;
         }
         _log.Info("{0}: starting the primary on {1} as generation {2}", _name, NodePicker.Describe(node), generation);
-        NodePicker.ExecutorsAt(Context.System, node).Tell(new StartPrimary(_spec!, generation, _history, _protection));
+        NodePicker.ExecutorsAt(Context.System, node).Tell(new StartPrimary(_spec!, generation, _history, _protection, Self));
         Timers.StartSingleTimer("primary-start", new PrimaryStartTimeout(generation), PrimaryStartWait);
     }
 
@@ -395,7 +395,7 @@ public sealed class ProtectedVm : ReceivePersistentActor, IWithTimers
         var attempt = Guid.NewGuid();
         _secondary = (attempt, node, null, _generation);
         _log.Info("{0}: placing a secondary for generation {1} on {2}", _name, _generation, NodePicker.Describe(node));
-        NodePicker.ExecutorsAt(Context.System, node).Tell(new StartSecondary(_spec, _generation, attempt, primaryNode, _history));
+        NodePicker.ExecutorsAt(Context.System, node).Tell(new StartSecondary(_spec, _generation, attempt, primaryNode, _history, Coordinator: Self));
         _primary.Tell(new SecondaryPlaced(_name, _generation, NodePicker.Describe(node)));
         Timers.StartSingleTimer("secondary-start", new SecondaryStartTimeout(attempt), SecondaryStartWait);
     }

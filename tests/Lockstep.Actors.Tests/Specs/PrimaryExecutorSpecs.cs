@@ -32,7 +32,7 @@ public sealed class PrimaryExecutorSpecs : Akka.TestKit.Xunit2.TestKit, IDisposa
         var token = AttachToken.New();
         var loop = new ReplayLoop(name, MemoryMap.DefaultRamSize, "127.0.0.1", token, SpecSupport.Settings, new RecordedSecondaryFacts());
         int port = loop.Start();
-        primary.Tell(new AttachSecondary(name, 1, "127.0.0.1", port, token.Bytes, "test-node", secondary.Ref));
+        primary.Tell(new AttachSecondary(name, 1, "127.0.0.1", port, token.Bytes, "test-node", secondary.Ref), coordinator.Ref);
         coordinator.ExpectReport(PrimaryPhase.Attaching);
         var protectedReport = coordinator.ExpectReport(PrimaryPhase.Protected);
         Assert.Equal(secondary.Ref, protectedReport.Secondary);
@@ -104,7 +104,7 @@ public sealed class PrimaryExecutorSpecs : Akka.TestKit.Xunit2.TestKit, IDisposa
         // A secondary that admits the primary and then never says a word: frozen, or cut off.
         var token = AttachToken.New();
         using var listener = new ChannelListener("127.0.0.1", token);
-        primary.Tell(new AttachSecondary("p4", 1, "127.0.0.1", listener.Port, token.Bytes, "frozen-node", CreateTestProbe().Ref));
+        primary.Tell(new AttachSecondary("p4", 1, "127.0.0.1", listener.Port, token.Bytes, "frozen-node", CreateTestProbe().Ref), coordinator.Ref);
         using var frozen = listener.AcceptPrimary(System.Diagnostics.Stopwatch.GetTimestamp() + 10 * System.Diagnostics.Stopwatch.Frequency, () => false);
         Assert.NotNull(frozen);
         coordinator.ExpectReport(PrimaryPhase.Attaching);
@@ -130,7 +130,7 @@ public sealed class PrimaryExecutorSpecs : Akka.TestKit.Xunit2.TestKit, IDisposa
         var (primary, coordinator) = StartPrimary("p5");
         coordinator.ExpectReport(PrimaryPhase.Alone);
         var stale = CreateTestProbe();
-        primary.Tell(new AttachSecondary("p5", 7, "127.0.0.1", 1, new byte[AttachToken.Length], "old-node", stale.Ref));
+        primary.Tell(new AttachSecondary("p5", 7, "127.0.0.1", 1, new byte[AttachToken.Length], "old-node", stale.Ref), coordinator.Ref);
         stale.ExpectMsg<RetireExecutor>();
         coordinator.ExpectNoMsg(TimeSpan.FromMilliseconds(300));
     }

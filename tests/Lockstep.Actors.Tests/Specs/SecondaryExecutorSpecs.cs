@@ -28,7 +28,7 @@ public sealed class SecondaryExecutorSpecs : Akka.TestKit.Xunit2.TestKit, IDispo
     {
         var coordinator = CreateTestProbe();
         var host = CreateTestProbe();
-        var start = new StartSecondary(SpecSupport.Kv(name), 1, Guid.NewGuid(), Cluster.Get(Sys).SelfAddress, []);
+        var start = new StartSecondary(SpecSupport.Kv(name), 1, Guid.NewGuid(), Cluster.Get(Sys).SelfAddress, [], Coordinator: coordinator.Ref);
         var secondary = host.ChildActorOf(SecondaryExecutor.Props(start, _storage.Claims, SpecSupport.Settings, coordinator.Ref), $"secondary-{name}");
         var up = coordinator.ExpectToCoordinator<SecondaryUp>();
         Assert.Equal(start.Attempt, up.Attempt);
@@ -66,6 +66,7 @@ public sealed class SecondaryExecutorSpecs : Akka.TestKit.Xunit2.TestKit, IDispo
         Assert.Equal(Cluster.Get(Sys).SelfAddress, launch.LostNode);
         Assert.EndsWith("/secondary-s1", _storage.Claims.OwnerOf("s1", 2));
         Assert.Single(launch.History);
+        Assert.NotNull(launch.Coordinator); // the new primary reports to the coordinator directly, not through the region
         ExpectTerminated(secondary);
     }
 
