@@ -45,8 +45,6 @@ public sealed class PrimaryExecutor : ReceiveActor, IPrimaryFacts, IWithTimers
     private sealed record CoordinatorSilent(long Generation);
     private sealed record OwnSecondaryTimeout(Guid Attempt);
 
-    private const int MaxBufferedPerPeer = 1024;
-
     /// <summary>Packets accepted while the guest is paused, at most; more are refused (Busy) until it runs again.</summary>
     public const int MaxQueuedWhilePaused = 1024;
 
@@ -70,8 +68,7 @@ public sealed class PrimaryExecutor : ReceiveActor, IPrimaryFacts, IWithTimers
     private readonly string _node;
     private readonly string _owner;
     private readonly CancellationTokenSource _stopping = new();
-    private readonly Dictionary<uint, IActorRef> _clients = [];
-    private readonly Dictionary<uint, Queue<VmPacket>> _undelivered = [];
+    private readonly PeerRoutes _routes = new();
     private readonly List<FailoverRecord> _history;
     private readonly List<IActorRef> _hashCheckWaiters = [];
     private readonly LogBatcher _batch = new();
@@ -545,9 +542,10 @@ public sealed class PrimaryExecutor : ReceiveActor, IPrimaryFacts, IWithTimers
                 _coordinator = null; // moved or gone: the region finds the next one
                 return;
             }
-            foreach (var peer in _clients.Where(kv => kv.Value.Equals(t.ActorRef)).Select(kv => kv.Key).ToList()) _clients.Remove(peer);
+            _routes.Forget(t.ActorRef);
         });
         Receive<SubscribeAck>(_ => { });
+        Receive<PeerClosed>(closed => _routes.Forget(closed.Peer, Sender));
     }
 
     /// <summary>The journal writer, restarted with backoff when storage fails (it stops on a failed write).</summary>
@@ -575,13 +573,8 @@ public sealed class PrimaryExecutor : ReceiveActor, IPrimaryFacts, IWithTimers
         }
         if (!Sender.IsNobody())
         {
-            if (!_clients.TryGetValue(send.Peer, out var known) || !known.Equals(Sender))
-            {
-                _clients[send.Peer] = Sender;
-                Context.Watch(Sender);
-            }
             Sender.Tell(new ControlOk("accepted"));
-            FlushUndelivered(send.Peer);
+            if (_routes.Register(send.Peer, Sender)) Context.Watch(Sender);
         }
         if (send.Tag is { } tag)
         {
@@ -599,22 +592,7 @@ public sealed class PrimaryExecutor : ReceiveActor, IPrimaryFacts, IWithTimers
             if (_log.IsDebugEnabled) _log.Debug("{0} console: {1}", _name, System.Text.Encoding.UTF8.GetString(output.Data));
             return;
         }
-        var packet = new VmPacket(_name, output.Peer, output.Seq, output.Data);
-        if (_clients.TryGetValue(output.Peer, out var client))
-        {
-            client.Tell(packet);
-            return;
-        }
-        // Nobody listens for this peer yet (e.g. right after a failover): keep it for the client's next request.
-        if (!_undelivered.TryGetValue(output.Peer, out var queue)) _undelivered[output.Peer] = queue = new Queue<VmPacket>();
-        queue.Enqueue(packet);
-        while (queue.Count > MaxBufferedPerPeer) queue.Dequeue();
-    }
-
-    private void FlushUndelivered(uint peer)
-    {
-        if (!_undelivered.Remove(peer, out var queue)) return;
-        foreach (var packet in queue) _clients[peer].Tell(packet);
+        _routes.Route(new VmPacket(_name, output.Peer, output.Seq, output.Data));
     }
 
     private VmStatus Status()

@@ -267,6 +267,7 @@ public sealed class ExposedPort : ReceiveActor, IDoorFacts, IWithTimers
 
     private void Forget(uint peer)
     {
+        _primary?.Executor.Tell(new PeerClosed(_vm, peer));
         _datagramPeers.Remove(peer);
         if (_peerConnections.Remove(peer, out long connection)) _connectionPeers.Remove(connection);
         _inFlight.Remove(peer);

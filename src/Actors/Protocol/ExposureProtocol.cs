@@ -5,6 +5,12 @@ namespace Lockstep.Actors.Protocol;
 /// <summary>Exposes a VM on <paramref name="Port"/> of every node (UDP and TCP). Reply: <see cref="ControlOk"/>.</summary>
 public sealed record ExposeVm(string Name, int Port) : ICoordinatorRequest;
 
+/// <summary>
+/// Front door to the primary: the peer's TCP connection closed, so its route and the answers kept for it can go
+/// (otherwise every connection ever made would leave its entry, and up to a queue of answers, behind).
+/// </summary>
+public sealed record PeerClosed(string Name, uint Peer);
+
 /// <summary>Reply: <see cref="VmExposure"/>.</summary>
 public sealed record GetExposure(string Name) : ICoordinatorRequest;
 

@@ -135,6 +135,25 @@ public sealed class PrimaryExecutorSpecs : Akka.TestKit.Xunit2.TestKit, IDisposa
         coordinator.ExpectNoMsg(TimeSpan.FromMilliseconds(300));
     }
 
+    [Fact]
+    public void A_closed_peer_loses_its_route_but_only_when_its_own_client_says_so()
+    {
+        var (primary, coordinator) = StartPrimary("p6");
+        coordinator.ExpectReport(PrimaryPhase.Alone);
+        var client = CreateTestProbe();
+        primary.Tell(new SendPacket("p6", 5, Encoding.ASCII.GetBytes("1 PUT a 1")), client.Ref);
+        client.ExpectMsg<ControlOk>();
+        Assert.Equal("1 OK", Encoding.ASCII.GetString(client.ExpectMsg<VmPacket>(TimeSpan.FromSeconds(10)).Data));
+
+        primary.Tell(new PeerClosed("p6", 5), CreateTestProbe().Ref); // not its client: ignored
+        primary.Tell(new SendPacket("p6", 5, Encoding.ASCII.GetBytes("2 GET a")), ActorRefs.NoSender);
+        Assert.Equal("2 VALUE 1", Encoding.ASCII.GetString(client.ExpectMsg<VmPacket>(TimeSpan.FromSeconds(10)).Data));
+
+        primary.Tell(new PeerClosed("p6", 5), client.Ref);
+        primary.Tell(new SendPacket("p6", 5, Encoding.ASCII.GetBytes("3 GET a")), ActorRefs.NoSender);
+        client.ExpectNoMsg(TimeSpan.FromSeconds(1));
+    }
+
     public new void Dispose()
     {
         Shutdown();
