@@ -140,9 +140,6 @@ public sealed class OutputGate(Action<MachineOutput> release)
         }
     }
 
-    /// <summary>Outputs held when the loop ended without a claim: never released by this side.</summary>
-    public int HeldCount { get { lock (_lock) return _held.Count; } }
-
     private void ReleaseReady()
     {
         while (_held.Count > 0 && !_claimPending && (_mode == Mode.Alone || (_mode == Mode.Linked && _ackedHorizon > _held.Peek().Position)))

@@ -78,8 +78,6 @@ public sealed class PrimaryLoop
         _thread = new Thread(Loop) { IsBackground = true, Name = $"vm-{name}-primary" };
     }
 
-    public bool IsRunning => _thread.IsAlive;
-
     public void Start() => _thread.Start();
 
     /// <summary>Hands an arriving packet to the guest; any thread.</summary>

@@ -30,7 +30,7 @@ public sealed class PrimaryExecutorSpecs : Akka.TestKit.Xunit2.TestKit, IDisposa
     private ReplayLoop Protect(string name, IActorRef primary, TestProbe coordinator, TestProbe secondary)
     {
         var token = AttachToken.New();
-        var loop = new ReplayLoop(name, MemoryMap.DefaultRamSize, "127.0.0.1", token, SpecSupport.Settings, new RecordedSecondaryFacts());
+        var loop = new ReplayLoop(name, MemoryMap.DefaultRamSize, "127.0.0.1", token, SpecSupport.Settings, new IgnoredSecondaryFacts());
         int port = loop.Start();
         primary.Tell(new AttachSecondary(name, 1, "127.0.0.1", port, token.Bytes, "test-node", secondary.Ref), coordinator.Ref);
         coordinator.ExpectReport(PrimaryPhase.Attaching);

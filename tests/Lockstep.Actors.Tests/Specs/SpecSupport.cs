@@ -82,29 +82,23 @@ public sealed class ClaimsFolder : IDisposable
     }
 }
 
-/// <summary>Collects what a replay loop reports, for a test to wait on.</summary>
-public sealed class RecordedSecondaryFacts : ISecondaryFacts
+/// <summary>A replay loop's facts, for a test that plays the secondary without an actor and needs none of them.</summary>
+public sealed class IgnoredSecondaryFacts : ISecondaryFacts
 {
-    public ManualResetEventSlim InSyncSeen { get; } = new(false);
-    public BlockingCollection<string> Refusals { get; } = new();
-    public BlockingCollection<CloseReason?> Ends { get; } = new();
-    public BlockingCollection<Takeover> Losses { get; } = new();
-
-    public void InSync() => InSyncSeen.Set();
-    public void PrimaryLost(CloseReason reason, string detail, Takeover takeover) => Losses.Add(takeover);
-    public void Ended(CloseReason? reason, string detail) => Ends.Add(reason);
-    public void Refused(CloseReason reason, string detail) => Refusals.Add($"{reason}: {detail}");
+    public void InSync() { }
+    public void PrimaryLost(CloseReason reason, string detail, Takeover takeover) { }
+    public void Ended(CloseReason? reason, string detail) { }
+    public void Refused(CloseReason reason, string detail) { }
 }
 
 /// <summary>Collects what a primary loop reports, for a test to wait on.</summary>
 public sealed class RecordedPrimaryFacts : IPrimaryFacts
 {
     public ManualResetEventSlim InSyncSeen { get; } = new(false);
-    public BlockingCollection<MachineOutput> Outputs { get; } = new();
     public BlockingCollection<(ulong Position, ulong Primary, ulong Secondary)> HashChecks { get; } = new();
     public BlockingCollection<string> Failures { get; } = new();
 
-    public void Released(MachineOutput output) => Outputs.Add(output);
+    public void Released(MachineOutput output) { }
     public void SecondaryInSync() => InSyncSeen.Set();
     public void SecondaryLost(CloseReason reason, string detail) => Failures.Add($"lost: {detail}");
     public void AttachFailed(string detail) => Failures.Add($"attach failed: {detail}");
