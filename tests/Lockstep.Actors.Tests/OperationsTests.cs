@@ -57,7 +57,8 @@ public sealed class OperationsTests : Akka.TestKit.Xunit2.TestKit
         value = CountUp(client, 31, 41, value);
         Ok(cluster, new SetProtection("ops", ProtectionMode.On));
         var resumed = cluster.WaitForProtected("ops");
-        Assert.Equal(on.Secondary, resumed.Secondary);
+        Assert.True(on.Secondary == resumed.Secondary, $"resumed with the secondary on {resumed.Secondary}, not on {on.Secondary} where it was; history: "
+            + string.Join("; ", resumed.History.Select(h => $"{h.At:HH:mm:ss.fff} {h.Reason} (generation {h.Generation})")));
 
         // Migrate the secondary to the third node; refusals for nodes it cannot go to.
         string third = cluster.Alive.Select(n => $"{Akka.Cluster.Cluster.Get(n.System).SelfAddress.Host}:{Akka.Cluster.Cluster.Get(n.System).SelfAddress.Port}")

@@ -58,7 +58,9 @@ public sealed class ProtectedVm : ReceivePersistentActor, IWithTimers
     private readonly ExposureBook _exposure = new();
     private bool _stopped;
     private ProtectionMode _protection = ProtectionMode.On;
-    // Where the next secondary should go, when the operator said (migrate, resume): "host:port".
+    // Where the next secondary should go, when the operator said (migrate, resume): "host:port". It holds
+    // until a secondary is protected or the node fails a placement, not just for one attempt: an attempt
+    // dropped because the primary moved on to a new generation meanwhile must not send the secondary elsewhere.
     private string? _preferredNode;
 
     // Known only in memory: after a restart of this actor, Locating finds them again.
@@ -170,7 +172,7 @@ public sealed class ProtectedVm : ReceivePersistentActor, IWithTimers
             {
                 if (_secondary?.Attempt != failed.Attempt) return;
                 _log.Warning("{0}: the secondary on {1} could not start: {2}", _name, NodePicker.Describe(_secondary.Value.Node), failed.Reason);
-                _badNodes.Add(_secondary.Value.Node);
+                AvoidNode(_secondary.Value.Node);
                 _secondary = null;
                 Timers.StartSingleTimer("place-secondary", new PlaceSecondary(), RetryDelay);
             });
@@ -179,7 +181,7 @@ public sealed class ProtectedVm : ReceivePersistentActor, IWithTimers
                 if (_secondary is not { Executor: null } pending || pending.Attempt != timeout.Attempt) return;
                 // A node that died but is not yet known as unreachable never answers: try another one.
                 _log.Warning("{0}: no secondary started on {1} within {2} s; trying another node", _name, NodePicker.Describe(pending.Node), SecondaryStartWait.TotalSeconds);
-                _badNodes.Add(pending.Node);
+                AvoidNode(pending.Node);
                 _secondary = null;
                 EnsureSecondary();
             });
@@ -369,7 +371,11 @@ public sealed class ProtectedVm : ReceivePersistentActor, IWithTimers
                     _secondary = (_secondary?.Attempt ?? Guid.Empty, AddressOf(secondary), Context.Watch(secondary), report.Generation);
                 }
                 Timers.Cancel("secondary-start");
-                if (report.Phase == PrimaryPhase.Protected) _badNodes.Clear();
+                if (report.Phase == PrimaryPhase.Protected)
+                {
+                    _badNodes.Clear();
+                    _preferredNode = null; // served, or overtaken by a placement the primary made itself
+                }
                 break;
             case PrimaryPhase.Claiming or PrimaryPhase.Ended:
                 // The secondary is gone (or not wanted): the report after the claim asks for the next one.
@@ -432,19 +438,27 @@ public sealed class ProtectedVm : ReceivePersistentActor, IWithTimers
         }
     }
 
-    /// <summary>The node the operator asked for, once, if it is still a live member other than the primary's.</summary>
+    /// <summary>A secondary could not start on <paramref name="node"/>: the next placements go elsewhere, even if the operator had asked for it.</summary>
+    private void AvoidNode(Address node)
+    {
+        _badNodes.Add(node);
+        if (_preferredNode == NodePicker.Describe(node)) _preferredNode = null;
+    }
+
+    /// <summary>The node the operator asked for, while it is a live member other than the primary's.</summary>
     private Address? Preferred(Address primaryNode)
     {
         if (_preferredNode is not { } wanted) return null;
-        _preferredNode = null;
         var node = NodePicker.Find(_cluster, wanted);
-        return node is not null && node != primaryNode ? node : null;
+        if (node is not null && node != primaryNode) return node;
+        _preferredNode = null;
+        return null;
     }
 
     private void Apply(ProtectionSet set)
     {
         _protection = set.Mode;
-        if (set.ResumeOn is not null) _preferredNode = set.ResumeOn;
+        if (set.Mode != ProtectionMode.On) _preferredNode = set.ResumeOn; // turned off: a pending migration is dropped too
     }
 
     /// <summary>
