@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
-using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
 using Lockstep.Engine.Cpu;
 using Lockstep.Engine.Snapshots;
 using Lockstep.Replication.Channel;
@@ -7,44 +8,124 @@ using Lockstep.Replication.Primary;
 
 namespace Lockstep.Replication.Tests;
 
-/// <summary>The secondary's end of a channel, driven by the test: it acknowledges only what the test says.</summary>
+/// <summary>
+/// The secondary's node, played by the test over a raw socket with the frame codec: it admits the
+/// primary's link and channel, keeps the link alive with heartbeats until told to fall silent, and
+/// acknowledges only what the test says.
+/// </summary>
 internal sealed class FakeSecondary : IDisposable
 {
+    private readonly Socket _socket;
+    private readonly uint _channel;
+    private readonly object _sendLock = new();
     private readonly BlockingCollection<SnapshotFrame> _snapshots = new();
-    private readonly ConcurrentQueue<ulong> _horizons = new();
+    private readonly CancellationTokenSource _heartbeats = new();
+    private readonly MemoryStream _parts = new();
     private int _segments;
+    private long _lastHorizon;
 
-    private FakeSecondary(System.Net.Sockets.Socket socket) =>
-        Channel = new LockstepChannel(socket, OnFrame, TimeSpan.FromSeconds(5)).Start();
-
-    public LockstepChannel Channel { get; }
+    private FakeSecondary(Socket socket, uint channel)
+    {
+        _socket = socket;
+        _channel = channel;
+        new Thread(ReadLoop) { IsBackground = true, Name = "fake-secondary-read" }.Start();
+        new Thread(HeartbeatLoop) { IsBackground = true, Name = "fake-secondary-heartbeat" }.Start();
+    }
 
     /// <summary>Log segments received so far.</summary>
     public int Segments => Volatile.Read(ref _segments);
 
     /// <summary>The horizon of the newest segment received (0 before any).</summary>
-    public ulong LastHorizon { get; private set; }
+    public ulong LastHorizon => (ulong)Interlocked.Read(ref _lastHorizon);
 
-    /// <summary>Asks the primary to attach to a new fake secondary and admits its connection (checking its token).</summary>
+    /// <summary>Asks the primary to attach to a new fake secondary and admits its link and channel (checking its token).</summary>
     /// <param name="beforeAccept">Runs after the attach was asked for (say, to start the primary only then).</param>
     public static FakeSecondary Attach(PrimaryLoop primary, Action? beforeAccept = null)
     {
         var token = AttachToken.New();
-        using var listener = new ChannelListener("127.0.0.1", token);
-        primary.Attach("127.0.0.1", listener.Port, token);
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        primary.Attach("127.0.0.1", ((IPEndPoint)listener.LocalEndpoint).Port, token);
         beforeAccept?.Invoke();
-        var socket = listener.AcceptPrimary(Stopwatch.GetTimestamp() + 10 * Stopwatch.Frequency, () => false)
-            ?? throw new TimeoutException("the primary never connected");
-        return new FakeSecondary(socket);
+        var accepted = listener.AcceptSocketAsync();
+        if (!accepted.Wait(TimeSpan.FromSeconds(10))) throw new TimeoutException("the primary never connected");
+        var socket = accepted.Result;
+        socket.ReceiveTimeout = 10_000;
+        var (channel, frame) = ReadFrame(socket);
+        while (frame is HeartbeatFrame) (channel, frame) = ReadFrame(socket);
+        var hello = Assert.IsType<HelloFrame>(frame);
+        Assert.True(token.Matches(hello.Token), "the primary presented another token");
+        socket.ReceiveTimeout = 0;
+        return new FakeSecondary(socket, channel);
+    }
+
+    private static (uint Channel, Frame Frame) ReadFrame(Socket socket)
+    {
+        var header = new byte[FrameCodec.HeaderSize];
+        ReadExactly(socket, header);
+        var payload = new byte[FrameCodec.PayloadLength(header)];
+        ReadExactly(socket, payload);
+        return (FrameCodec.ChannelOf(header), FrameCodec.Decode(header[0], payload));
+    }
+
+    private static void ReadExactly(Socket socket, Span<byte> buffer)
+    {
+        while (buffer.Length > 0)
+        {
+            int read = socket.Receive(buffer);
+            if (read == 0) throw new EndOfStreamException("the primary's link closed");
+            buffer = buffer[read..];
+        }
+    }
+
+    private void ReadLoop()
+    {
+        try
+        {
+            while (true)
+            {
+                var (channel, frame) = ReadFrame(_socket);
+                if (channel == _channel) OnFrame(frame);
+            }
+        }
+        catch (Exception e) when (e is SocketException or EndOfStreamException or ObjectDisposedException)
+        {
+            // The test is over, or the primary dropped the link.
+        }
     }
 
     private void OnFrame(Frame frame)
     {
+        if (frame is PartFrame part)
+        {
+            _parts.Write(part.Piece.Span);
+            if (!part.Last) return;
+            var whole = _parts.ToArray();
+            _parts.SetLength(0);
+            frame = FrameCodec.Decode(whole[0], whole[FrameCodec.HeaderSize..]);
+        }
         if (frame is SnapshotFrame snapshot) _snapshots.Add(snapshot);
         if (frame is SegmentFrame segment)
         {
-            LastHorizon = segment.Segment.Horizon;
+            Interlocked.Exchange(ref _lastHorizon, (long)segment.Segment.Horizon);
             Interlocked.Increment(ref _segments);
+        }
+    }
+
+    private void HeartbeatLoop()
+    {
+        while (!_heartbeats.Token.WaitHandle.WaitOne(LockstepSettings.Default.HeartbeatInterval)) Send(FrameCodec.LinkChannel, HeartbeatFrame.Instance);
+    }
+
+    private void Send(uint channel, Frame frame)
+    {
+        try
+        {
+            lock (_sendLock) _socket.Send(FrameCodec.Encode(channel, frame));
+        }
+        catch (Exception e) when (e is SocketException or ObjectDisposedException)
+        {
+            // The primary's link is gone: what the test checks happens on its side.
         }
     }
 
@@ -58,7 +139,20 @@ internal sealed class FakeSecondary : IDisposable
         return snapshot.Position;
     }
 
-    public void Ack(ulong horizon) => Channel.Send(new AckFrame(0, horizon, 0));
+    public void Ack(ulong horizon) => Send(_channel, new AckFrame(0, horizon, 0));
 
-    public void Dispose() => Channel.Close(CloseReason.Local, "test over");
+    /// <summary>Ends the channel in good order.</summary>
+    public void SayGoodbye() => Send(_channel, GoodbyeFrame.Instance);
+
+    /// <summary>Drops the channel, as a secondary that stopped or failed does (the link stays).</summary>
+    public void Drop() => Send(_channel, DropFrame.Instance);
+
+    /// <summary>The node freezes: no heartbeat, no ack, nothing more on the link.</summary>
+    public void FallSilent() => _heartbeats.Cancel();
+
+    public void Dispose()
+    {
+        _heartbeats.Cancel();
+        _socket.Dispose();
+    }
 }

@@ -83,8 +83,8 @@ public sealed class OutputRuleStressTests : PrimaryTestBase
         switch (random.Next(3))
         {
             case 0: primary.Dismiss(); break;
-            case 1: secondary.Channel.Close(CloseReason.Local, "killed by the test"); break;
-            default: break; // silence: the heartbeat timeout ends it
+            case 1: secondary.Drop(); break;
+            default: secondary.FallSilent(); break; // silence: the link's heartbeat timeout ends it
         }
         Assert.True(SpinWait.SpinUntil(() => Volatile.Read(ref _losses) > lossesBefore, TimeSpan.FromSeconds(5)), "the loss was never reported");
         Thread.Sleep(random.Next(0, 30)); // held outputs pile up: none may leave

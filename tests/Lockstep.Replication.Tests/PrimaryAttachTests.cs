@@ -29,7 +29,7 @@ public sealed class PrimaryAttachTests : PrimaryTestBase
             ulong snapshotAt = early.SnapshotPosition();
             Assert.True(snapshotAt > 0);
             for (int i = 0; i < 5; i++) early.Ack(0);
-            early.Channel.SayGoodbye(); // read after the acks: once the primary has let it go, every ack was seen
+            early.SayGoodbye(); // read after the acks: once the primary has let it go, every ack was seen
             Assert.Equal(CloseReason.PeerSaidGoodbye, NextLoss());
             Assert.Equal(0, Volatile.Read(ref _protectedEvents));
         }

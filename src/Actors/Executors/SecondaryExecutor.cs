@@ -7,6 +7,7 @@ using Lockstep.Actors.Protocol;
 using Lockstep.Replication;
 using Lockstep.Replication.Channel;
 using Lockstep.Replication.Claims;
+using Lockstep.Replication.Links;
 using Lockstep.Replication.Secondary;
 
 namespace Lockstep.Actors.Executors;
@@ -33,25 +34,28 @@ public sealed class SecondaryExecutor : ReceiveActor, ISecondaryFacts
     private readonly IActorRef _coordinators;
     private readonly AttachToken _token = AttachToken.New();
     private readonly ReplayLoop _loop;
+    private readonly NodeLinks _links;
     private readonly IActorRef _self;
     private readonly Cluster _cluster = Cluster.Get(Context.System);
     private readonly CancellationTokenSource _stopping = new();
 
-    public SecondaryExecutor(StartSecondary start, ClaimStore claims, LockstepSettings settings, IActorRef coordinators)
+    public SecondaryExecutor(StartSecondary start, ClaimStore claims, LockstepSettings settings, NodeLinks links, IActorRef coordinators)
     {
         _start = start;
         _name = start.Vm.Name;
         _claims = claims;
         _coordinators = coordinators;
         _self = Self;
-        _loop = new ReplayLoop(_name, start.Vm.MemorySize, Host, _token, settings, this);
+        _links = links;
+        _loop = new ReplayLoop(_name, start.Vm.MemorySize, links, _token, settings, this);
         Become(Waiting);
     }
 
-    public static Props Props(StartSecondary start, ClaimStore claims, LockstepSettings settings, IActorRef coordinators) =>
-        Akka.Actor.Props.Create(() => new SecondaryExecutor(start, claims, settings, coordinators));
+    public static Props Props(StartSecondary start, ClaimStore claims, LockstepSettings settings, NodeLinks links, IActorRef coordinators) =>
+        Akka.Actor.Props.Create(() => new SecondaryExecutor(start, claims, settings, links, coordinators));
 
-    private string Host => _cluster.SelfAddress.Host ?? "127.0.0.1";
+    // Where the node's links listen: the primary connects there (to its link, if this node has one already).
+    private string Host => _links.Host;
     private string Node => NodePicker.Describe(_cluster.SelfAddress);
 
     protected override void PreStart()
@@ -61,7 +65,7 @@ public sealed class SecondaryExecutor : ReceiveActor, ISecondaryFacts
         {
             port = _loop.Start();
         }
-        catch (System.Net.Sockets.SocketException e)
+        catch (ObjectDisposedException e) // the node's links are closed: the node is stopping
         {
             ReportToPlacer(new SecondaryFailed(_name, _start.Attempt, e.Message));
             Context.Stop(Self);

@@ -2,10 +2,12 @@ using Akka.Actor;
 using Akka.Cluster.Sharding;
 using Akka.Cluster.Tools.Client;
 using Akka.Configuration;
+using Akka.Event;
 using Lockstep.Actors.Executors;
 using Lockstep.Actors.FrontDoor;
 using Lockstep.Actors.Vm;
 using Lockstep.Replication.Claims;
+using Lockstep.Replication.Links;
 
 namespace Lockstep.Actors.Node;
 
@@ -21,12 +23,27 @@ public static class LockstepNode
         var sharding = ClusterSharding.Get(system);
         var shardingSettings = ClusterShardingSettings.Create(system);
         var vmRegion = sharding.Start("vm", name => ProtectedVm.Props(name, claims), shardingSettings, new VmMessageExtractor());
-        var executors = system.ActorOf(ExecutorHost.Props(claims, settings, vmRegion), "executors");
+        var links = StartLinks(system, settings);
+        var executors = system.ActorOf(ExecutorHost.Props(claims, settings, links, vmRegion), "executors");
         var directoryRegion = sharding.Start("vm-directory", _ => VmDirectory.Props(vmRegion), shardingSettings, new VmMessageExtractor());
         var gateway = system.ActorOf(Gateway.Gateway.Props(vmRegion, directoryRegion), "gateway");
         ClusterClientReceptionist.Get(system).RegisterService(gateway);
         system.ActorOf(FrontDoor.FrontDoor.Props(gateway, vmRegion, FrontDoorSettings.From(system.Settings.Config)), "front-door");
         return new NodeHandles(system, gateway, executors, vmRegion, claims);
+    }
+
+    /// <summary>
+    /// The node's one listener for lockstep links (`lockstep.link-port`, 0: any free port) on its cluster
+    /// host address, and its links to other nodes: closed when the actor system ends.
+    /// </summary>
+    private static NodeLinks StartLinks(ActorSystem system, Replication.LockstepSettings settings)
+    {
+        string host = Akka.Cluster.Cluster.Get(system).SelfAddress.Host ?? "127.0.0.1";
+        var links = new NodeLinks(host, system.Settings.Config.GetInt("lockstep.link-port", 0), settings);
+        var log = Akka.Event.Logging.GetLogger(system, "lockstep-links");
+        links.Logged += message => log.Info("{0}", message);
+        system.RegisterOnTermination(links.Dispose);
+        return links;
     }
 
     /// <summary>Runs a node until <paramref name="stop"/> fires, then leaves the cluster gracefully.</summary>

@@ -4,6 +4,7 @@ using Lockstep.Engine.Loading;
 using Lockstep.Engine.Recording;
 using Lockstep.Replication;
 using Lockstep.Replication.Channel;
+using Lockstep.Replication.Links;
 using Lockstep.Replication.Primary;
 using Lockstep.Replication.Secondary;
 
@@ -11,7 +12,8 @@ namespace Lockstep.Host.Bench;
 
 /// <summary>
 /// A VM on the real lockstep data path without the cluster around it: a primary loop and, when
-/// protected, a replay loop in this process (or a child process) joined by the real TCP channel.
+/// protected, a replay loop in this process (or a child process) joined by a real lockstep link: each side
+/// has node links of its own, as two nodes would.
 /// Nothing fails over here, so nothing claims: the primary runs as if it held its generation.
 /// </summary>
 public sealed class BenchVm : IPrimaryFacts, ISecondaryFacts, IDisposable
@@ -19,6 +21,8 @@ public sealed class BenchVm : IPrimaryFacts, ISecondaryFacts, IDisposable
     private static int _counter;
     private readonly PrimaryLoop _primary;
     private readonly ReplayLoop? _secondary;
+    private readonly NodeLinks _primaryLinks;
+    private readonly NodeLinks? _secondaryLinks;
     private readonly System.Diagnostics.Process? _secondaryProcess;
     private readonly ManualResetEventSlim _protected = new(false);
     private readonly ManualResetEventSlim _ended = new(false);
@@ -35,7 +39,8 @@ public sealed class BenchVm : IPrimaryFacts, ISecondaryFacts, IDisposable
         var machine = new Machine(MemoryMap.DefaultRamSize);
         ElfLoader.Load(machine, File.ReadAllBytes(image));
         if (fillRam) FillRam(machine);
-        _primary = new PrimaryLoop(name, machine, 0, 0, settings, this);
+        _primaryLinks = new NodeLinks("127.0.0.1", 0, settings);
+        _primary = new PrimaryLoop(name, machine, 0, 0, settings, _primaryLinks, this);
         (int Port, AttachToken Token)? secondary = null;
         if (protect && separateCpu is int cpu)
         {
@@ -46,7 +51,8 @@ public sealed class BenchVm : IPrimaryFacts, ISecondaryFacts, IDisposable
         else if (protect)
         {
             var token = AttachToken.New();
-            _secondary = new ReplayLoop(name, MemoryMap.DefaultRamSize, "127.0.0.1", token, settings, this);
+            _secondaryLinks = new NodeLinks("127.0.0.1", 0, settings);
+            _secondary = new ReplayLoop(name, MemoryMap.DefaultRamSize, _secondaryLinks, token, settings, this);
             secondary = (_secondary.Start(), token);
         }
         StartedAt = System.Diagnostics.Stopwatch.GetTimestamp();
@@ -99,5 +105,7 @@ public sealed class BenchVm : IPrimaryFacts, ISecondaryFacts, IDisposable
         _secondary?.Stop();
         if (_secondaryProcess is { } child && !child.WaitForExit(TimeSpan.FromSeconds(5))) child.Kill();
         _secondaryProcess?.Dispose();
+        _primaryLinks.Dispose();
+        _secondaryLinks?.Dispose();
     }
 }

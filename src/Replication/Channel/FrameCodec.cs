@@ -1,21 +1,38 @@
 using System.Buffers.Binary;
+using System.Text;
 using Lockstep.Engine.Recording;
 
 namespace Lockstep.Replication.Channel;
 
 /// <summary>
 /// The one place where frames become bytes and bytes become frames.
-/// On the wire: [u8 type][i32 payload length, little-endian][payload]; integers in payloads are little-endian.
+/// On the wire: [u8 type][u32 channel][i32 payload length][payload], little-endian like every integer
+/// in a payload. Channel 0 is the link itself (heartbeats); every other number is one VM's channel.
 /// </summary>
 public static class FrameCodec
 {
-    public const int HeaderSize = 5;
+    public const int HeaderSize = 9;
+
+    /// <summary>The channel number of the link itself.</summary>
+    public const uint LinkChannel = 0;
+
+    /// <summary>The longest VM name a hello may carry (UTF-8 bytes).</summary>
+    public const int MaxVmName = 256;
+
+    private static readonly UTF8Encoding StrictUtf8 = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
 
     /// <summary>The largest payload accepted (a snapshot of a 2 GiB guest fits; anything beyond is an attack or corruption).</summary>
     public const int MaxPayload = 1 << 30;
 
-    /// <summary>A frame's header and payload in one buffer, so a send is one write.</summary>
-    public static byte[] Encode(Frame frame)
+    /// <summary>A frame of <paramref name="channel"/>, header and payload in one buffer, so a send is one write.</summary>
+    public static byte[] Encode(uint channel, Frame frame)
+    {
+        var bytes = EncodeFrame(frame);
+        BinaryPrimitives.WriteUInt32LittleEndian(bytes.AsSpan(1), channel);
+        return bytes;
+    }
+
+    private static byte[] EncodeFrame(Frame frame)
     {
         switch (frame)
         {
@@ -45,19 +62,38 @@ public static class FrameCodec
             }
             case HashCheckFrame h: return Pair(frame, h.Position, h.Hash);
             case HashResultFrame h: return Pair(frame, h.Position, h.Hash);
-            case HelloFrame h: return Raw(frame, h.Token);
+            case HelloFrame h:
+            {
+                byte[] name = StrictUtf8.GetBytes(h.Vm);
+                if (h.Token.Length != AttachToken.Length || name.Length > MaxVmName)
+                    throw new ArgumentException($"a hello carries a {AttachToken.Length}-byte token and a name of at most {MaxVmName} bytes", nameof(frame));
+                var bytes = Allocate(frame, AttachToken.Length + name.Length, out var payload);
+                h.Token.CopyTo(payload);
+                name.CopyTo(payload[AttachToken.Length..]);
+                return bytes;
+            }
+            case PartFrame p:
+            {
+                var bytes = Allocate(frame, 1 + p.Piece.Length, out var payload);
+                payload[0] = p.Last ? (byte)1 : (byte)0;
+                p.Piece.Span.CopyTo(payload[1..]);
+                return bytes;
+            }
             case SnapshotPagesFrame p: return Raw(frame, p.Pages);
             case DeliveryMarksFrame m: return Raw(frame, m.Marks);
-            case GoodbyeFrame or WaitingFrame: return Raw(frame, []);
+            case GoodbyeFrame or RefusedFrame or DropFrame or HeartbeatFrame: return Raw(frame, []);
             default: throw new ArgumentException($"no encoding for {frame.GetType().Name}", nameof(frame));
         }
     }
 
-    /// <summary>The payload length a header announces; refused beyond <see cref="MaxPayload"/>.</summary>
-    public static int PayloadLength(ReadOnlySpan<byte> header)
+    /// <summary>The channel a header names.</summary>
+    public static uint ChannelOf(ReadOnlySpan<byte> header) => BinaryPrimitives.ReadUInt32LittleEndian(header[1..]);
+
+    /// <summary>The payload length a header announces; refused beyond <paramref name="max"/>, before anything is allocated for it.</summary>
+    public static int PayloadLength(ReadOnlySpan<byte> header, int max = MaxPayload)
     {
-        int length = BinaryPrimitives.ReadInt32LittleEndian(header[1..]);
-        if (length < 0 || length > MaxPayload) throw new FrameFormatException($"bad frame length {length}");
+        int length = BinaryPrimitives.ReadInt32LittleEndian(header[5..]);
+        if (length < 0 || length > max) throw new FrameFormatException($"bad frame length {length}");
         return length;
     }
 
@@ -91,15 +127,35 @@ public static class FrameCodec
             case FrameType.HashResult:
                 Exactly(payload, 16, type);
                 return new HashResultFrame(BinaryPrimitives.ReadUInt64LittleEndian(payload), BinaryPrimitives.ReadUInt64LittleEndian(payload.AsSpan(8)));
-            case FrameType.Hello: return new HelloFrame(payload);
+            case FrameType.Hello:
+                AtLeast(payload, AttachToken.Length, type);
+                if (payload.Length > AttachToken.Length + MaxVmName) throw new FrameFormatException($"Hello frame of {payload.Length} bytes, longer than {AttachToken.Length + MaxVmName}");
+                try
+                {
+                    return new HelloFrame(StrictUtf8.GetString(payload, AttachToken.Length, payload.Length - AttachToken.Length), payload[..AttachToken.Length]);
+                }
+                catch (DecoderFallbackException e)
+                {
+                    throw new FrameFormatException("Hello frame with a VM name that is not UTF-8", e);
+                }
+            case FrameType.Part:
+                AtLeast(payload, 1, type);
+                if (payload[0] > 1) throw new FrameFormatException($"Part frame with a last-flag of {payload[0]}");
+                return new PartFrame(payload[0] == 1, payload.AsMemory(1));
             case FrameType.SnapshotPages: return new SnapshotPagesFrame(payload);
             case FrameType.DeliveryMarks: return new DeliveryMarksFrame(payload);
             case FrameType.Goodbye:
                 Exactly(payload, 0, type);
                 return GoodbyeFrame.Instance;
-            case FrameType.Waiting:
+            case FrameType.Refused:
                 Exactly(payload, 0, type);
-                return WaitingFrame.Instance;
+                return RefusedFrame.Instance;
+            case FrameType.Drop:
+                Exactly(payload, 0, type);
+                return DropFrame.Instance;
+            case FrameType.Heartbeat:
+                Exactly(payload, 0, type);
+                return HeartbeatFrame.Instance;
             default:
                 throw new FrameFormatException($"unknown frame type {type}");
         }
@@ -109,7 +165,7 @@ public static class FrameCodec
     {
         var bytes = new byte[HeaderSize + payloadLength];
         bytes[0] = (byte)frame.Type;
-        BinaryPrimitives.WriteInt32LittleEndian(bytes.AsSpan(1), payloadLength);
+        BinaryPrimitives.WriteInt32LittleEndian(bytes.AsSpan(5), payloadLength);
         payload = bytes.AsSpan(HeaderSize);
         return bytes;
     }

@@ -1,7 +1,7 @@
 namespace Lockstep.Replication.Channel;
 
 /// <summary>
-/// The type byte of a frame on the primary-secondary connection. The layout of each payload is
+/// The type byte of a frame on a lockstep link (the connection between two nodes that carries VMs' channels). The layout of each payload is
 /// written once, in <see cref="FrameCodec"/>; everything else handles the typed <see cref="Frame"/>s.
 /// </summary>
 public enum FrameType : byte
@@ -13,7 +13,11 @@ public enum FrameType : byte
     HashCheck = 5,
     HashResult = 6,
     DeliveryMarks = 7,
-    Waiting = 8,
+    // 8 was Waiting, the secondary's per-VM heartbeat before the snapshot: heartbeats are the link's now.
     SnapshotPages = 9,
     Hello = 10,
+    Refused = 11,
+    Drop = 12,
+    Heartbeat = 13,
+    Part = 14,
 }

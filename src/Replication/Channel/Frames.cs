@@ -2,16 +2,50 @@ using Lockstep.Engine.Recording;
 
 namespace Lockstep.Replication.Channel;
 
-/// <summary>One message on the lockstep channel; <see cref="FrameCodec"/> turns it into bytes and back.</summary>
+/// <summary>One message on a VM's lockstep channel or on the link that carries it; <see cref="FrameCodec"/> turns it into bytes and back.</summary>
 public abstract record Frame
 {
     public abstract FrameType Type { get; }
 }
 
-/// <summary>Primary to secondary, the first frame of a connection: the one-time token the secondary handed out for this attach.</summary>
-public sealed record HelloFrame(byte[] Token) : Frame
+/// <summary>
+/// Primary to secondary, the first frame of a VM's channel on a link: opens it for the secondary of
+/// <paramref name="Vm"/> that handed out this one-time token. The name only says which secondary the
+/// open is aimed at (so a wrong token can be reported to it); the token is what admits.
+/// </summary>
+public sealed record HelloFrame(string Vm, byte[] Token) : Frame
 {
     public override FrameType Type => FrameType.Hello;
+}
+
+/// <summary>Secondary to primary: the open of this channel was refused (a wrong token, or no secondary expecting one). The link stays up.</summary>
+public sealed record RefusedFrame : Frame
+{
+    public static RefusedFrame Instance { get; } = new();
+    public override FrameType Type => FrameType.Refused;
+}
+
+/// <summary>Either side: this end dropped the channel without a goodbye (stopped, killed, failed): to the peer, as if its connection had closed.</summary>
+public sealed record DropFrame : Frame
+{
+    public static DropFrame Instance { get; } = new();
+    public override FrameType Type => FrameType.Drop;
+}
+
+/// <summary>Either side, on the link's own channel 0: alive. One per link and heartbeat interval, however many VMs share it.</summary>
+public sealed record HeartbeatFrame : Frame
+{
+    public static HeartbeatFrame Instance { get; } = new();
+    public override FrameType Type => FrameType.Heartbeat;
+}
+
+/// <summary>
+/// A piece of a frame too large to hold the link alone (the RAM copy, a snapshot): the pieces of one
+/// channel, joined, are that frame's encoding; <paramref name="Last"/> marks the one that completes it.
+/// </summary>
+public sealed record PartFrame(bool Last, ReadOnlyMemory<byte> Piece) : Frame
+{
+    public override FrameType Type => FrameType.Part;
 }
 
 /// <summary>Primary to secondary: RAM copied while the VM ran on (a pages snapshot), ahead of the <see cref="SnapshotFrame"/> that completes it.</summary>
@@ -30,7 +64,7 @@ public sealed record SnapshotFrame(long FirstEntryIndex, ulong ReleasedSeq, ulon
     public override FrameType Type => FrameType.Snapshot;
 }
 
-/// <summary>Primary to secondary: a log segment (an empty one is the heartbeat) and the first output sequence number not yet released.</summary>
+/// <summary>Primary to secondary: a log segment (possibly empty: the horizon moved, or more outputs were released) and the first output sequence number not yet released.</summary>
 /// <param name="Encoded">The segment as a LogCodec frame, as the journal stores it too (encoded once, on the primary).</param>
 public sealed record SegmentFrame(ulong ReleasedSeq, LogSegment Segment, byte[] Encoded) : Frame
 {
@@ -39,7 +73,7 @@ public sealed record SegmentFrame(ulong ReleasedSeq, LogSegment Segment, byte[] 
     public static SegmentFrame Of(ulong releasedSeq, LogSegment segment) => new(releasedSeq, segment, LogCodec.Encode(segment));
 }
 
-/// <summary>Secondary to primary: entries and horizon received, and how far replay got. Also the secondary's heartbeat.</summary>
+/// <summary>Secondary to primary: entries and horizon received, and how far replay got (sent on receipt, and once replay has caught up).</summary>
 public sealed record AckFrame(long Entries, ulong Horizon, ulong Replayed) : Frame
 {
     public override FrameType Type => FrameType.Ack;
@@ -68,11 +102,4 @@ public sealed record HashResultFrame(ulong Position, ulong Hash) : Frame
 public sealed record DeliveryMarksFrame(byte[] Marks) : Frame
 {
     public override FrameType Type => FrameType.DeliveryMarks;
-}
-
-/// <summary>Secondary to primary: alive, but still without the snapshot, so nothing to acknowledge.</summary>
-public sealed record WaitingFrame : Frame
-{
-    public static WaitingFrame Instance { get; } = new();
-    public override FrameType Type => FrameType.Waiting;
 }

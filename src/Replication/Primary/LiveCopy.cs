@@ -2,6 +2,7 @@ using System.Diagnostics;
 using Lockstep.Engine.Cpu;
 using Lockstep.Engine.Snapshots;
 using Lockstep.Replication.Channel;
+using Lockstep.Replication.Links;
 
 namespace Lockstep.Replication.Primary;
 
@@ -14,7 +15,7 @@ internal sealed class LiveCopy
 {
     private volatile bool _sent;
 
-    public LiveCopy(LockstepChannel channel, object link, string address, Machine machine, string vmName, Action done)
+    public LiveCopy(LinkChannel channel, object link, string address, Machine machine, string vmName, Action done)
     {
         Channel = channel;
         Link = link;
@@ -35,7 +36,7 @@ internal sealed class LiveCopy
         }) { IsBackground = true, Name = $"vm-{vmName}-precopy" }.Start();
     }
 
-    public LockstepChannel Channel { get; }
+    public LinkChannel Channel { get; }
 
     /// <summary>Identifies this secondary's acks at the gate.</summary>
     public object Link { get; }

@@ -44,6 +44,9 @@ public sealed class OutputGate(Action<MachineOutput> release)
     /// <summary>How far the secondary's replay trails the primary, from the last ack.</summary>
     public double LagMs { get { lock (_lock) return _lagMs; } }
 
+    /// <summary>Outputs wait for an ack (or for the next generation).</summary>
+    public bool HasHeld { get { lock (_lock) return _held.Count > 0; } }
+
     public bool IsCurrent(object link) { lock (_lock) return link == _link; }
 
     /// <param name="releasedSeq">Where a promoted or rebuilt primary's predecessor had got to.</param>

@@ -5,12 +5,13 @@ using Lockstep.Engine.Cpu;
 using Lockstep.Engine.Recording;
 using Lockstep.Engine.Snapshots;
 using Lockstep.Replication.Channel;
+using Lockstep.Replication.Links;
 
 namespace Lockstep.Replication.Primary;
 
 /// <summary>
 /// Runs a VM live on its own thread (run, cut, ship), recording every input, and keeps a secondary
-/// in lockstep over a <see cref="LockstepChannel"/>: an output leaves only through the
+/// in lockstep over a <see cref="LinkChannel"/> (on the node's link to the secondary's node): an output leaves only through the
 /// <see cref="OutputGate"/>. The loop decides nothing about failover: it reports facts
 /// (<see cref="IPrimaryFacts"/>) and does what it is told. It must only be started by a side that
 /// holds its generation (the VM starts alone, its outputs leaving at once).
@@ -20,7 +21,7 @@ namespace Lockstep.Replication.Primary;
 /// <list type="bullet">
 /// <item>The VM thread owns the machine, the recorder, the channel, the live copy in progress, the
 /// ship policy and the hash check; other threads reach them only through <see cref="Post"/>ed commands.</item>
-/// <item>The channel's reader thread only calls <see cref="OnFrame"/>, which touches the gate (its own lock)
+/// <item>The link's reader thread only calls <see cref="OnFrame"/>, which touches the gate (its own lock)
 /// and <see cref="_hashCheckSent"/> (an immutable record the VM thread publishes).</item>
 /// <item>Figures for <see cref="Stats"/> are written by the VM thread only, read anywhere through Volatile.</item>
 /// <item>The copy thread writes only <see cref="LiveCopy.Sent"/>; <see cref="LiveInputs"/> and <see cref="DeliveryFilter"/> are thread-safe.</item>
@@ -33,6 +34,7 @@ public sealed class PrimaryLoop
     private readonly LiveInputs _inputs;
     private readonly EventRecorder _recorder;
     private readonly LockstepSettings _settings;
+    private readonly NodeLinks _links;
     private readonly IPrimaryFacts _facts;
     private readonly DeliveryFilter _filter;
     private readonly OutputGate _gate;
@@ -42,7 +44,7 @@ public sealed class PrimaryLoop
     private readonly Thread _thread;
 
     // VM thread only.
-    private LockstepChannel? _channel;
+    private LinkChannel? _channel;
     private LiveCopy? _copy;
     private bool _hashCheckWanted;
     private bool _ended;
@@ -50,6 +52,10 @@ public sealed class PrimaryLoop
     private long _lastCheckpoint = Stopwatch.GetTimestamp();
     private long _bandwidthBytes, _bandwidthSince = Stopwatch.GetTimestamp();
     private volatile bool _stopping;
+    // What the secondary was last sent: with nothing new, an idle VM sends nothing (the link carries the heartbeats).
+    private ulong _shippedHorizon = ulong.MaxValue;
+    private ulong _shippedReleasedSeq;
+    private long _shippedAt;
 
     // Published by the VM thread, read by the reader thread: what the pending replica check compares against.
     private volatile HashCheck? _hashCheckSent;
@@ -61,9 +67,11 @@ public sealed class PrimaryLoop
 
     /// <param name="releasedSeq">The first output sequence number not known to be released (a promoted or rebuilt primary's).</param>
     /// <param name="filter">The delivery marks a promoted secondary took over; null for a fresh start.</param>
-    public PrimaryLoop(string name, Machine machine, long firstEntryIndex, ulong releasedSeq, LockstepSettings settings,
+    /// <param name="links">The node's links, on which the channel to a secondary is opened.</param>
+    public PrimaryLoop(string name, Machine machine, long firstEntryIndex, ulong releasedSeq, LockstepSettings settings, NodeLinks links,
         IPrimaryFacts facts, DeliveryFilter? filter = null)
     {
+        _links = links;
         _name = name;
         _machine = machine;
         _recorder = new EventRecorder(firstEntryIndex);
@@ -115,7 +123,7 @@ public sealed class PrimaryLoop
     /// <summary>The next generation is this side's: held outputs leave, and later ones at once, until the next attach.</summary>
     public void GoAlone() => Post(_gate.GoAlone);
 
-    /// <summary>Stops running the guest (inputs keep arriving, the channel keeps its heartbeats); the secondary simply has nothing to replay.</summary>
+    /// <summary>Stops running the guest (inputs keep arriving, the link keeps its heartbeats); the secondary simply has nothing to replay.</summary>
     public void Pause() => Post(() => _paused = true);
 
     /// <summary>Runs the guest again, with whatever arrived meanwhile.</summary>
@@ -177,7 +185,7 @@ public sealed class PrimaryLoop
                 if (_machine.IsHalted || _paused)
                 {
                     Ship(force: true);
-                    _wake.WaitOne(_settings.HeartbeatInterval);
+                    _wake.WaitOne(IdleSleep(Timeout.InfiniteTimeSpan));
                     CheckChannel();
                     continue;
                 }
@@ -196,8 +204,7 @@ public sealed class PrimaryLoop
                 if (reason is StopReason.Halted or StopReason.Faulted) ReportEnd(reason);
                 else if (reason == StopReason.Waiting && !_inputs.HasArrivals)
                 {
-                    var sleep = _inputs.UntilTimer(_machine);
-                    if (sleep > _settings.HeartbeatInterval) sleep = _settings.HeartbeatInterval;
+                    var sleep = IdleSleep(_inputs.UntilTimer(_machine));
                     if (sleep > TimeSpan.Zero) _wake.WaitOne(sleep);
                 }
                 else if (_gate.LagMs > _settings.MaxLag.TotalMilliseconds)
@@ -216,6 +223,26 @@ public sealed class PrimaryLoop
         }
     }
 
+    /// <summary>
+    /// How long an idle VM sleeps: until a packet, a command or <paramref name="until"/> (its timer deadline),
+    /// nothing periodic. But while outputs wait for their ack, or were released since the last segment, it
+    /// wakes a heartbeat interval after that segment to tell the secondary what was released (a takeover
+    /// re-sends what it does not know to be released), unless a busier segment carried it meanwhile.
+    /// </summary>
+    private TimeSpan IdleSleep(TimeSpan until)
+    {
+        if (_channel is null) return until;
+        TimeSpan tell;
+        if (_gate.ReleasedSeq != _shippedReleasedSeq)
+        {
+            tell = _settings.HeartbeatInterval - Stopwatch.GetElapsedTime(_shippedAt);
+            if (tell < TimeSpan.FromMilliseconds(1)) tell = TimeSpan.FromMilliseconds(1);
+        }
+        else if (_gate.HasHeld) tell = _settings.HeartbeatInterval; // their ack releases them on the reader thread, which does not wake this one
+        else return until;
+        return until == Timeout.InfiniteTimeSpan || until > tell ? tell : until;
+    }
+
     private void ReportEnd(StopReason reason)
     {
         if (_ended) return;
@@ -229,7 +256,10 @@ public sealed class PrimaryLoop
     {
         long now = Stopwatch.GetTimestamp();
         if (!_ship.Due(force, now)) return;
-        if (_channel is null && _recorder.PendingCount == 0) return; // no heartbeat needed without a partner
+        if (_channel is null && _recorder.PendingCount == 0) return; // nothing to journal, nobody to tell
+        if (_channel is not null && _recorder.PendingCount == 0 && _machine.Position == _shippedHorizon
+            && (_gate.ReleasedSeq == _shippedReleasedSeq || Stopwatch.GetElapsedTime(_shippedAt, now) < _settings.HeartbeatInterval))
+            return; // nothing new but released outputs, which can wait for a busier segment up to a heartbeat interval (see IdleSleep)
         var segment = _recorder.Cut(_machine.Position);
         var frame = SegmentFrame.Of(_gate.ReleasedSeq, segment);
         if (segment.Entries.Length > 0) _facts.LogCut(segment, frame.Encoded);
@@ -239,6 +269,7 @@ public sealed class PrimaryLoop
         // Marks first: the secondary must hold them before the packets they let in can be its to answer for.
         if (_filter.TakeChanges() is { } marks) _channel.Send(new DeliveryMarksFrame(marks));
         _channel.Send(frame);
+        (_shippedHorizon, _shippedReleasedSeq, _shippedAt) = (segment.Horizon, frame.ReleasedSeq, now);
         _gate.Shipped(segment.Horizon, now);
         CountShipped(FrameCodec.HeaderSize + 8 + frame.Encoded.Length, now);
     }
@@ -284,10 +315,8 @@ public sealed class PrimaryLoop
 
     private void CheckChannel()
     {
-        if (_channel is null) return;
-        if (_channel.IsOpen && _channel.SilentFor > _settings.HeartbeatTimeout)
-            _channel.Close(CloseReason.Silent, $"secondary silent for {_channel.SilentFor.TotalMilliseconds:F0} ms");
-        if (_channel.IsOpen) return;
+        // Silence is the link's: its heartbeat timer ends the link, and so this channel, when the secondary's node goes quiet.
+        if (_channel is null || _channel.IsOpen) return;
         var lost = _channel;
         _channel = null;
         _gate.Hold();
@@ -321,12 +350,12 @@ public sealed class PrimaryLoop
         }
         var link = new object();
         _gate.Link(link);
-        LockstepChannel channel;
+        LinkChannel channel;
         try
         {
-            channel = LockstepChannel.Connect(host, port, token, frame => OnFrame(link, frame), TimeSpan.FromSeconds(2), _settings.HeartbeatTimeout);
+            channel = _links.Open(host, port, _name, token, frame => OnFrame(link, frame), () => _wake.Set(), TimeSpan.FromSeconds(2));
         }
-        catch (Exception e) when (e is SocketException or IOException)
+        catch (Exception e) when (e is SocketException or IOException or ObjectDisposedException)
         {
             _gate.Unlink(link);
             _facts.AttachFailed($"could not connect to the secondary at {host}:{port}: {e.Message}");
@@ -360,6 +389,7 @@ public sealed class PrimaryLoop
         Volatile.Write(ref _reprotectPauseMs, pause.Elapsed.TotalMilliseconds);
         _channel = channel;
         _ship.Shipped(Stopwatch.GetTimestamp());
+        (_shippedHorizon, _shippedReleasedSeq, _shippedAt) = (_machine.Position, _gate.ReleasedSeq, Stopwatch.GetTimestamp());
     }
 
     /// <summary>Lets go of a secondary whose RAM is still on its way (it holds no state to take over with).</summary>

@@ -4,6 +4,7 @@ using Lockstep.Engine.Cpu;
 using Lockstep.Engine.Recording;
 using Lockstep.Engine.Snapshots;
 using Lockstep.Replication.Channel;
+using Lockstep.Replication.Links;
 
 namespace Lockstep.Replication.Secondary;
 
@@ -11,15 +12,18 @@ namespace Lockstep.Replication.Secondary;
 /// Replays the primary's log on its own thread. It admits only the primary that presents this
 /// attach's token, starts from the snapshot sent first, acknowledges every segment on receipt,
 /// and keeps its own (suppressed) outputs that the primary may not have released yet. When the
-/// channel drops or goes silent it replays all it has and reports the loss with the machine; it
+/// channel drops (or its link goes silent) it replays all it has and reports the loss with the machine; it
 /// never claims or goes live itself.
 /// </summary>
 /// <remarks>
-/// Threads and who owns what: the replay thread owns the machine, the replay inputs, the kept outputs
-/// and the channel reference (set before the reader starts). The channel's reader thread decodes
-/// frames, queues them in <see cref="_inbox"/>, applies delivery marks (the filter is thread-safe),
+/// Threads and who owns what: the replay thread owns the machine, the replay inputs and the kept outputs.
+/// The link's reader thread sets the channel reference (before any frame of it), queues frames in
+/// <see cref="_inbox"/>, applies delivery marks (the filter is thread-safe), sends the acks on receipt,
 /// and is the only writer of <see cref="_acked"/> and <see cref="_releasedSeq"/>. The replay thread is
-/// the only writer of <see cref="_replayedPosition"/>.
+/// the only writer of <see cref="_replayedPosition"/>. Nothing polls: the replay thread sleeps until a
+/// frame, the channel's end or <see cref="Stop"/> wakes it.
+/// The inbox has no fixed bound: what bounds it is the primary, which ships only while its secondary's
+/// replay trails by less than MaxLag (beyond, it slows to a slice per millisecond until acks show progress).
 /// </remarks>
 public sealed class ReplayLoop
 {
@@ -27,14 +31,15 @@ public sealed class ReplayLoop
     private readonly uint _memorySize;
     private readonly LockstepSettings _settings;
     private readonly ISecondaryFacts _facts;
-    private readonly string _host;
+    private readonly NodeLinks _links;
     private readonly AttachToken _token;
     private readonly ConcurrentQueue<Frame> _inbox = new();
     private readonly AutoResetEvent _wake = new(false);
     private readonly List<MachineOutput> _unreleased = [];
     private readonly DeliveryFilter _filter = new();
-    private volatile LockstepChannel? _channel;
-    private volatile Acked? _acked; // null until the snapshot came: heartbeats then say Waiting, never ack
+    private volatile LinkChannel? _channel;
+    private volatile ExpectedChannel? _expected;
+    private volatile Acked? _acked; // null until the snapshot came: nothing to acknowledge before
     private long _releasedSeq;
     private long _replayedPosition;
     private volatile bool _stopping;
@@ -44,35 +49,40 @@ public sealed class ReplayLoop
     /// <summary>How long to wait for the primary to connect before giving up.</summary>
     public static readonly TimeSpan ConnectWait = TimeSpan.FromSeconds(10);
 
-    public ReplayLoop(string name, uint memorySize, string host, AttachToken token, LockstepSettings settings, ISecondaryFacts facts)
+    /// <param name="links">The node's links: the primary opens this VM's channel on the link from its node.</param>
+    public ReplayLoop(string name, uint memorySize, NodeLinks links, AttachToken token, LockstepSettings settings, ISecondaryFacts facts)
     {
         _name = name;
         _memorySize = memorySize;
         _settings = settings;
         _facts = facts;
-        _host = host;
+        _links = links;
         _token = token;
     }
 
-    /// <summary>Starts listening and the replay thread; returns the port the primary should connect to.</summary>
-    /// <exception cref="System.Net.Sockets.SocketException">No port to listen on.</exception>
+    /// <summary>Expects the primary (its token) on the node's links and starts the replay thread; returns the port the primary should connect to.</summary>
+    /// <exception cref="ObjectDisposedException">The node's links are closed (the node is stopping).</exception>
     public int Start()
     {
-        var listener = new ChannelListener(_host, _token);
-        listener.Refused += _facts.Refused;
-        new Thread(() => Loop(listener)) { IsBackground = true, Name = $"vm-{_name}-secondary" }.Start();
-        return listener.Port;
+        _expected = _links.Expect(_name, _token, channel =>
+        {
+            _channel = channel;
+            _wake.Set();
+        }, OnFrame, () => _wake.Set(), _facts.Refused);
+        new Thread(Loop) { IsBackground = true, Name = $"vm-{_name}-secondary" }.Start();
+        return _links.Port;
     }
 
     /// <summary>Stops without taking over (the VM was stopped, or this secondary was replaced); any thread.</summary>
     public void Stop()
     {
         _stopping = true;
+        _expected?.Dispose();
         _channel?.Close(CloseReason.Local, "secondary stopped");
         _wake.Set();
     }
 
-    /// <summary>Reader thread.</summary>
+    /// <summary>Reader thread: only queues, acknowledges and applies marks (every VM on the link waits behind it).</summary>
     private void OnFrame(Frame frame)
     {
         switch (frame)
@@ -107,21 +117,21 @@ public sealed class ReplayLoop
         _channel?.Send(new AckFrame(acked.Entries, acked.Horizon, (ulong)Interlocked.Read(ref _replayedPosition)));
     }
 
-    private void Loop(ChannelListener listener)
+    private void Loop()
     {
         try
         {
-            var socket = listener.AcceptPrimary(Stopwatch.GetTimestamp() + (long)(ConnectWait.TotalSeconds * Stopwatch.Frequency), () => _stopping);
-            listener.Dispose();
-            if (socket is null)
+            long deadline = Stopwatch.GetTimestamp() + (long)(ConnectWait.TotalSeconds * Stopwatch.Frequency);
+            while (_channel is null && !_stopping && Stopwatch.GetTimestamp() < deadline)
+                _wake.WaitOne(TimeSpan.FromSeconds((double)(deadline - Stopwatch.GetTimestamp()) / Stopwatch.Frequency));
+            _expected?.Dispose();
+            var channel = _channel;
+            if (channel is null)
             {
                 if (!_stopping) _facts.Ended(null, "the primary never connected");
                 return;
             }
-            var channel = new LockstepChannel(socket, OnFrame, _settings.HeartbeatTimeout);
-            _channel = channel;
             if (_stopping) channel.Close(CloseReason.Local, "secondary stopped");
-            channel.Start();
             Replay(channel);
         }
         catch (Exception e)
@@ -131,16 +141,16 @@ public sealed class ReplayLoop
         finally
         {
             // Whatever ended this side, the primary must see the channel go (it then re-protects).
+            _expected?.Dispose();
             _channel?.Close(CloseReason.Local, "secondary ended");
-            listener.Dispose();
         }
     }
 
-    private void Replay(LockstepChannel channel)
+    private void Replay(LinkChannel channel)
     {
         Machine? machine = null, pages = null;
         ReplayInputs? replay = null;
-        long lastHeartbeat = Stopwatch.GetTimestamp();
+        long reportedReplayed = -1;
         bool inSync = false;
         while (!_stopping)
         {
@@ -182,16 +192,14 @@ public sealed class ReplayLoop
                 Interlocked.Exchange(ref _replayedPosition, (long)machine.Position);
                 if (reason is StopReason.Budget or StopReason.Output) continue;
             }
-            if (Stopwatch.GetElapsedTime(lastHeartbeat) >= _settings.HeartbeatInterval)
+            // Replay caught up with all that came: one ack says so (the primary's lag figure and its throttle read
+            // replay progress from acks; those on receipt carry it as it was then). Liveness is the link's heartbeats.
+            long replayed = Interlocked.Read(ref _replayedPosition);
+            if (_acked is { } acked && replayed != reportedReplayed)
             {
-                // Heartbeat, and fresh replay progress for the lag figure. Before the snapshot there is
-                // nothing to acknowledge (an ack would tell the primary it is protected): only "alive".
-                if (_acked is { } acked) channel.Send(new AckFrame(acked.Entries, acked.Horizon, (ulong)Interlocked.Read(ref _replayedPosition)));
-                else channel.Send(WaitingFrame.Instance);
-                lastHeartbeat = Stopwatch.GetTimestamp();
+                reportedReplayed = replayed;
+                channel.Send(new AckFrame(acked.Entries, acked.Horizon, (ulong)replayed));
             }
-            if (channel.IsOpen && channel.SilentFor > _settings.HeartbeatTimeout)
-                channel.Close(CloseReason.Silent, $"primary silent for {channel.SilentFor.TotalMilliseconds:F0} ms");
             if (!channel.IsOpen)
             {
                 var reason = channel.ClosedReason ?? CloseReason.ConnectionLost;
@@ -204,11 +212,11 @@ public sealed class ReplayLoop
                 _facts.PrimaryLost(reason, detail, CatchUp(machine, replay, channel));
                 return;
             }
-            _wake.WaitOne(TimeSpan.FromMilliseconds(20));
+            _wake.WaitOne();
         }
     }
 
-    private void AnswerHashCheck(LockstepChannel channel, Machine machine, ulong position)
+    private void AnswerHashCheck(LinkChannel channel, Machine machine, ulong position)
     {
         machine.RunUntilStopped(Keep);
         channel.Send(new HashResultFrame(machine.Position, machine.Position == position ? StateHash.Compute(machine) : 0));
@@ -235,7 +243,7 @@ public sealed class ReplayLoop
     }
 
     /// <summary>Replays everything received: the state a takeover starts from.</summary>
-    private Takeover CatchUp(Machine machine, ReplayInputs replay, LockstepChannel channel)
+    private Takeover CatchUp(Machine machine, ReplayInputs replay, LinkChannel channel)
     {
         long detectedAt = Stopwatch.GetTimestamp();
         double silentMs = channel.SilentFor.TotalMilliseconds;

@@ -22,7 +22,7 @@ public sealed class PrimaryExecutorSpecs : Akka.TestKit.Xunit2.TestKit, IDisposa
     private (IActorRef Primary, TestProbe Coordinator) StartPrimary(string name)
     {
         var coordinator = CreateTestProbe();
-        var primary = Sys.ActorOf(PrimaryExecutor.Props(SpecSupport.FreshPrimary(name, 1), _storage.Claims, SpecSupport.Settings, coordinator.Ref), $"primary-{name}");
+        var primary = Sys.ActorOf(PrimaryExecutor.Props(SpecSupport.FreshPrimary(name, 1), _storage.Claims, SpecSupport.Settings, SpecSupport.Links, coordinator.Ref), $"primary-{name}");
         return (primary, coordinator);
     }
 
@@ -30,7 +30,7 @@ public sealed class PrimaryExecutorSpecs : Akka.TestKit.Xunit2.TestKit, IDisposa
     private ReplayLoop Protect(string name, IActorRef primary, TestProbe coordinator, TestProbe secondary)
     {
         var token = AttachToken.New();
-        var loop = new ReplayLoop(name, MemoryMap.DefaultRamSize, "127.0.0.1", token, SpecSupport.Settings, new IgnoredSecondaryFacts());
+        var loop = new ReplayLoop(name, MemoryMap.DefaultRamSize, SpecSupport.PeerLinks, token, SpecSupport.Settings, new IgnoredSecondaryFacts());
         int port = loop.Start();
         primary.Tell(new AttachSecondary(name, 1, "127.0.0.1", port, token.Bytes, "test-node", secondary.Ref), coordinator.Ref);
         coordinator.ExpectReport(PrimaryPhase.Attaching);
@@ -101,12 +101,14 @@ public sealed class PrimaryExecutorSpecs : Akka.TestKit.Xunit2.TestKit, IDisposa
     {
         var (primary, coordinator) = StartPrimary("p4");
         coordinator.ExpectReport(PrimaryPhase.Alone);
-        // A secondary that admits the primary and then never says a word: frozen, or cut off.
+        // A secondary's node that accepts the primary's link and then never says a word (not even heartbeats): frozen, or cut off.
         var token = AttachToken.New();
-        using var listener = new ChannelListener("127.0.0.1", token);
-        primary.Tell(new AttachSecondary("p4", 1, "127.0.0.1", listener.Port, token.Bytes, "frozen-node", CreateTestProbe().Ref), coordinator.Ref);
-        using var frozen = listener.AcceptPrimary(System.Diagnostics.Stopwatch.GetTimestamp() + 10 * System.Diagnostics.Stopwatch.Frequency, () => false);
-        Assert.NotNull(frozen);
+        using var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Parse("127.0.0.5"), 0);
+        listener.Start();
+        int port = ((System.Net.IPEndPoint)listener.LocalEndpoint).Port;
+        primary.Tell(new AttachSecondary("p4", 1, "127.0.0.5", port, token.Bytes, "frozen-node", CreateTestProbe().Ref), coordinator.Ref);
+        Assert.True(listener.Server.Poll(TimeSpan.FromSeconds(10), System.Net.Sockets.SelectMode.SelectRead), "the primary never connected");
+        using var frozen = listener.AcceptSocket();
         coordinator.ExpectReport(PrimaryPhase.Attaching);
         // The RAM copy cannot finish into a socket nobody reads, or the pause follows and heartbeats go unanswered:
         // either way the channel ends without the peer having gone, so the claim waits.

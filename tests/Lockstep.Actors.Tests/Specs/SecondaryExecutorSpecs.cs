@@ -29,7 +29,7 @@ public sealed class SecondaryExecutorSpecs : Akka.TestKit.Xunit2.TestKit, IDispo
         var coordinator = CreateTestProbe();
         var host = CreateTestProbe();
         var start = new StartSecondary(SpecSupport.Kv(name), 1, Guid.NewGuid(), Cluster.Get(Sys).SelfAddress, [], Coordinator: coordinator.Ref);
-        var secondary = host.ChildActorOf(SecondaryExecutor.Props(start, _storage.Claims, SpecSupport.Settings, coordinator.Ref), $"secondary-{name}");
+        var secondary = host.ChildActorOf(SecondaryExecutor.Props(start, _storage.Claims, SpecSupport.Settings, SpecSupport.Links, coordinator.Ref), $"secondary-{name}");
         var up = coordinator.ExpectToCoordinator<SecondaryUp>();
         Assert.Equal(start.Attempt, up.Attempt);
         Assert.Equal(AttachToken.Length, up.Token.Length);
@@ -42,7 +42,7 @@ public sealed class SecondaryExecutorSpecs : Akka.TestKit.Xunit2.TestKit, IDispo
         var machine = new Machine(MemoryMap.DefaultRamSize);
         ElfLoader.Load(machine, SpecSupport.KvImage);
         var facts = new RecordedPrimaryFacts();
-        var loop = new PrimaryLoop(name, machine, 0, 0, SpecSupport.Settings, facts);
+        var loop = new PrimaryLoop(name, machine, 0, 0, SpecSupport.Settings, SpecSupport.PeerLinks, facts);
         _primaries.Add(loop);
         loop.Start();
         loop.Attach(up.Host, up.Port, AttachToken.Of(up.Token));
@@ -104,8 +104,8 @@ public sealed class SecondaryExecutorSpecs : Akka.TestKit.Xunit2.TestKit, IDispo
     {
         var (_, _, up) = StartSecondary("s4");
         using (var garbage = Connect(up.Port)) garbage.Send(Encoding.ASCII.GetBytes("GET / HTTP/1.1\r\n\r\n"));
-        using (var impostor = Connect(up.Port)) impostor.Send(FrameCodec.Encode(new HelloFrame(AttachToken.New().Bytes)));
-        using (var huge = Connect(up.Port)) huge.Send([(byte)FrameType.Hello, 0xff, 0xff, 0xff, 0x7f]);
+        using (var impostor = Connect(up.Port)) impostor.Send(FrameCodec.Encode(1, new HelloFrame("s4", AttachToken.New().Bytes)));
+        using (var huge = Connect(up.Port)) huge.Send([(byte)FrameType.Hello, 1, 0, 0, 0, 0xff, 0xff, 0xff, 0x7f]);
         using var silent = Connect(up.Port);
 
         var (primary, facts) = AttachPrimary("s4", up);

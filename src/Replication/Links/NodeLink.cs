@@ -1,0 +1,300 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+using Lockstep.Replication.Channel;
+
+namespace Lockstep.Replication.Links;
+
+/// <summary>
+/// One TCP connection between two nodes, outside Akka.Remote, carrying the channels of every VM whose
+/// primary is on the connecting node and whose secondary is on the other (only the connecting side opens
+/// channels: it chose whom to connect to, so its primaries never hand state to a peer that merely
+/// connected in). Heartbeats are the link's: failure detection costs the same for one VM and a thousand.
+/// A lost link is a fact for every channel on it; a frame that does not decode ends the link
+/// (<see cref="CloseReason.Malformed"/>), so a hostile peer can only kill its own connection.
+/// </summary>
+/// <remarks>
+/// Sends go straight to the socket from the caller's thread under the send lock (a hand-off to a sender
+/// thread costs a wake-up per side, most of a loopback round trip). A frame larger than
+/// <see cref="PieceSize"/> goes in parts, the lock taken per part, so a RAM copy holds up another VM's
+/// ack by at most one part (plus what already sits in the socket buffers, <see cref="SocketBuffer"/>).
+/// One reader thread per link decodes and hands each frame to its channel, whose callback only enqueues.
+/// </remarks>
+public sealed class NodeLink
+{
+    /// <summary>The largest piece of a frame written under the send lock at once.</summary>
+    public const int PieceSize = 64 << 10;
+
+    /// <summary>The socket send and receive buffers: what a small frame may find queued ahead of it.</summary>
+    public const int SocketBuffer = 1 << 20;
+
+    // A link frame is a part at most (a part's flag byte and piece); anything longer is refused before allocating.
+    private const int MaxLinkPayload = 1 + PieceSize;
+
+    private readonly NodeLinks _owner;
+    private readonly Socket _socket;
+    private readonly NetworkStream _stream;
+    private readonly LockstepSettings _settings;
+    private readonly object _sendLock = new();
+    private readonly object _closeLock = new();
+    private readonly ConcurrentDictionary<uint, LinkChannel> _channels = new();
+    private readonly long _startedAt = Stopwatch.GetTimestamp();
+    private long _lastReceived = Stopwatch.GetTimestamp();
+    private long _lastSent = Stopwatch.GetTimestamp();
+    private int _waitingToSend;
+    private uint _lastChannelId;
+    private volatile bool _everAdmitted;
+    private volatile Closing? _closed;
+
+    private sealed record Closing(CloseReason Reason, string Detail);
+
+    private NodeLink(NodeLinks owner, Socket socket, bool outgoing, string peer, LockstepSettings settings)
+    {
+        _owner = owner;
+        _socket = socket;
+        _settings = settings;
+        Outgoing = outgoing;
+        Peer = peer;
+        _socket.NoDelay = true;
+        _socket.SendTimeout = (int)settings.HeartbeatTimeout.TotalMilliseconds;
+        _socket.ReceiveTimeout = 0;
+        _socket.SendBufferSize = SocketBuffer;
+        _socket.ReceiveBufferSize = SocketBuffer;
+        _stream = new NetworkStream(socket, ownsSocket: true);
+    }
+
+    /// <summary>This node connected (its primaries open channels on it); false: the peer connected in.</summary>
+    public bool Outgoing { get; }
+
+    /// <summary>The other end, for logs.</summary>
+    public string Peer { get; }
+
+    public bool IsOpen => _closed is null;
+    public CloseReason? ClosedReason => _closed?.Reason;
+    public string? ClosedDetail => _closed?.Detail;
+    public TimeSpan SilentFor => Stopwatch.GetElapsedTime(Interlocked.Read(ref _lastReceived));
+
+    /// <summary>VM channels open on this link now.</summary>
+    public int ChannelCount => _channels.Count;
+
+    /// <summary>
+    /// Connects on the caller's thread alone (a non-blocking connect and a poll): an async connect
+    /// completes on the thread pool, and on a node whose pool is busy that made attaches time out.
+    /// </summary>
+    /// <exception cref="SocketException">Refused, unreachable, or not connected within <paramref name="timeout"/>.</exception>
+    internal static NodeLink Connect(NodeLinks owner, string host, int port, TimeSpan timeout, LockstepSettings settings)
+    {
+        var address = IPAddress.TryParse(host, out var parsed) ? parsed : Dns.GetHostAddresses(host)[0];
+        var socket = new Socket(address.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { Blocking = false };
+        try
+        {
+            try
+            {
+                socket.Connect(address, port);
+            }
+            catch (SocketException e) when (e.SocketErrorCode is SocketError.WouldBlock or SocketError.InProgress)
+            {
+                // Under way: writable once connected, or once it has failed.
+                if (!socket.Poll(timeout, SelectMode.SelectWrite)) throw new SocketException((int)SocketError.TimedOut);
+                var error = (SocketError)(int)socket.GetSocketOption(SocketOptionLevel.Socket, SocketOptionName.Error)!;
+                if (error != SocketError.Success) throw new SocketException((int)error);
+            }
+            socket.Blocking = true;
+            return new NodeLink(owner, socket, outgoing: true, $"{host}:{port}", settings);
+        }
+        catch
+        {
+            socket.Dispose();
+            throw;
+        }
+    }
+
+    internal static NodeLink Accepted(NodeLinks owner, Socket socket, LockstepSettings settings) =>
+        new(owner, socket, outgoing: false, socket.RemoteEndPoint?.ToString() ?? "unknown peer", settings);
+
+    /// <summary>Starts the reader thread (separate from construction, so the owner can store the link before frames arrive).</summary>
+    internal void Start() => new Thread(ReceiveLoop) { IsBackground = true, Name = $"lockstep-link-{Peer}" }.Start();
+
+    /// <summary>Opens a VM's channel, presenting the attach token; a refusal comes back as the channel closing (Unauthenticated).</summary>
+    internal LinkChannel Open(string vm, AttachToken token, Action<Frame> onFrame, Action onClosed)
+    {
+        uint id = Interlocked.Increment(ref _lastChannelId);
+        var channel = Add(id, vm, onFrame, onClosed);
+        Send(id, new HelloFrame(vm, token.Bytes), null);
+        return channel;
+    }
+
+    /// <summary>A channel from now on (a link closed meanwhile closes it at once).</summary>
+    internal LinkChannel Add(uint id, string vm, Action<Frame> onFrame, Action onClosed)
+    {
+        var channel = new LinkChannel(this, id, vm, onFrame, onClosed);
+        _channels[id] = channel;
+        _everAdmitted = true;
+        if (_closed is { } closed) channel.LinkLost(closed.Reason, closed.Detail);
+        return channel;
+    }
+
+    internal void Remove(uint id) => _channels.TryRemove(id, out _);
+
+    /// <summary>
+    /// Writes a frame of <paramref name="channel"/> now, on the caller's thread; in parts when it is
+    /// larger than <see cref="PieceSize"/>, <paramref name="partsLock"/> held meanwhile. A peer that stops
+    /// reading (frozen) makes the write time out, and that ends the link like any other failure.
+    /// </summary>
+    internal void Send(uint channel, Frame frame, object? partsLock)
+    {
+        if (!IsOpen) return;
+        byte[] bytes = FrameCodec.Encode(channel, frame);
+        if (bytes.Length <= PieceSize || partsLock is null)
+        {
+            Write(bytes);
+            return;
+        }
+        lock (partsLock)
+        {
+            for (int at = 0; at < bytes.Length && IsOpen; at += PieceSize)
+            {
+                int length = Math.Min(PieceSize, bytes.Length - at);
+                Write(FrameCodec.Encode(channel, new PartFrame(at + length == bytes.Length, bytes.AsMemory(at, length))));
+                // Let a sender waiting for the lock (another VM's ack, a segment) go before the next part.
+                var spin = new SpinWait();
+                for (int i = 0; i < 20 && Volatile.Read(ref _waitingToSend) > 0; i++) spin.SpinOnce();
+            }
+        }
+    }
+
+    private void Write(byte[] bytes)
+    {
+        try
+        {
+            Interlocked.Increment(ref _waitingToSend);
+            lock (_sendLock)
+            {
+                Interlocked.Decrement(ref _waitingToSend);
+                _socket.Send(bytes);
+            }
+            Interlocked.Exchange(ref _lastSent, Stopwatch.GetTimestamp());
+        }
+        catch (Exception e) when (e is IOException or SocketException or ObjectDisposedException)
+        {
+            // A peer that closed its end (reset, broken pipe) may have sent goodbyes first, still waiting in the
+            // receive buffer: the reader, which gets them before the error, decides how each channel ended.
+            // Closing here would throw them away, and a secondary dismissed in good order would take over.
+            // Any other failure (a peer that stopped reading) ends the link now.
+            if ((e.InnerException ?? e) is SocketException { SocketErrorCode: SocketError.ConnectionReset or SocketError.Shutdown }) return;
+            Close(CloseReason.SendFailed, $"send failed: {e.Message}");
+        }
+    }
+
+    /// <summary>
+    /// The heartbeat timer's turn (every <see cref="LockstepSettings.HeartbeatInterval"/>): a link silent
+    /// beyond the timeout ends (Silent); one that carried nothing lately sends a heartbeat, unless the
+    /// send lock is taken (something is being sent anyway) or the socket would block (the timer serves
+    /// every link and must not wait on one).
+    /// </summary>
+    internal void Tick()
+    {
+        if (!IsOpen) return;
+        if (SilentFor > _settings.HeartbeatTimeout)
+        {
+            Close(CloseReason.Silent, $"link to {Peer} silent for {SilentFor.TotalMilliseconds:F0} ms");
+            return;
+        }
+        if (!Outgoing && !_everAdmitted && Stopwatch.GetElapsedTime(_startedAt) > NodeLinks.OpenTimeout)
+        {
+            Close(CloseReason.Unauthenticated, $"no channel admitted from {Peer} within {NodeLinks.OpenTimeout.TotalSeconds:0} s");
+            return;
+        }
+        if (Stopwatch.GetElapsedTime(Interlocked.Read(ref _lastSent)) < _settings.HeartbeatInterval / 2) return;
+        if (!Monitor.TryEnter(_sendLock)) return;
+        try
+        {
+            if (!_socket.Poll(0, SelectMode.SelectWrite)) return;
+            _socket.Send(FrameCodec.Encode(FrameCodec.LinkChannel, HeartbeatFrame.Instance));
+            Interlocked.Exchange(ref _lastSent, Stopwatch.GetTimestamp());
+        }
+        catch (Exception e) when (e is SocketException or ObjectDisposedException)
+        {
+            // The reader sees the same failure and says why the link ended.
+        }
+        finally
+        {
+            Monitor.Exit(_sendLock);
+        }
+    }
+
+    private void ReceiveLoop()
+    {
+        var header = new byte[FrameCodec.HeaderSize];
+        try
+        {
+            // Buffered: a frame's header and payload, and any frames behind them, come in one receive.
+            // Inside the try: a link closed before this thread starts has its stream disposed already.
+            var input = new BufferedStream(_stream, 64 << 10);
+            while (IsOpen)
+            {
+                input.ReadExactly(header);
+                var payload = new byte[FrameCodec.PayloadLength(header, MaxLinkPayload)];
+                input.ReadExactly(payload);
+                Interlocked.Exchange(ref _lastReceived, Stopwatch.GetTimestamp());
+                Dispatch(FrameCodec.ChannelOf(header), FrameCodec.Decode(header[0], payload));
+            }
+        }
+        catch (FrameFormatException e)
+        {
+            Close(CloseReason.Malformed, $"malformed frame from {Peer}: {e.Message}");
+        }
+        catch (Exception e)
+        {
+            // Whatever ends the reader ends the link (its channels' sides then fail over or re-protect).
+            // Nothing may escape this thread: an unhandled exception would take the whole node down,
+            // and Close disposing the stream under a pending read throws NotSupportedException here.
+            var (reason, detail) = Classify(e);
+            Close(reason, detail);
+        }
+    }
+
+    private void Dispatch(uint channel, Frame frame)
+    {
+        if (channel == FrameCodec.LinkChannel)
+        {
+            if (frame is not HeartbeatFrame) throw new FrameFormatException($"a {frame.Type} frame on the link's own channel");
+            return;
+        }
+        switch (frame)
+        {
+            case HeartbeatFrame:
+                throw new FrameFormatException($"a heartbeat on VM channel {channel}");
+            case HelloFrame hello:
+                if (Outgoing) throw new FrameFormatException("an open from the side this node connected to");
+                if (_channels.ContainsKey(channel)) throw new FrameFormatException($"channel {channel} opened twice");
+                if (!_owner.Admit(this, channel, hello)) Send(channel, RefusedFrame.Instance, null);
+                return;
+        }
+        // No channel: one closed on this side, with frames still on their way. They are dropped.
+        if (_channels.TryGetValue(channel, out var open)) open.Receive(frame);
+    }
+
+    private static (CloseReason, string) Classify(Exception e) => (e.InnerException ?? e) switch
+    {
+        SocketException { SocketErrorCode: SocketError.ConnectionReset } => (CloseReason.PeerReset, "link reset by the peer (its process died)"),
+        EndOfStreamException => (CloseReason.PeerClosed, "link closed by the peer"),
+        SocketException s => (CloseReason.ConnectionLost, $"link lost ({s.SocketErrorCode})"),
+        _ => (CloseReason.ConnectionLost, $"link lost ({e.Message})"),
+    };
+
+    /// <summary>Ends the link and every channel on it; the first reason given is the one that stays.</summary>
+    public void Close(CloseReason reason, string detail)
+    {
+        lock (_closeLock)
+        {
+            if (_closed is not null) return;
+            _closed = new Closing(reason, detail);
+        }
+        try { _socket.Shutdown(SocketShutdown.Both); } catch (Exception e) when (e is SocketException or ObjectDisposedException) { }
+        _stream.Dispose();
+        _owner.Forget(this);
+        foreach (var channel in _channels.Values) channel.LinkLost(reason, detail);
+    }
+}
