@@ -23,6 +23,7 @@ internal sealed class FakeSecondary : IDisposable
     private readonly MemoryStream _parts = new();
     private int _segments;
     private long _lastHorizon;
+    private long _releasedSeq;
 
     private FakeSecondary(Socket socket, uint channel)
     {
@@ -34,6 +35,9 @@ internal sealed class FakeSecondary : IDisposable
 
     /// <summary>Log segments received so far.</summary>
     public int Segments => Volatile.Read(ref _segments);
+
+    /// <summary>The first output not yet released, as the newest segment said.</summary>
+    public ulong ReleasedSeq => (ulong)Interlocked.Read(ref _releasedSeq);
 
     /// <summary>The horizon of the newest segment received (0 before any).</summary>
     public ulong LastHorizon => (ulong)Interlocked.Read(ref _lastHorizon);
@@ -108,6 +112,7 @@ internal sealed class FakeSecondary : IDisposable
         if (frame is SegmentFrame segment)
         {
             Interlocked.Exchange(ref _lastHorizon, (long)segment.Segment.Horizon);
+            Interlocked.Exchange(ref _releasedSeq, (long)segment.ReleasedSeq);
             Interlocked.Increment(ref _segments);
         }
     }

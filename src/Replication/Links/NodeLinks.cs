@@ -37,14 +37,14 @@ public sealed class NodeLinks : IDisposable
         public NodeLink? Link;
     }
 
-    /// <param name="host">The node's host address, where it listens for links.</param>
+    /// <param name="host">The node's host address (or a name resolving to it), where it listens for links.</param>
     /// <param name="port">The link port (0: any free one).</param>
     /// <exception cref="SocketException">No port to listen on.</exception>
     public NodeLinks(string host, int port, LockstepSettings settings)
     {
         _settings = settings;
         Host = host;
-        _listener = new TcpListener(IPAddress.Parse(host), port);
+        _listener = new TcpListener(IPAddress.TryParse(host, out var address) ? address : Dns.GetHostAddresses(host)[0], port);
         _listener.Start(64);
         Port = ((IPEndPoint)_listener.LocalEndpoint).Port;
         new Thread(AcceptLoop) { IsBackground = true, Name = "lockstep-links-accept" }.Start();

@@ -108,9 +108,11 @@ public sealed class OutputGate(Action<MachineOutput> release)
         {
             if (link != _link) return false;
             if (horizon > _ackedHorizon) _ackedHorizon = horizon;
-            long reachedAt = 0;
-            while (_shipped.Count > 0 && _shipped.Peek().Horizon <= replayed) reachedAt = _shipped.Dequeue().Timestamp;
-            _lagMs = _shipped.Count == 0 ? 0 : reachedAt == 0 ? _lagMs : Stopwatch.GetElapsedTime(reachedAt).TotalMilliseconds;
+            // Replay trails by the age of the first segment it has not reached: the primary was past `replayed`
+            // by then. (Measured from the newest segment it had reached, an idle spell between two bursts counted
+            // as lag, since no periodic ack refreshes the figure now that heartbeats are the link's.)
+            while (_shipped.Count > 0 && _shipped.Peek().Horizon <= replayed) _shipped.Dequeue();
+            _lagMs = _shipped.Count == 0 ? 0 : Stopwatch.GetElapsedTime(_shipped.Peek().Timestamp).TotalMilliseconds;
             bool nowInSync = !_inSync && horizon >= _snapshotAt;
             if (nowInSync) _inSync = true;
             ReleaseReady();

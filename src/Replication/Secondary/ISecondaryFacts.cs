@@ -20,6 +20,6 @@ public interface ISecondaryFacts
     /// <summary>The loop ended with nothing to take over: a goodbye, no primary ever connected, lost before the snapshot, or a failure.</summary>
     void Ended(CloseReason? reason, string detail);
 
-    /// <summary>A connection that was not the primary's (no or a wrong token, garbage) was dropped; still waiting.</summary>
+    /// <summary>An open of this VM's channel with a wrong token was refused (the link it came on lives on); still waiting.</summary>
     void Refused(CloseReason reason, string detail);
 }

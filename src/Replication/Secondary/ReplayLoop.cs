@@ -150,7 +150,6 @@ public sealed class ReplayLoop
     {
         Machine? machine = null, pages = null;
         ReplayInputs? replay = null;
-        long reportedReplayed = -1;
         bool inSync = false;
         while (!_stopping)
         {
@@ -191,14 +190,6 @@ public sealed class ReplayLoop
                 KeepOutputs(machine);
                 Interlocked.Exchange(ref _replayedPosition, (long)machine.Position);
                 if (reason is StopReason.Budget or StopReason.Output) continue;
-            }
-            // Replay caught up with all that came: one ack says so (the primary's lag figure and its throttle read
-            // replay progress from acks; those on receipt carry it as it was then). Liveness is the link's heartbeats.
-            long replayed = Interlocked.Read(ref _replayedPosition);
-            if (_acked is { } acked && replayed != reportedReplayed)
-            {
-                reportedReplayed = replayed;
-                channel.Send(new AckFrame(acked.Entries, acked.Horizon, (ulong)replayed));
             }
             if (!channel.IsOpen)
             {
