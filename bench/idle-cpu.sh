@@ -24,7 +24,7 @@ for i in $(seq 0 $((nodes - 1))); do
   pids+=($!)
   contacts="${contacts:+$contacts,}127.0.0.1:$((base + i))"
 done
-sleep 10
+sleep 30  # joined, and past the start-up JIT: sooner, the empty nodes measured busier than with 50 VMs
 
 ticks() { local t=0; for p in "${pids[@]}"; do t=$((t + $(awk '{print $14 + $15}' /proc/$p/stat))); done; echo $t; }
 hz=$(getconf CLK_TCK)
@@ -48,8 +48,10 @@ for _ in $(seq 1 240); do
   sleep 1
 done
 echo "created $count VMs in $(python3 -c "import time; print(f'{time.time() - $started:.0f}')") s; Protected: $protected"
-sleep 5  # the last re-protections settle
-busy=$(sample)
-python3 -c "
+sleep 10  # the last re-protections and journal checkpoints settle
+for round in 1 2; do
+  busy=$(sample)
+  python3 -c "
 e, b, n = $empty, $busy, $count
-print(f'with {n} idle protected kv VMs: {b:.2f}% of a core; per VM: {(b - e) / n:.3f}% of a core (target < 0.05)')"
+print(f'with {n} idle protected kv VMs (sample $round): {b:.2f}% of a core; per VM over the empty nodes: {(b - e) / n:.3f}%, all of it counted against the VMs: {b / n:.3f}% (target < 0.05)')"
+done
