@@ -43,7 +43,7 @@ public sealed class PrimaryLogTests : PrimaryTestBase, ISecondaryFacts
         {
             Thread.Sleep(150);
             var token = AttachToken.New();
-            var secondary = new ReplayLoop("logvm", MemoryMap.DefaultRamSize, "127.0.0.1", token, settings, this);
+            var secondary = new ReplayLoop("logvm", MemoryMap.DefaultRamSize, "127.0.0.1", token, settings, this, Scheduler);
             secondaries.Add(secondary);
             primary.Attach("127.0.0.1", secondary.Start(), token);
             Assert.True(_protected.Wait(TimeSpan.FromSeconds(10)),

@@ -3,6 +3,7 @@ using Akka.Event;
 using Lockstep.Actors.Protocol;
 using Lockstep.Replication;
 using Lockstep.Replication.Claims;
+using Lockstep.Replication.Scheduling;
 
 namespace Lockstep.Actors.Executors;
 
@@ -19,14 +20,15 @@ public sealed class ExecutorHost : ReceiveActor
     private readonly ILoggingAdapter _log = Context.GetLogger();
     private readonly Dictionary<IActorRef, (string Vm, Role Role)> _executors = [];
 
+    /// <param name="scheduler">The node's VM threads, shared by every primary and secondary here.</param>
     /// <param name="coordinators">The shard region of the VM coordinators (messages in a ShardingEnvelope by VM name).</param>
-    public ExecutorHost(ClaimStore claims, LockstepSettings settings, IActorRef coordinators)
+    public ExecutorHost(ClaimStore claims, LockstepSettings settings, VmScheduler scheduler, IActorRef coordinators)
     {
         Receive<StartPrimary>(start => Spawn($"rebuild-{start.Vm.Name}-g{start.Generation}", VmRebuilder.Props(start), null));
         Receive<PrimaryLaunch>(launch => Spawn($"primary-{launch.Vm.Name}-g{launch.Generation}",
-            PrimaryExecutor.Props(launch, claims, settings, coordinators), (launch.Vm.Name, Role.Primary)));
+            PrimaryExecutor.Props(launch, claims, settings, scheduler, coordinators), (launch.Vm.Name, Role.Primary)));
         Receive<StartSecondary>(start => Spawn($"secondary-{start.Vm.Name}-g{start.Generation}-{start.Attempt:N}",
-            SecondaryExecutor.Props(start, claims, settings, coordinators), (start.Vm.Name, Role.Secondary)));
+            SecondaryExecutor.Props(start, claims, settings, scheduler, coordinators), (start.Vm.Name, Role.Secondary)));
         Receive<FindExecutors>(find =>
         {
             var mine = _executors.Where(e => e.Value.Vm == find.Name).ToList();
@@ -37,8 +39,8 @@ public sealed class ExecutorHost : ReceiveActor
         Receive<Terminated>(t => _executors.Remove(t.ActorRef));
     }
 
-    public static Props Props(ClaimStore claims, LockstepSettings settings, IActorRef coordinators) =>
-        Akka.Actor.Props.Create(() => new ExecutorHost(claims, settings, coordinators));
+    public static Props Props(ClaimStore claims, LockstepSettings settings, VmScheduler scheduler, IActorRef coordinators) =>
+        Akka.Actor.Props.Create(() => new ExecutorHost(claims, settings, scheduler, coordinators));
 
     private void Spawn(string name, Props props, (string Vm, Role Role)? executor)
     {

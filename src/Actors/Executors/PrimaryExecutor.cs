@@ -12,6 +12,7 @@ using Lockstep.Replication;
 using Lockstep.Replication.Channel;
 using Lockstep.Replication.Claims;
 using Lockstep.Replication.Primary;
+using Lockstep.Replication.Scheduling;
 
 namespace Lockstep.Actors.Executors;
 
@@ -98,7 +99,7 @@ public sealed class PrimaryExecutor : ReceiveActor, IPrimaryFacts, IWithTimers
 
     public ITimerScheduler Timers { get; set; } = null!;
 
-    public PrimaryExecutor(PrimaryLaunch launch, ClaimStore claims, LockstepSettings settings, IActorRef coordinators)
+    public PrimaryExecutor(PrimaryLaunch launch, ClaimStore claims, LockstepSettings settings, VmScheduler scheduler, IActorRef coordinators)
     {
         _launch = launch;
         _name = launch.Vm.Name;
@@ -112,11 +113,11 @@ public sealed class PrimaryExecutor : ReceiveActor, IPrimaryFacts, IWithTimers
         _history = launch.History.ToList();
         _node = NodePicker.Describe(_cluster.SelfAddress);
         _owner = NodePicker.ClaimOwner(_cluster, Self.Path.Name);
-        _loop = new PrimaryLoop(_name, launch.Machine, launch.FirstEntryIndex, launch.ReleasedSeq, settings, this, launch.Filter);
+        _loop = new PrimaryLoop(_name, launch.Machine, launch.FirstEntryIndex, launch.ReleasedSeq, settings, this, scheduler, launch.Filter);
     }
 
-    public static Props Props(PrimaryLaunch launch, ClaimStore claims, LockstepSettings settings, IActorRef coordinators) =>
-        Akka.Actor.Props.Create(() => new PrimaryExecutor(launch, claims, settings, coordinators));
+    public static Props Props(PrimaryLaunch launch, ClaimStore claims, LockstepSettings settings, VmScheduler scheduler, IActorRef coordinators) =>
+        Akka.Actor.Props.Create(() => new PrimaryExecutor(launch, claims, settings, scheduler, coordinators));
 
     protected override void PreStart()
     {

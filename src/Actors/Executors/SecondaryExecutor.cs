@@ -7,6 +7,7 @@ using Lockstep.Actors.Protocol;
 using Lockstep.Replication;
 using Lockstep.Replication.Channel;
 using Lockstep.Replication.Claims;
+using Lockstep.Replication.Scheduling;
 using Lockstep.Replication.Secondary;
 
 namespace Lockstep.Actors.Executors;
@@ -37,19 +38,19 @@ public sealed class SecondaryExecutor : ReceiveActor, ISecondaryFacts
     private readonly Cluster _cluster = Cluster.Get(Context.System);
     private readonly CancellationTokenSource _stopping = new();
 
-    public SecondaryExecutor(StartSecondary start, ClaimStore claims, LockstepSettings settings, IActorRef coordinators)
+    public SecondaryExecutor(StartSecondary start, ClaimStore claims, LockstepSettings settings, VmScheduler scheduler, IActorRef coordinators)
     {
         _start = start;
         _name = start.Vm.Name;
         _claims = claims;
         _coordinators = coordinators;
         _self = Self;
-        _loop = new ReplayLoop(_name, start.Vm.MemorySize, Host, _token, settings, this);
+        _loop = new ReplayLoop(_name, start.Vm.MemorySize, Host, _token, settings, this, scheduler);
         Become(Waiting);
     }
 
-    public static Props Props(StartSecondary start, ClaimStore claims, LockstepSettings settings, IActorRef coordinators) =>
-        Akka.Actor.Props.Create(() => new SecondaryExecutor(start, claims, settings, coordinators));
+    public static Props Props(StartSecondary start, ClaimStore claims, LockstepSettings settings, VmScheduler scheduler, IActorRef coordinators) =>
+        Akka.Actor.Props.Create(() => new SecondaryExecutor(start, claims, settings, scheduler, coordinators));
 
     private string Host => _cluster.SelfAddress.Host ?? "127.0.0.1";
     private string Node => NodePicker.Describe(_cluster.SelfAddress);

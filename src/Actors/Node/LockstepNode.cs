@@ -6,6 +6,7 @@ using Lockstep.Actors.Executors;
 using Lockstep.Actors.FrontDoor;
 using Lockstep.Actors.Vm;
 using Lockstep.Replication.Claims;
+using Lockstep.Replication.Scheduling;
 
 namespace Lockstep.Actors.Node;
 
@@ -21,7 +22,11 @@ public static class LockstepNode
         var sharding = ClusterSharding.Get(system);
         var shardingSettings = ClusterShardingSettings.Create(system);
         var vmRegion = sharding.Start("vm", name => ProtectedVm.Props(name, claims), shardingSettings, new VmMessageExtractor());
-        var executors = system.ActorOf(ExecutorHost.Props(claims, settings, vmRegion), "executors");
+        // One pool of VM threads per node. Disposed after the actors stopped: the executors' last kill and
+        // stop commands (posted in their PostStop) still run before the threads end.
+        var scheduler = new VmScheduler(settings.VmThreads);
+        system.RegisterOnTermination(scheduler.Dispose);
+        var executors = system.ActorOf(ExecutorHost.Props(claims, settings, scheduler, vmRegion), "executors");
         var directoryRegion = sharding.Start("vm-directory", _ => VmDirectory.Props(vmRegion), shardingSettings, new VmMessageExtractor());
         var gateway = system.ActorOf(Gateway.Gateway.Props(vmRegion, directoryRegion), "gateway");
         ClusterClientReceptionist.Get(system).RegisterService(gateway);

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using Lockstep.Engine.Cpu;
 using Lockstep.Replication;
 using Lockstep.Replication.Channel;
+using Lockstep.Replication.Scheduling;
 using Lockstep.Replication.Secondary;
 
 namespace Lockstep.Host.Bench;
@@ -17,7 +18,8 @@ public static class BenchSecondaryProcess
     {
         var ended = new ManualResetEventSlim(false);
         var token = AttachToken.New();
-        var secondary = new ReplayLoop(name, MemoryMap.DefaultRamSize, "127.0.0.1", token, LockstepSettings.Default, new EndSignal(ended));
+        using var scheduler = new VmScheduler(LockstepSettings.Default.VmThreads);
+        var secondary = new ReplayLoop(name, MemoryMap.DefaultRamSize, "127.0.0.1", token, LockstepSettings.Default, new EndSignal(ended), scheduler);
         Console.WriteLine($"{secondary.Start()} {Convert.ToHexString(token.Bytes)}");
         Console.Out.Flush();
         ended.Wait();

@@ -5,6 +5,7 @@ using Lockstep.Engine.Recording;
 using Lockstep.Replication;
 using Lockstep.Replication.Channel;
 using Lockstep.Replication.Primary;
+using Lockstep.Replication.Scheduling;
 using Lockstep.Replication.Secondary;
 
 namespace Lockstep.Host.Bench;
@@ -26,16 +27,17 @@ public sealed class BenchVm : IPrimaryFacts, ISecondaryFacts, IDisposable
     public BlockingCollection<MachineOutput> Released { get; } = new();
     public DateTime? ProtectedAt { get; private set; }
 
+    /// <param name="scheduler">The VM threads of this process (one pool, as on a node).</param>
     /// <param name="separateCpu">When set, the secondary runs in a child process on that core instead of in this process.</param>
     /// <param name="fillRam">Random bytes in nearly all of RAM once the guest waits for input, so that every page is
     /// in the snapshot (the worst case for re-protection); the guest's own data is overwritten too, so send it nothing.</param>
-    public BenchVm(string image, bool protect, LockstepSettings settings, int? separateCpu = null, bool fillRam = false)
+    public BenchVm(string image, bool protect, LockstepSettings settings, VmScheduler scheduler, int? separateCpu = null, bool fillRam = false)
     {
         string name = $"bench{Interlocked.Increment(ref _counter)}-{Environment.ProcessId}-{DateTime.UtcNow.Ticks}";
         var machine = new Machine(MemoryMap.DefaultRamSize);
         ElfLoader.Load(machine, File.ReadAllBytes(image));
         if (fillRam) FillRam(machine);
-        _primary = new PrimaryLoop(name, machine, 0, 0, settings, this);
+        _primary = new PrimaryLoop(name, machine, 0, 0, settings, this, scheduler);
         (int Port, AttachToken Token)? secondary = null;
         if (protect && separateCpu is int cpu)
         {
@@ -46,7 +48,7 @@ public sealed class BenchVm : IPrimaryFacts, ISecondaryFacts, IDisposable
         else if (protect)
         {
             var token = AttachToken.New();
-            _secondary = new ReplayLoop(name, MemoryMap.DefaultRamSize, "127.0.0.1", token, settings, this);
+            _secondary = new ReplayLoop(name, MemoryMap.DefaultRamSize, "127.0.0.1", token, settings, this, scheduler);
             secondary = (_secondary.Start(), token);
         }
         StartedAt = System.Diagnostics.Stopwatch.GetTimestamp();

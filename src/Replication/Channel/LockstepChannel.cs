@@ -50,6 +50,13 @@ public sealed class LockstepChannel : IDisposable
 
     public bool IsOpen => _closed is null;
 
+    /// <summary>
+    /// Raised once, on the thread that closed the channel (the reader's when the peer went): an owner
+    /// that sleeps between turns notices at once instead of at its next deadline. Subscribe before
+    /// <see cref="Start"/>, and look at <see cref="IsOpen"/> after, for a close that came first.
+    /// </summary>
+    public event Action? Closed;
+
     /// <summary>Why the channel ended, or null while it lives.</summary>
     public CloseReason? ClosedReason => _closed?.Reason;
 
@@ -174,6 +181,7 @@ public sealed class LockstepChannel : IDisposable
         }
         try { _socket.Shutdown(SocketShutdown.Both); } catch (Exception e) when (e is SocketException or ObjectDisposedException) { }
         _stream.Dispose();
+        Closed?.Invoke();
     }
 
     /// <summary>Tells the peer this is an orderly end, so it does not fail over.</summary>

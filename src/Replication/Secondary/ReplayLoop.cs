@@ -4,22 +4,26 @@ using Lockstep.Engine.Cpu;
 using Lockstep.Engine.Recording;
 using Lockstep.Engine.Snapshots;
 using Lockstep.Replication.Channel;
+using Lockstep.Replication.Scheduling;
 
 namespace Lockstep.Replication.Secondary;
 
 /// <summary>
-/// Replays the primary's log on its own thread. It admits only the primary that presents this
+/// Replays the primary's log in steps on the node's VM threads. It admits only the primary that presents this
 /// attach's token, starts from the snapshot sent first, acknowledges every segment on receipt,
 /// and keeps its own (suppressed) outputs that the primary may not have released yet. When the
 /// channel drops or goes silent it replays all it has and reports the loss with the machine; it
 /// never claims or goes live itself.
 /// </summary>
 /// <remarks>
-/// Threads and who owns what: the replay thread owns the machine, the replay inputs, the kept outputs
-/// and the channel reference (set before the reader starts). The channel's reader thread decodes
-/// frames, queues them in <see cref="_inbox"/>, applies delivery marks (the filter is thread-safe),
-/// and is the only writer of <see cref="_acked"/> and <see cref="_releasedSeq"/>. The replay thread is
-/// the only writer of <see cref="_replayedPosition"/>.
+/// Threads and who owns what. A short-lived accept thread waits for the primary (a blocking select),
+/// sets the channel reference before the reader starts, and only then hands the loop to the
+/// <see cref="VmScheduler"/>. "The replay thread" is from then on whichever VM thread runs
+/// <see cref="Step"/> (never two at once; each step sees what the previous one wrote): it owns the
+/// machine, the replay inputs and the kept outputs. The channel's reader thread decodes frames,
+/// queues them in <see cref="_inbox"/> and wakes the loop, applies delivery marks (the filter is
+/// thread-safe), and is the only writer of <see cref="_acked"/> and <see cref="_releasedSeq"/>. The
+/// replay thread is the only writer of <see cref="_replayedPosition"/>.
 /// </remarks>
 public sealed class ReplayLoop
 {
@@ -30,7 +34,7 @@ public sealed class ReplayLoop
     private readonly string _host;
     private readonly AttachToken _token;
     private readonly ConcurrentQueue<Frame> _inbox = new();
-    private readonly AutoResetEvent _wake = new(false);
+    private readonly ScheduledVm _vm;
     private readonly List<MachineOutput> _unreleased = [];
     private readonly DeliveryFilter _filter = new();
     private volatile LockstepChannel? _channel;
@@ -39,12 +43,20 @@ public sealed class ReplayLoop
     private long _replayedPosition;
     private volatile bool _stopping;
 
+    // The replay thread's (see the remarks); the accept thread sets the heartbeat clock before handing over.
+    private Machine? _machine, _pages;
+    private ReplayInputs? _replay;
+    private long _lastHeartbeat;
+    private bool _inSync;
+
     private sealed record Acked(long Entries, ulong Horizon);
 
     /// <summary>How long to wait for the primary to connect before giving up.</summary>
     public static readonly TimeSpan ConnectWait = TimeSpan.FromSeconds(10);
 
-    public ReplayLoop(string name, uint memorySize, string host, AttachToken token, LockstepSettings settings, ISecondaryFacts facts)
+    /// <param name="scheduler">The node's VM threads, which run the replay once the primary is connected.</param>
+    public ReplayLoop(string name, uint memorySize, string host, AttachToken token, LockstepSettings settings, ISecondaryFacts facts,
+        VmScheduler scheduler)
     {
         _name = name;
         _memorySize = memorySize;
@@ -52,15 +64,16 @@ public sealed class ReplayLoop
         _facts = facts;
         _host = host;
         _token = token;
+        _vm = scheduler.Add($"vm-{name}-secondary", Step);
     }
 
-    /// <summary>Starts listening and the replay thread; returns the port the primary should connect to.</summary>
+    /// <summary>Starts listening and the accept thread; returns the port the primary should connect to.</summary>
     /// <exception cref="System.Net.Sockets.SocketException">No port to listen on.</exception>
     public int Start()
     {
         var listener = new ChannelListener(_host, _token);
         listener.Refused += _facts.Refused;
-        new Thread(() => Loop(listener)) { IsBackground = true, Name = $"vm-{_name}-secondary" }.Start();
+        new Thread(() => Accept(listener)) { IsBackground = true, Name = $"vm-{_name}-accept" }.Start();
         return listener.Port;
     }
 
@@ -69,7 +82,7 @@ public sealed class ReplayLoop
     {
         _stopping = true;
         _channel?.Close(CloseReason.Local, "secondary stopped");
-        _wake.Set();
+        _vm.Wake();
     }
 
     /// <summary>Reader thread.</summary>
@@ -98,7 +111,7 @@ public sealed class ReplayLoop
             default:
                 return; // nothing else is meant for a secondary
         }
-        _wake.Set();
+        _vm.Wake();
     }
 
     private void SendAck(Acked acked)
@@ -107,8 +120,10 @@ public sealed class ReplayLoop
         _channel?.Send(new AckFrame(acked.Entries, acked.Horizon, (ulong)Interlocked.Read(ref _replayedPosition)));
     }
 
-    private void Loop(ChannelListener listener)
+    /// <summary>The accept thread: waits for the authenticated primary, then hands the replay to the VM threads.</summary>
+    private void Accept(ChannelListener listener)
     {
+        bool handedOver = false;
         try
         {
             var socket = listener.AcceptPrimary(Stopwatch.GetTimestamp() + (long)(ConnectWait.TotalSeconds * Stopwatch.Frequency), () => _stopping);
@@ -121,8 +136,12 @@ public sealed class ReplayLoop
             var channel = new LockstepChannel(socket, OnFrame, _settings.HeartbeatTimeout);
             _channel = channel;
             if (_stopping) channel.Close(CloseReason.Local, "secondary stopped");
+            // A primary that dies must be noticed at once, not at the next heartbeat: its loss is the failover.
+            channel.Closed += _vm.Wake;
             channel.Start();
-            Replay(channel);
+            _lastHeartbeat = Stopwatch.GetTimestamp();
+            handedOver = true;
+            _vm.Start();
         }
         catch (Exception e)
         {
@@ -130,83 +149,103 @@ public sealed class ReplayLoop
         }
         finally
         {
-            // Whatever ended this side, the primary must see the channel go (it then re-protects).
-            _channel?.Close(CloseReason.Local, "secondary ended");
+            // Whatever ended this side before the replay began, the primary must see the channel go (it then re-protects).
+            if (!handedOver) _channel?.Close(CloseReason.Local, "secondary ended");
             listener.Dispose();
         }
     }
 
-    private void Replay(LockstepChannel channel)
+    /// <summary>
+    /// One turn of what was the replay thread's loop: the frames received, a slice of replay, the
+    /// heartbeat, the channel's health. Where that loop waited, the step sleeps until the next
+    /// heartbeat is due or the primary's silence would count as its loss, whichever is first.
+    /// </summary>
+    private VmStep Step()
     {
-        Machine? machine = null, pages = null;
-        ReplayInputs? replay = null;
-        long lastHeartbeat = Stopwatch.GetTimestamp();
-        bool inSync = false;
-        while (!_stopping)
+        try
         {
+            if (_stopping) return End();
+            var channel = _channel!;
             while (_inbox.TryDequeue(out var frame))
             {
                 switch (frame)
                 {
                     case SnapshotPagesFrame copied:
                         // RAM copied while the primary ran on: the snapshot that follows completes it.
-                        pages = new Machine(_memorySize, new LiveInputs());
-                        MachineSnapshot.Restore(pages, copied.Pages);
+                        _pages = new Machine(_memorySize, new LiveInputs());
+                        MachineSnapshot.Restore(_pages, copied.Pages);
                         break;
                     case SnapshotFrame snapshot:
-                        machine = pages ?? new Machine(_memorySize, new LiveInputs());
-                        pages = null;
-                        MachineSnapshot.Restore(machine, snapshot.State);
-                        replay = new ReplayInputs(snapshot.FirstEntryIndex, machine.Position);
-                        machine.SwitchInputs(replay);
+                        _machine = _pages ?? new Machine(_memorySize, new LiveInputs());
+                        _pages = null;
+                        MachineSnapshot.Restore(_machine, snapshot.State);
+                        _replay = new ReplayInputs(snapshot.FirstEntryIndex, _machine.Position);
+                        _machine.SwitchInputs(_replay);
                         _unreleased.Clear();
                         break;
-                    case SegmentFrame segment when replay is not null:
-                        replay.Append(segment.Segment);
+                    case SegmentFrame segment when _replay is not null:
+                        _replay.Append(segment.Segment);
                         break;
-                    case HashCheckFrame check when machine is not null:
+                    case HashCheckFrame check when _machine is not null:
                         // Later segments are still queued, so replay stops at exactly the checked position.
-                        AnswerHashCheck(channel, machine, check.Position);
+                        AnswerHashCheck(channel, _machine, check.Position);
                         break;
                 }
             }
-            if (machine is not null && !inSync)
+            if (_machine is not null && !_inSync)
             {
-                inSync = true;
+                _inSync = true;
                 _facts.InSync();
             }
-            if (machine is not null && replay is not null)
+            if (_machine is not null && _replay is not null)
             {
-                var reason = machine.Run(_settings.SliceInstructions * 4);
-                KeepOutputs(machine);
-                Interlocked.Exchange(ref _replayedPosition, (long)machine.Position);
-                if (reason is StopReason.Budget or StopReason.Output) continue;
+                var reason = _machine.Run(_settings.SliceInstructions * 4);
+                KeepOutputs(_machine);
+                Interlocked.Exchange(ref _replayedPosition, (long)_machine.Position);
+                if (reason is StopReason.Budget or StopReason.Output) return VmStep.RunAgain;
             }
-            if (Stopwatch.GetElapsedTime(lastHeartbeat) >= _settings.HeartbeatInterval)
+            if (Stopwatch.GetElapsedTime(_lastHeartbeat) >= _settings.HeartbeatInterval)
             {
                 // Heartbeat, and fresh replay progress for the lag figure. Before the snapshot there is
                 // nothing to acknowledge (an ack would tell the primary it is protected): only "alive".
                 if (_acked is { } acked) channel.Send(new AckFrame(acked.Entries, acked.Horizon, (ulong)Interlocked.Read(ref _replayedPosition)));
                 else channel.Send(WaitingFrame.Instance);
-                lastHeartbeat = Stopwatch.GetTimestamp();
+                _lastHeartbeat = Stopwatch.GetTimestamp();
             }
-            if (channel.IsOpen && channel.SilentFor > _settings.HeartbeatTimeout)
-                channel.Close(CloseReason.Silent, $"primary silent for {channel.SilentFor.TotalMilliseconds:F0} ms");
+            var silent = channel.SilentFor;
+            if (channel.IsOpen && silent > _settings.HeartbeatTimeout)
+                channel.Close(CloseReason.Silent, $"primary silent for {silent.TotalMilliseconds:F0} ms");
             if (!channel.IsOpen)
             {
                 var reason = channel.ClosedReason ?? CloseReason.ConnectionLost;
                 string detail = channel.ClosedDetail ?? "channel closed";
-                if (reason == CloseReason.PeerSaidGoodbye || _stopping || machine is null || replay is null)
+                if (reason == CloseReason.PeerSaidGoodbye || _stopping || _machine is null || _replay is null)
                 {
                     if (!_stopping) _facts.Ended(reason, $"channel closed: {detail}");
-                    return;
+                    return End();
                 }
-                _facts.PrimaryLost(reason, detail, CatchUp(machine, replay, channel));
-                return;
+                _facts.PrimaryLost(reason, detail, CatchUp(_machine, _replay, channel));
+                return End();
             }
-            _wake.WaitOne(TimeSpan.FromMilliseconds(20));
+            long heartbeatDue = _lastHeartbeat + ToTicks(_settings.HeartbeatInterval);
+            long silenceDue = Stopwatch.GetTimestamp() + ToTicks(_settings.HeartbeatTimeout - silent) + 1;
+            return VmStep.SleepUntil(Math.Min(heartbeatDue, silenceDue));
+        }
+        catch (Exception e)
+        {
+            if (!_stopping) _facts.Ended(null, $"secondary failed: {e.Message}");
+            return End();
         }
     }
+
+    private VmStep End()
+    {
+        // Whatever ended this side, the primary must see the channel go (it then re-protects).
+        _channel?.Close(CloseReason.Local, "secondary ended");
+        return VmStep.Finished;
+    }
+
+    private static long ToTicks(TimeSpan span) => (long)(span.TotalSeconds * Stopwatch.Frequency);
 
     private void AnswerHashCheck(LockstepChannel channel, Machine machine, ulong position)
     {

@@ -5,6 +5,7 @@ using Lockstep.Actors.Executors;
 using Lockstep.Actors.Protocol;
 using Lockstep.Engine.Cpu;
 using Lockstep.Replication.Channel;
+using Lockstep.Replication.Scheduling;
 using Lockstep.Replication.Secondary;
 
 namespace Lockstep.Actors.Tests.Specs;
@@ -16,13 +17,14 @@ namespace Lockstep.Actors.Tests.Specs;
 public sealed class PrimaryExecutorSpecs : Akka.TestKit.Xunit2.TestKit, IDisposable
 {
     private readonly ClaimsFolder _storage = new();
+    private readonly VmScheduler _scheduler = new(2);
 
     public PrimaryExecutorSpecs() : base(SpecSupport.Config) { }
 
     private (IActorRef Primary, TestProbe Coordinator) StartPrimary(string name)
     {
         var coordinator = CreateTestProbe();
-        var primary = Sys.ActorOf(PrimaryExecutor.Props(SpecSupport.FreshPrimary(name, 1), _storage.Claims, SpecSupport.Settings, coordinator.Ref), $"primary-{name}");
+        var primary = Sys.ActorOf(PrimaryExecutor.Props(SpecSupport.FreshPrimary(name, 1), _storage.Claims, SpecSupport.Settings, _scheduler, coordinator.Ref), $"primary-{name}");
         return (primary, coordinator);
     }
 
@@ -30,7 +32,7 @@ public sealed class PrimaryExecutorSpecs : Akka.TestKit.Xunit2.TestKit, IDisposa
     private ReplayLoop Protect(string name, IActorRef primary, TestProbe coordinator, TestProbe secondary)
     {
         var token = AttachToken.New();
-        var loop = new ReplayLoop(name, MemoryMap.DefaultRamSize, "127.0.0.1", token, SpecSupport.Settings, new IgnoredSecondaryFacts());
+        var loop = new ReplayLoop(name, MemoryMap.DefaultRamSize, "127.0.0.1", token, SpecSupport.Settings, new IgnoredSecondaryFacts(), _scheduler);
         int port = loop.Start();
         primary.Tell(new AttachSecondary(name, 1, "127.0.0.1", port, token.Bytes, "test-node", secondary.Ref), coordinator.Ref);
         coordinator.ExpectReport(PrimaryPhase.Attaching);
@@ -157,6 +159,7 @@ public sealed class PrimaryExecutorSpecs : Akka.TestKit.Xunit2.TestKit, IDisposa
     public new void Dispose()
     {
         Shutdown();
+        _scheduler.Dispose();
         _storage.Dispose();
         base.Dispose();
     }

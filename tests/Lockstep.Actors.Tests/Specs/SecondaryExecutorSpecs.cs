@@ -10,6 +10,7 @@ using Lockstep.Engine.Cpu;
 using Lockstep.Engine.Loading;
 using Lockstep.Replication.Channel;
 using Lockstep.Replication.Primary;
+using Lockstep.Replication.Scheduling;
 
 namespace Lockstep.Actors.Tests.Specs;
 
@@ -20,6 +21,7 @@ namespace Lockstep.Actors.Tests.Specs;
 public sealed class SecondaryExecutorSpecs : Akka.TestKit.Xunit2.TestKit, IDisposable
 {
     private readonly ClaimsFolder _storage = new();
+    private readonly VmScheduler _scheduler = new(2);
     private readonly List<PrimaryLoop> _primaries = [];
 
     public SecondaryExecutorSpecs() : base(SpecSupport.Config) { }
@@ -29,7 +31,7 @@ public sealed class SecondaryExecutorSpecs : Akka.TestKit.Xunit2.TestKit, IDispo
         var coordinator = CreateTestProbe();
         var host = CreateTestProbe();
         var start = new StartSecondary(SpecSupport.Kv(name), 1, Guid.NewGuid(), Cluster.Get(Sys).SelfAddress, [], Coordinator: coordinator.Ref);
-        var secondary = host.ChildActorOf(SecondaryExecutor.Props(start, _storage.Claims, SpecSupport.Settings, coordinator.Ref), $"secondary-{name}");
+        var secondary = host.ChildActorOf(SecondaryExecutor.Props(start, _storage.Claims, SpecSupport.Settings, _scheduler, coordinator.Ref), $"secondary-{name}");
         var up = coordinator.ExpectToCoordinator<SecondaryUp>();
         Assert.Equal(start.Attempt, up.Attempt);
         Assert.Equal(AttachToken.Length, up.Token.Length);
@@ -42,7 +44,7 @@ public sealed class SecondaryExecutorSpecs : Akka.TestKit.Xunit2.TestKit, IDispo
         var machine = new Machine(MemoryMap.DefaultRamSize);
         ElfLoader.Load(machine, SpecSupport.KvImage);
         var facts = new RecordedPrimaryFacts();
-        var loop = new PrimaryLoop(name, machine, 0, 0, SpecSupport.Settings, facts);
+        var loop = new PrimaryLoop(name, machine, 0, 0, SpecSupport.Settings, facts, _scheduler);
         _primaries.Add(loop);
         loop.Start();
         loop.Attach(up.Host, up.Port, AttachToken.Of(up.Token));
@@ -132,6 +134,7 @@ public sealed class SecondaryExecutorSpecs : Akka.TestKit.Xunit2.TestKit, IDispo
     {
         foreach (var primary in _primaries) primary.Kill();
         Shutdown();
+        _scheduler.Dispose();
         _storage.Dispose();
         base.Dispose();
     }
