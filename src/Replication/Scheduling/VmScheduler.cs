@@ -53,8 +53,6 @@ public sealed class VmScheduler : IDisposable
         foreach (var worker in _workers) worker.Thread.Start();
     }
 
-    public int Threads => _workers.Length;
-
     /// <summary>A VM for this scheduler, not runnable until its <see cref="ScheduledVm.Start"/>.</summary>
     /// <exception cref="ObjectDisposedException">The scheduler was disposed.</exception>
     public ScheduledVm Add(string name, Func<VmStep> step)
