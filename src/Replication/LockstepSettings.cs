@@ -1,6 +1,7 @@
 namespace Lockstep.Replication;
 
 /// <summary>Tuning of the lockstep data path (the `lockstep` HOCON section of a node; defaults here).</summary>
+/// <param name="VmThreads">Threads of the node's <see cref="Scheduling.VmScheduler"/>, which run all its VM sides.</param>
 public sealed record LockstepSettings(
     TimeSpan HeartbeatInterval,
     TimeSpan HeartbeatTimeout,
@@ -8,9 +9,11 @@ public sealed record LockstepSettings(
     TimeSpan ShipInterval,
     ulong SliceInstructions,
     TimeSpan CheckpointInterval,
-    TimeSpan ClaimDelayAfterSilence)
+    TimeSpan ClaimDelayAfterSilence,
+    int VmThreads)
 {
     public static LockstepSettings Default { get; } = new(
         TimeSpan.FromMilliseconds(50), TimeSpan.FromMilliseconds(750), TimeSpan.FromMilliseconds(100),
-        TimeSpan.FromMilliseconds(2), 200_000, TimeSpan.FromSeconds(30), TimeSpan.FromSeconds(1));
+        TimeSpan.FromMilliseconds(2), 200_000, TimeSpan.FromSeconds(30), TimeSpan.FromSeconds(1),
+        Environment.ProcessorCount);
 }

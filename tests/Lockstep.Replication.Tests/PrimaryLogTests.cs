@@ -39,12 +39,12 @@ public sealed class PrimaryLogTests : PrimaryTestBase, ISecondaryFacts
         });
         feeder.Start();
         var secondaries = new List<ReplayLoop>();
-        var secondaryLinks = Links(settings); // one secondary node for all four: each attach opens a channel on the same link
+        var secondaryEngine = Engine(settings); // one secondary node for all four: each attach opens a channel on the same link
         for (int round = 0; round < 4; round++)
         {
             Thread.Sleep(150);
             var token = AttachToken.New();
-            var secondary = new ReplayLoop("logvm", MemoryMap.DefaultRamSize, secondaryLinks, token, settings, this);
+            var secondary = new ReplayLoop("logvm", MemoryMap.DefaultRamSize, secondaryEngine, token, settings, this);
             secondaries.Add(secondary);
             primary.Attach("127.0.0.1", secondary.Start(), token);
             Assert.True(_protected.Wait(TimeSpan.FromSeconds(10)),

@@ -3,7 +3,6 @@ using Akka.Event;
 using Lockstep.Actors.Protocol;
 using Lockstep.Replication;
 using Lockstep.Replication.Claims;
-using Lockstep.Replication.Links;
 
 namespace Lockstep.Actors.Executors;
 
@@ -20,15 +19,16 @@ public sealed class ExecutorHost : ReceiveActor
     private readonly ILoggingAdapter _log = Context.GetLogger();
     private readonly Dictionary<IActorRef, (string Vm, Role Role)> _executors = [];
 
+    /// <param name="scheduler">The node's VM threads, shared by every primary and secondary here.</param>
     /// <param name="coordinators">The shard region of the VM coordinators (messages in a ShardingEnvelope by VM name).</param>
-    /// <param name="links">The node's lockstep links, shared by every executor here.</param>
-    public ExecutorHost(ClaimStore claims, LockstepSettings settings, NodeLinks links, IActorRef coordinators)
+    /// <param name="engine">The node's replication engine, shared by every executor here.</param>
+    public ExecutorHost(ClaimStore claims, LockstepSettings settings, ReplicationEngine engine, IActorRef coordinators)
     {
         Receive<StartPrimary>(start => Spawn($"rebuild-{start.Vm.Name}-g{start.Generation}", VmRebuilder.Props(start), null));
         Receive<PrimaryLaunch>(launch => Spawn($"primary-{launch.Vm.Name}-g{launch.Generation}",
-            PrimaryExecutor.Props(launch, claims, settings, links, coordinators), (launch.Vm.Name, Role.Primary)));
+            PrimaryExecutor.Props(launch, claims, settings, engine, coordinators), (launch.Vm.Name, Role.Primary)));
         Receive<StartSecondary>(start => Spawn($"secondary-{start.Vm.Name}-g{start.Generation}-{start.Attempt:N}",
-            SecondaryExecutor.Props(start, claims, settings, links, coordinators), (start.Vm.Name, Role.Secondary)));
+            SecondaryExecutor.Props(start, claims, settings, engine, coordinators), (start.Vm.Name, Role.Secondary)));
         Receive<FindExecutors>(find =>
         {
             var mine = _executors.Where(e => e.Value.Vm == find.Name).ToList();
@@ -39,8 +39,8 @@ public sealed class ExecutorHost : ReceiveActor
         Receive<Terminated>(t => _executors.Remove(t.ActorRef));
     }
 
-    public static Props Props(ClaimStore claims, LockstepSettings settings, NodeLinks links, IActorRef coordinators) =>
-        Akka.Actor.Props.Create(() => new ExecutorHost(claims, settings, links, coordinators));
+    public static Props Props(ClaimStore claims, LockstepSettings settings, ReplicationEngine engine, IActorRef coordinators) =>
+        Akka.Actor.Props.Create(() => new ExecutorHost(claims, settings, engine, coordinators));
 
     private void Spawn(string name, Props props, (string Vm, Role Role)? executor)
     {

@@ -11,7 +11,6 @@ using Lockstep.Engine.Recording;
 using Lockstep.Replication;
 using Lockstep.Replication.Channel;
 using Lockstep.Replication.Claims;
-using Lockstep.Replication.Links;
 using Lockstep.Replication.Primary;
 
 namespace Lockstep.Actors.Executors;
@@ -99,7 +98,7 @@ public sealed class PrimaryExecutor : ReceiveActor, IPrimaryFacts, IWithTimers
 
     public ITimerScheduler Timers { get; set; } = null!;
 
-    public PrimaryExecutor(PrimaryLaunch launch, ClaimStore claims, LockstepSettings settings, NodeLinks links, IActorRef coordinators)
+    public PrimaryExecutor(PrimaryLaunch launch, ClaimStore claims, LockstepSettings settings, ReplicationEngine engine, IActorRef coordinators)
     {
         _launch = launch;
         _name = launch.Vm.Name;
@@ -113,11 +112,11 @@ public sealed class PrimaryExecutor : ReceiveActor, IPrimaryFacts, IWithTimers
         _history = launch.History.ToList();
         _node = NodePicker.Describe(_cluster.SelfAddress);
         _owner = NodePicker.ClaimOwner(_cluster, Self.Path.Name);
-        _loop = new PrimaryLoop(_name, launch.Machine, launch.FirstEntryIndex, launch.ReleasedSeq, settings, links, this, launch.Filter);
+        _loop = new PrimaryLoop(_name, launch.Machine, launch.FirstEntryIndex, launch.ReleasedSeq, settings, engine, this, launch.Filter);
     }
 
-    public static Props Props(PrimaryLaunch launch, ClaimStore claims, LockstepSettings settings, NodeLinks links, IActorRef coordinators) =>
-        Akka.Actor.Props.Create(() => new PrimaryExecutor(launch, claims, settings, links, coordinators));
+    public static Props Props(PrimaryLaunch launch, ClaimStore claims, LockstepSettings settings, ReplicationEngine engine, IActorRef coordinators) =>
+        Akka.Actor.Props.Create(() => new PrimaryExecutor(launch, claims, settings, engine, coordinators));
 
     protected override void PreStart()
     {

@@ -39,20 +39,20 @@ public sealed class SecondaryExecutor : ReceiveActor, ISecondaryFacts
     private readonly Cluster _cluster = Cluster.Get(Context.System);
     private readonly CancellationTokenSource _stopping = new();
 
-    public SecondaryExecutor(StartSecondary start, ClaimStore claims, LockstepSettings settings, NodeLinks links, IActorRef coordinators)
+    public SecondaryExecutor(StartSecondary start, ClaimStore claims, LockstepSettings settings, ReplicationEngine engine, IActorRef coordinators)
     {
         _start = start;
         _name = start.Vm.Name;
         _claims = claims;
         _coordinators = coordinators;
         _self = Self;
-        _links = links;
-        _loop = new ReplayLoop(_name, start.Vm.MemorySize, links, _token, settings, this);
+        _links = engine.Links;
+        _loop = new ReplayLoop(_name, start.Vm.MemorySize, engine, _token, settings, this);
         Become(Waiting);
     }
 
-    public static Props Props(StartSecondary start, ClaimStore claims, LockstepSettings settings, NodeLinks links, IActorRef coordinators) =>
-        Akka.Actor.Props.Create(() => new SecondaryExecutor(start, claims, settings, links, coordinators));
+    public static Props Props(StartSecondary start, ClaimStore claims, LockstepSettings settings, ReplicationEngine engine, IActorRef coordinators) =>
+        Akka.Actor.Props.Create(() => new SecondaryExecutor(start, claims, settings, engine, coordinators));
 
     // Where the node's links listen: the primary connects there (to its link, if this node has one already).
     private string Host => _links.Host;

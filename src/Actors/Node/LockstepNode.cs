@@ -7,7 +7,7 @@ using Lockstep.Actors.Executors;
 using Lockstep.Actors.FrontDoor;
 using Lockstep.Actors.Vm;
 using Lockstep.Replication.Claims;
-using Lockstep.Replication.Links;
+using Lockstep.Replication;
 
 namespace Lockstep.Actors.Node;
 
@@ -23,8 +23,8 @@ public static class LockstepNode
         var sharding = ClusterSharding.Get(system);
         var shardingSettings = ClusterShardingSettings.Create(system);
         var vmRegion = sharding.Start("vm", name => ProtectedVm.Props(name, claims), shardingSettings, new VmMessageExtractor());
-        var links = StartLinks(system, settings);
-        var executors = system.ActorOf(ExecutorHost.Props(claims, settings, links, vmRegion), "executors");
+        var engine = StartEngine(system, settings);
+        var executors = system.ActorOf(ExecutorHost.Props(claims, settings, engine, vmRegion), "executors");
         var directoryRegion = sharding.Start("vm-directory", _ => VmDirectory.Props(vmRegion), shardingSettings, new VmMessageExtractor());
         var gateway = system.ActorOf(Gateway.Gateway.Props(vmRegion, directoryRegion), "gateway");
         ClusterClientReceptionist.Get(system).RegisterService(gateway);
@@ -33,17 +33,19 @@ public static class LockstepNode
     }
 
     /// <summary>
-    /// The node's one listener for lockstep links (`lockstep.link-port`, 0: any free port) on its cluster
-    /// host address, and its links to other nodes: closed when the actor system ends.
+    /// The node's replication engine: its VM threads (`lockstep.vm-threads`) and its one listener for
+    /// lockstep links (`lockstep.link-port`, 0: any free port) on its cluster host address. Disposed once
+    /// the actor system has ended, after the actors: the executors' last stop and kill commands (posted in
+    /// their PostStop) still run on the VM threads first.
     /// </summary>
-    private static NodeLinks StartLinks(ActorSystem system, Replication.LockstepSettings settings)
+    private static ReplicationEngine StartEngine(ActorSystem system, Replication.LockstepSettings settings)
     {
         string host = Akka.Cluster.Cluster.Get(system).SelfAddress.Host ?? "127.0.0.1";
-        var links = new NodeLinks(host, system.Settings.Config.GetInt("lockstep.link-port", 0), settings);
+        var engine = new ReplicationEngine(host, system.Settings.Config.GetInt("lockstep.link-port", 0), settings);
         var log = Akka.Event.Logging.GetLogger(system, "lockstep-links");
-        links.Logged += message => log.Info("{0}", message);
-        system.RegisterOnTermination(links.Dispose);
-        return links;
+        engine.Links.Logged += message => log.Info("{0}", message);
+        system.RegisterOnTermination(engine.Dispose);
+        return engine;
     }
 
     /// <summary>Runs a node until <paramref name="stop"/> fires, then leaves the cluster gracefully.</summary>

@@ -11,6 +11,8 @@ public static class LockstepSettingsConfig
         var d = LockstepSettings.Default;
         var c = config.GetConfig("lockstep");
         if (c is null || c.IsEmpty) return d;
+        int vmThreads = c.GetInt("vm-threads", d.VmThreads);
+        if (vmThreads < 1) throw new ArgumentException($"lockstep.vm-threads = {vmThreads}: a node needs at least 1 VM thread");
         return new LockstepSettings(
             c.GetTimeSpan("heartbeat-interval", d.HeartbeatInterval),
             c.GetTimeSpan("heartbeat-timeout", d.HeartbeatTimeout),
@@ -18,6 +20,7 @@ public static class LockstepSettingsConfig
             c.GetTimeSpan("ship-interval", d.ShipInterval),
             (ulong)c.GetLong("slice-instructions", (long)d.SliceInstructions),
             c.GetTimeSpan("checkpoint-interval", d.CheckpointInterval),
-            c.GetTimeSpan("claim-delay-after-silence", d.ClaimDelayAfterSilence));
+            c.GetTimeSpan("claim-delay-after-silence", d.ClaimDelayAfterSilence),
+            vmThreads);
     }
 }

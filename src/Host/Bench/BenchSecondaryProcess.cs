@@ -2,7 +2,6 @@ using System.Diagnostics;
 using Lockstep.Engine.Cpu;
 using Lockstep.Replication;
 using Lockstep.Replication.Channel;
-using Lockstep.Replication.Links;
 using Lockstep.Replication.Secondary;
 
 namespace Lockstep.Host.Bench;
@@ -18,8 +17,8 @@ public static class BenchSecondaryProcess
     {
         var ended = new ManualResetEventSlim(false);
         var token = AttachToken.New();
-        using var links = new NodeLinks("127.0.0.1", 0, LockstepSettings.Default);
-        var secondary = new ReplayLoop(name, MemoryMap.DefaultRamSize, links, token, LockstepSettings.Default, new EndSignal(ended));
+        using var engine = new ReplicationEngine("127.0.0.1", 0, LockstepSettings.Default);
+        var secondary = new ReplayLoop(name, MemoryMap.DefaultRamSize, engine, token, LockstepSettings.Default, new EndSignal(ended));
         Console.WriteLine($"{secondary.Start()} {Convert.ToHexString(token.Bytes)}");
         Console.Out.Flush();
         ended.Wait();

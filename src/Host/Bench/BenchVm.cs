@@ -4,7 +4,6 @@ using Lockstep.Engine.Loading;
 using Lockstep.Engine.Recording;
 using Lockstep.Replication;
 using Lockstep.Replication.Channel;
-using Lockstep.Replication.Links;
 using Lockstep.Replication.Primary;
 using Lockstep.Replication.Secondary;
 
@@ -13,7 +12,7 @@ namespace Lockstep.Host.Bench;
 /// <summary>
 /// A VM on the real lockstep data path without the cluster around it: a primary loop and, when
 /// protected, a replay loop in this process (or a child process) joined by a real lockstep link: each side
-/// has node links of its own, as two nodes would.
+/// has a replication engine of its own (VM threads and links), as two nodes would.
 /// Nothing fails over here, so nothing claims: the primary runs as if it held its generation.
 /// </summary>
 public sealed class BenchVm : IPrimaryFacts, ISecondaryFacts, IDisposable
@@ -21,8 +20,6 @@ public sealed class BenchVm : IPrimaryFacts, ISecondaryFacts, IDisposable
     private static int _counter;
     private readonly PrimaryLoop _primary;
     private readonly ReplayLoop? _secondary;
-    private readonly NodeLinks _primaryLinks;
-    private readonly NodeLinks? _secondaryLinks;
     private readonly System.Diagnostics.Process? _secondaryProcess;
     private readonly ManualResetEventSlim _protected = new(false);
     private readonly ManualResetEventSlim _ended = new(false);
@@ -30,17 +27,17 @@ public sealed class BenchVm : IPrimaryFacts, ISecondaryFacts, IDisposable
     public BlockingCollection<MachineOutput> Released { get; } = new();
     public DateTime? ProtectedAt { get; private set; }
 
+    /// <param name="nodes">The engines of the primary's and of an in-process secondary's side.</param>
     /// <param name="separateCpu">When set, the secondary runs in a child process on that core instead of in this process.</param>
     /// <param name="fillRam">Random bytes in nearly all of RAM once the guest waits for input, so that every page is
     /// in the snapshot (the worst case for re-protection); the guest's own data is overwritten too, so send it nothing.</param>
-    public BenchVm(string image, bool protect, LockstepSettings settings, int? separateCpu = null, bool fillRam = false)
+    public BenchVm(string image, bool protect, LockstepSettings settings, BenchNodes nodes, int? separateCpu = null, bool fillRam = false)
     {
         string name = $"bench{Interlocked.Increment(ref _counter)}-{Environment.ProcessId}-{DateTime.UtcNow.Ticks}";
         var machine = new Machine(MemoryMap.DefaultRamSize);
         ElfLoader.Load(machine, File.ReadAllBytes(image));
         if (fillRam) FillRam(machine);
-        _primaryLinks = new NodeLinks("127.0.0.1", 0, settings);
-        _primary = new PrimaryLoop(name, machine, 0, 0, settings, _primaryLinks, this);
+        _primary = new PrimaryLoop(name, machine, 0, 0, settings, nodes.Primary, this);
         (int Port, AttachToken Token)? secondary = null;
         if (protect && separateCpu is int cpu)
         {
@@ -51,8 +48,7 @@ public sealed class BenchVm : IPrimaryFacts, ISecondaryFacts, IDisposable
         else if (protect)
         {
             var token = AttachToken.New();
-            _secondaryLinks = new NodeLinks("127.0.0.1", 0, settings);
-            _secondary = new ReplayLoop(name, MemoryMap.DefaultRamSize, _secondaryLinks, token, settings, this);
+            _secondary = new ReplayLoop(name, MemoryMap.DefaultRamSize, nodes.Secondary, token, settings, this);
             secondary = (_secondary.Start(), token);
         }
         StartedAt = System.Diagnostics.Stopwatch.GetTimestamp();
@@ -105,7 +101,5 @@ public sealed class BenchVm : IPrimaryFacts, ISecondaryFacts, IDisposable
         _secondary?.Stop();
         if (_secondaryProcess is { } child && !child.WaitForExit(TimeSpan.FromSeconds(5))) child.Kill();
         _secondaryProcess?.Dispose();
-        _primaryLinks.Dispose();
-        _secondaryLinks?.Dispose();
     }
 }

@@ -18,6 +18,8 @@ public static class LockstepBenchmark
         {
             int? separate = secondaryCpu;
             var settings = LockstepSettings.Default;
+            // One engine per side for the whole run, as on two nodes: every VM of every trial runs on them.
+            using var nodes = new BenchNodes(settings);
             string kv = Path.Combine(guests, "kv.elf"), bench = Path.Combine(guests, "bench.elf");
 
             Console.WriteLine($"# lockstep benchmark ({Environment.ProcessorCount} cores, {requests} requests per latency run" +
@@ -26,9 +28,9 @@ public static class LockstepBenchmark
             // cores as the channel's does. In one process the threads land where the scheduler puts them.
             var tcp = TcpEcho.RoundTrips(requests * 2, secondaryCpu);
             Console.WriteLine($"raw loopback TCP round trip      {tcp}" + (secondaryCpu is null ? "" : $" (echo on core {secondaryCpu})"));
-            var unprotectedLatency = Latency(kv, false, settings, requests);
+            var unprotectedLatency = Latency(kv, false, settings, nodes, requests);
             Console.WriteLine($"kv request, unprotected          {unprotectedLatency}");
-            var protectedLatency = Latency(kv, true, settings, requests, separate);
+            var protectedLatency = Latency(kv, true, settings, nodes, requests, separate);
             Console.WriteLine($"kv request, protected            {protectedLatency}");
             Console.WriteLine($"added latency p50: {protectedLatency.P50 - unprotectedLatency.P50:F1} µs = {(protectedLatency.P50 - unprotectedLatency.P50) / tcp.P50:F2} x raw TCP RTT; protected p50 = {protectedLatency.P50 / tcp.P50:F2} x raw TCP RTT (target <= 3)");
 
@@ -36,19 +38,19 @@ public static class LockstepBenchmark
             // and the medians are compared (every trial is printed too). A client keeping 32 requests
             // in flight is the headline; one keeping 128 shows each side's ceiling, where the output
             // rule's extra send, receive and wake-up per request weigh most.
-            KvThroughput(kv, false, settings, requests * 5, 32); // warm-up, not counted: the first trials ran before the JIT's final tier
-            KvThroughput(kv, true, settings, requests * 5, 32, separate);
-            var (protOps, logRate, pause) = KvSeries(kv, settings, requests * 10, window: 32, ThroughputTrials, separate);
-            KvSeries(kv, settings, requests * 10, window: 128, trials: 3, separate);
+            KvThroughput(kv, false, settings, nodes, requests * 5, 32); // warm-up, not counted: the first trials ran before the JIT's final tier
+            KvThroughput(kv, true, settings, nodes, requests * 5, 32, separate);
+            var (protOps, logRate, pause) = KvSeries(kv, settings, nodes, requests * 10, window: 32, ThroughputTrials, separate);
+            KvSeries(kv, settings, nodes, requests * 10, window: 128, trials: 3, separate);
             Console.WriteLine($"log bandwidth under kv load: {logRate / 1024:F1} KiB/s ({logRate / protOps:F0} bytes per request)");
 
             // bench runs 0.2 s, so attaching the secondary (a 16 MiB snapshot, its JIT warming up) weighs
             // in it; bench-long, ten times longer, shows the steady state.
-            BenchSeries(bench, settings, ThroughputTrials, separate);
-            BenchSeries(Path.Combine(guests, "bench-long.elf"), settings, trials: 3, separate);
+            BenchSeries(bench, settings, nodes, ThroughputTrials, separate);
+            BenchSeries(Path.Combine(guests, "bench-long.elf"), settings, nodes, trials: 3, separate);
 
             Console.WriteLine($"re-protection pause (kv, 16 MiB guest): {pause:F2} ms (target < 50 ms)");
-            var (fullPause, fullPrecopy) = FullRamPause(kv, settings, separate);
+            var (fullPause, fullPrecopy) = FullRamPause(kv, settings, nodes, separate);
             Console.WriteLine($"re-protection pause (kv, 16 MiB guest with every page written, median of 3): {fullPause:F2} ms (target < 50 ms); "
                 + $"its RAM went over beforehand, the VM running, in {fullPrecopy:F1} ms");
             Console.WriteLine($"snapshot capture of a 16 MiB guest with every page written: {FullSnapshotMs():F2} ms");
@@ -59,15 +61,15 @@ public static class LockstepBenchmark
     private const int ThroughputTrials = 5;
 
     /// <summary>Alternating unprotected and protected kv trials; prints each and the medians, returns the protected medians.</summary>
-    private static (double ProtectedOps, double LogBytesPerSecond, double PauseMs) KvSeries(string kv, LockstepSettings settings,
+    private static (double ProtectedOps, double LogBytesPerSecond, double PauseMs) KvSeries(string kv, LockstepSettings settings, BenchNodes nodes,
         int count, int window, int trials, int? separate)
     {
         var plain = new List<(double Ops, double LogRate, double PauseMs, double CpuUs)>();
         var prot = new List<(double Ops, double LogRate, double PauseMs, double CpuUs)>();
         for (int trial = 0; trial < trials; trial++)
         {
-            plain.Add(KvThroughput(kv, false, settings, count, window));
-            prot.Add(KvThroughput(kv, true, settings, count, window, separate));
+            plain.Add(KvThroughput(kv, false, settings, nodes, count, window));
+            prot.Add(KvThroughput(kv, true, settings, nodes, count, window, separate));
             Console.WriteLine($"  kv trial {trial + 1} ({window} in flight): unprotected {plain[^1].Ops:F0} req/s ({plain[^1].CpuUs:F1} µs CPU/request), "
                 + $"protected {prot[^1].Ops:F0} req/s ({prot[^1].CpuUs:F1} µs CPU/request), ratio {prot[^1].Ops / plain[^1].Ops:F3}");
         }
@@ -79,15 +81,15 @@ public static class LockstepBenchmark
         return (protOps, Median(prot.Select(t => t.LogRate)), Median(prot.Select(t => t.PauseMs)));
     }
 
-    private static void BenchSeries(string image, LockstepSettings settings, int trials, int? separate)
+    private static void BenchSeries(string image, LockstepSettings settings, BenchNodes nodes, int trials, int? separate)
     {
         string name = Path.GetFileNameWithoutExtension(image);
         var plain = new List<double>();
         var prot = new List<double>();
         for (int trial = 0; trial < trials; trial++)
         {
-            plain.Add(BenchSeconds(image, false, settings));
-            prot.Add(BenchSeconds(image, true, settings, separate));
+            plain.Add(BenchSeconds(image, false, settings, nodes));
+            prot.Add(BenchSeconds(image, true, settings, nodes, separate));
             Console.WriteLine($"  {name} trial {trial + 1}: unprotected {plain[^1]:F3} s, protected {prot[^1]:F3} s, ratio {plain[^1] / prot[^1]:F3}");
         }
         Console.WriteLine($"{name} (median of {trials}): unprotected {Median(plain):F3} s, protected {Median(prot):F3} s, "
@@ -100,9 +102,9 @@ public static class LockstepBenchmark
         return sorted.Count % 2 == 1 ? sorted[sorted.Count / 2] : (sorted[sorted.Count / 2 - 1] + sorted[sorted.Count / 2]) / 2;
     }
 
-    private static Percentiles Latency(string kv, bool protect, LockstepSettings settings, int count, int? separate = null)
+    private static Percentiles Latency(string kv, bool protect, LockstepSettings settings, BenchNodes nodes, int count, int? separate = null)
     {
-        using var vm = new BenchVm(kv, protect, settings, separate);
+        using var vm = new BenchVm(kv, protect, settings, nodes, separate);
         WaitReady(vm);
         var samples = new List<double>(count);
         for (int i = 0; i < count + 100; i++)
@@ -116,9 +118,9 @@ public static class LockstepBenchmark
     }
 
     private static (double OpsPerSecond, double LogBytesPerSecond, double PauseMs, double CpuUsPerRequest) KvThroughput(
-        string kv, bool protect, LockstepSettings settings, int count, int window, int? separate = null)
+        string kv, bool protect, LockstepSettings settings, BenchNodes nodes, int count, int window, int? separate = null)
     {
-        using var vm = new BenchVm(kv, protect, settings, separate);
+        using var vm = new BenchVm(kv, protect, settings, nodes, separate);
         WaitReady(vm);
         var cpuBefore = Process.GetCurrentProcess().TotalProcessorTime;
         var clock = Stopwatch.StartNew();
@@ -135,21 +137,21 @@ public static class LockstepBenchmark
         return (count / seconds, stats.LogBytesShipped / seconds, stats.LastReprotectPauseMs, cpuUs);
     }
 
-    private static double BenchSeconds(string bench, bool protect, LockstepSettings settings, int? separate = null)
+    private static double BenchSeconds(string bench, bool protect, LockstepSettings settings, BenchNodes nodes, int? separate = null)
     {
-        using var vm = new BenchVm(bench, protect, settings, separate);
+        using var vm = new BenchVm(bench, protect, settings, nodes, separate);
         if (!vm.WaitEnded(TimeSpan.FromMinutes(2))) throw new TimeoutException("bench did not finish");
         return Stopwatch.GetElapsedTime(vm.StartedAt).TotalSeconds; // from the guest's start: a secondary process's start-up is not the guest's time
     }
 
     /// <summary>The primary's pause, and the copy of RAM before it, when a secondary attaches to a guest whose 16 MiB are all in use (medians).</summary>
-    private static (double PauseMs, double PrecopyMs) FullRamPause(string kv, LockstepSettings settings, int? separate)
+    private static (double PauseMs, double PrecopyMs) FullRamPause(string kv, LockstepSettings settings, BenchNodes nodes, int? separate)
     {
         var pauses = new List<double>();
         var precopies = new List<double>();
         for (int trial = 0; trial < 3; trial++)
         {
-            using var vm = new BenchVm(kv, true, settings, separate, fillRam: true);
+            using var vm = new BenchVm(kv, true, settings, nodes, separate, fillRam: true);
             var stats = vm.Primary.Stats();
             pauses.Add(stats.LastReprotectPauseMs);
             precopies.Add(stats.LastPrecopyMs);

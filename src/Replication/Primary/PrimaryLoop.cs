@@ -1,30 +1,33 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
-using System.Net.Sockets;
 using Lockstep.Engine.Cpu;
 using Lockstep.Engine.Recording;
 using Lockstep.Engine.Snapshots;
 using Lockstep.Replication.Channel;
 using Lockstep.Replication.Links;
+using Lockstep.Replication.Scheduling;
 
 namespace Lockstep.Replication.Primary;
 
 /// <summary>
-/// Runs a VM live on its own thread (run, cut, ship), recording every input, and keeps a secondary
+/// Runs a VM live in steps on the node's VM threads (run, cut, ship), recording every input, and keeps a secondary
 /// in lockstep over a <see cref="LinkChannel"/> (on the node's link to the secondary's node): an output leaves only through the
 /// <see cref="OutputGate"/>. The loop decides nothing about failover: it reports facts
 /// (<see cref="IPrimaryFacts"/>) and does what it is told. It must only be started by a side that
 /// holds its generation (the VM starts alone, its outputs leaving at once).
 /// </summary>
 /// <remarks>
-/// Threads and who owns what:
+/// Threads and who owns what. "The VM thread" is whichever thread of the <see cref="VmScheduler"/> runs
+/// <see cref="Step"/>: never two at once, and each step sees what the previous one wrote (the scheduler's
+/// lock orders them), so the step owns its state as a thread of its own would.
 /// <list type="bullet">
-/// <item>The VM thread owns the machine, the recorder, the channel, the live copy in progress, the
-/// ship policy and the hash check; other threads reach them only through <see cref="Post"/>ed commands.</item>
+/// <item>The VM thread owns the machine, the recorder, the channel, the connect and live copy in progress,
+/// the ship policy and the hash check; other threads reach them only through <see cref="Post"/>ed commands.</item>
 /// <item>The link's reader thread only calls <see cref="OnFrame"/>, which touches the gate (its own lock)
 /// and <see cref="_hashCheckSent"/> (an immutable record the VM thread publishes).</item>
 /// <item>Figures for <see cref="Stats"/> are written by the VM thread only, read anywhere through Volatile.</item>
-/// <item>The copy thread writes only <see cref="LiveCopy.Sent"/>; <see cref="LiveInputs"/> and <see cref="DeliveryFilter"/> are thread-safe.</item>
+/// <item>The connect thread fills in only its <see cref="PendingConnect"/>, the copy thread writes only
+/// <see cref="LiveCopy.Sent"/>; <see cref="LiveInputs"/> and <see cref="DeliveryFilter"/> are thread-safe.</item>
 /// </list>
 /// </remarks>
 public sealed class PrimaryLoop
@@ -40,11 +43,14 @@ public sealed class PrimaryLoop
     private readonly OutputGate _gate;
     private readonly ShipPolicy _ship;
     private readonly ConcurrentQueue<Action> _commands = new();
-    private readonly AutoResetEvent _wake = new(false);
-    private readonly Thread _thread;
+    private readonly ScheduledVm _vm;
 
     // VM thread only.
+    private readonly List<MachineOutput> _produced = [];
+    private bool _started;
+    private long _heldUntil; // bounded lag: the guest is not run before this Stopwatch timestamp
     private LinkChannel? _channel;
+    private PendingConnect? _connecting;
     private LiveCopy? _copy;
     private bool _hashCheckWanted;
     private bool _ended;
@@ -67,11 +73,11 @@ public sealed class PrimaryLoop
 
     /// <param name="releasedSeq">The first output sequence number not known to be released (a promoted or rebuilt primary's).</param>
     /// <param name="filter">The delivery marks a promoted secondary took over; null for a fresh start.</param>
-    /// <param name="links">The node's links, on which the channel to a secondary is opened.</param>
-    public PrimaryLoop(string name, Machine machine, long firstEntryIndex, ulong releasedSeq, LockstepSettings settings, NodeLinks links,
+    /// <param name="engine">The node's replication engine: its VM threads run this loop's steps, its links carry the channel to a secondary.</param>
+    public PrimaryLoop(string name, Machine machine, long firstEntryIndex, ulong releasedSeq, LockstepSettings settings, ReplicationEngine engine,
         IPrimaryFacts facts, DeliveryFilter? filter = null)
     {
-        _links = links;
+        _links = engine.Links;
         _name = name;
         _machine = machine;
         _recorder = new EventRecorder(firstEntryIndex);
@@ -83,16 +89,16 @@ public sealed class PrimaryLoop
         _gate = new OutputGate(facts.Released);
         _gate.Start(releasedSeq);
         _ship = new ShipPolicy(settings.ShipInterval);
-        _thread = new Thread(Loop) { IsBackground = true, Name = $"vm-{name}-primary" };
+        _vm = engine.Scheduler.Add($"vm-{name}-primary", Step);
     }
 
-    public void Start() => _thread.Start();
+    public void Start() => _vm.Start();
 
     /// <summary>Hands an arriving packet to the guest; any thread.</summary>
     public void Deliver(uint peer, byte[] data)
     {
         _inputs.Deliver(peer, data);
-        _wake.Set();
+        _vm.Wake();
     }
 
     /// <summary>
@@ -112,6 +118,14 @@ public sealed class PrimaryLoop
     /// <summary>Retires the secondary in good order (it will not take over); reported as lost with <see cref="CloseReason.SaidGoodbye"/>.</summary>
     public void Dismiss() => Post(() =>
     {
+        if (_connecting is { } connecting)
+        {
+            _connecting = null;
+            connecting.Abandon(sayGoodbye: true);
+            _gate.Unlink(connecting.Link);
+            _facts.AttachFailed("secondary dismissed while connecting to it");
+            return;
+        }
         if (_copy is { } copy)
         {
             DropCopy(copy, "secondary dismissed while its RAM was copied");
@@ -132,6 +146,7 @@ public sealed class PrimaryLoop
     /// <summary>Stops in good order: the secondary is told, so it does not take over.</summary>
     public void Stop() => Post(() =>
     {
+        _connecting?.Abandon(sayGoodbye: true);
         _copy?.Channel.SayGoodbye();
         _channel?.SayGoodbye();
         _stopping = true;
@@ -140,6 +155,7 @@ public sealed class PrimaryLoop
     /// <summary>Stops as if the node had died: the channel just drops (the secondary takes over), held outputs never leave.</summary>
     public void Kill() => Post(() =>
     {
+        _connecting?.Abandon(sayGoodbye: false);
         _copy?.Channel.Close(CloseReason.Local, "primary killed");
         _channel?.Close(CloseReason.Local, "primary killed");
         _channel = null;
@@ -168,60 +184,72 @@ public sealed class PrimaryLoop
     private void Post(Action command)
     {
         _commands.Enqueue(command);
-        _wake.Set();
+        _vm.Wake();
     }
 
-    private void Loop()
+    /// <summary>
+    /// One turn of what was the VM thread's loop: commands, a slice of the guest, the ship. Where that
+    /// loop waited for a wake-up or a timeout, the step returns and the scheduler sleeps it instead.
+    /// </summary>
+    private VmStep Step()
     {
         try
         {
-            TakeCheckpoint();
-            var produced = new List<MachineOutput>();
-            while (!_stopping)
+            if (!_started)
             {
-                while (_commands.TryDequeue(out var command)) command();
-                if (_stopping) break;
-                if (_copy is { Sent: true } copy) CompleteAttach(copy);
-                if (_machine.IsHalted || _paused)
-                {
-                    Ship(force: true);
-                    _wake.WaitOne(IdleSleep(Timeout.InfiniteTimeSpan));
-                    CheckChannel();
-                    continue;
-                }
-                var reason = _machine.Run(_settings.SliceInstructions);
-                if (_machine.Outputs.Count > 0)
-                {
-                    produced.Clear();
-                    produced.AddRange(_machine.Outputs);
-                    _machine.Outputs.Clear();
-                    _ship.Produced(produced.Count);
-                    _gate.Hold(produced);
-                }
-                Ship(force: reason is StopReason.Waiting or StopReason.Halted or StopReason.Faulted);
-                if (_hashCheckWanted && reason is StopReason.Budget or StopReason.Output) SendHashCheck();
-                CheckChannel();
-                if (reason is StopReason.Halted or StopReason.Faulted) ReportEnd(reason);
-                else if (reason == StopReason.Waiting && !_inputs.HasArrivals)
-                {
-                    var sleep = IdleSleep(_inputs.UntilTimer(_machine));
-                    if (sleep > TimeSpan.Zero) _wake.WaitOne(sleep);
-                }
-                else if (_gate.LagMs > _settings.MaxLag.TotalMilliseconds)
-                {
-                    Thread.Sleep(1); // bounded lag: let the secondary catch up so failover stays short
-                }
+                _started = true;
+                TakeCheckpoint();
             }
+            // Bounded lag: the guest waits for the secondary to catch up, commands with it (as behind a sleep).
+            if (_heldUntil != 0 && Stopwatch.GetTimestamp() < _heldUntil) return VmStep.SleepUntil(_heldUntil);
+            _heldUntil = 0;
+            while (_commands.TryDequeue(out var command)) command();
+            if (_stopping) return VmStep.Finished;
+            if (_connecting is { Done: true } connecting) ContinueAttach(connecting);
+            if (_copy is { Sent: true } copy) CompleteAttach(copy);
+            if (_machine.IsHalted || _paused)
+            {
+                Ship(force: true);
+                CheckChannel();
+                return Idle(IdleSleep(Timeout.InfiniteTimeSpan));
+            }
+            var reason = _machine.Run(_settings.SliceInstructions);
+            if (_machine.Outputs.Count > 0)
+            {
+                _produced.Clear();
+                _produced.AddRange(_machine.Outputs);
+                _machine.Outputs.Clear();
+                _ship.Produced(_produced.Count);
+                _gate.Hold(_produced);
+            }
+            Ship(force: reason is StopReason.Waiting or StopReason.Halted or StopReason.Faulted);
+            if (_hashCheckWanted && reason is StopReason.Budget or StopReason.Output) SendHashCheck();
+            CheckChannel();
+            if (reason is StopReason.Halted or StopReason.Faulted) ReportEnd(reason);
+            else if (reason == StopReason.Waiting && !_inputs.HasArrivals)
+            {
+                var sleep = IdleSleep(_inputs.UntilTimer(_machine));
+                if (sleep > TimeSpan.Zero) return Idle(sleep);
+            }
+            else if (_gate.LagMs > _settings.MaxLag.TotalMilliseconds)
+            {
+                // Bounded lag: let the secondary catch up so failover stays short.
+                _heldUntil = Stopwatch.GetTimestamp() + Stopwatch.Frequency / 1000;
+                return VmStep.SleepUntil(_heldUntil);
+            }
+            return VmStep.RunAgain;
         }
         catch (Exception e)
         {
-            _facts.Ended(VmState.Faulted, $"primary loop failed: {e.Message}");
-        }
-        finally
-        {
             _stopping = true;
+            _connecting?.Abandon(sayGoodbye: false);
+            _facts.Ended(VmState.Faulted, $"primary loop failed: {e.Message}");
+            return VmStep.Finished;
         }
     }
+
+    /// <summary>An idle step's end: asleep until <paramref name="until"/> passes (infinite: until woken).</summary>
+    private static VmStep Idle(TimeSpan until) => until == Timeout.InfiniteTimeSpan ? VmStep.Wait : VmStep.SleepFor(until);
 
     /// <summary>
     /// How long an idle VM sleeps: until a packet, a command or <paramref name="until"/> (its timer deadline),
@@ -348,21 +376,32 @@ public sealed class PrimaryLoop
             _facts.AttachFailed("the guest has ended");
             return;
         }
+        if (_connecting is not null)
+        {
+            _facts.AttachFailed("a secondary is being connected already");
+            return;
+        }
         var link = new object();
         _gate.Link(link);
-        LinkChannel channel;
-        try
+        // The connect blocks (up to 2 s): on a thread of its own, not on a VM thread.
+        _connecting = new PendingConnect(
+            () => _links.Open(host, port, _name, token, frame => OnFrame(link, frame), _vm.Wake, TimeSpan.FromSeconds(2)),
+            link, $"{host}:{port}", _name, _vm.Wake);
+    }
+
+    /// <summary>The connect is through (or failed): the live copy of the RAM begins.</summary>
+    private void ContinueAttach(PendingConnect connecting)
+    {
+        _connecting = null;
+        var (channel, failure) = connecting.Take();
+        if (channel is null)
         {
-            channel = _links.Open(host, port, _name, token, frame => OnFrame(link, frame), () => _wake.Set(), TimeSpan.FromSeconds(2));
-        }
-        catch (Exception e) when (e is SocketException or IOException or ObjectDisposedException)
-        {
-            _gate.Unlink(link);
-            _facts.AttachFailed($"could not connect to the secondary at {host}:{port}: {e.Message}");
+            _gate.Unlink(connecting.Link);
+            _facts.AttachFailed($"could not connect to the secondary at {connecting.Address}: {failure}");
             return;
         }
         _machine.ClearDirtyPages();
-        _copy = new LiveCopy(channel, link, $"{host}:{port}", _machine, _name, () => _wake.Set());
+        _copy = new LiveCopy(channel, connecting.Link, connecting.Address, _machine, _name, _vm.Wake);
     }
 
     /// <summary>The pause: the log cut, the core state and the pages written since the copy began; then the secondary is on.</summary>

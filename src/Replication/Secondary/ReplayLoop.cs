@@ -5,23 +5,26 @@ using Lockstep.Engine.Recording;
 using Lockstep.Engine.Snapshots;
 using Lockstep.Replication.Channel;
 using Lockstep.Replication.Links;
+using Lockstep.Replication.Scheduling;
 
 namespace Lockstep.Replication.Secondary;
 
 /// <summary>
-/// Replays the primary's log on its own thread. It admits only the primary that presents this
+/// Replays the primary's log in steps on the node's VM threads. It admits only the primary that presents this
 /// attach's token, starts from the snapshot sent first, acknowledges every segment on receipt,
 /// and keeps its own (suppressed) outputs that the primary may not have released yet. When the
 /// channel drops (or its link goes silent) it replays all it has and reports the loss with the machine; it
 /// never claims or goes live itself.
 /// </summary>
 /// <remarks>
-/// Threads and who owns what: the replay thread owns the machine, the replay inputs and the kept outputs.
+/// Threads and who owns what. "The replay thread" is whichever thread of the <see cref="VmScheduler"/> runs
+/// <see cref="Step"/> (never two at once; each step sees what the previous one wrote): it owns the
+/// machine, the replay inputs and the kept outputs.
 /// The link's reader thread sets the channel reference (before any frame of it), queues frames in
 /// <see cref="_inbox"/>, applies delivery marks (the filter is thread-safe), sends the acks on receipt,
 /// and is the only writer of <see cref="_acked"/> and <see cref="_releasedSeq"/>. The replay thread is
-/// the only writer of <see cref="_replayedPosition"/>. Nothing polls: the replay thread sleeps until a
-/// frame, the channel's end or <see cref="Stop"/> wakes it.
+/// the only writer of <see cref="_replayedPosition"/>. Nothing polls: the loop sleeps until a frame, the
+/// channel's opening or end, <see cref="Stop"/>, or (before the primary came) the connect deadline wakes it.
 /// The inbox has no fixed bound: what bounds it is the primary, which ships only while its secondary's
 /// replay trails by less than MaxLag (beyond, it slows to a slice per millisecond until acks show progress).
 /// </remarks>
@@ -34,7 +37,7 @@ public sealed class ReplayLoop
     private readonly NodeLinks _links;
     private readonly AttachToken _token;
     private readonly ConcurrentQueue<Frame> _inbox = new();
-    private readonly AutoResetEvent _wake = new(false);
+    private readonly ScheduledVm _vm;
     private readonly List<MachineOutput> _unreleased = [];
     private readonly DeliveryFilter _filter = new();
     private volatile LinkChannel? _channel;
@@ -44,14 +47,22 @@ public sealed class ReplayLoop
     private long _replayedPosition;
     private volatile bool _stopping;
 
+    // The replay thread's (see the remarks).
+    private Machine? _machine, _pages;
+    private ReplayInputs? _replay;
+    private bool _inSync;
+    private long _connectDeadline;
+
     private sealed record Acked(long Entries, ulong Horizon);
 
     /// <summary>How long to wait for the primary to connect before giving up.</summary>
     public static readonly TimeSpan ConnectWait = TimeSpan.FromSeconds(10);
 
-    /// <param name="links">The node's links: the primary opens this VM's channel on the link from its node.</param>
-    public ReplayLoop(string name, uint memorySize, NodeLinks links, AttachToken token, LockstepSettings settings, ISecondaryFacts facts)
+    /// <param name="engine">The node's replication engine: the primary opens this VM's channel on the link from its node, and the VM threads run this loop's steps.</param>
+    public ReplayLoop(string name, uint memorySize, ReplicationEngine engine, AttachToken token, LockstepSettings settings, ISecondaryFacts facts)
     {
+        var links = engine.Links;
+        _vm = engine.Scheduler.Add($"vm-{name}-secondary", Step);
         _name = name;
         _memorySize = memorySize;
         _settings = settings;
@@ -60,16 +71,17 @@ public sealed class ReplayLoop
         _token = token;
     }
 
-    /// <summary>Expects the primary (its token) on the node's links and starts the replay thread; returns the port the primary should connect to.</summary>
+    /// <summary>Expects the primary (its token) on the node's links and starts the loop; returns the port the primary should connect to.</summary>
     /// <exception cref="ObjectDisposedException">The node's links are closed (the node is stopping).</exception>
     public int Start()
     {
+        _connectDeadline = Stopwatch.GetTimestamp() + ToTicks(ConnectWait);
         _expected = _links.Expect(_name, _token, channel =>
         {
             _channel = channel;
-            _wake.Set();
-        }, OnFrame, () => _wake.Set(), _facts.Refused);
-        new Thread(Loop) { IsBackground = true, Name = $"vm-{_name}-secondary" }.Start();
+            _vm.Wake();
+        }, OnFrame, _vm.Wake, _facts.Refused);
+        _vm.Start();
         return _links.Port;
     }
 
@@ -79,7 +91,7 @@ public sealed class ReplayLoop
         _stopping = true;
         _expected?.Dispose();
         _channel?.Close(CloseReason.Local, "secondary stopped");
-        _wake.Set();
+        _vm.Wake();
     }
 
     /// <summary>Reader thread: only queues, acknowledges and applies marks (every VM on the link waits behind it).</summary>
@@ -108,7 +120,7 @@ public sealed class ReplayLoop
             default:
                 return; // nothing else is meant for a secondary
         }
-        _wake.Set();
+        _vm.Wake();
     }
 
     private void SendAck(Acked acked)
@@ -117,95 +129,92 @@ public sealed class ReplayLoop
         _channel?.Send(new AckFrame(acked.Entries, acked.Horizon, (ulong)Interlocked.Read(ref _replayedPosition)));
     }
 
-    private void Loop()
+    /// <summary>
+    /// One turn of what was the replay thread's loop: waiting for the primary to open the channel, then
+    /// the frames received, a slice of replay, the channel's health. Where that loop waited, the step
+    /// returns and the scheduler sleeps the loop until something wakes it.
+    /// </summary>
+    private VmStep Step()
     {
         try
         {
-            long deadline = Stopwatch.GetTimestamp() + (long)(ConnectWait.TotalSeconds * Stopwatch.Frequency);
-            while (_channel is null && !_stopping && Stopwatch.GetTimestamp() < deadline)
-                _wake.WaitOne(TimeSpan.FromSeconds((double)(deadline - Stopwatch.GetTimestamp()) / Stopwatch.Frequency));
-            _expected?.Dispose();
+            if (_stopping) return End();
             var channel = _channel;
             if (channel is null)
             {
-                if (!_stopping) _facts.Ended(null, "the primary never connected");
-                return;
+                if (Stopwatch.GetTimestamp() < _connectDeadline) return VmStep.SleepUntil(_connectDeadline);
+                _facts.Ended(null, "the primary never connected");
+                return End();
             }
-            if (_stopping) channel.Close(CloseReason.Local, "secondary stopped");
-            Replay(channel);
-        }
-        catch (Exception e)
-        {
-            if (!_stopping) _facts.Ended(null, $"secondary failed: {e.Message}");
-        }
-        finally
-        {
-            // Whatever ended this side, the primary must see the channel go (it then re-protects).
             _expected?.Dispose();
-            _channel?.Close(CloseReason.Local, "secondary ended");
-        }
-    }
-
-    private void Replay(LinkChannel channel)
-    {
-        Machine? machine = null, pages = null;
-        ReplayInputs? replay = null;
-        bool inSync = false;
-        while (!_stopping)
-        {
             while (_inbox.TryDequeue(out var frame))
             {
                 switch (frame)
                 {
                     case SnapshotPagesFrame copied:
                         // RAM copied while the primary ran on: the snapshot that follows completes it.
-                        pages = new Machine(_memorySize, new LiveInputs());
-                        MachineSnapshot.Restore(pages, copied.Pages);
+                        _pages = new Machine(_memorySize, new LiveInputs());
+                        MachineSnapshot.Restore(_pages, copied.Pages);
                         break;
                     case SnapshotFrame snapshot:
-                        machine = pages ?? new Machine(_memorySize, new LiveInputs());
-                        pages = null;
-                        MachineSnapshot.Restore(machine, snapshot.State);
-                        replay = new ReplayInputs(snapshot.FirstEntryIndex, machine.Position);
-                        machine.SwitchInputs(replay);
+                        _machine = _pages ?? new Machine(_memorySize, new LiveInputs());
+                        _pages = null;
+                        MachineSnapshot.Restore(_machine, snapshot.State);
+                        _replay = new ReplayInputs(snapshot.FirstEntryIndex, _machine.Position);
+                        _machine.SwitchInputs(_replay);
                         _unreleased.Clear();
                         break;
-                    case SegmentFrame segment when replay is not null:
-                        replay.Append(segment.Segment);
+                    case SegmentFrame segment when _replay is not null:
+                        _replay.Append(segment.Segment);
                         break;
-                    case HashCheckFrame check when machine is not null:
+                    case HashCheckFrame check when _machine is not null:
                         // Later segments are still queued, so replay stops at exactly the checked position.
-                        AnswerHashCheck(channel, machine, check.Position);
+                        AnswerHashCheck(channel, _machine, check.Position);
                         break;
                 }
             }
-            if (machine is not null && !inSync)
+            if (_machine is not null && !_inSync)
             {
-                inSync = true;
+                _inSync = true;
                 _facts.InSync();
             }
-            if (machine is not null && replay is not null)
+            if (_machine is not null && _replay is not null)
             {
-                var reason = machine.Run(_settings.SliceInstructions * 4);
-                KeepOutputs(machine);
-                Interlocked.Exchange(ref _replayedPosition, (long)machine.Position);
-                if (reason is StopReason.Budget or StopReason.Output) continue;
+                var reason = _machine.Run(_settings.SliceInstructions * 4);
+                KeepOutputs(_machine);
+                Interlocked.Exchange(ref _replayedPosition, (long)_machine.Position);
+                if (reason is StopReason.Budget or StopReason.Output) return VmStep.RunAgain;
             }
             if (!channel.IsOpen)
             {
                 var reason = channel.ClosedReason ?? CloseReason.ConnectionLost;
                 string detail = channel.ClosedDetail ?? "channel closed";
-                if (reason == CloseReason.PeerSaidGoodbye || _stopping || machine is null || replay is null)
+                if (reason == CloseReason.PeerSaidGoodbye || _stopping || _machine is null || _replay is null)
                 {
                     if (!_stopping) _facts.Ended(reason, $"channel closed: {detail}");
-                    return;
+                    return End();
                 }
-                _facts.PrimaryLost(reason, detail, CatchUp(machine, replay, channel));
-                return;
+                _facts.PrimaryLost(reason, detail, CatchUp(_machine, _replay, channel));
+                return End();
             }
-            _wake.WaitOne();
+            return VmStep.Wait;
+        }
+        catch (Exception e)
+        {
+            if (!_stopping) _facts.Ended(null, $"secondary failed: {e.Message}");
+            return End();
         }
     }
+
+    private VmStep End()
+    {
+        // Whatever ended this side, the primary must see the channel go (it then re-protects).
+        _expected?.Dispose();
+        _channel?.Close(CloseReason.Local, "secondary ended");
+        return VmStep.Finished;
+    }
+
+    private static long ToTicks(TimeSpan span) => (long)(span.TotalSeconds * Stopwatch.Frequency);
 
     private void AnswerHashCheck(LinkChannel channel, Machine machine, ulong position)
     {

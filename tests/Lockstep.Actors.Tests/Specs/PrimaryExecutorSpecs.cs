@@ -22,7 +22,7 @@ public sealed class PrimaryExecutorSpecs : Akka.TestKit.Xunit2.TestKit, IDisposa
     private (IActorRef Primary, TestProbe Coordinator) StartPrimary(string name)
     {
         var coordinator = CreateTestProbe();
-        var primary = Sys.ActorOf(PrimaryExecutor.Props(SpecSupport.FreshPrimary(name, 1), _storage.Claims, SpecSupport.Settings, SpecSupport.Links, coordinator.Ref), $"primary-{name}");
+        var primary = Sys.ActorOf(PrimaryExecutor.Props(SpecSupport.FreshPrimary(name, 1), _storage.Claims, SpecSupport.Settings, SpecSupport.Engine, coordinator.Ref), $"primary-{name}");
         return (primary, coordinator);
     }
 
@@ -30,7 +30,7 @@ public sealed class PrimaryExecutorSpecs : Akka.TestKit.Xunit2.TestKit, IDisposa
     private ReplayLoop Protect(string name, IActorRef primary, TestProbe coordinator, TestProbe secondary)
     {
         var token = AttachToken.New();
-        var loop = new ReplayLoop(name, MemoryMap.DefaultRamSize, SpecSupport.PeerLinks, token, SpecSupport.Settings, new IgnoredSecondaryFacts());
+        var loop = new ReplayLoop(name, MemoryMap.DefaultRamSize, SpecSupport.PeerEngine, token, SpecSupport.Settings, new IgnoredSecondaryFacts());
         int port = loop.Start();
         primary.Tell(new AttachSecondary(name, 1, "127.0.0.1", port, token.Bytes, "test-node", secondary.Ref), coordinator.Ref);
         coordinator.ExpectReport(PrimaryPhase.Attaching);

@@ -29,7 +29,7 @@ public sealed class SecondaryExecutorSpecs : Akka.TestKit.Xunit2.TestKit, IDispo
         var coordinator = CreateTestProbe();
         var host = CreateTestProbe();
         var start = new StartSecondary(SpecSupport.Kv(name), 1, Guid.NewGuid(), Cluster.Get(Sys).SelfAddress, [], Coordinator: coordinator.Ref);
-        var secondary = host.ChildActorOf(SecondaryExecutor.Props(start, _storage.Claims, SpecSupport.Settings, SpecSupport.Links, coordinator.Ref), $"secondary-{name}");
+        var secondary = host.ChildActorOf(SecondaryExecutor.Props(start, _storage.Claims, SpecSupport.Settings, SpecSupport.Engine, coordinator.Ref), $"secondary-{name}");
         var up = coordinator.ExpectToCoordinator<SecondaryUp>();
         Assert.Equal(start.Attempt, up.Attempt);
         Assert.Equal(AttachToken.Length, up.Token.Length);
@@ -42,7 +42,7 @@ public sealed class SecondaryExecutorSpecs : Akka.TestKit.Xunit2.TestKit, IDispo
         var machine = new Machine(MemoryMap.DefaultRamSize);
         ElfLoader.Load(machine, SpecSupport.KvImage);
         var facts = new RecordedPrimaryFacts();
-        var loop = new PrimaryLoop(name, machine, 0, 0, SpecSupport.Settings, SpecSupport.PeerLinks, facts);
+        var loop = new PrimaryLoop(name, machine, 0, 0, SpecSupport.Settings, SpecSupport.PeerEngine, facts);
         _primaries.Add(loop);
         loop.Start();
         loop.Attach(up.Host, up.Port, AttachToken.Of(up.Token));

@@ -7,7 +7,6 @@ using Lockstep.Engine.Cpu;
 using Lockstep.Engine.Loading;
 using Lockstep.Engine.Recording;
 using Lockstep.Replication;
-using Lockstep.Replication.Links;
 using Lockstep.Replication.Channel;
 using Lockstep.Replication.Claims;
 using Lockstep.Replication.Primary;
@@ -36,11 +35,11 @@ public static class SpecSupport
         ClaimDelayAfterSilence = TimeSpan.FromSeconds(1),
     };
 
-    /// <summary>The lockstep links of the node under test (its executors'), for the life of the test process.</summary>
-    public static NodeLinks Links { get; } = new("127.0.0.1", 0, Settings);
+    /// <summary>The replication engine of the node under test (its executors'), for the life of the test process.</summary>
+    public static ReplicationEngine Engine { get; } = new("127.0.0.1", 0, Settings);
 
-    /// <summary>The links of the other node a spec plays itself (its own primary or secondary loops).</summary>
-    public static NodeLinks PeerLinks { get; } = new("127.0.0.1", 0, Settings);
+    /// <summary>The engine of the other node a spec plays itself (its own primary or secondary loops).</summary>
+    public static ReplicationEngine PeerEngine { get; } = new("127.0.0.1", 0, Settings);
 
     public static byte[] KvImage => File.ReadAllBytes(RepoRoot.Guest("kv"));
 
