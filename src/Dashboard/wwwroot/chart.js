@@ -1,0 +1,65 @@
+// A small line chart on a canvas: the last `windowMs` of (time, value) points, a gap where a value is missing.
+// The canvas's data-points attribute says how many points are drawn (the browser test reads it).
+"use strict";
+
+class LineChart {
+  constructor(canvas, { windowMs = 5 * 60 * 1000, color = "#1b5fc1", format = v => v.toFixed(1) } = {}) {
+    this.canvas = canvas;
+    this.windowMs = windowMs;
+    this.color = color;
+    this.format = format;
+    this.points = [];
+  }
+
+  // Adds points ({t: ms since epoch, v: number or null}) in time order, drops the ones out of the window, redraws.
+  add(points) {
+    for (const p of points) {
+      if (this.points.length && p.t <= this.points[this.points.length - 1].t) continue;
+      this.points.push(p);
+    }
+    const newest = this.points.length ? this.points[this.points.length - 1].t : 0;
+    this.points = this.points.filter(p => p.t >= newest - this.windowMs);
+    this.draw();
+  }
+
+  draw() {
+    const c = this.canvas, g = c.getContext("2d");
+    const left = 48, right = 8, top = 8, bottom = 20;
+    const w = c.width - left - right, h = c.height - top - bottom;
+    g.clearRect(0, 0, c.width, c.height);
+    const values = this.points.filter(p => p.v != null);
+    c.dataset.points = String(values.length);
+    const newest = this.points.length ? this.points[this.points.length - 1].t : Date.now();
+    const oldest = newest - this.windowMs;
+    let max = Math.max(...values.map(p => p.v), 0);
+    max = max > 0 ? max * 1.1 : 1;
+
+    g.strokeStyle = "#e2e5ea"; g.fillStyle = "#6b7280"; g.font = "11px system-ui, sans-serif";
+    for (let i = 0; i <= 4; i++) {
+      const y = top + h - (h * i) / 4;
+      g.beginPath(); g.moveTo(left, y); g.lineTo(left + w, y); g.stroke();
+      g.fillText(this.format((max * i) / 4), 2, y + 4);
+    }
+    for (let m = 0; m <= this.windowMs / 60000; m++) {
+      const x = left + w - (w * m * 60000) / this.windowMs;
+      g.fillText(m === 0 ? "now" : `-${m} min`, Math.max(left, x - 14), c.height - 5);
+    }
+
+    g.strokeStyle = this.color; g.lineWidth = 1.5;
+    g.beginPath();
+    let drawing = false;
+    for (const p of this.points) {
+      if (p.v == null) { drawing = false; continue; }
+      const x = left + (w * (p.t - oldest)) / this.windowMs;
+      const y = top + h - (h * p.v) / max;
+      if (drawing) g.lineTo(x, y); else g.moveTo(x, y);
+      drawing = true;
+    }
+    g.stroke();
+    if (values.length) {
+      const last = values[values.length - 1];
+      g.fillStyle = this.color;
+      g.fillText(this.format(last.v), left + w - 60, top + 12);
+    }
+  }
+}
