@@ -67,12 +67,16 @@ function renderHistory(history) {
 // The migrate choice: every live member, the one holding the primary marked (the gateway refuses it with its reason).
 function renderNodes(members, status) {
   const select = document.getElementById("migrate-node");
+  const label = node => node + (node === status.primary ? " (primary)" : node === status.secondary ? " (secondary)" : "");
+  const wanted = members.map(m => label(m.node));
+  // Rebuilt only when something changed, so the operator's choice (and an open list) survives the updates.
+  if (wanted.join("|") === [...select.options].map(o => o.textContent).join("|")) return;
   const chosen = select.value;
   select.replaceChildren();
   for (const m of members) {
     const option = document.createElement("option");
     option.value = m.node;
-    option.textContent = m.node + (m.node === status.primary ? " (primary)" : m.node === status.secondary ? " (secondary)" : "");
+    option.textContent = label(m.node);
     select.appendChild(option);
   }
   if ([...select.options].some(o => o.value === chosen)) select.value = chosen;
