@@ -23,7 +23,7 @@ public sealed class Browser : IDisposable
         if (!File.Exists(ChromiumPath) || !File.Exists(Path.Combine(DriverFolder, DriverName)))
             throw new InvalidOperationException($"the browser tests need {ChromiumPath} and {DriverFolder}/{DriverName}: apt-get install chromium chromium-driver (.ci/run does)");
         var options = new ChromeOptions { BinaryLocation = ChromiumPath };
-        options.AddArguments("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu", "--window-size=1400,1200");
+        options.AddArguments("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu", "--window-size=1280,900");
         var service = ChromeDriverService.CreateDefaultService(DriverFolder, DriverName);
         service.SuppressInitialDiagnosticInformation = true;
         service.HideCommandPromptWindow = true;
@@ -69,8 +69,21 @@ public sealed class Browser : IDisposable
     }
 
     /// <summary>Saves the page as docs/<paramref name="name"/> in the repository (the README shows these).</summary>
-    public void Screenshot(string name) =>
-        _driver.GetScreenshot().SaveAsFile(Path.Combine(RepoRoot.Folder, "docs", name));
+    /// <remarks>The window is made as tall as the page first, so the picture shows all of it.</remarks>
+    public void Screenshot(string name)
+    {
+        long height = Convert.ToInt64(_driver.ExecuteScript("return document.documentElement.scrollHeight;"), System.Globalization.CultureInfo.InvariantCulture);
+        var size = _driver.Manage().Window.Size;
+        _driver.Manage().Window.Size = new System.Drawing.Size(size.Width, (int)Math.Clamp(height + 140, 600, 3000));
+        try
+        {
+            _driver.GetScreenshot().SaveAsFile(Path.Combine(RepoRoot.Folder, "docs", name));
+        }
+        finally
+        {
+            _driver.Manage().Window.Size = size;
+        }
+    }
 
     public void Dispose() => _driver.Quit();
 }

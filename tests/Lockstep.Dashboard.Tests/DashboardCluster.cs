@@ -65,6 +65,9 @@ public sealed class DashboardCluster : IAsyncLifetime
         _load = ChildProcess.Start(Program.StartInfo(Folder, ["vm", "send", Vm, "--peer", "1", "--contact", Contacts, "--timeout", "60"]),
             "vm send (load)", Path.Combine(Folder, "load.log"));
         _feeder = Task.Run(() => Feed(_load, _stop.Token));
+        // The pages and figures are looked at under load: wait until it flows.
+        if (!await _load.WaitForOutput(p => p.StdoutLines.Count >= 50, TimeSpan.FromSeconds(60), _stop.Token))
+            throw new InvalidOperationException($"the load got {Answered} answers in 60 s: {_load.AllOutput}");
         Browser = Browser.Start();
     }
 

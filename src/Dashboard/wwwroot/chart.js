@@ -30,7 +30,9 @@ class LineChart {
     const values = this.points.filter(p => p.v != null);
     c.dataset.points = String(values.length);
     const newest = this.points.length ? this.points[this.points.length - 1].t : Date.now();
-    const oldest = newest - this.windowMs;
+    // The time axis spans what is there, from one minute up to the whole window.
+    const span = Math.min(this.windowMs, Math.max(60000, this.points.length ? newest - this.points[0].t : 0));
+    const oldest = newest - span;
     let max = Math.max(...values.map(p => p.v), 0);
     max = max > 0 ? max * 1.1 : 1;
 
@@ -38,11 +40,14 @@ class LineChart {
     for (let i = 0; i <= 4; i++) {
       const y = top + h - (h * i) / 4;
       g.beginPath(); g.moveTo(left, y); g.lineTo(left + w, y); g.stroke();
-      g.fillText(this.format((max * i) / 4), 2, y + 4);
+      const tick = (max * i) / 4;
+      g.fillText(max < 4 ? tick.toFixed(2) : this.format(tick), 2, y + 4);
     }
-    for (let m = 0; m <= this.windowMs / 60000; m++) {
-      const x = left + w - (w * m * 60000) / this.windowMs;
-      g.fillText(m === 0 ? "now" : `-${m} min`, Math.max(left, x - 14), c.height - 5);
+    const step = span > 120000 ? 60000 : 15000;
+    for (let t = 0; t <= span; t += step) {
+      const x = left + w - (w * t) / span;
+      const label = t === 0 ? "now" : step === 60000 ? `-${t / 60000} min` : `-${t / 1000} s`;
+      g.fillText(label, Math.max(left, x - 14), c.height - 5);
     }
 
     g.strokeStyle = this.color; g.lineWidth = 1.5;
@@ -50,7 +55,7 @@ class LineChart {
     let drawing = false;
     for (const p of this.points) {
       if (p.v == null) { drawing = false; continue; }
-      const x = left + (w * (p.t - oldest)) / this.windowMs;
+      const x = left + (w * (p.t - oldest)) / span;
       const y = top + h - (h * p.v) / max;
       if (drawing) g.lineTo(x, y); else g.moveTo(x, y);
       drawing = true;
