@@ -90,8 +90,8 @@ public sealed class DashboardServer : IAsyncDisposable
             }
             return Results.Content(StaticAssets.Text("vm.html"), "text/html; charset=utf-8");
         });
-        _app.MapGet("/api/overview", async (CancellationToken cancel) =>
-            Json(OverviewDocument.From(await _sampler.PollAsync(cancel))));
+        // The last poll, not a new one: an extra poll would put a sample a moment after the last and skew the rates.
+        _app.MapGet("/api/overview", () => Json(OverviewDocument.From(_sampler.Latest)));
         _app.MapGet("/api/vm/{name}", async (string name, CancellationToken cancel) =>
         {
             var members = _sampler.Latest.Members;

@@ -59,7 +59,7 @@ public sealed class VmSampler : IAsyncDisposable
     }
 
     /// <summary>Polls once, now (the loop does this every interval).</summary>
-    public async Task<ClusterSnapshot> PollAsync(CancellationToken cancel)
+    private async Task<ClusterSnapshot> PollAsync(CancellationToken cancel)
     {
         var at = DateTime.UtcNow;
         IReadOnlyList<string> names;
