@@ -3,9 +3,10 @@
 "use strict";
 
 class LineChart {
-  constructor(canvas, { windowMs = 5 * 60 * 1000, color = "#1b5fc1", format = v => v.toFixed(1) } = {}) {
+  constructor(canvas, { windowMs = 5 * 60 * 1000, gapMs = 2500, color = "#1b5fc1", format = v => v.toFixed(1) } = {}) {
     this.canvas = canvas;
     this.windowMs = windowMs;
+    this.gapMs = gapMs;
     this.color = color;
     this.format = format;
     this.points = [];
@@ -24,7 +25,7 @@ class LineChart {
 
   draw() {
     const c = this.canvas, g = c.getContext("2d");
-    const left = 48, right = 8, top = 8, bottom = 20;
+    const left = 48, right = 8, top = 20, bottom = 20;
     const w = c.width - left - right, h = c.height - top - bottom;
     g.clearRect(0, 0, c.width, c.height);
     const values = this.points.filter(p => p.v != null);
@@ -52,9 +53,13 @@ class LineChart {
 
     g.strokeStyle = this.color; g.lineWidth = 1.5;
     g.beginPath();
-    let drawing = false;
+    let drawing = false, previous = null;
     for (const p of this.points) {
-      if (p.v == null) { drawing = false; continue; }
+      // A missing value, or polls missing in between (more than two intervals apart), is a gap, not a line.
+      const late = previous != null && p.t - previous > this.gapMs;
+      previous = p.t;
+      if (p.v == null || late) drawing = false;
+      if (p.v == null) continue;
       const x = left + (w * (p.t - oldest)) / span;
       const y = top + h - (h * p.v) / max;
       if (drawing) g.lineTo(x, y); else g.moveTo(x, y);
@@ -64,7 +69,7 @@ class LineChart {
     if (values.length) {
       const last = values[values.length - 1];
       g.fillStyle = this.color;
-      g.fillText(this.format(last.v), left + w - 60, top + 12);
+      g.fillText(`last ${this.format(last.v)}`, left + w - 70, 12);
     }
   }
 }
