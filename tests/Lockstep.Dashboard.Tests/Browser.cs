@@ -37,7 +37,20 @@ public sealed class Browser : IDisposable
     public IReadOnlyList<IWebElement> FindAll(string css) => _driver.FindElements(By.CssSelector(css));
 
     /// <summary>The element's text, or null when there is no such element (yet).</summary>
-    public string? TextOf(string css) => FindAll(css).FirstOrDefault()?.Text;
+    /// <remarks>The pages replace what changed every second: an element gone between finding and reading it is looked up again.</remarks>
+    public string? TextOf(string css)
+    {
+        for (int attempt = 1; ; attempt++)
+        {
+            try
+            {
+                return FindAll(css).FirstOrDefault()?.Text;
+            }
+            catch (StaleElementReferenceException) when (attempt < 5)
+            {
+            }
+        }
+    }
 
     public string Title => _driver.Title;
 

@@ -46,7 +46,13 @@ function renderStatus(doc) {
   renderNodes(doc.members, s);
 }
 
+let shownHistory = null;
+
 function renderHistory(history) {
+  // Rebuilt only when it changed, so that what the operator selects or reads stays put.
+  const key = JSON.stringify(history);
+  if (key === shownHistory) return;
+  shownHistory = key;
   const body = document.querySelector("#history tbody");
   body.replaceChildren();
   for (const h of [...history].reverse()) {
