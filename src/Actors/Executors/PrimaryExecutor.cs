@@ -608,7 +608,8 @@ public sealed class PrimaryExecutor : ReceiveActor, IPrimaryFacts, IWithTimers
         };
         return new VmStatus(_name, state, _generation, _node, _phase == PrimaryPhase.Protected ? _secondaryNode : null,
             stats.LagMs, stats.Instructions, stats.Outputs, stats.LogBytesPerSecond, _history.ToList(),
-            _ended?.Detail ?? $"{_phase}{(_paused ? ", guest paused" : "")}; re-protection pause {stats.LastReprotectPauseMs:F1} ms");
+            _ended?.Detail ?? $"{_phase}{(_paused ? ", guest paused" : "")}; re-protection pause {stats.LastReprotectPauseMs:F1} ms",
+            new VmFigures(stats.LogBytesShipped, stats.OutputsReleased, stats.LastReprotectPauseMs, _paused));
     }
 
     // ---- IPrimaryFacts: called on the loop's threads, handed on as messages ----

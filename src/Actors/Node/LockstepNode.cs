@@ -49,15 +49,17 @@ public static class LockstepNode
     }
 
     /// <summary>Runs a node until <paramref name="stop"/> fires, then leaves the cluster gracefully.</summary>
+    /// <param name="alongside">Started once the node's actors are, stopped (disposed) when the node ends: the web dashboard.</param>
     /// <returns>False when the cluster removed this node (downed by the split-brain resolver): the process should end.</returns>
-    public static async Task<bool> RunAsync(NodeOptions options, CancellationToken stop)
+    public static async Task<bool> RunAsync(NodeOptions options, CancellationToken stop, Func<NodeHandles, Task<IAsyncDisposable?>>? alongside = null)
     {
         var journal = JournalLocation.Parse(options.Journal);
         if (journal.Kind == JournalKind.Sqlite) Directory.CreateDirectory(Path.GetDirectoryName(journal.Target)!);
         var claims = ClaimStore.ForJournal(journal); // for SQLite also switches the shared file to WAL before the journal opens it
         Config config = NodeConfig.Build(options, journal);
         var system = ActorSystem.Create("lockstep", config);
-        Start(system, claims);
+        var handles = Start(system, claims);
+        await using var companion = alongside is null ? null : await alongside(handles);
         // A node downed by the split-brain resolver terminates its actor system (and so its executors):
         // the process must not linger as a zombie member.
         var signal = Task.Delay(Timeout.Infinite, stop);

@@ -62,10 +62,11 @@ public sealed record ResumeVm(string Name) : IControlRequest;
 /// <summary>
 /// A VM's state as operators see it. Primary and Secondary are "host:port" of their nodes, or null.
 /// </summary>
+/// <param name="Figures">The live primary's further counters (dashboard, metrics); null while there is none.</param>
 public sealed record VmStatus(
     string Name, VmState State, long Generation, string? Primary, string? Secondary,
     double LagMs, ulong Instructions, ulong Outputs, double LogBytesPerSecond,
-    IReadOnlyList<FailoverRecord> History, string? Detail);
+    IReadOnlyList<FailoverRecord> History, string? Detail, VmFigures? Figures = null);
 
 /// <summary>Delivers one packet from <paramref name="Peer"/> to the VM. Reply: <see cref="ControlOk"/> once accepted by the live primary.
 /// Response packets to that peer then come to the sender as <see cref="VmPacket"/>.</summary>

@@ -13,7 +13,8 @@ public static class NodeCommand
         var host = new Option<string>("--host") { Description = "address to bind and advertise", DefaultValueFactory = _ => "127.0.0.1" };
         var seeds = new Option<string?>("--seeds") { Description = "HOST:PORT,... of seed nodes (default: this node seeds itself)" };
         var journal = new Option<string>("--journal") { Description = "sqlite:PATH or postgres:CONNECTION-STRING", DefaultValueFactory = _ => "sqlite:./data/lockstep.db" };
-        var command = new Command("node", "Run one cluster node until SIGINT or SIGTERM") { port, host, seeds, journal };
+        var http = new Option<int?>("--http") { Description = "serve the web dashboard and /metrics on this HTTP port (at --host)" };
+        var command = new Command("node", "Run one cluster node until SIGINT or SIGTERM") { port, host, seeds, journal, http };
         command.SetAction(parse => LocalCommands.Guarded(() =>
         {
             string self = $"{parse.GetValue(host)}:{parse.GetValue(port)}";
@@ -30,7 +31,8 @@ public static class NodeCommand
             using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, Leave);
             try
             {
-                if (!LockstepNode.RunAsync(options, stop.Token).GetAwaiter().GetResult())
+                var dashboard = NodeDashboard.For(parse.GetValue(http), parse.GetValue(host)!, stop.Token);
+                if (!LockstepNode.RunAsync(options, stop.Token, dashboard).GetAwaiter().GetResult())
                 {
                     Console.Error.WriteLine("lockstep: this node was removed from the cluster (downed); exiting");
                     return ExitCodes.Unavailable;

@@ -179,7 +179,7 @@ public sealed class PrimaryLoop
     /// <summary>Any thread. Instructions and outputs are read while the VM runs: a moment's value, not a consistent pair.</summary>
     public PrimaryStats Stats() => new(_machine.Position, _machine.NextOutputSeq, _gate.LagMs,
         Volatile.Read(ref _logBytesPerSecond), Volatile.Read(ref _reprotectPauseMs), Volatile.Read(ref _logBytesShipped),
-        Volatile.Read(ref _precopyMs));
+        Volatile.Read(ref _precopyMs), _gate.ReleasedSeq);
 
     private void Post(Action command)
     {

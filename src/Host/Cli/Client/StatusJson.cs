@@ -40,6 +40,15 @@ public static class StatusJson
             ["instructions"] = status.Instructions,
             ["outputs"] = status.Outputs,
             ["detail"] = status.Detail,
+            ["figures"] = status.Figures is { } figures
+                ? new JsonObject
+                {
+                    ["logBytesShipped"] = figures.LogBytesShipped,
+                    ["outputsReleased"] = figures.OutputsReleased,
+                    ["lastReprotectPauseMs"] = figures.LastReprotectPauseMs,
+                    ["paused"] = figures.Paused,
+                }
+                : null,
             ["history"] = history,
         };
         return document.ToJsonString(Indented);

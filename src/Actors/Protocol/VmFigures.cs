@@ -1,0 +1,8 @@
+namespace Lockstep.Actors.Protocol;
+
+/// <summary>A live primary's counters beyond the headline ones of <see cref="VmStatus"/>, read at one moment (not a consistent set).</summary>
+/// <param name="LogBytesShipped">Log bytes this primary has sent to secondaries since it went live (starts again at 0 after a failover).</param>
+/// <param name="OutputsReleased">Outputs let out under the output rule (VmStatus.Outputs minus this is what is held).</param>
+/// <param name="LastReprotectPauseMs">How long the VM stood still for the last secondary's snapshot; 0 before the first.</param>
+/// <param name="Paused">Guest execution stopped by the operator (`vm pause`).</param>
+public sealed record VmFigures(long LogBytesShipped, ulong OutputsReleased, double LastReprotectPauseMs, bool Paused);

@@ -1,0 +1,199 @@
+using System.Net;
+using System.Text.Json;
+using Akka.Actor;
+using Lockstep.Actors.Protocol;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Prometheus;
+
+namespace Lockstep.Dashboard;
+
+/// <summary>
+/// The web dashboard and /metrics of one node: an ASP.NET Core (Kestrel) host in the node's process, beside its
+/// actor system. Everything it shows comes from the gateway actor through asynchronous asks.
+/// </summary>
+public sealed class DashboardServer : IAsyncDisposable
+{
+    private static readonly TimeSpan StatusTimeout = TimeSpan.FromSeconds(5);
+    // As long as the CLI waits for an operation (creating a secondary takes a while).
+    private static readonly TimeSpan OperationTimeout = TimeSpan.FromSeconds(30);
+
+    private readonly WebApplication _app;
+    private readonly VmSampler _sampler;
+
+    private DashboardServer(WebApplication app, VmSampler sampler, Uri address)
+    {
+        _app = app;
+        _sampler = sampler;
+        Address = address;
+    }
+
+    /// <summary>Where the dashboard is served, e.g. http://127.0.0.1:5390/.</summary>
+    public Uri Address { get; }
+
+    /// <summary>Starts serving on <paramref name="host"/>:<paramref name="port"/> (an IP address; anything else: all addresses).</summary>
+    /// <exception cref="IOException">The port cannot be bound.</exception>
+    public static async Task<DashboardServer> StartAsync(ActorSystem system, IActorRef gateway, string host, int port, CancellationToken cancel)
+    {
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.Logging.SetMinimumLevel(LogLevel.Warning);
+        builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(2));
+        builder.WebHost.ConfigureKestrel(kestrel =>
+        {
+            if (IPAddress.TryParse(host, out var ip)) kestrel.Listen(ip, port);
+            else kestrel.ListenAnyIP(port);
+            kestrel.ConfigureEndpointDefaults(endpoint => endpoint.Protocols = HttpProtocols.Http1);
+        });
+        var app = builder.Build();
+        var client = new GatewayClient(gateway);
+        var sampler = new VmSampler(system, client);
+        var metrics = new DashboardMetrics(Metrics.NewCustomRegistry());
+        sampler.Polled += metrics.Update;
+        var server = new DashboardServer(app, sampler, new Uri($"http://{host}:{port}/"));
+        server.MapRoutes(client, metrics);
+        await app.StartAsync(cancel);
+        sampler.Start();
+        return server;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _sampler.DisposeAsync();
+        await _app.StopAsync();
+        await _app.DisposeAsync();
+    }
+
+    private void MapRoutes(GatewayClient client, DashboardMetrics metrics)
+    {
+        var stopping = _app.Lifetime.ApplicationStopping;
+        _app.MapGet("/", () => Results.Content(StaticAssets.Text("index.html"), "text/html; charset=utf-8"));
+        _app.MapGet("/static/{file}", (string file) =>
+            StaticAssets.Find(file) is { } asset ? Results.Bytes(asset.Bytes, asset.ContentType) : Results.NotFound());
+        _app.MapGet("/vm/{name}", async (string name, CancellationToken cancel) =>
+        {
+            try
+            {
+                await client.AskAsync<VmStatus>(new GetVmStatus(name), StatusTimeout, cancel);
+            }
+            catch (GatewayRefusedException e) when (e.Error.Kind is ControlErrorKind.UnknownVm or ControlErrorKind.Stopped)
+            {
+                return Results.Content(NotFoundPage(name, e.Error.Message), "text/html; charset=utf-8", statusCode: StatusCodes.Status404NotFound);
+            }
+            catch (GatewayRefusedException)
+            {
+                // No live primary this moment (a failover): the page shows that itself and updates when one is back.
+            }
+            return Results.Content(StaticAssets.Text("vm.html"), "text/html; charset=utf-8");
+        });
+        // The last poll, not a new one: an extra poll would put a sample a moment after the last and skew the rates.
+        _app.MapGet("/api/overview", () => Json(OverviewDocument.From(_sampler.Latest)));
+        _app.MapGet("/api/vm/{name}", async (string name, CancellationToken cancel) =>
+        {
+            var members = _sampler.Latest.Members;
+            try
+            {
+                var status = await client.AskAsync<VmStatus>(new GetVmStatus(name), StatusTimeout, cancel);
+                return Json(new VmDocument(DateTime.UtcNow, _sampler.Latest.Node, status, null, status.History.Select(HistoryRow.From).ToList(),
+                    _sampler.SamplesOf(name), members));
+            }
+            catch (GatewayRefusedException e) when (e.Error.Kind is ControlErrorKind.UnknownVm or ControlErrorKind.Stopped)
+            {
+                return Refusal(e.Error.Message, e.Error.Kind, HttpStatusCode.NotFound);
+            }
+            catch (GatewayRefusedException e)
+            {
+                return Json(new VmDocument(DateTime.UtcNow, _sampler.Latest.Node, null, e.Error.Message, [], _sampler.SamplesOf(name), members));
+            }
+        });
+        _app.MapGet("/api/events", (HttpContext http) =>
+            Stream(http, stopping, snapshot => DashboardJson.Serialize(OverviewDocument.From(snapshot))));
+        _app.MapGet("/api/vm/{name}/events", (string name, HttpContext http) =>
+            Stream(http, stopping, snapshot => DashboardJson.Serialize(VmDocumentFrom(snapshot, name))));
+        _app.MapPost("/api/vm/{name}/{operation}", async (string name, string operation, HttpContext http, CancellationToken cancel) =>
+        {
+            IControlRequest request;
+            try
+            {
+                request = VmOperations.Request(operation, name, await NodeOf(http, cancel));
+            }
+            catch (ArgumentException e)
+            {
+                return Refusal(e.Message, null, operation is VmOperations.MigrateSecondary ? HttpStatusCode.BadRequest : HttpStatusCode.NotFound);
+            }
+            try
+            {
+                var ok = await client.AskAsync<ControlOk>(request, OperationTimeout, cancel);
+                return Results.Json(new { ok = true, operation, vm = name, message = ok.Message }, DashboardJson.Options);
+            }
+            catch (GatewayRefusedException e)
+            {
+                return Refusal(e.Error.Message, e.Error.Kind, VmOperations.StatusOf(e.Error.Kind));
+            }
+        });
+        _app.MapMetrics("/metrics", metrics.Registry);
+    }
+
+    private static IResult Json<T>(T value) => Results.Text(DashboardJson.Serialize(value), "application/json; charset=utf-8");
+
+    private static IResult Refusal(string message, ControlErrorKind? kind, HttpStatusCode status) =>
+        Results.Json(new { ok = false, error = message, kind = kind?.ToString() }, DashboardJson.Options, statusCode: (int)status);
+
+    /// <summary>The "node" of a JSON body ({"node": "host:port"}); null when there is no body or no such field.</summary>
+    /// <exception cref="ArgumentException">The body is not a JSON object.</exception>
+    private static async Task<string?> NodeOf(HttpContext http, CancellationToken cancel)
+    {
+        if (http.Request.ContentLength is 0 or null && !http.Request.Headers.TransferEncoding.Any()) return null;
+        try
+        {
+            using var body = await JsonDocument.ParseAsync(http.Request.Body, cancellationToken: cancel);
+            if (body.RootElement.ValueKind != JsonValueKind.Object) throw new ArgumentException("the request body must be a JSON object");
+            return body.RootElement.TryGetProperty("node", out var node) && node.ValueKind == JsonValueKind.String ? node.GetString() : null;
+        }
+        catch (JsonException e)
+        {
+            throw new ArgumentException($"the request body is not JSON: {e.Message}");
+        }
+    }
+
+    private static VmDocument VmDocumentFrom(ClusterSnapshot snapshot, string name)
+    {
+        var entry = snapshot.Vms.FirstOrDefault(v => v.Name == name);
+        string? error = entry is null ? snapshot.Error ?? $"no VM named '{name}'" : entry.Error?.Message;
+        var status = entry?.Status;
+        return new VmDocument(snapshot.At, snapshot.Node, status, error, status?.History.Select(HistoryRow.From).ToList() ?? [],
+            entry?.Sample is { } sample ? [sample] : [], snapshot.Members);
+    }
+
+    /// <summary>Server-sent events: one "data:" line of JSON per poll until the client goes or the node stops.</summary>
+    private async Task Stream(HttpContext http, CancellationToken stopping, Func<ClusterSnapshot, string> render)
+    {
+        using var both = CancellationTokenSource.CreateLinkedTokenSource(http.RequestAborted, stopping);
+        http.Response.ContentType = "text/event-stream";
+        http.Response.Headers.CacheControl = "no-cache";
+        try
+        {
+            await http.Response.WriteAsync($"retry: 2000\ndata: {render(_sampler.Latest)}\n\n", both.Token);
+            await http.Response.Body.FlushAsync(both.Token);
+            while (true)
+            {
+                var snapshot = await _sampler.NextAsync(both.Token);
+                await http.Response.WriteAsync($"data: {render(snapshot)}\n\n", both.Token);
+                await http.Response.Body.FlushAsync(both.Token);
+            }
+        }
+        catch (OperationCanceledException)
+        {
+            // The page was closed or the node stops: the stream simply ends.
+        }
+    }
+
+    private static string NotFoundPage(string name, string reason) =>
+        StaticAssets.Text("not-found.html")
+            .Replace("{{name}}", WebUtility.HtmlEncode(name), StringComparison.Ordinal)
+            .Replace("{{reason}}", WebUtility.HtmlEncode(reason), StringComparison.Ordinal);
+}
