@@ -4,6 +4,7 @@ using Akka.Cluster.Tools.Client;
 using Akka.Configuration;
 using Lockstep.Actors.Executors;
 using Lockstep.Actors.FrontDoor;
+using Lockstep.Actors.Placement;
 using Lockstep.Actors.Vm;
 using Lockstep.Replication.Claims;
 
@@ -22,6 +23,7 @@ public static class LockstepNode
         var shardingSettings = ClusterShardingSettings.Create(system);
         var vmRegion = sharding.Start("vm", name => ProtectedVm.Props(name, claims), shardingSettings, new VmMessageExtractor());
         var executors = system.ActorOf(ExecutorHost.Props(claims, settings, vmRegion), "executors");
+        system.ActorOf(NodeLoadListener.Props(), "node-load");
         var directoryRegion = sharding.Start("vm-directory", _ => VmDirectory.Props(vmRegion), shardingSettings, new VmMessageExtractor());
         var gateway = system.ActorOf(Gateway.Gateway.Props(vmRegion, directoryRegion), "gateway");
         ClusterClientReceptionist.Get(system).RegisterService(gateway);
