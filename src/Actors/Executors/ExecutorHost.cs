@@ -25,7 +25,7 @@ public sealed class ExecutorHost : ReceiveActor, IWithTimers
     private static readonly TimeSpan LoadCoalescing = TimeSpan.FromMilliseconds(100);
 
     private readonly ILoggingAdapter _log = Context.GetLogger();
-    private readonly Dictionary<IActorRef, (string Vm, Role Role)> _executors = [];
+    private readonly Dictionary<IActorRef, (string Vm, Role Role, Address? PrimaryNode)> _executors = [];
     private readonly Address _node = Cluster.Get(Context.System).SelfAddress;
 
     public ITimerScheduler Timers { get; set; } = null!;
@@ -33,11 +33,11 @@ public sealed class ExecutorHost : ReceiveActor, IWithTimers
     /// <param name="coordinators">The shard region of the VM coordinators (messages in a ShardingEnvelope by VM name).</param>
     public ExecutorHost(ClaimStore claims, LockstepSettings settings, IActorRef coordinators)
     {
-        Receive<StartPrimary>(start => Spawn($"rebuild-{start.Vm.Name}-g{start.Generation}", VmRebuilder.Props(start), (start.Vm.Name, Role.Rebuilding)));
+        Receive<StartPrimary>(start => Spawn($"rebuild-{start.Vm.Name}-g{start.Generation}", VmRebuilder.Props(start), (start.Vm.Name, Role.Rebuilding, null)));
         Receive<PrimaryLaunch>(launch => Spawn($"primary-{launch.Vm.Name}-g{launch.Generation}",
-            PrimaryExecutor.Props(launch, claims, settings, coordinators), (launch.Vm.Name, Role.Primary)));
+            PrimaryExecutor.Props(launch, claims, settings, coordinators), (launch.Vm.Name, Role.Primary, null)));
         Receive<StartSecondary>(start => Spawn($"secondary-{start.Vm.Name}-g{start.Generation}-{start.Attempt:N}",
-            SecondaryExecutor.Props(start, claims, settings, coordinators), (start.Vm.Name, Role.Secondary)));
+            SecondaryExecutor.Props(start, claims, settings, coordinators), (start.Vm.Name, Role.Secondary, start.PrimaryNode)));
         Receive<FindExecutors>(find =>
         {
             var mine = _executors.Where(e => e.Value.Vm == find.Name).ToList();
@@ -56,7 +56,7 @@ public sealed class ExecutorHost : ReceiveActor, IWithTimers
     public static Props Props(ClaimStore claims, LockstepSettings settings, IActorRef coordinators) =>
         Akka.Actor.Props.Create(() => new ExecutorHost(claims, settings, coordinators));
 
-    private void Spawn(string name, Props props, (string Vm, Role Role) executor)
+    private void Spawn(string name, Props props, (string Vm, Role Role, Address? PrimaryNode) executor)
     {
         if (!Context.Child(name).IsNobody())
         {
@@ -72,7 +72,9 @@ public sealed class ExecutorHost : ReceiveActor, IWithTimers
     /// <summary>A primary being rebuilt counts as one: it is about to run here.</summary>
     private NodeLoadReport Load() => new(_node,
         _executors.Values.Count(e => e.Role is Role.Primary or Role.Rebuilding),
-        _executors.Values.Count(e => e.Role == Role.Secondary));
+        _executors.Values.Count(e => e.Role == Role.Secondary),
+        _executors.Values.Where(e => e.Role == Role.Secondary && e.PrimaryNode is not null)
+            .GroupBy(e => e.PrimaryNode!).Select(g => new PairCount(g.Key, g.Count())).ToList());
 
     private void LoadChanged()
     {

@@ -222,7 +222,7 @@ public sealed class PrimaryExecutor : ReceiveActor, IPrimaryFacts, IWithTimers
     /// </summary>
     private void PlaceOwnSecondary()
     {
-        var node = NodeLoad.Get(Context.System).Pick(_cluster, _badNodes.Append(_cluster.SelfAddress), PlacementRole.Secondary, _name);
+        var node = NodeLoad.Get(Context.System).Pick(_cluster, _badNodes.Append(_cluster.SelfAddress), PlacementRole.Secondary, _name, _cluster.SelfAddress);
         if (node is null)
         {
             _badNodes.Clear();

@@ -45,6 +45,8 @@ public sealed class Gateway : ReceiveActor
 
         Receive<CreateVm>(c => directoryRegion.Forward(new ShardingEnvelope(VmDirectory.EntityId, c)));
         Receive<ListVms>(l => directoryRegion.Forward(new ShardingEnvelope(VmDirectory.EntityId, l)));
+        Receive<CreateVms>(batch => BatchRequests.Create(batch, directoryRegion).PipeTo(Sender));
+        Receive<ListVmSummaries>(_ => BatchRequests.List(directoryRegion, Self).PipeTo(Sender));
         Receive<StopVm>(s =>
         {
             if (_primaries.Remove(s.Name, out var primary)) primary.Executor.Tell(s, ActorRefs.NoSender);

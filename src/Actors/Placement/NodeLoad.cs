@@ -22,20 +22,39 @@ public enum PlacementRole { Primary, Secondary }
 public sealed class NodeLoad : IExtension
 {
     /// <summary>
-    /// How long a placement counts on top of the reports: about the time an executor takes to start and its
-    /// host to publish. Counted twice meanwhile when the report already shows it, which all nodes share alike.
+    /// How long a placement counts on top of the reports at most. A report showing more of the role than the
+    /// one before takes as many of the oldest reservations off (they are likely what it shows), so a placement
+    /// is seldom counted twice; one that never starts stops counting after this.
     /// </summary>
-    public static readonly TimeSpan ReservationLife = TimeSpan.FromSeconds(3);
+    public static readonly TimeSpan ReservationLife = TimeSpan.FromSeconds(5);
 
     private readonly object _gate = new();
     private readonly Dictionary<Address, NodeLoadReport> _reports = [];
-    private readonly List<(Address Node, PlacementRole Role, DateTime At)> _reserved = [];
+    private readonly List<(Address Node, PlacementRole Role, Address? PrimaryNode, DateTime At)> _reserved = [];
 
     public static NodeLoad Get(ActorSystem system) => system.WithExtension<NodeLoad, NodeLoadProvider>();
 
     public void Record(NodeLoadReport report)
     {
-        lock (_gate) _reports[report.Node] = report;
+        lock (_gate)
+        {
+            if (_reports.TryGetValue(report.Node, out var previous))
+            {
+                Confirm(report.Node, PlacementRole.Primary, report.Primaries - previous.Primaries);
+                Confirm(report.Node, PlacementRole.Secondary, report.Secondaries - previous.Secondaries);
+            }
+            _reports[report.Node] = report;
+        }
+    }
+
+    private void Confirm(Address node, PlacementRole role, int grown)
+    {
+        for (int i = 0; i < grown; i++)
+        {
+            int oldest = _reserved.FindIndex(r => r.Node == node && r.Role == role);
+            if (oldest < 0) return;
+            _reserved.RemoveAt(oldest);
+        }
     }
 
     public void Forget(Address node)
@@ -49,9 +68,11 @@ public sealed class NodeLoad : IExtension
 
     /// <summary>
     /// The Up, reachable member not in <paramref name="exclude"/> that has the fewest <paramref name="role"/>
-    /// sides, reserved for it; null when there is none.
+    /// sides, reserved for it; null when there is none. For a secondary (<paramref name="primaryNode"/> given)
+    /// first the node holding the fewest secondaries of that primary node's VMs: if that node is lost, its VMs
+    /// take over where their secondaries are, and that load should spread over the survivors.
     /// </summary>
-    public Address? Pick(Cluster cluster, IEnumerable<Address> exclude, PlacementRole role, string vm)
+    public Address? Pick(Cluster cluster, IEnumerable<Address> exclude, PlacementRole role, string vm, Address? primaryNode = null)
     {
         var candidates = NodePicker.Candidates(cluster, exclude);
         if (candidates.Count == 0) return null;
@@ -60,11 +81,12 @@ public sealed class NodeLoad : IExtension
             var now = DateTime.UtcNow;
             _reserved.RemoveAll(r => now - r.At > ReservationLife);
             var chosen = candidates
-                .OrderBy(node => Count(node, role))
+                .OrderBy(node => primaryNode is { } paired ? Paired(node, paired) : 0)
+                .ThenBy(node => Count(node, role))
                 .ThenBy(node => Count(node, PlacementRole.Primary) + Count(node, PlacementRole.Secondary))
                 .ThenBy(node => TieBreak(vm, node))
                 .First();
-            _reserved.Add((chosen, role, now));
+            _reserved.Add((chosen, role, primaryNode, now));
             return chosen;
         }
     }
@@ -76,6 +98,17 @@ public sealed class NodeLoad : IExtension
         {
             int reported = _reports.TryGetValue(node, out var report) ? (role == PlacementRole.Primary ? report.Primaries : report.Secondaries) : 0;
             return reported + _reserved.Count(r => r.Node == node && r.Role == role);
+        }
+    }
+
+    /// <summary>How many secondaries with their primary on <paramref name="primaryNode"/> this node believes <paramref name="node"/> holds.</summary>
+    public int Paired(Address node, Address primaryNode)
+    {
+        lock (_gate)
+        {
+            int reported = _reports.TryGetValue(node, out var report)
+                ? report.SecondariesByPrimaryNode.Where(p => p.PrimaryNode == primaryNode).Sum(p => p.Count) : 0;
+            return reported + _reserved.Count(r => r.Node == node && r.Role == PlacementRole.Secondary && r.PrimaryNode == primaryNode);
         }
     }
 

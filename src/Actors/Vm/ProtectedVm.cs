@@ -410,7 +410,7 @@ public sealed class ProtectedVm : ReceivePersistentActor, IWithTimers
         if (_primary is null || _primaryPhase != PrimaryPhase.Alone || _secondary is not null || _spec is null) return;
         if (_protection != ProtectionMode.On) return;
         var primaryNode = AddressOf(_primary);
-        var node = Preferred(primaryNode) ?? NodeLoad.Get(Context.System).Pick(_cluster, _badNodes.Append(primaryNode), PlacementRole.Secondary, _name);
+        var node = Preferred(primaryNode) ?? NodeLoad.Get(Context.System).Pick(_cluster, _badNodes.Append(primaryNode), PlacementRole.Secondary, _name, primaryNode);
         if (node is null)
         {
             _badNodes.Clear();
