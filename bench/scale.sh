@@ -102,8 +102,11 @@ until list after.json && "${probe[@]}" states after.json "$n" "$victim" > after.
   sleep 0.5
 done
 reprotected_s=$(since "$t_kill")
-wait "$prober" || { cat failover.out failover.err >&2; fail "the failover run failed"; }
+prober_status=0
+wait "$prober" || prober_status=$?
 cat failover.out
 echo "every VM Protected again (away from $victim) ${reprotected_s} s after the kill (polled with vm list, about 1 s resolution)"
 echo "placement after the kill:" >&2
 "${probe[@]}" placement after.json > /dev/null
+# A broken exactly-once check is reported above with the figures; the run still fails.
+(( prober_status == 0 )) || { cat failover.err >&2; fail "the failover run failed (see above)"; }

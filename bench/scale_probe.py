@@ -197,7 +197,8 @@ def cmd_failover(n, vmport, hosts, victim_host, victim_pid, sample, answer_timeo
         values = [r[1] for r in rows]
         wrong = next((j for j, v in enumerate(values) if v != str(j + 1)), None)
         if wrong is not None:
-            bad.append(f"vm{i}: s{rows[wrong][0]} answered {values[wrong]!r} (after {values[max(0, wrong - 2):wrong]})")
+            bad.append(f"vm{i}: s{rows[wrong][0]} answered {values[wrong]!r} (after {values[max(0, wrong - 2):wrong]}), "
+                       f"{(rows[wrong][2] - t_kill) * 1000:+.0f} ms from the kill")
         times = [r[2] for r in rows]
         worst_gap = max([worst_gap] + [b - a for a, b in zip(times, times[1:])])
     times = sorted(answered_again.values())
