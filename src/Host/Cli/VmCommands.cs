@@ -101,7 +101,7 @@ public static class VmCommands
                 PrintOk(client.Ask<ControlOk>(new CreateVm(wanted[0], bytes, ram, ports)), $"created {wanted[0]}");
                 return ExitCodes.Success;
             }
-            var created = client.Ask<VmsCreated>(new CreateVms(wanted, bytes, ram, from), BatchRequests.CreateWait + TimeSpan.FromSeconds(10));
+            var created = client.Ask<VmsCreated>(new CreateVms(wanted, bytes, ram, from), BatchRequests.CreateWait + TimeSpan.FromSeconds(30));
             return BatchOutput.Print(created, Console.Out, Console.Error);
         }));
         return command;
