@@ -23,8 +23,9 @@ public sealed class NodeLoad : IExtension
 {
     /// <summary>
     /// How long a placement counts on top of the reports at most. A report showing more of the role than the
-    /// one before takes as many of the oldest reservations off (they are likely what it shows), so a placement
-    /// is seldom counted twice; one that never starts stops counting after this.
+    /// one before (for a secondary: more paired with the same primary node) takes as many of the oldest such
+    /// reservations off (they are likely what it shows), so a placement is seldom counted twice; one that never
+    /// starts stops counting after this.
     /// </summary>
     public static readonly TimeSpan ReservationLife = TimeSpan.FromSeconds(5);
 
@@ -40,22 +41,27 @@ public sealed class NodeLoad : IExtension
         {
             if (_reports.TryGetValue(report.Node, out var previous))
             {
-                Confirm(report.Node, PlacementRole.Primary, report.Primaries - previous.Primaries);
-                Confirm(report.Node, PlacementRole.Secondary, report.Secondaries - previous.Secondaries);
+                Confirm(report.Node, PlacementRole.Primary, null, report.Primaries - previous.Primaries);
+                foreach (var pair in report.SecondariesByPrimaryNode)
+                    Confirm(report.Node, PlacementRole.Secondary, pair.PrimaryNode, pair.Count - Paired(previous, pair.PrimaryNode));
             }
             _reports[report.Node] = report;
         }
     }
 
-    private void Confirm(Address node, PlacementRole role, int grown)
+    /// <summary>Takes off as many of the oldest reservations of this kind as the report shows grown.</summary>
+    private void Confirm(Address node, PlacementRole role, Address? primaryNode, int grown)
     {
         for (int i = 0; i < grown; i++)
         {
-            int oldest = _reserved.FindIndex(r => r.Node == node && r.Role == role);
+            int oldest = _reserved.FindIndex(r => r.Node == node && r.Role == role && r.PrimaryNode == primaryNode);
             if (oldest < 0) return;
             _reserved.RemoveAt(oldest);
         }
     }
+
+    private static int Paired(NodeLoadReport report, Address primaryNode) =>
+        report.SecondariesByPrimaryNode.Where(p => p.PrimaryNode == primaryNode).Sum(p => p.Count);
 
     public void Forget(Address node)
     {
@@ -106,8 +112,7 @@ public sealed class NodeLoad : IExtension
     {
         lock (_gate)
         {
-            int reported = _reports.TryGetValue(node, out var report)
-                ? report.SecondariesByPrimaryNode.Where(p => p.PrimaryNode == primaryNode).Sum(p => p.Count) : 0;
+            int reported = _reports.TryGetValue(node, out var report) ? Paired(report, primaryNode) : 0;
             return reported + _reserved.Count(r => r.Node == node && r.Role == PlacementRole.Secondary && r.PrimaryNode == primaryNode);
         }
     }
