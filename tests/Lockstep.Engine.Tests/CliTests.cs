@@ -134,6 +134,22 @@ public sealed class CliTests(CliFixture cli) : IClassFixture<CliFixture>, IDispo
     }
 
     [Fact]
+    public void Creating_several_vms_refuses_ports_of_one_vm_and_a_port_range_past_65535_before_reaching_a_cluster()
+    {
+        // No node runs on this contact: each refusal must come before the CLI tries to reach one.
+        string[] common = ["--image", Repo.GuestPath("kv"), "--contact", "127.0.0.1:1"];
+        var ports = Lockstep(["vm", "create", "a", "b", "--expose", "7000", .. common]);
+        Assert.Equal(64, ports.ExitCode);
+        Assert.Contains("--expose-from", AssertOneErrorLine(ports));
+        var range = Lockstep(["vm", "create", "a", "b", "--expose-from", "65535", .. common]);
+        Assert.Equal(64, range.ExitCode);
+        Assert.Contains("invalid port 65536", AssertOneErrorLine(range));
+        var both = Lockstep(["vm", "create", "a", "--expose", "7000", "--expose-from", "7001", .. common]);
+        Assert.Equal(64, both.ExitCode);
+        Assert.Contains("not both", AssertOneErrorLine(both));
+    }
+
+    [Fact]
     public void A_bad_memory_size_is_a_usage_error()
     {
         var result = Lockstep("run", "--memory", "12345", Repo.GuestPath("hello"));

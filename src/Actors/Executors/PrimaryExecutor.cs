@@ -22,7 +22,8 @@ namespace Lockstep.Actors.Executors;
 /// generation before any held output may leave (or stops, when another side got it first).
 /// Phases (Become): Claiming → Alone → Attaching → Protected → (secondary lost) Claiming → Alone …
 /// It also takes packets in, routes released outputs to the peers' clients, feeds the journal,
-/// and announces itself so that every gateway routes to it without asking the coordinator.
+/// and announces itself when it goes live or claims a new generation (never periodically), so that every
+/// gateway and front door routes to it without asking the coordinator; one that missed it asks (<see cref="LocatePrimary"/>).
 /// </summary>
 public sealed class PrimaryExecutor : ReceiveActor, IPrimaryFacts, IWithTimers
 {
@@ -39,7 +40,6 @@ public sealed class PrimaryExecutor : ReceiveActor, IPrimaryFacts, IWithTimers
     // Results of this actor's own decisions, and its timers.
     private sealed record ClaimAnswered(long Generation, bool Won);
     private sealed record ClaimNow(long Generation);
-    private sealed record Announce;
     private sealed record FlushLog;
     private sealed record HashCheckTimeout;
     private sealed record CoordinatorSilent(long Generation);
@@ -87,7 +87,6 @@ public sealed class PrimaryExecutor : ReceiveActor, IPrimaryFacts, IWithTimers
     // A secondary this primary placed itself while its coordinator was silent.
     private (Guid Attempt, Address Node)? _ownPlacement;
     private readonly HashSet<Address> _badNodes = [];
-    private int _placementSeed;
     private ProtectionMode _protection;
     // An operator's operation under way: what to record in the history when it completes, and since when.
     private (string Reason, DateTime Since, PrimaryPhase CompletesAt)? _operation;
@@ -223,7 +222,7 @@ public sealed class PrimaryExecutor : ReceiveActor, IPrimaryFacts, IWithTimers
     /// </summary>
     private void PlaceOwnSecondary()
     {
-        var node = NodePicker.Pick(_cluster, _badNodes.Append(_cluster.SelfAddress), _name.GetHashCode() + _placementSeed++);
+        var node = NodeLoad.Get(Context.System).Pick(_cluster, _badNodes.Append(_cluster.SelfAddress), PlacementRole.Secondary, _name, _cluster.SelfAddress);
         if (node is null)
         {
             _badNodes.Clear();
@@ -399,7 +398,6 @@ public sealed class PrimaryExecutor : ReceiveActor, IPrimaryFacts, IWithTimers
         _loop.Start();
         foreach (var output in _launch.Resend) Route(output); // outputs whose release the old primary could not prove
         Publish();
-        Timers.StartPeriodicTimer("announce", new Announce(), TimeSpan.FromSeconds(1));
     }
 
     /// <summary>Tells the coordinator this primary's phase (it places and replaces secondaries on that).</summary>
@@ -515,7 +513,10 @@ public sealed class PrimaryExecutor : ReceiveActor, IPrimaryFacts, IWithTimers
         Receive<CoordinatorSilent>(_ => { });
         Receive<OwnSecondaryTimeout>(_ => { });
         Receive<SecondaryFailed>(_ => { });
-        Receive<Announce>(_ => Publish());
+        Receive<LocatePrimary>(_ =>
+        {
+            if (_running) Sender.Tell(Announcement()); // not before its claim is won: it announces itself then
+        });
         Receive<SegmentCut>(cut =>
         {
             if (_batch.Add(cut.Segment, cut.Encoded)) FlushBatch();
@@ -561,8 +562,11 @@ public sealed class PrimaryExecutor : ReceiveActor, IPrimaryFacts, IWithTimers
         if (_batch.Take() is { } batch) _journal.Tell(batch);
     }
 
+    /// <summary>The push that front doors resend their in-flight packets on after a takeover: it must go out at once, not on a tick.</summary>
     private void Publish() =>
-        DistributedPubSub.Get(Context.System).Mediator.Tell(new Publish(Topics.Primaries, new PrimaryAnnounce(_name, _generation, Self, _node)));
+        DistributedPubSub.Get(Context.System).Mediator.Tell(new Publish(Topics.Primaries, Announcement()));
+
+    private PrimaryAnnounce Announcement() => new(_name, _generation, Self, _node);
 
     private void OnSendPacket(SendPacket send)
     {

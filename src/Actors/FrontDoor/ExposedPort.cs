@@ -14,10 +14,12 @@ namespace Lockstep.Actors.FrontDoor;
 /// <summary>
 /// One VM's port on this node, UDP and TCP (<see cref="UdpDoor"/>, <see cref="TcpDoor"/>: they report, this
 /// actor decides). Each client is a guest peer (<see cref="PeerIds"/>); its packets go straight to the
-/// VM's live primary as known from the primaries' announcements (through the gateway until one is heard),
-/// with this actor as the sender, so the primary routes that peer's released outputs back here.
+/// VM's live primary as known from the primaries' announcements (made when a primary goes live: a takeover
+/// is pushed here at once), with this actor as the sender, so the primary routes that peer's released outputs back here.
 /// It keeps each TCP connection's packets not yet answered (one answer per packet, oldest first: the
-/// request/answer shape of the guests we run) and sends them again to a new primary; the guest
+/// request/answer shape of the guests we run) and sends them again to a new primary as soon as its announcement
+/// arrives; without a route (before the first announcement, or once DeathWatch saw the primary die) packets go
+/// through the gateway and this actor asks for the route (<see cref="LocatePrimary"/>); the guest
 /// de-duplicates them by request id, as it does a client's own resends. UDP clients resend themselves. Repeats of an answer (a new primary resends outputs
 /// whose release it cannot prove) are dropped by output sequence number.
 /// </summary>
@@ -40,6 +42,8 @@ public sealed class ExposedPort : ReceiveActor, IDoorFacts, IWithTimers
     /// <summary>Datagram clients remembered (least recently heard forgotten beyond this).</summary>
     private const int MaxDatagramPeers = 4096;
     private static readonly TimeSpan UnavailableRetry = TimeSpan.FromMilliseconds(250);
+    /// <summary>At most one ask for the route in this time while there is none.</summary>
+    private static readonly TimeSpan LocateInterval = TimeSpan.FromMilliseconds(250);
     /// <summary>How long a connection whose client stopped sending stays open for answers still due.</summary>
     private static readonly TimeSpan DrainWait = TimeSpan.FromSeconds(10);
 
@@ -64,6 +68,7 @@ public sealed class ExposedPort : ReceiveActor, IDoorFacts, IWithTimers
     private readonly Dictionary<uint, Queue<byte[]>> _inFlight = [];
     private readonly Dictionary<uint, ulong> _lastSeq = [];
     private PrimaryAnnounce? _primary;
+    private DateTime _lastLocate = DateTime.MinValue;
     private long _clock;
 
     public ITimerScheduler Timers { get; set; } = null!;
@@ -135,7 +140,9 @@ public sealed class ExposedPort : ReceiveActor, IDoorFacts, IWithTimers
         Receive<PrimaryAnnounce>(OnAnnounce);
         Receive<Terminated>(t =>
         {
-            if (_primary is not null && t.ActorRef.Equals(_primary.Executor)) _primary = null;
+            if (_primary is null || !t.ActorRef.Equals(_primary.Executor)) return;
+            _primary = null;
+            Locate();
         });
         Receive<ControlOk>(_ => { });
         Receive<ControlError>(e =>
@@ -144,6 +151,7 @@ public sealed class ExposedPort : ReceiveActor, IDoorFacts, IWithTimers
             else _log.Warning("front door {0} port {1}: a packet was refused: {2}", _vm, _port, e.Message);
         });
         Receive<ResendNow>(_ => ResendInFlight());
+        Receive<VmRemoved>(_ => { });
         Receive<SubscribeAck>(_ => { });
     }
 
@@ -153,6 +161,7 @@ public sealed class ExposedPort : ReceiveActor, IDoorFacts, IWithTimers
     protected override void PreStart()
     {
         DistributedPubSub.Get(Context.System).Mediator.Tell(new Subscribe(Topics.Primaries, Self));
+        Locate(); // the primary may have announced itself before this port was opened
         Open();
     }
 
@@ -220,8 +229,19 @@ public sealed class ExposedPort : ReceiveActor, IDoorFacts, IWithTimers
         Send(peer, data);
     }
 
-    private void Send(uint peer, byte[] data) =>
+    private void Send(uint peer, byte[] data)
+    {
+        if (_primary is null) Locate();
         (_primary?.Executor ?? _gateway).Tell(new SendPacket(_vm, peer, data), Self);
+    }
+
+    private void Locate()
+    {
+        var now = DateTime.UtcNow;
+        if (now - _lastLocate < LocateInterval) return;
+        _lastLocate = now;
+        _gateway.Tell(new LocatePrimary(_vm), Self);
+    }
 
     private void ResendInFlight()
     {

@@ -10,11 +10,8 @@ public sealed class ExposureBook
 {
     public const int MaxPorts = 16;
 
-    /// <summary>A node that has not reported for this long (it answers every announcement, every 3 s) is left out: it is likely gone.</summary>
-    public static readonly TimeSpan ReportsExpire = TimeSpan.FromSeconds(10);
-
     private readonly SortedSet<int> _ports = [];
-    private readonly Dictionary<string, (IReadOnlyList<ListenerState> Listeners, DateTime At)> _byNode = [];
+    private readonly Dictionary<string, IReadOnlyList<ListenerState>> _byNode = [];
 
     public IReadOnlyList<int> Ports => _ports.ToList();
 
@@ -28,7 +25,8 @@ public sealed class ExposureBook
         _byNode.Clear();
     }
 
-    public void Record(ListenerReport report, DateTime now) => _byNode[report.Node] = (report.Listeners, now);
+    /// <summary>A front door reports when it is told the exposure and whenever one of its listeners changes, not periodically.</summary>
+    public void Record(ListenerReport report) => _byNode[report.Node] = report.Listeners;
 
     /// <summary>Null when <paramref name="port"/> may be exposed, else why not.</summary>
     public string? Refusal(int port)
@@ -40,7 +38,8 @@ public sealed class ExposureBook
 
     public ExposureAnnounce Announce(string name) => new(name, Ports);
 
-    public VmExposure Describe(string name, DateTime now) =>
-        new(name, Ports, _byNode.Values.Where(r => now - r.At < ReportsExpire).SelectMany(r => r.Listeners).Where(l => _ports.Contains(l.Port))
+    /// <param name="isLive">Whether a node ("host:port") is a live member: the reports of nodes that left are not shown.</param>
+    public VmExposure Describe(string name, Func<string, bool> isLive) =>
+        new(name, Ports, _byNode.Where(r => isLive(r.Key)).SelectMany(r => r.Value).Where(l => _ports.Contains(l.Port))
             .OrderBy(l => l.Port).ThenBy(l => l.Node, StringComparer.Ordinal).ToList());
 }

@@ -5,6 +5,7 @@ using Akka.Configuration;
 using Akka.Event;
 using Lockstep.Actors.Executors;
 using Lockstep.Actors.FrontDoor;
+using Lockstep.Actors.Placement;
 using Lockstep.Actors.Vm;
 using Lockstep.Replication.Claims;
 using Lockstep.Replication;
@@ -25,6 +26,7 @@ public static class LockstepNode
         var vmRegion = sharding.Start("vm", name => ProtectedVm.Props(name, claims), shardingSettings, new VmMessageExtractor());
         var engine = StartEngine(system, settings);
         var executors = system.ActorOf(ExecutorHost.Props(claims, settings, engine, vmRegion), "executors");
+        system.ActorOf(NodeLoadListener.Props(), "node-load");
         var directoryRegion = sharding.Start("vm-directory", _ => VmDirectory.Props(vmRegion), shardingSettings, new VmMessageExtractor());
         var gateway = system.ActorOf(Gateway.Gateway.Props(vmRegion, directoryRegion), "gateway");
         ClusterClientReceptionist.Get(system).RegisterService(gateway);

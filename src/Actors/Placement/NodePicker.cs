@@ -3,19 +3,19 @@ using Akka.Cluster;
 
 namespace Lockstep.Actors.Placement;
 
-/// <summary>Chooses cluster nodes for executors: Up, reachable, and not among the excluded.</summary>
+/// <summary>Names cluster nodes and finds them; which node gets an executor is <see cref="NodeLoad"/>'s choice.</summary>
 public static class NodePicker
 {
-    public static Address? Pick(Cluster cluster, IEnumerable<Address> exclude, int seed)
+    /// <summary>The nodes an executor may be placed on: Up, reachable, and not among the excluded.</summary>
+    public static IReadOnlyList<Address> Candidates(Cluster cluster, IEnumerable<Address> exclude)
     {
         var excluded = exclude.ToHashSet();
         var unreachable = cluster.State.Unreachable.Select(m => m.Address).ToHashSet();
-        var candidates = cluster.State.Members
+        return cluster.State.Members
             .Where(m => m.Status == MemberStatus.Up && !excluded.Contains(m.Address) && !unreachable.Contains(m.Address))
             .Select(m => m.Address)
             .OrderBy(a => a.Port).ThenBy(a => a.Host)
             .ToList();
-        return candidates.Count == 0 ? null : candidates[(seed & int.MaxValue) % candidates.Count];
     }
 
     /// <summary>The executor host of a node (one per node, at /user/executors).</summary>

@@ -29,7 +29,6 @@ public sealed class ProtectedVm : ReceivePersistentActor, IWithTimers
     private sealed record ProtectionSet(ProtectionMode Mode, string? ResumeOn);
     /// <summary>Every node listens on Port for this VM (with or after <see cref="Defined"/>).</summary>
     private sealed record Exposed(int Port);
-    private sealed record AnnounceExposure;
 
     private sealed record NewestClaim(long Generation, string? Owner);
     private sealed record LocateTimeout;
@@ -47,8 +46,6 @@ public sealed class ProtectedVm : ReceivePersistentActor, IWithTimers
     /// <summary>How long a node may take to answer StartSecondary before another node is tried.</summary>
     private static readonly TimeSpan SecondaryStartWait = TimeSpan.FromSeconds(3);
     private static readonly TimeSpan RetryDelay = TimeSpan.FromSeconds(1);
-    /// <summary>How often the exposure is announced again, for nodes that joined or missed a change.</summary>
-    private static readonly TimeSpan ExposureInterval = TimeSpan.FromSeconds(3);
 
     private readonly ILoggingAdapter _log = Context.GetLogger();
     private readonly string _name;
@@ -72,13 +69,11 @@ public sealed class ProtectedVm : ReceivePersistentActor, IWithTimers
     // The secondary placed (Executor null until it reports up) or adopted, and the generation it is for.
     private (Guid Attempt, Address Node, IActorRef? Executor, long Generation)? _secondary;
     private readonly HashSet<Address> _badNodes = [];
-    private int _placementSeed;
 
     public ProtectedVm(string name, ClaimStore claims)
     {
         _name = name;
         _claims = claims;
-        _placementSeed = name.GetHashCode();
         Recover<Defined>(d => { _spec = new LaunchSpec(_name, d.Image, d.MemorySize); _stopped = false; _exposure.Clear(); });
         Recover<Exposed>(e => _exposure.Add(e.Port));
         Recover<Stopped>(_ => { _stopped = true; _exposure.Clear(); });
@@ -112,6 +107,7 @@ public sealed class ProtectedVm : ReceivePersistentActor, IWithTimers
     {
         Command<CreateVm>(Create);
         Command<StopVm>(_ => Sender.Tell(new ControlOk($"VM '{_name}' stopped")));
+        Command<LocatePrimary>(_ => Sender.Tell(new VmRemoved(_name)));
         Command<PrimaryReport>(report => report.Primary.Tell(new RetireExecutor(_name)));
         Command<SecondaryUp>(up => up.Secondary.Tell(new RetireExecutor(_name)));
         // A node that missed the stop still listens: it is told to close.
@@ -200,9 +196,14 @@ public sealed class ProtectedVm : ReceivePersistentActor, IWithTimers
         Command<Terminated>(OnTerminated);
         Command<StopVm>(StopVm);
         Command<ExposeVm>(Expose);
-        Command<GetExposure>(_ => Sender.Tell(_exposure.Describe(_name, DateTime.UtcNow)));
-        Command<ListenerReport>(report => _exposure.Record(report, DateTime.UtcNow));
-        Command<AnnounceExposure>(_ => PublishExposure());
+        Command<GetExposure>(_ => Sender.Tell(_exposure.Describe(_name, node => NodePicker.Find(_cluster, node) is not null)));
+        Command<ListenerReport>(report => _exposure.Record(report));
+        Command<ClusterEvent.MemberUp>(up => TellExposure(up.Member.Address));
+        Command<ClusterEvent.CurrentClusterState>(_ => { });
+        Command<LocatePrimary>(locate =>
+        {
+            if (_primary is not null) _primary.Forward(locate); // none: the next primary announces itself when live
+        });
         Command<CreateVm>(_ => Sender.Tell(new ControlError($"a VM named '{_name}' already exists", ControlErrorKind.AlreadyExists)));
         Command<GetVmStatus>(status =>
         {
@@ -238,7 +239,7 @@ public sealed class ProtectedVm : ReceivePersistentActor, IWithTimers
         {
             string exposed = ports.Count == 0 ? "" : $", exposed on port {string.Join(", ", _exposure.Ports)} of every node";
             sender.Tell(new ControlOk($"VM '{_name}' created{exposed}"));
-            StartAnnouncingExposure();
+            AnnounceExposure();
             LookAtClaims();
         });
     }
@@ -259,19 +260,38 @@ public sealed class ProtectedVm : ReceivePersistentActor, IWithTimers
         Persist(new Exposed(expose.Port), e =>
         {
             _exposure.Add(e.Port);
-            PublishExposure();
+            AnnounceExposure();
             sender.Tell(new ControlOk($"VM '{_name}' exposed on port {e.Port} of every node"));
         });
     }
 
-    private void StartAnnouncingExposure()
+    /// <summary>
+    /// Tells every node's front door the exposure, on a change and when this actor (re)starts (the front doors
+    /// answer with their listeners' state). Never periodically: a node that joins later is told when it is Up.
+    /// A VM exposed nowhere says nothing (no front door has anything open for it) and does not follow membership.
+    /// </summary>
+    private void AnnounceExposure()
     {
+        if (_exposure.Ports.Count == 0)
+        {
+            _cluster.Unsubscribe(Self);
+            return;
+        }
         PublishExposure();
-        Timers.StartPeriodicTimer("exposure", new AnnounceExposure(), ExposureInterval);
+        _cluster.Subscribe(Self, ClusterEvent.SubscriptionInitialStateMode.InitialStateAsSnapshot, typeof(ClusterEvent.MemberUp));
     }
 
     private void PublishExposure() =>
         DistributedPubSub.Get(Context.System).Mediator.Tell(new Publish(ExposureTopics.Exposure, _exposure.Announce(_name)));
+
+    private void TellExposure(Address node) =>
+        Context.ActorSelection(new RootActorPath(node) / "user" / "front-door").Tell(_exposure.Announce(_name));
+
+    protected override void PostStop()
+    {
+        _cluster.Unsubscribe(Self);
+        base.PostStop();
+    }
 
     private void StopVm(StopVm stop)
     {
@@ -280,8 +300,8 @@ public sealed class ProtectedVm : ReceivePersistentActor, IWithTimers
         {
             _stopped = true;
             _exposure.Clear();
-            Timers.Cancel("exposure");
-            PublishExposure();
+            _cluster.Unsubscribe(Self);
+            PublishExposure(); // empty: every front door closes its listeners for it
             _primary?.Tell(stop);
             if (_secondary?.Executor is { } secondary) secondary.Tell(new RetireExecutor(_name));
             ForgetSides();
@@ -293,7 +313,7 @@ public sealed class ProtectedVm : ReceivePersistentActor, IWithTimers
     private void BecomeLocating()
     {
         Become(Locating);
-        StartAnnouncingExposure();
+        AnnounceExposure();
         foreach (var member in _cluster.State.Members.Where(m => m.Status == MemberStatus.Up))
             NodePicker.ExecutorsAt(Context.System, member.Address).Tell(new FindExecutors(_name));
         Timers.StartSingleTimer("locate", new LocateTimeout(), LocateWait);
@@ -320,7 +340,7 @@ public sealed class ProtectedVm : ReceivePersistentActor, IWithTimers
             return;
         }
         long generation = newest.Generation + 1;
-        var node = NodePicker.Pick(_cluster, [], _placementSeed++);
+        var node = NodeLoad.Get(Context.System).Pick(_cluster, [], PlacementRole.Primary, _name);
         if (node is null)
         {
             _log.Warning("{0}: no node to place the primary on", _name);
@@ -390,7 +410,7 @@ public sealed class ProtectedVm : ReceivePersistentActor, IWithTimers
         if (_primary is null || _primaryPhase != PrimaryPhase.Alone || _secondary is not null || _spec is null) return;
         if (_protection != ProtectionMode.On) return;
         var primaryNode = AddressOf(_primary);
-        var node = Preferred(primaryNode) ?? NodePicker.Pick(_cluster, _badNodes.Append(primaryNode), _placementSeed++);
+        var node = Preferred(primaryNode) ?? NodeLoad.Get(Context.System).Pick(_cluster, _badNodes.Append(primaryNode), PlacementRole.Secondary, _name, primaryNode);
         if (node is null)
         {
             _badNodes.Clear();

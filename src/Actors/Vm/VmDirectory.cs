@@ -10,7 +10,9 @@ namespace Lockstep.Actors.Vm;
 
 /// <summary>
 /// The cluster's list of VM names (one sharded, event-sourced entity): it refuses duplicates and
-/// invalid images before a coordinator is made, and answers `vm list`.
+/// invalid images before a coordinator is made, and answers `vm list`. Registrations are persisted
+/// without stashing the next create meanwhile (PersistAsync, a name being registered counts as taken),
+/// so a create of many is written in batches instead of one write after another.
 /// </summary>
 public sealed class VmDirectory : ReceivePersistentActor
 {
@@ -20,6 +22,7 @@ public sealed class VmDirectory : ReceivePersistentActor
     private sealed record Removed(string Name);
 
     private readonly SortedSet<string> _names = new(StringComparer.Ordinal);
+    private readonly HashSet<string> _registering = new(StringComparer.Ordinal);
     private readonly IActorRef _vms;
 
     public VmDirectory(IActorRef vmRegion)
@@ -36,8 +39,10 @@ public sealed class VmDirectory : ReceivePersistentActor
                 return;
             }
             var sender = Sender;
-            Persist(new Registered(create.Name), r =>
+            _registering.Add(create.Name);
+            PersistAsync(new Registered(create.Name), r =>
             {
+                _registering.Remove(r.Name);
                 _names.Add(r.Name);
                 _vms.Tell(new ShardingEnvelope(r.Name, create), sender);
             });
@@ -67,7 +72,8 @@ public sealed class VmDirectory : ReceivePersistentActor
     {
         if (string.IsNullOrWhiteSpace(create.Name) || create.Name.Length > 64 || !create.Name.All(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_'))
             return new($"invalid VM name '{create.Name}': use 1-64 letters, digits, '-' or '_'", ControlErrorKind.Invalid);
-        if (_names.Contains(create.Name)) return new($"a VM named '{create.Name}' already exists", ControlErrorKind.AlreadyExists);
+        if (_names.Contains(create.Name) || _registering.Contains(create.Name))
+            return new($"a VM named '{create.Name}' already exists", ControlErrorKind.AlreadyExists);
         try
         {
             ElfLoader.Parse(create.Image, create.MemorySize, out _);

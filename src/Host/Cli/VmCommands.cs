@@ -1,4 +1,5 @@
 using System.CommandLine;
+using Lockstep.Actors.Gateway;
 using Lockstep.Actors.Protocol;
 using Lockstep.Engine.Loading;
 using Lockstep.Replication.FrontDoor;
@@ -72,35 +73,50 @@ public static class VmCommands
 
     private static Command CreateVm()
     {
+        var names = new Argument<string[]>("NAME") { Description = "names of the VMs to create (several are created concurrently)", Arity = ArgumentArity.OneOrMore };
         var image = new Option<string>("--image") { Description = "ELF32 RISC-V executable to boot", Required = true };
         var memory = new Option<string>("--memory") { Description = "guest RAM size, e.g. 16M", DefaultValueFactory = _ => "16M" };
-        var expose = new Option<int[]>("--expose") { Description = "PORT every node listens on for this VM, UDP and TCP (repeatable)" };
-        var command = new Command("create", "Create a protected VM (primary and secondary) and start it") { Name, image, memory, expose };
+        var expose = new Option<int[]>("--expose") { Description = "PORT every node listens on for this VM, UDP and TCP (repeatable; one VM only)" };
+        var exposeFrom = new Option<int?>("--expose-from") { Description = "with several names: the i-th VM (from 0) is exposed on PORT+i of every node" };
+        var command = new Command("create", "Create protected VMs (primary and secondary each) and start them") { names, image, memory, expose, exposeFrom };
         command.SetAction(parse => Guarded(() =>
         {
-            string name = parse.GetValue(Name)!;
+            var wanted = parse.GetValue(names)!;
             string memoryText = parse.GetValue(memory)!;
             if (!SizeParser.TryParse(memoryText, out uint ram, out string error)) throw new UsageException(error);
-            byte[] bytes = ReadImage(parse.GetValue(image)!, ram);
-            using var client = Connect(parse);
             var ports = parse.GetValue(expose) ?? [];
             foreach (int port in ports) CheckPort(port);
-            var ok = client.Ask<ControlOk>(new CreateVm(name, bytes, ram, ports));
-            PrintOk(ok, $"created {name}");
-            return ExitCodes.Success;
+            var from = parse.GetValue(exposeFrom);
+            if (ports.Length > 0 && wanted.Length > 1) throw new UsageException("--expose names ports of one VM; with several names use --expose-from PORT");
+            if (ports.Length > 0 && from is not null) throw new UsageException("use --expose or --expose-from, not both");
+            if (from is { } first)
+            {
+                CheckPort(first);
+                CheckPort(first + wanted.Length - 1);
+            }
+            byte[] bytes = ReadImage(parse.GetValue(image)!, ram);
+            using var client = Connect(parse);
+            if (wanted.Length == 1 && from is null)
+            {
+                PrintOk(client.Ask<ControlOk>(new CreateVm(wanted[0], bytes, ram, ports)), $"created {wanted[0]}");
+                return ExitCodes.Success;
+            }
+            var created = client.Ask<VmsCreated>(new CreateVms(wanted, bytes, ram, from), BatchRequests.CreateWait + TimeSpan.FromSeconds(30));
+            return BatchOutput.Print(created, Console.Out, Console.Error);
         }));
         return command;
     }
 
     private static Command List()
     {
-        var command = new Command("list", "List the VMs, one name per line");
+        var json = new Option<bool>("--json") { Description = "print a JSON array instead of one line per VM" };
+        var command = new Command("list", "List the VMs: name, state, generation, primary's node, secondary's node") { json };
         command.SetAction(parse => Guarded(() =>
         {
             using var client = Connect(parse);
-            var list = client.Ask<VmList>(new ListVms());
-            foreach (string name in list.Names.Order(StringComparer.Ordinal)) Console.Out.WriteLine(name);
-            if (list.Names.Count == 0) Console.Error.WriteLine("no VMs");
+            var list = client.Ask<VmSummaries>(new ListVmSummaries());
+            Console.Out.Write(parse.GetValue(json) ? BatchOutput.Json(list) + "\n" : BatchOutput.Table(list));
+            if (list.Vms.Count == 0 && !parse.GetValue(json)) Console.Error.WriteLine("no VMs");
             return ExitCodes.Success;
         }));
         return command;
