@@ -52,7 +52,9 @@ public sealed class VmLogJournal : ReceivePersistentActor
 
         Command<LogBatch>(batch => PersistAsync(batch, _ => { }));
         Command<Increment>(increment => PersistAsync(increment, _ => { }));
-        Command<Checkpoint>(SaveSnapshot);
+        // After the writes before it: a snapshot takes the sequence number of the last write confirmed, and the
+        // rebuild reads the events after that number as the ones that follow the checkpoint.
+        Command<Checkpoint>(checkpoint => DeferAsync(checkpoint, SaveSnapshot));
         Command<SaveSnapshotSuccess>(success => DeleteBefore(success.Metadata.SequenceNr));
         // The increments that follow belong to a chain whose start is missing: a rebuild refuses them and
         // replays the log from the last checkpoint it has, whose batches stay until a full one is saved.
