@@ -252,6 +252,6 @@ public sealed class JournalRebuildSpecs : Akka.TestKit.Xunit2.TestKit, IDisposab
     {
         Shutdown();
         Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
-        if (Environment.GetEnvironmentVariable("KEEPDB") is null) try { Directory.Delete(_folder, recursive: true); } catch (IOException) { }
+        try { Directory.Delete(_folder, recursive: true); } catch (IOException) { }
     }
 }
