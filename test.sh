@@ -41,6 +41,7 @@ start_postgres
 
 dotnet build Lockstep.sln -c Release --nologo -v quiet
 dotnet build bench/vm-memory/VmMemory.csproj -c Release --nologo -v quiet   # a benchmark outside the solution: keep it compiling
+dotnet build bench/journal/Journal.csproj -c Release --nologo -v quiet
 bash ./lockstep --help >/dev/null   # the CLI the process-level tests drive
 for project in tests/*/*.csproj; do
   echo "== $project"

@@ -48,7 +48,7 @@ public sealed class PrimaryBatchingTests : PrimaryTestBase
 
     public override void SecondaryInSync() => _protected.Set();
     public override void Released(MachineOutput output) => _ready.Set();
-    public override void Checkpoint(long entryIndex, ulong position, byte[] snapshot)
+    public override void Checkpoint(long entryIndex, ulong position, byte[] snapshot, bool full)
     {
         if (!_holdInCheckpoint) return; // called on the VM thread: holding here holds the VM
         _held.Set();

@@ -78,7 +78,7 @@ public sealed class PrimaryLogTests : PrimaryTestBase, ISecondaryFacts
     }
 
     public override void LogCut(LogSegment segment, byte[] encoded) => _cuts.Enqueue(segment);
-    public override void Checkpoint(long entryIndex, ulong position, byte[] snapshot) => _checkpoints.Enqueue((entryIndex, snapshot));
+    public override void Checkpoint(long entryIndex, ulong position, byte[] snapshot, bool full) => _checkpoints.Enqueue((entryIndex, snapshot));
     public override void SecondaryInSync() => _protected.Release();
     public override void AttachFailed(string detail) => _needs.Enqueue(detail);
     public override void SecondaryLost(CloseReason reason, string detail) => _needs.Enqueue(detail);

@@ -47,6 +47,6 @@ public abstract class PrimaryTestBase : IPrimaryFacts, IDisposable
     public virtual void AttachFailed(string detail) { }
     public virtual void Ended(VmState state, string detail) { }
     public virtual void LogCut(LogSegment segment, byte[] encoded) { }
-    public virtual void Checkpoint(long entryIndex, ulong position, byte[] snapshot) { }
+    public virtual void Checkpoint(long entryIndex, ulong position, byte[] snapshot, bool full) { }
     public virtual void HashChecked(ulong position, ulong primaryHash, ulong secondaryHash) { }
 }

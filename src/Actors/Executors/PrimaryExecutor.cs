@@ -34,7 +34,8 @@ public sealed class PrimaryExecutor : ReceiveActor, IPrimaryFacts, IWithTimers
     private sealed record AttachFailedFact(string Detail);
     private sealed record VmEnded(VmState State, string Detail);
     private sealed record SegmentCut(LogSegment Segment, byte[] Encoded);
-    private sealed record CheckpointTaken(VmLogJournal.Checkpoint Checkpoint);
+    /// <summary>A <see cref="VmLogJournal.Checkpoint"/> (full) or a <see cref="VmLogJournal.Increment"/>.</summary>
+    private sealed record CheckpointTaken(object Checkpoint);
     private sealed record HashesCompared(ReplicaCheck Check);
 
     // Results of this actor's own decisions, and its timers.
@@ -624,8 +625,10 @@ public sealed class PrimaryExecutor : ReceiveActor, IPrimaryFacts, IWithTimers
     void IPrimaryFacts.AttachFailed(string detail) => _self.Tell(new AttachFailedFact(detail));
     void IPrimaryFacts.Ended(VmState state, string detail) => _self.Tell(new VmEnded(state, detail));
     void IPrimaryFacts.LogCut(LogSegment segment, byte[] encoded) => _self.Tell(new SegmentCut(segment, encoded));
-    void IPrimaryFacts.Checkpoint(long entryIndex, ulong position, byte[] snapshot) =>
-        _self.Tell(new CheckpointTaken(new VmLogJournal.Checkpoint(entryIndex, position, snapshot)));
+    void IPrimaryFacts.Checkpoint(long entryIndex, ulong position, byte[] snapshot, bool full) =>
+        _self.Tell(new CheckpointTaken(full
+            ? new VmLogJournal.Checkpoint(entryIndex, position, snapshot)
+            : new VmLogJournal.Increment(entryIndex, position, snapshot)));
     void IPrimaryFacts.HashChecked(ulong position, ulong primaryHash, ulong secondaryHash) =>
         _self.Tell(new HashesCompared(new ReplicaCheck(_name, position, primaryHash, secondaryHash)));
 }

@@ -6,20 +6,30 @@ namespace Lockstep.Actors.Executors;
 
 /// <summary>
 /// Writes a VM's event log to the journal as a stream of batches (many segments per event, never
-/// a row per input), plus periodic machine snapshots, so that any recorded execution can be
+/// a row per input), plus periodic machine checkpoints, so that any recorded execution can be
 /// replayed later and a VM can be rebuilt after losing both hosts (<see cref="VmRebuilder"/> reads
 /// it back through Akka.Persistence.Query). It runs beside the primary and never gates outputs: the
 /// lockstep channel is what makes an output safe to release. A failed write stops it; the backoff
 /// supervisor its primary put it under starts it again, and it then tells the primary
-/// (<see cref="Ready"/>) so that the log gets a fresh checkpoint.
+/// (<see cref="Ready"/>) so that the log gets a fresh full checkpoint.
 /// </summary>
+/// <remarks>
+/// A full checkpoint goes to the snapshot store; the increments after it are events between the
+/// batches, so that they keep their order and a sequence number each (two snapshots at one sequence
+/// number would overwrite each other). Once a full one is saved, everything before it goes: the
+/// batches, the increments and the older snapshots. What follows it stays, increments and batches,
+/// so a rebuild that cannot use an increment can still replay the log from the checkpoint before.
+/// </remarks>
 public sealed class VmLogJournal : ReceivePersistentActor
 {
     /// <summary>Encoded log segments (LogCodec frames, concatenated) covering entries [FirstEntry, EndEntry).</summary>
     public sealed record LogBatch(long FirstEntry, long EndEntry, ulong Horizon, byte[] Segments);
 
-    /// <summary>A full machine snapshot taken when the log stood at <paramref name="EntryIndex"/>.</summary>
+    /// <summary>A full machine checkpoint taken when the log stood at <paramref name="EntryIndex"/>.</summary>
     public sealed record Checkpoint(long EntryIndex, ulong Position, byte[] Snapshot);
+
+    /// <summary>The pages written since the checkpoint before (CheckpointFormat), taken when the log stood at <paramref name="EntryIndex"/>.</summary>
+    public sealed record Increment(long EntryIndex, ulong Position, byte[] Snapshot);
 
     /// <summary>To the primary: recovered and writing.</summary>
     public sealed record Ready(string Name);
@@ -37,26 +47,40 @@ public sealed class VmLogJournal : ReceivePersistentActor
         // Recovery only finds the sequence number to continue from; the rebuild reads the journal itself.
         Recover<SnapshotOffer>(_ => { });
         Recover<LogBatch>(_ => { });
+        Recover<Increment>(_ => { });
         Recover<RecoveryCompleted>(_ => _primary.Tell(new Ready(_name)));
 
         Command<LogBatch>(batch => PersistAsync(batch, _ => { }));
-        Command<Checkpoint>(SaveSnapshot);
-        Command<SaveSnapshotSuccess>(success =>
-            DeleteMessages(success.Metadata.SequenceNr)); // batches before the checkpoint are inside it
-        Command<SaveSnapshotFailure>(failure => _log.Warning("{0}: snapshot not saved: {1}", _name, failure.Cause.Message));
+        Command<Increment>(increment => PersistAsync(increment, _ => { }));
+        // After the writes before it: a snapshot takes the sequence number of the last write confirmed, and the
+        // rebuild reads the events after that number as the ones that follow the checkpoint.
+        Command<Checkpoint>(checkpoint => DeferAsync(checkpoint, SaveSnapshot));
+        Command<SaveSnapshotSuccess>(success => DeleteBefore(success.Metadata.SequenceNr));
+        // The increments that follow belong to a chain whose start is missing: a rebuild refuses them and
+        // replays the log from the last checkpoint it has, whose batches stay until a full one is saved.
+        Command<SaveSnapshotFailure>(failure => _log.Warning("{0}: full checkpoint not saved: {1}", _name, failure.Cause.Message));
         Command<DeleteMessagesSuccess>(_ => { });
         Command<DeleteMessagesFailure>(failure => _log.Warning("{0}: old log batches not deleted: {1}", _name, failure.Cause.Message));
+        Command<DeleteSnapshotsSuccess>(_ => { });
+        Command<DeleteSnapshotsFailure>(failure => _log.Warning("{0}: old checkpoints not deleted: {1}", _name, failure.Cause.Message));
     }
 
     public override string PersistenceId => PersistenceIdOf(_name);
 
     public static Props Props(string name, IActorRef primary) => Akka.Actor.Props.Create(() => new VmLogJournal(name, primary));
 
+    /// <summary>What a full checkpoint saved at <paramref name="sequenceNr"/> makes unnecessary: batches and increments up to it, older snapshots.</summary>
+    private void DeleteBefore(long sequenceNr)
+    {
+        DeleteMessages(sequenceNr);
+        if (sequenceNr > 0) DeleteSnapshots(new SnapshotSelectionCriteria(sequenceNr - 1));
+    }
+
     protected override void OnPersistFailure(Exception cause, object @event, long sequenceNr)
     {
         // Losing the journal copy must not stop the VM: the secondary still protects it. This actor stops
         // (what Akka.Persistence does after a failed write) and its backoff supervisor starts it again.
-        _log.Error("{0}: log batch {1} not persisted: {2}", _name, sequenceNr, cause.Message);
+        _log.Error("{0}: journal event {1} not persisted: {2}", _name, sequenceNr, cause.Message);
         base.OnPersistFailure(cause, @event, sequenceNr);
     }
 }

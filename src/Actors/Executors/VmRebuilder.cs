@@ -15,8 +15,12 @@ namespace Lockstep.Actors.Executors;
 
 /// <summary>
 /// Builds the machine for a primary that starts with no live predecessor: from the journal's
-/// newest checkpoint plus the log batches after it when there are any (a VM that lost both hosts,
-/// or a whole cluster restarted), else by booting the image. It only reads: the checkpoint from
+/// newest full checkpoint, the increments after it and the log batches after the last increment
+/// when there are any (a VM that lost both hosts, or a whole cluster restarted), else by booting
+/// the image. An increment that cannot be used (corrupt, truncated, of a chain whose full checkpoint
+/// was never saved) ends the chain there: the log is then replayed from the checkpoint before it,
+/// which the journal still holds, so this costs time, not state. A full checkpoint that cannot be
+/// used is an error: nothing older is kept to start from. It only reads: the checkpoint from
 /// the snapshot store, the batches through Akka.Persistence.Query, never as a second writer of
 /// the log's persistence id. The journal copy of the log trails the live log by up to a batch,
 /// so a rebuild can miss the last few hundred milliseconds: this is the recovery point for
@@ -24,7 +28,8 @@ namespace Lockstep.Actors.Executors;
 /// </summary>
 public sealed class VmRebuilder : ReceiveActor
 {
-    private sealed record Loaded(VmLogJournal.Checkpoint? Checkpoint, IReadOnlyList<VmLogJournal.LogBatch> Batches);
+    private sealed record Loaded(VmLogJournal.Checkpoint? Checkpoint, IReadOnlyList<VmLogJournal.Increment> Increments,
+        IReadOnlyList<VmLogJournal.LogBatch> Batches);
 
     private static readonly TimeSpan LoadTimeout = TimeSpan.FromSeconds(30);
 
@@ -71,7 +76,8 @@ public sealed class VmRebuilder : ReceiveActor
         var journal = PersistenceQuery.Get(system).ReadJournalFor<SqlReadJournal>(SqlReadJournal.Identifier);
         var events = await journal.CurrentEventsByPersistenceId(id, from, long.MaxValue)
             .RunWith(Sink.Seq<EventEnvelope>(), system.Materializer());
-        return new Loaded(checkpoint, events.Select(e => e.Event).OfType<VmLogJournal.LogBatch>().ToList());
+        return new Loaded(checkpoint, events.Select(e => e.Event).OfType<VmLogJournal.Increment>().ToList(),
+            events.Select(e => e.Event).OfType<VmLogJournal.LogBatch>().ToList());
     }
 
     private PrimaryLaunch Rebuild(StartPrimary start, Loaded loaded)
@@ -83,18 +89,22 @@ public sealed class VmRebuilder : ReceiveActor
             ElfLoader.Load(machine, vm.Image);
             return new PrimaryLaunch(vm, machine, start.Generation, false, 0, 0, [], null, start.History, null) { Protection = start.Protection, Coordinator = start.Coordinator };
         }
-        MachineSnapshot.Restore(machine, checkpoint.Snapshot);
-        var replay = new ReplayInputs(checkpoint.EntryIndex, machine.Position);
+        var increments = loaded.Increments;
+        int applied = CheckpointChain.Restore(machine, checkpoint.Snapshot, increments.Select(i => i.Snapshot).ToList(),
+            (index, why) => _log.Warning("{0}: the journal's increment at entry {1} is not used ({2}); the log is replayed from the checkpoint before it",
+                vm.Name, increments[index].EntryIndex, why));
+        long from = applied == 0 ? checkpoint.EntryIndex : increments[applied - 1].EntryIndex;
+        var replay = new ReplayInputs(from, machine.Position);
         machine.SwitchInputs(replay);
-        foreach (var segment in Segments(loaded.Batches).Where(s => s.FirstEntryIndex >= checkpoint.EntryIndex))
+        foreach (var segment in Segments(loaded.Batches).Where(s => s.FirstEntryIndex >= from))
         {
             if (segment.FirstEntryIndex != replay.ReceivedEntryIndex) break; // a gap: replay what is contiguous
             replay.Append(segment);
         }
         var produced = new List<MachineOutput>();
         machine.RunUntilStopped(produced.Add);
-        _log.Info("{0}: rebuilt from the journal at instruction {1} (checkpoint at {2}, {3} entries replayed)",
-            vm.Name, machine.Position, checkpoint.Position, replay.NextEntryIndex - checkpoint.EntryIndex);
+        _log.Info("{0}: rebuilt from the journal at instruction {1} (full checkpoint at {2}, {3} of {4} increments after it, {5} entries replayed)",
+            vm.Name, machine.Position, checkpoint.Position, applied, increments.Count, replay.NextEntryIndex - from);
         // Whether these outputs left before the loss is unknown: resend them, receivers drop repeats by seq.
         ulong firstProduced = produced.Count > 0 ? produced[0].Seq : machine.NextOutputSeq;
         return new PrimaryLaunch(vm, machine, start.Generation, false, replay.NextEntryIndex, firstProduced, produced, null, start.History, null)

@@ -27,8 +27,13 @@ public sealed unsafe partial class Machine
     internal const byte PageTouched = 2;
     /// <summary>Holds decoded instructions or compiled code: stores into it must drop them.</summary>
     internal const byte PageCode = 4;
+    /// <summary>
+    /// Written since <see cref="ClearCheckpointMarks"/>: the journal's incremental checkpoints keep marks of
+    /// their own, so that the live copy's epochs (<see cref="PageDirty"/>) and theirs do not disturb each other.
+    /// </summary>
+    internal const byte PageSinceCheckpoint = 8;
     /// <summary>The only state in which a store within the page needs nothing but the store itself.</summary>
-    internal const byte PageWritable = PageDirty | PageTouched;
+    internal const byte PageWritable = PageDirty | PageTouched | PageSinceCheckpoint;
 
     private readonly uint[] _registers = GC.AllocateArray<uint>(RegisterSlots, pinned: true);
     private readonly GuestMemory _ramMemory;
@@ -285,16 +290,27 @@ public sealed unsafe partial class Machine
         _translations.Forget(offset, length);
     }
 
-    /// <summary>Starts a new dirty-page epoch: only pages written after this count as dirty.</summary>
+    /// <summary>Starts a new dirty-page epoch: only pages written after this count as dirty. Leaves the checkpoint marks alone.</summary>
     public void ClearDirtyPages()
     {
         for (int page = 0; page < _pageStateArray.Length; page++) _pageStateArray[page] &= unchecked((byte)~PageDirty);
     }
 
-    public IEnumerable<int> DirtyPages()
+    public IEnumerable<int> DirtyPages() => PagesMarked(PageDirty);
+
+    /// <summary>Starts a new checkpoint epoch: only pages written after this count for the next increment. Leaves <see cref="DirtyPages"/> alone.</summary>
+    public void ClearCheckpointMarks()
+    {
+        for (int page = 0; page < _pageStateArray.Length; page++) _pageStateArray[page] &= unchecked((byte)~PageSinceCheckpoint);
+    }
+
+    /// <summary>Pages written since <see cref="ClearCheckpointMarks"/> (whatever <see cref="ClearDirtyPages"/> did meanwhile).</summary>
+    public IEnumerable<int> PagesSinceCheckpoint() => PagesMarked(PageSinceCheckpoint);
+
+    private IEnumerable<int> PagesMarked(byte mark)
     {
         for (int page = 0; page < _pageStateArray.Length; page++)
-            if ((_pageStateArray[page] & PageDirty) != 0) yield return page;
+            if ((_pageStateArray[page] & mark) != 0) yield return page;
     }
 
     /// <summary>

@@ -8,10 +8,11 @@ namespace Lockstep.Engine.Snapshots;
 /// pages. A full snapshot stores every non-zero page; a delta stores the pages dirtied since
 /// <see cref="Machine.ClearDirtyPages"/> and applies on top of the snapshot taken then. A pages
 /// snapshot is RAM alone, copied while the machine runs on (see <see cref="CapturePagesWhileRunning"/>).
+/// Kind 4, the journal's versioned and checksummed checkpoints, is <see cref="CheckpointFormat"/>.
 /// </summary>
 public static class MachineSnapshot
 {
-    private const uint Magic = 0x5053_4C4C; // "LLSP"
+    internal const uint Magic = 0x5053_4C4C; // "LLSP"
     private const byte KindFull = 1, KindDelta = 2, KindPages = 3;
 
     /// <param name="reserve">Bytes left free at the front for the caller's own header, so that a 16 MiB snapshot
@@ -33,6 +34,11 @@ public static class MachineSnapshot
     /// <summary>Restores a full snapshot, or applies a delta on top of the state it follows (a pages snapshot's included).</summary>
     public static void Restore(Machine machine, byte[] snapshot)
     {
+        if (CheckpointFormat.IsCheckpoint(snapshot))
+        {
+            CheckpointFormat.Apply(machine, snapshot);
+            return;
+        }
         using var reader = new BinaryReader(new MemoryStream(snapshot));
         if (reader.ReadUInt32() != Magic) throw new InvalidDataException("not a machine snapshot");
         byte kind = reader.ReadByte();
@@ -73,7 +79,7 @@ public static class MachineSnapshot
     }
 
     /// <summary>Pages never written read zero: only written ones are looked at.</summary>
-    private static List<int> NonZeroPages(Machine machine)
+    internal static List<int> NonZeroPages(Machine machine)
     {
         var pages = new List<int>();
         foreach (int page in machine.TouchedPages())

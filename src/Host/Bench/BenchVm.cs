@@ -89,7 +89,7 @@ public sealed class BenchVm : IPrimaryFacts, ISecondaryFacts, IDisposable
     void IPrimaryFacts.Ended(VmState state, string detail) => _ended.Set();
     void IPrimaryFacts.LogCut(LogSegment segment, byte[] encoded) { }
     void IPrimaryFacts.HashChecked(ulong position, ulong primaryHash, ulong secondaryHash) { }
-    void IPrimaryFacts.Checkpoint(long entryIndex, ulong position, byte[] snapshot) { }
+    void IPrimaryFacts.Checkpoint(long entryIndex, ulong position, byte[] snapshot, bool full) { }
     void ISecondaryFacts.InSync() { }
     void ISecondaryFacts.PrimaryLost(CloseReason reason, string detail, Takeover takeover) { }
     void ISecondaryFacts.Ended(CloseReason? reason, string detail) { }

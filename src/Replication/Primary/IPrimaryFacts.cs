@@ -29,8 +29,12 @@ public interface IPrimaryFacts
     /// <summary>A non-empty log segment was cut (for the journal), in log order.</summary>
     void LogCut(LogSegment segment, byte[] encoded);
 
-    /// <summary>A full snapshot taken at a cut: the log from <paramref name="entryIndex"/> on continues it.</summary>
-    void Checkpoint(long entryIndex, ulong position, byte[] snapshot);
+    /// <summary>
+    /// A journal checkpoint taken at a cut (<see cref="Lockstep.Engine.Snapshots.CheckpointFormat"/>): the log from
+    /// <paramref name="entryIndex"/> on continues it. A full one (<paramref name="full"/>) starts a chain; the others
+    /// hold the pages written since the checkpoint before and apply on top of it.
+    /// </summary>
+    void Checkpoint(long entryIndex, ulong position, byte[] snapshot, bool full);
 
     /// <summary>The secondary's state hash at <paramref name="position"/>, next to the primary's (0: it could not stop there).</summary>
     void HashChecked(ulong position, ulong primaryHash, ulong secondaryHash);

@@ -56,6 +56,8 @@ public sealed class PrimaryLoop
     private bool _ended;
     private bool _paused;
     private long _lastCheckpoint = Stopwatch.GetTimestamp();
+    private readonly CheckpointChain _checkpoints = new();
+    private bool _checkpointed;
     private long _bandwidthBytes, _bandwidthSince = Stopwatch.GetTimestamp();
     private volatile bool _stopping;
     // What the secondary was last sent: with nothing new, an idle VM sends nothing (the link carries the heartbeats).
@@ -173,6 +175,7 @@ public sealed class PrimaryLoop
     public void RequestCheckpoint() => Post(() =>
     {
         Ship(force: true); // entries already applied to the machine must be cut before the snapshot
+        _checkpoints.RequireFull();
         TakeCheckpoint();
     });
 
@@ -351,11 +354,19 @@ public sealed class PrimaryLoop
         _facts.SecondaryLost(lost.ClosedReason ?? CloseReason.ConnectionLost, lost.ClosedDetail ?? "secondary lost");
     }
 
-    /// <summary>A journal checkpoint right after a cut, so the log that follows starts where the snapshot ends.</summary>
+    /// <summary>
+    /// A journal checkpoint right after a cut, so the log that follows starts where the snapshot ends:
+    /// full at the start of the loop and now and then, otherwise the pages written since the last one.
+    /// The first one is taken at once; the second comes at this VM's own phase of the interval, so that
+    /// VMs started together (a node's worth after a failover) do not all write in the same second.
+    /// </summary>
     private void TakeCheckpoint()
     {
-        _lastCheckpoint = Stopwatch.GetTimestamp();
-        _facts.Checkpoint(_recorder.NextSegmentStart, _machine.Position, MachineSnapshot.CaptureFull(_machine));
+        var image = _checkpoints.Capture(_machine);
+        long now = Stopwatch.GetTimestamp();
+        _lastCheckpoint = _checkpointed ? now : now - CheckpointPhase.TicksBefore(_name, _settings.CheckpointInterval);
+        _checkpointed = true;
+        _facts.Checkpoint(_recorder.NextSegmentStart, _machine.Position, image.Bytes, image.IsFull);
     }
 
     /// <summary>

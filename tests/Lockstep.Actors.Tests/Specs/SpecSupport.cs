@@ -110,6 +110,6 @@ public sealed class RecordedPrimaryFacts : IPrimaryFacts
     public void AttachFailed(string detail) => Failures.Add($"attach failed: {detail}");
     public void Ended(VmState state, string detail) => Failures.Add($"ended {state}: {detail}");
     public void LogCut(LogSegment segment, byte[] encoded) { }
-    public void Checkpoint(long entryIndex, ulong position, byte[] snapshot) { }
+    public void Checkpoint(long entryIndex, ulong position, byte[] snapshot, bool full) { }
     public void HashChecked(ulong position, ulong primaryHash, ulong secondaryHash) => HashChecks.Add((position, primaryHash, secondaryHash));
 }

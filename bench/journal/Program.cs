@@ -1,0 +1,208 @@
+using System.Diagnostics;
+using System.Text;
+using Akka.Actor;
+using Akka.Configuration;
+using Akka.Persistence.Sql;
+using Lockstep.Actors.Executors;
+using Lockstep.Engine.Cpu;
+using Lockstep.Engine.Loading;
+using Lockstep.Engine.Recording;
+using Lockstep.Engine.Snapshots;
+
+// What the journal writes for many VMs (bench/journal.sh):
+//   journal-bench checkpoints GUEST.elf
+//     bytes and time of a checkpoint of a kv VM, the full snapshot every interval (before) next to the
+//     chain of full checkpoints and increments (after), idle, with its store filled, and busy;
+//   journal-bench writes HOCON-DIR VMS BATCHES BYTES sqlite|postgres CONNECTION [key=value ...]
+//     (CONNECTION for sqlite: a file, or "temp" for a new one)
+//     VMS journal actors (VmLogJournal, node.conf's journal settings, overridden by key=value under
+//     akka.persistence.journal.sql) each writing BATCHES log batches of BYTES at once: time until all
+//     rows are in; on PostgreSQL also how many transactions the server committed for them.
+
+return args.FirstOrDefault() switch
+{
+    "checkpoints" when args.Length == 2 => Checkpoints(File.ReadAllBytes(args[1])),
+    "writes" when args.Length >= 7 => await Writes(args[1], int.Parse(args[2]), int.Parse(args[3]), int.Parse(args[4]), args[5], args[6], args[7..]),
+    _ => Usage(),
+};
+
+static int Usage()
+{
+    Console.Error.WriteLine("usage: journal-bench checkpoints GUEST.elf | writes HOCON-DIR VMS BATCHES BYTES sqlite|postgres CONNECTION [key=value ...]");
+    return 2;
+}
+
+static int Checkpoints(byte[] image)
+{
+    const int Intervals = 30;
+    Console.WriteLine($"kv VM, 16 MiB RAM; {Intervals} checkpoint intervals per case; today: a full snapshot every interval");
+    Console.WriteLine($"{"case",-40} {"today B/interval",16} {"chain B/interval",16} {"ratio",7} {"full ms",8} {"incr ms",8}  (median capture times; fulls every 10th or when increments outgrow half a full)");
+    Case("idle (booted, no requests)", image, fill: 0, perInterval: 0);
+    Case("idle, store filled (4096 keys x 1000 B)", image, fill: 4096, perInterval: 0);
+    Case("store filled, 30 requests per interval", image, fill: 4096, perInterval: 30);
+    Case("store filled, 1000 requests per interval", image, fill: 4096, perInterval: 1000);
+    return 0;
+}
+
+static void Case(string name, byte[] image, int fill, int perInterval)
+{
+    const int Intervals = 30;
+    var inputs = new LiveInputs();
+    var machine = new Machine(MemoryMap.DefaultRamSize, inputs);
+    ElfLoader.Load(machine, image);
+    var random = new Random(1);
+    Serve(machine, inputs, Enumerable.Range(0, fill).Select(i => $"f{i} PUT key{i} {new string((char)('a' + i % 26), 1000)}"));
+    var chain = new CheckpointChain();
+    long todayBytes = 0, chainBytes = 0;
+    var todayMs = new List<double>();
+    var incrementMs = new List<double>();
+    int fulls = 0;
+    int requests = 0;
+    for (int interval = 0; interval < Intervals; interval++)
+    {
+        Serve(machine, inputs, Enumerable.Range(0, interval == 0 ? 0 : perInterval)
+            .Select(_ => $"r{requests++} PUT key{random.Next(Math.Max(fill, 1))} {new string('x', 10 + random.Next(900))}"));
+        var clock = Stopwatch.StartNew();
+        todayBytes += MachineSnapshot.CaptureFull(machine).Length;
+        double today = clock.Elapsed.TotalMilliseconds;
+        clock.Restart();
+        var checkpoint = chain.Capture(machine);
+        if (checkpoint.IsFull) fulls++;
+        else incrementMs.Add(clock.Elapsed.TotalMilliseconds);
+        todayMs.Add(today);
+        chainBytes += checkpoint.Bytes.Length;
+    }
+    double before = todayBytes / (double)Intervals, after = chainBytes / (double)Intervals;
+    Console.WriteLine($"{name,-40} {before,16:N0} {after,16:N0} {before / after,6:F1}x {Median(todayMs),8:F2} {Median(incrementMs),8:F2}  {fulls} full of {Intervals}");
+}
+
+static void Serve(Machine machine, LiveInputs inputs, IEnumerable<string> requests)
+{
+    int queued = 0;
+    foreach (string request in requests)
+    {
+        inputs.Deliver(5, Encoding.ASCII.GetBytes(request));
+        if (++queued % 64 == 0) RunIdle(machine, inputs); // the guest's receive queue is bounded
+    }
+    RunIdle(machine, inputs);
+}
+
+static void RunIdle(Machine machine, LiveInputs inputs)
+{
+    for (var reason = machine.Run(1_000_000); reason is not StopReason.Waiting || inputs.HasArrivals; reason = machine.Run(1_000_000))
+    {
+        if (reason is StopReason.Halted or StopReason.Faulted) throw new InvalidOperationException($"the guest stopped: {reason}");
+        machine.Outputs.Clear();
+    }
+    machine.Outputs.Clear();
+}
+
+static double Median(List<double> values) => values.Count == 0 ? double.NaN : values.Order().ElementAt(values.Count / 2);
+
+static async Task<int> Writes(string hocon, int vms, int batches, int bytes, string kind, string connection, string[] overrides)
+{
+    bool postgres = kind == "postgres";
+    if (!postgres && kind != "sqlite") return Usage();
+    if (!postgres)
+    {
+        connection = $"Data Source={(connection != "temp" ? connection : Path.Combine(Directory.CreateTempSubdirectory("journal-bench-").FullName, "journal.db"))};Default Timeout=30";
+        using var wal = new Microsoft.Data.Sqlite.SqliteConnection(connection);
+        wal.Open();
+        using var pragma = wal.CreateCommand();
+        pragma.CommandText = "PRAGMA journal_mode=WAL"; // as a node sets it (SqliteClaimStore)
+        pragma.ExecuteNonQuery();
+    }
+    string provider = postgres ? "PostgreSQL.15" : "SQLite.MS";
+    var node = ConfigurationFactory.ParseString(File.ReadAllText(Path.Combine(hocon, "node.conf")));
+    string tuned = string.Join("\n", overrides.Select(o => $"akka.persistence.journal.sql.{o}"));
+    var config = ConfigurationFactory.ParseString($$"""
+        akka.actor.provider = local
+        akka.extensions = []
+        akka.loglevel = WARNING
+        akka.persistence.journal.sql.connection-string = "{{connection}}"
+        akka.persistence.journal.sql.provider-name = "{{provider}}"
+        akka.persistence.snapshot-store.sql.connection-string = "{{connection}}"
+        akka.persistence.snapshot-store.sql.provider-name = "{{provider}}"
+        {{tuned}}
+        """).WithFallback(node).WithFallback(SqlPersistence.DefaultConfiguration);
+    var system = ActorSystem.Create("journal-bench", config);
+    try
+    {
+        var ready = new TaskCompletionSource();
+        var primary = system.ActorOf(Props.Create(() => new ReadyCounter(vms, ready)));
+        var journals = Enumerable.Range(0, vms).Select(i => system.ActorOf(VmLogJournal.Props($"bench-{Guid.NewGuid():N}-{i}", primary))).ToList();
+        await ready.Task.WaitAsync(TimeSpan.FromMinutes(2));
+        if (postgres) await Task.Delay(1500); // the recoveries' own transactions reach the counters first
+        long rowsBefore = await Rows(postgres, connection);
+        long commitsBefore = postgres ? await Commits(connection) : 0;
+        var payload = new byte[bytes];
+        Random.Shared.NextBytes(payload);
+        var clock = Stopwatch.StartNew();
+        for (int b = 0; b < batches; b++)
+            foreach (var journal in journals)
+                journal.Tell(new VmLogJournal.LogBatch(b, b + 1, (ulong)b, payload));
+        long expected = rowsBefore + (long)vms * batches;
+        int polls = 0;
+        while (await Rows(postgres, connection) < expected)
+        {
+            polls++;
+            if (clock.Elapsed > TimeSpan.FromMinutes(5)) throw new TimeoutException("the rows did not all arrive in 5 minutes");
+            await Task.Delay(20);
+        }
+        double seconds = clock.Elapsed.TotalSeconds;
+        int events = vms * batches;
+        Console.WriteLine($"{kind}, {vms} VMs x {batches} batches of {bytes} B ({string.Join(' ', overrides.DefaultIfEmpty("node.conf as is"))}): " +
+            $"{seconds:F2} s, {events / seconds:N0} batches/s, {events * (double)bytes / seconds / 1048576:F1} MiB/s");
+        if (postgres)
+        {
+            await Task.Delay(1500); // the server publishes its counters about once a second
+            long commits = await Commits(connection) - commitsBefore - polls - 2;
+            Console.WriteLine($"  {commits} transactions committed for {events} batches: {events / (double)Math.Max(commits, 1):F1} batches per transaction");
+        }
+        return 0;
+    }
+    finally
+    {
+        await system.Terminate();
+    }
+}
+
+static async Task<long> Rows(bool postgres, string connection)
+{
+    if (postgres)
+    {
+        await using var pg = new Npgsql.NpgsqlConnection(connection);
+        await pg.OpenAsync();
+        await using var count = new Npgsql.NpgsqlCommand("SELECT COUNT(*) FROM journal", pg);
+        return (long)(await count.ExecuteScalarAsync())!;
+    }
+    await using var sqlite = new Microsoft.Data.Sqlite.SqliteConnection(connection);
+    await sqlite.OpenAsync();
+    await using var command = sqlite.CreateCommand();
+    command.CommandText = "SELECT COUNT(*) FROM journal";
+    return (long)(await command.ExecuteScalarAsync())!;
+}
+
+static async Task<long> Commits(string connection)
+{
+    await using var pg = new Npgsql.NpgsqlConnection(connection);
+    await pg.OpenAsync();
+    await using var command = new Npgsql.NpgsqlCommand("SELECT pg_stat_force_next_flush(); SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()", pg);
+    await using var reader = await command.ExecuteReaderAsync();
+    await reader.NextResultAsync();
+    await reader.ReadAsync();
+    return reader.GetInt64(0);
+}
+
+/// <summary>Plays the primary of every journal actor: counts their Ready messages.</summary>
+internal sealed class ReadyCounter : ReceiveActor
+{
+    public ReadyCounter(int expected, TaskCompletionSource done)
+    {
+        int seen = 0;
+        Receive<VmLogJournal.Ready>(_ =>
+        {
+            if (++seen == expected) done.TrySetResult();
+        });
+    }
+}
