@@ -65,7 +65,7 @@ public sealed class ScheduledLoopsTests : IDisposable
         public void AttachFailed(string detail) => AttachFailures.Add(detail);
         public void Ended(VmState state, string detail) => Problems.Enqueue($"ended {state}: {detail}");
         public void LogCut(LogSegment segment, byte[] encoded) { }
-        public void Checkpoint(long entryIndex, ulong position, byte[] snapshot) { }
+        public void Checkpoint(long entryIndex, ulong position, byte[] snapshot, bool full) { }
         public void HashChecked(ulong position, ulong primaryHash, ulong secondaryHash) { }
         void ISecondaryFacts.InSync() { }
         void ISecondaryFacts.PrimaryLost(CloseReason reason, string detail, Takeover takeover) => Problems.Enqueue($"primary lost: {detail}");
