@@ -122,8 +122,8 @@ public sealed class ReplayLoop
         try
         {
             long deadline = Stopwatch.GetTimestamp() + (long)(ConnectWait.TotalSeconds * Stopwatch.Frequency);
-            while (_channel is null && !_stopping && Stopwatch.GetTimestamp() < deadline)
-                _wake.WaitOne(TimeSpan.FromSeconds((double)(deadline - Stopwatch.GetTimestamp()) / Stopwatch.Frequency));
+            for (long left; _channel is null && !_stopping && (left = deadline - Stopwatch.GetTimestamp()) > 0;)
+                _wake.WaitOne(TimeSpan.FromSeconds((double)left / Stopwatch.Frequency));
             _expected?.Dispose();
             var channel = _channel;
             if (channel is null)
