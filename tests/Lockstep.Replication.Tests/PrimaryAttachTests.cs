@@ -19,7 +19,9 @@ public sealed class PrimaryAttachTests : PrimaryTestBase
     [Fact]
     public void Only_an_ack_covering_the_snapshot_makes_the_primary_protected()
     {
-        var primary = KvPrimary("attachvm", LockstepSettings.Default);
+        // Not about silence: a long timeout, so a stall of the whole test process (the fake secondary's heartbeats
+        // are in it too) cannot end the link as Silent before the goodbye (seen once at load average 30).
+        var primary = KvPrimary("attachvm", LockstepSettings.Default with { HeartbeatTimeout = TimeSpan.FromSeconds(10) });
         primary.Start();
         Assert.True(_released.Wait(TimeSpan.FromSeconds(10)), "the guest printed nothing"); // it has run: the snapshot is past position 0
 

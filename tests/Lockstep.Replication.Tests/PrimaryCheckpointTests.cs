@@ -37,7 +37,7 @@ public sealed class PrimaryCheckpointTests : PrimaryTestBase, ISecondaryFacts
         feeder.Start();
         Thread.Sleep(600);
         var token = AttachToken.New();
-        var secondary = new ReplayLoop("chained", MemoryMap.DefaultRamSize, "127.0.0.1", token, settings, this);
+        var secondary = new ReplayLoop("chained", MemoryMap.DefaultRamSize, Engine(settings), token, settings, this);
         primary.Attach("127.0.0.1", secondary.Start(), token);
         Assert.True(_protected.Wait(TimeSpan.FromSeconds(10)), "the secondary never acknowledged");
         Thread.Sleep(600);

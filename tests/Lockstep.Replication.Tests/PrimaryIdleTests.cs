@@ -16,7 +16,9 @@ public sealed class PrimaryIdleTests : PrimaryTestBase
     [Fact]
     public void An_idle_protected_primary_sends_no_segments_and_tells_the_secondary_of_a_release_once()
     {
-        var primary = KvPrimary("idlevm", LockstepSettings.Default);
+        // Not about silence: a long timeout, so a stall of the whole test process (the fake secondary's heartbeats
+        // are in it too) cannot end the link under a loaded machine.
+        var primary = KvPrimary("idlevm", LockstepSettings.Default with { HeartbeatTimeout = TimeSpan.FromSeconds(10) });
         primary.Start();
         Assert.True(_released.Wait(TimeSpan.FromSeconds(10)), "the guest printed nothing");
         using var secondary = FakeSecondary.Attach(primary);

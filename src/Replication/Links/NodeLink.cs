@@ -196,7 +196,7 @@ public sealed class NodeLink
     internal void Tick()
     {
         if (!IsOpen) return;
-        if (SilentFor > _settings.HeartbeatTimeout)
+        if (SilentFor > _settings.HeartbeatTimeout && !HasUnread())
         {
             Close(CloseReason.Silent, $"link to {Peer} silent for {SilentFor.TotalMilliseconds:F0} ms");
             return;
@@ -221,6 +221,23 @@ public sealed class NodeLink
         finally
         {
             Monitor.Exit(_sendLock);
+        }
+    }
+
+    /// <summary>
+    /// Bytes wait in the socket: the peer spoke, and it is this node that was slow to read (its process
+    /// stalled, say by the collector or a starved scheduler). Waking from such a stall, the timer would
+    /// otherwise run before the reader and blame the peer, and the peer would take over from a live primary.
+    /// </summary>
+    private bool HasUnread()
+    {
+        try
+        {
+            return _socket.Available > 0;
+        }
+        catch (Exception e) when (e is SocketException or ObjectDisposedException)
+        {
+            return false;
         }
     }
 
