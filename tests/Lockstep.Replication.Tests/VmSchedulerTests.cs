@@ -212,8 +212,9 @@ public sealed class VmSchedulerTests
     [Fact]
     public void A_nearer_deadline_fires_while_a_thread_sleeps_toward_a_later_one()
     {
-        // The idle thread keeping time waits for the hour-long deadline; the second VM's must still fire.
-        using var scheduler = new VmScheduler(1);
+        // One idle thread keeps time toward the hour-long deadline; the other runs the second VM, whose
+        // nearer deadline must still fire.
+        using var scheduler = new VmScheduler(2);
         scheduler.Add("late", () => VmStep.SleepFor(TimeSpan.FromHours(1))).Start();
         Thread.Sleep(50);
         using var woke = new ManualResetEventSlim(false);

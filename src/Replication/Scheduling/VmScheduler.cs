@@ -12,9 +12,11 @@ namespace Lockstep.Replication.Scheduling;
 /// <remarks>
 /// Wake-up latency: a VM woken while a VM thread is idle is handed to that thread at once (its own
 /// event is set), so a packet for an idle VM costs one thread wake-up, as on a thread of its own.
-/// Deadlines: one idle thread at a time (the timekeeper) sleeps until the earliest one; busy threads
-/// look at the deadlines between steps. Everything here is under one lock, held only for queue and
-/// state changes, never during a step.
+/// Deadlines: the idle thread that last saw the earliest one (the timekeeper) sleeps until it; busy
+/// threads look at the deadlines between steps, so with no thread idle a deadline waits for the end
+/// of a step in progress. No thread is woken only to keep time: each extra wake-up per request was a
+/// runnable thread more on a loaded 2-core machine, and showed as a 2 ms tail. Everything here is
+/// under one lock, held only for queue and state changes, never during a step.
 /// </remarks>
 public sealed class VmScheduler : IDisposable
 {
@@ -138,17 +140,20 @@ public sealed class VmScheduler : IDisposable
                 if (_runnable.TryDequeue(out vm))
                 {
                     vm.State = ScheduledVm.Phase.Running;
-                    // More runnable VMs, or deadlines nobody watches while this thread is busy: wake another thread.
-                    if (_runnable.Count > 0 || (_timekeeper is null && _timers.Count > 0)) signal = TakeIdle();
+                    // More runnable VMs: wake another thread for them.
+                    if (_runnable.Count > 0) signal = TakeIdle();
                 }
                 else
                 {
                     _idle.Add(me);
-                    if (_timekeeper is null && _timers.Count > 0 && !_stopping)
+                    DropStaleTimers();
+                    // A deadline earlier than the one the timekeeper sleeps toward (this thread's last step
+                    // set it, most likely): this thread keeps time now, without waking the other.
+                    if (!_stopping && _timers.TryPeek(out _, out long earliest) && (_timekeeper is null || earliest < _timekeeperUntil))
                     {
                         _timekeeper = me;
-                        _timekeeperUntil = _timers.Peek().Deadline;
-                        waitMs = MillisecondsUntil(_timekeeperUntil, now);
+                        _timekeeperUntil = earliest;
+                        waitMs = MillisecondsUntil(earliest, now);
                     }
                 }
             }
@@ -169,34 +174,39 @@ public sealed class VmScheduler : IDisposable
                 vm.Failure = e;
                 step = VmStep.Finished;
             }
-            lock (_lock) signal = AfterStep(vm, step);
-            signal?.Signal.Set();
+            lock (_lock) AfterStep(vm, step);
         }
     }
 
-    /// <returns>A worker to signal: the timekeeper, when this deadline is earlier than the one it sleeps until.</returns>
-    private Worker? AfterStep(ScheduledVm vm, VmStep step)
+    /// <summary>This thread looks at the queue and the deadlines next, so no other needs waking for what the step asked.</summary>
+    private void AfterStep(ScheduledVm vm, VmStep step)
     {
         if (step.Kind == VmStepKind.Finished)
         {
             vm.State = ScheduledVm.Phase.Finished;
-            return null;
+            return;
         }
         if (step.Kind == VmStepKind.RunAgain || vm.State == ScheduledVm.Phase.RunningWoken)
         {
-            Enqueue(vm); // this thread looks at the queue next, so no other needs waking for it
-            return null;
+            Enqueue(vm);
+            return;
         }
         vm.State = ScheduledVm.Phase.Idle;
         vm.Deadline = step.Kind == VmStepKind.Sleep ? step.Until : 0;
-        if (step.Kind != VmStepKind.Sleep) return null;
-        _timers.Enqueue((vm, step.Until), step.Until);
-        // Without a timekeeper this thread, about to look for work, becomes it (or wakes one).
-        if (_timekeeper is not { } keeper || step.Until >= _timekeeperUntil) return null;
-        _idle.Remove(keeper);
-        _timekeeper = null;
-        return keeper;
+        if (step.Kind == VmStepKind.Sleep) _timers.Enqueue((vm, step.Until), step.Until);
     }
+
+    /// <summary>
+    /// Drops the earliest entries of VMs woken or re-armed since (each step that sleeps adds one): a
+    /// timekeeper sleeping toward one would wake for nothing, once per request.
+    /// </summary>
+    private void DropStaleTimers()
+    {
+        while (_timers.TryPeek(out var entry, out _) && !IsLive(entry)) _timers.Dequeue();
+    }
+
+    private static bool IsLive((ScheduledVm Vm, long Deadline) entry) =>
+        entry.Vm.State == ScheduledVm.Phase.Idle && entry.Vm.Deadline == entry.Deadline;
 
     /// <summary>Makes runnable the VMs whose deadline passed; entries of VMs woken or re-armed since are dropped.</summary>
     private void FireDueTimers(long now)
@@ -204,7 +214,7 @@ public sealed class VmScheduler : IDisposable
         while (_timers.TryPeek(out var entry, out long at) && at <= now)
         {
             _timers.Dequeue();
-            if (entry.Vm.State == ScheduledVm.Phase.Idle && entry.Vm.Deadline == entry.Deadline) Enqueue(entry.Vm);
+            if (IsLive(entry)) Enqueue(entry.Vm);
         }
     }
 
