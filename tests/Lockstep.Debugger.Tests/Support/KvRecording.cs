@@ -26,7 +26,10 @@ public sealed class KvRecording : IDisposable
         string input = Path.Combine(_folder, "requests.txt");
         File.WriteAllLines(input, requests);
         LogPath = Path.Combine(_folder, "kv.log");
-        var recorded = LockstepProgram.Run("record", Image, "--log", LogPath, "--net-input", input, "--net-spacing-ms", "3");
+        // Spaced widely enough that packets arrive while the guest waits (and so through its interrupt, which
+        // the trap tests need), even when a loaded machine slows the guest's start: at 3 ms, every packet had
+        // arrived before the first wait in one run at load 25, and no trap was recorded.
+        var recorded = LockstepProgram.Run("record", Image, "--log", LogPath, "--net-input", input, "--net-spacing-ms", "12");
         if (recorded.ExitCode != 0) throw new InvalidOperationException($"recording kv failed: {recorded.Stderr}");
         (_, Segments) = LogFile.Read(LogPath);
         Symbols = ElfSymbols.Read(File.ReadAllBytes(Image));
