@@ -232,6 +232,33 @@ public sealed class TlsTests(ProgramFixture program, ITestOutputHelper output)
         cluster.Passed();
     }
 
+    /// <summary>The failover promise holds with TLS on: kill -9 of the primary's node mid-stream, every INCR answered exactly once.</summary>
+    [Fact]
+    public async Task AProtectedVmOverTlsSurvivesKillOfItsPrimarysNode()
+    {
+        const int requests = 200;
+        await using var cluster = new TlsTestCluster(program, output, nameof(AProtectedVmOverTlsSurvivesKillOfItsPrimarysNode), 5430);
+        await cluster.CreateCertificates();
+        await cluster.StartNodes();
+        var before = await cluster.CreateKv("kv1");
+        var primary = cluster.NodeAt(before.Primary);
+
+        await IncrStream.Start(cluster, "kv1", 9, "a", "c", requests)
+            .RunThroughFault(() => cluster.KillNode(primary), "the primary was killed", answersBefore: 30, TimeSpan.FromSeconds(90));
+        var get = await cluster.Cli(["vm", "send", "kv1", "--peer", "9", "--retry-ms", "300", "--timeout", "30", "--contact", cluster.Contact],
+            stdin: "g1 GET c\n");
+        Assert.True(get.ExitCode == 0, $"GET failed: {get}");
+        Assert.Equal([$"g1 VALUE {requests}"], get.Stdout);
+
+        var survivors = cluster.Contacts.ToList();
+        var after = await cluster.WaitForStatus("kv1",
+            s => s.State == "Protected" && s.Generation > before.Generation && survivors.Any(n => n.Endpoint == s.Primary)
+                && survivors.Any(n => n.Endpoint == s.Secondary) && s.Primary != s.Secondary,
+            TimeSpan.FromSeconds(20), "Protected again on the surviving nodes", survivors);
+        Assert.NotEqual(primary.Endpoint, after.Primary);
+        cluster.Passed();
+    }
+
     private static bool ChainsTo(X509Certificate2 leaf, X509Certificate2 ca)
     {
         using var chain = new X509Chain();
