@@ -53,6 +53,13 @@ public sealed class TlsTests(ProgramFixture program, ITestOutputHelper output)
         await File.WriteAllTextAsync(Path.Combine(busy, "notes.txt"), "mine\n");
         AssertUsageError(await cluster.Cli(["cert", "create", busy]), busy);
         Assert.Equal(["notes.txt"], Directory.GetFiles(busy).Select(Path.GetFileName));
+
+        // The options' own mistakes, before anything listens or connects (no client certificate added here).
+        cluster.ClientTls = null;
+        AssertUsageError(await cluster.Cli(["vm", "list", "--tls-ca", Path.Combine(dir, "ca.crt")]), "--tls-cert");
+        string missing = Path.Combine(cluster.Folder, "missing.pfx");
+        var node = await RunNode(cluster, 5491, missing, cluster.Password);
+        AssertNodeRefused(node, ExitCodes.Usage, missing);
         cluster.Passed();
     }
 
