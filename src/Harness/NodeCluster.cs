@@ -170,7 +170,7 @@ public sealed class NodeCluster : IDisposable
         bool up = await leader.Process.WaitForOutput(p =>
         {
             string output = p.AllOutput;
-            return nodes.All(n => output.Contains(UpLine(n), StringComparison.Ordinal));
+            return nodes.All(n => IsUp(output, n));
         }, within, cancel);
         if (up) return;
         cancel.ThrowIfCancellationRequested();
@@ -181,13 +181,17 @@ public sealed class NodeCluster : IDisposable
         if (nodes.FirstOrDefault(n => n.HasExited) is { } ended)
             throw new ClusterStartException($"node {ended.Label} ({ended.Endpoint}) exited with status {ended.Process.ExitCode} before the cluster was Up; see {ended.LogPath}");
         string output = leader.Output;
-        var missing = nodes.Where(n => !output.Contains(UpLine(n), StringComparison.Ordinal)).Select(n => $"{n.Label} ({n.Endpoint})");
+        var missing = nodes.Where(n => !IsUp(output, n)).Select(n => $"{n.Label} ({n.Endpoint})");
         throw new ClusterStartException(
             $"not Up within {within.TotalSeconds:0} s, as the seed's log tells: {string.Join(", ", missing)}; see {leader.LogPath}");
     }
 
-    /// <summary>The line the leader (the seed, until it goes) logs when it moves a node to Up.</summary>
-    private static string UpLine(NodeProcess node) => $"Leader is moving node [akka.tcp://lockstep@{node.Endpoint}] to [Up]";
+    /// <summary>Whether the leader's log (the seed, until it goes) shows the node moved to Up, over plain TCP or TLS.</summary>
+    public static bool IsUp(string leaderOutput, NodeProcess node) => IsUp(leaderOutput, node.Endpoint);
+
+    public static bool IsUp(string leaderOutput, string endpoint) =>
+        leaderOutput.Contains($"Leader is moving node [akka.tcp://lockstep@{endpoint}] to [Up]", StringComparison.Ordinal)
+        || leaderOutput.Contains($"Leader is moving node [akka.ssl.tcp://lockstep@{endpoint}] to [Up]", StringComparison.Ordinal);
 
     private void RemoveFolder()
     {

@@ -7,6 +7,7 @@ var root = new RootCommand("Lockstep: fault-tolerant virtual machines on an Akka
     LocalCommands.Record(),
     LocalCommands.Replay(),
     NodeCommand.Create(),
+    Lockstep.Host.Cli.Certificates.CertCommand.Create(),
     Lockstep.Host.Bench.BenchCommand.Create(),
     VmCommands.Create(),
     Lockstep.Host.Demo.DemoCommand.Create(),

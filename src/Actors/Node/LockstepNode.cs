@@ -17,6 +17,9 @@ public sealed record NodeHandles(ActorSystem System, IActorRef Gateway, IActorRe
 
 public static class LockstepNode
 {
+    // The exit code of Akka.Remote's own (internal) TlsHandshakeFailureReason, the one way to recognise it.
+    private const int TlsHandshakeFailureExitCode = 79;
+
     /// <summary>Starts the node's actors in an already created actor system (tests create several in one process).</summary>
     public static NodeHandles Start(ActorSystem system, ClaimStore claims)
     {
@@ -59,7 +62,8 @@ public static class LockstepNode
         if (journal.Kind == JournalKind.Sqlite) Directory.CreateDirectory(Path.GetDirectoryName(journal.Target)!);
         var claims = ClaimStore.ForJournal(journal); // for SQLite also switches the shared file to WAL before the journal opens it
         Config config = NodeConfig.Build(options, journal);
-        var system = ActorSystem.Create("lockstep", config);
+        var setup = BootstrapSetup.Create().WithConfig(config);
+        var system = options.Tls is null ? ActorSystem.Create("lockstep", setup) : ActorSystem.Create("lockstep", setup.And(options.Tls.Setup()));
         var handles = Start(system, claims);
         await using var companion = alongside is null ? null : await alongside(handles);
         // A node downed by the split-brain resolver terminates its actor system (and so its executors):
@@ -67,7 +71,16 @@ public static class LockstepNode
         var signal = Task.Delay(Timeout.Infinite, stop);
         var ended = await Task.WhenAny(signal, system.WhenTerminated);
         // Akka's own shutdown hook may end the system on the same signal before we see it: only downing counts as removed.
-        if (ended == system.WhenTerminated) return CoordinatedShutdown.Get(system).ShutdownReason is not CoordinatedShutdown.ClusterDowningReason;
+        if (ended == system.WhenTerminated)
+        {
+            var reason = CoordinatedShutdown.Get(system).ShutdownReason;
+            // Akka.Remote ends a system whose own outbound TLS handshake failed: we dialled a peer that does not
+            // trust our certificate, or whose certificate we do not trust. Exiting quietly would hide that.
+            if (reason?.ExitCode == TlsHandshakeFailureExitCode)
+                throw new Security.TlsConfigurationException(
+                    "a TLS handshake with a peer failed (the log above names it): this node's certificate and the cluster's must be issued by the same CA");
+            return reason is not CoordinatedShutdown.ClusterDowningReason;
+        }
         await CoordinatedShutdown.Get(system).Run(CoordinatedShutdown.ClrExitReason.Instance);
         return true;
     }

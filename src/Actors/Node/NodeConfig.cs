@@ -12,7 +12,7 @@ public static class NodeConfig
         string file = Path.Combine(options.HoconDirectory ?? "hocon", "node.conf");
         if (!File.Exists(file)) throw new FileNotFoundException($"node configuration {file} not found (set LOCKSTEP_HOCON to the hocon folder)");
         var (provider, connection) = journal.Persistence;
-        string seeds = string.Join(", ", options.Seeds.Select(s => $"\"akka.tcp://lockstep@{s}\""));
+        string seeds = string.Join(", ", options.Seeds.Select(s => $"\"{Security.ClusterTls.Protocol(options.Tls)}://lockstep@{s}\""));
         var overrides = ConfigurationFactory.ParseString($$"""
             akka.remote.dot-netty.tcp.hostname = "{{options.Hostname}}"
             akka.remote.dot-netty.tcp.port = {{options.Port}}
@@ -25,6 +25,7 @@ public static class NodeConfig
             akka.persistence.query.journal.sql.provider-name = "{{provider}}"
             akka.persistence.query.journal.sql.write-plugin = "akka.persistence.journal.sql"
             """);
+        if (options.Tls is not null) overrides = Security.ClusterTls.TransportConfig().WithFallback(overrides);
         return overrides
             .WithFallback(ConfigurationFactory.ParseString(File.ReadAllText(file)))
             .WithFallback(SqlPersistence.DefaultConfiguration);

@@ -6,4 +6,5 @@ namespace Lockstep.Actors.Node;
 /// <param name="Seeds">"host:port" of seed nodes; empty means this node seeds itself.</param>
 /// <param name="Journal">"sqlite:PATH" or "postgres:CONNECTION-STRING".</param>
 /// <param name="HoconDirectory">Folder with node.conf (the repository's hocon/).</param>
-public sealed record NodeOptions(string Hostname, int Port, IReadOnlyList<string> Seeds, string Journal, string? HoconDirectory);
+/// <param name="Tls">When set, Akka.Remote runs over mutual TLS pinned to the cluster CA (plain text is refused).</param>
+public sealed record NodeOptions(string Hostname, int Port, IReadOnlyList<string> Seeds, string Journal, string? HoconDirectory, Security.ClusterTls? Tls = null);

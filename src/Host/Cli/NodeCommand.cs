@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Runtime.InteropServices;
 using Lockstep.Actors.Node;
+using Lockstep.Actors.Security;
 
 namespace Lockstep.Host.Cli;
 
@@ -14,12 +15,15 @@ public static class NodeCommand
         var seeds = new Option<string?>("--seeds") { Description = "HOST:PORT,... of seed nodes (default: this node seeds itself)" };
         var journal = new Option<string>("--journal") { Description = "sqlite:PATH or postgres:CONNECTION-STRING", DefaultValueFactory = _ => "sqlite:./data/lockstep.db" };
         var http = new Option<int?>("--http") { Description = "serve the web dashboard and /metrics on this HTTP port (at --host)" };
-        var command = new Command("node", "Run one cluster node until SIGINT or SIGTERM") { port, host, seeds, journal, http };
+        var tlsCert = TlsOptions.Certificate();
+        var tlsCa = TlsOptions.Authority();
+        var command = new Command("node", "Run one cluster node until SIGINT or SIGTERM") { port, host, seeds, journal, http, tlsCert, tlsCa };
         command.SetAction(parse => LocalCommands.Guarded(() =>
         {
             string self = $"{parse.GetValue(host)}:{parse.GetValue(port)}";
             var seedList = (parse.GetValue(seeds) ?? self).Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
-            var options = new NodeOptions(parse.GetValue(host)!, parse.GetValue(port), seedList, parse.GetValue(journal)!, HoconFolder.Find());
+            var tls = TlsOptions.Load(parse.GetValue(tlsCert), parse.GetValue(tlsCa));
+            var options = new NodeOptions(parse.GetValue(host)!, parse.GetValue(port), seedList, parse.GetValue(journal)!, HoconFolder.Find(), tls);
             using var stop = new CancellationTokenSource();
             // A signal can come while the action returns and disposes the token source: nothing is left to stop then.
             void Leave(PosixSignalContext context)
@@ -37,6 +41,11 @@ public static class NodeCommand
                     Console.Error.WriteLine("lockstep: this node was removed from the cluster (downed); exiting");
                     return ExitCodes.Unavailable;
                 }
+            }
+            catch (TlsConfigurationException e)
+            {
+                Console.Error.WriteLine($"lockstep: {e.Message}; exiting");
+                return ExitCodes.Unavailable;
             }
             catch (Exception e) when (e is ArgumentException or FileNotFoundException)
             {

@@ -17,11 +17,17 @@ public static class VmCommands
         Recursive = true,
     };
 
+    private static readonly Option<string?> TlsCert = TlsOptions.Certificate(recursive: true);
+
+    private static readonly Option<string?> TlsCa = TlsOptions.Authority(recursive: true);
+
     private static readonly Argument<string> Name = new("NAME") { Description = "name of the VM" };
 
     public static Command Create() => new("vm", "Manage protected VMs on a running cluster")
     {
         Contact,
+        TlsCert,
+        TlsCa,
         CreateVm(),
         List(),
         Status(),
@@ -212,7 +218,7 @@ public static class VmCommands
     }
 
     private static ControlClient Connect(ParseResult parse) =>
-        ControlClient.Connect(ContactPoints.Parse(parse.GetValue(Contact)!));
+        ControlClient.Connect(ContactPoints.Parse(parse.GetValue(Contact)!), TlsOptions.Load(parse.GetValue(TlsCert), parse.GetValue(TlsCa)));
 
     /// <summary>Reads the image and checks it is a loadable executable, so obvious mistakes never reach the cluster.</summary>
     private static byte[] ReadImage(string path, uint ram)

@@ -5,6 +5,7 @@ using Akka.Cluster.Tools.Client;
 using Akka.Cluster.Tools.PublishSubscribe;
 using Akka.Configuration;
 using Akka.Event;
+using Lockstep.Actors.Security;
 
 namespace Lockstep.Host.Cli.Client;
 
@@ -48,10 +49,15 @@ public static class ClientConfig
         "unreachable remote address|Association with remote system|is now gated|Disassociated|quarantin",
         RegexOptions.IgnoreCase | RegexOptions.CultureInvariant);
 
-    public static ActorSystemSetup Setup() =>
-        BootstrapSetup.Create()
-            .WithConfig(Load())
+    /// <param name="tls">Null: plain text. Otherwise the client's certificate and the cluster CA for mutual TLS.</param>
+    public static ActorSystemSetup Setup(ClusterTls? tls = null)
+    {
+        var config = tls is null ? Load() : ClusterTls.TransportConfig().WithFallback(Load());
+        var setup = BootstrapSetup.Create()
+            .WithConfig(config)
             .And(new LogFilterBuilder().ExcludeMessageRegex(ConnectionNoise).Build());
+        return tls is null ? setup : setup.And(tls.Setup());
+    }
 
     public static Config Load()
     {

@@ -12,15 +12,14 @@ public sealed class ContactPoints
     private ContactPoints(IReadOnlyList<string> endpoints)
     {
         Endpoints = endpoints;
-        Receptionists = endpoints
-            .Select(e => ActorPath.Parse($"akka.tcp://{ClusterSystemName}@{e}/system/receptionist"))
-            .ToList();
     }
 
     /// <summary>"host:port" of each contact, as given.</summary>
     public IReadOnlyList<string> Endpoints { get; }
 
-    public IReadOnlyList<ActorPath> Receptionists { get; }
+    /// <summary>The receptionists' paths; <paramref name="protocol"/> is akka.tcp, or akka.ssl.tcp for a TLS cluster.</summary>
+    public IReadOnlyList<ActorPath> Receptionists(string protocol) =>
+        Endpoints.Select(e => ActorPath.Parse($"{protocol}://{ClusterSystemName}@{e}/system/receptionist")).ToList();
 
     public override string ToString() => string.Join(",", Endpoints);
 

@@ -3,6 +3,7 @@ using System.Threading.Channels;
 using Akka.Actor;
 using Akka.Cluster.Tools.Client;
 using Lockstep.Actors.Protocol;
+using Lockstep.Actors.Security;
 
 namespace Lockstep.Host.Cli.Client;
 
@@ -26,21 +27,24 @@ public sealed class ControlClient : IDisposable
 
     private readonly ActorSystem _system;
     private readonly IActorRef _clusterClient;
+    private readonly ClusterTls? _tls;
 
-    private ControlClient(ContactPoints contacts)
+    private ControlClient(ContactPoints contacts, ClusterTls? tls)
     {
         Contacts = contacts;
-        _system = ActorSystem.Create("lockstep-client", ClientConfig.Setup());
-        var settings = ClusterClientSettings.Create(_system).WithInitialContacts(contacts.Receptionists.ToImmutableHashSet());
+        _tls = tls;
+        _system = ActorSystem.Create("lockstep-client", ClientConfig.Setup(tls));
+        var settings = ClusterClientSettings.Create(_system).WithInitialContacts(contacts.Receptionists(ClusterTls.Protocol(tls)).ToImmutableHashSet());
         _clusterClient = _system.ActorOf(ClusterClient.Props(settings), "cluster-client");
     }
 
     public ContactPoints Contacts { get; }
 
     /// <summary>Starts the client and waits until the gateway of some node has answered.</summary>
-    public static ControlClient Connect(ContactPoints contacts)
+    /// <param name="tls">The client's certificate and the cluster CA, for a cluster that runs over TLS; null for plain text.</param>
+    public static ControlClient Connect(ContactPoints contacts, ClusterTls? tls = null)
     {
-        var client = new ControlClient(contacts);
+        var client = new ControlClient(contacts, tls);
         try
         {
             client.Probe();
@@ -112,6 +116,8 @@ public sealed class ControlClient : IDisposable
         if (reply is not ActorIdentity { Subject: not null }) throw Unreachable();
     }
 
-    private ClusterUnavailableException Unreachable() =>
-        new($"no cluster node answered at {Contacts} (is `lockstep node` running?)");
+    // Both sides' TLS refusals look alike from here: the handshake fails and nothing answers.
+    private ClusterUnavailableException Unreachable() => _tls is null
+        ? new($"no cluster node answered at {Contacts} (is `lockstep node` running? if the cluster uses TLS, give --tls-cert)")
+        : new($"no cluster node answered at {Contacts} over TLS (is `lockstep node` running, with a certificate of the same cluster CA as --tls-cert?)");
 }
