@@ -20,7 +20,8 @@ namespace Lockstep.Actors.Executors;
 /// decisions the loop only reports facts for: it claims its generation before running, brings in
 /// the secondary its coordinator places, and when that secondary is lost it claims the next
 /// generation before any held output may leave (or stops, when another side got it first).
-/// Phases (Become): Claiming → Alone → Attaching → Protected → (secondary lost) Claiming → Alone …
+/// Phases (Become): Claiming → Alone → Attaching → Protected → (secondary lost) Claiming → Alone …;
+/// Protected → HandingOver (a planned switchover) → stopped once the secondary took over, or Claiming when it was lost.
 /// It also takes packets in, routes released outputs to the peers' clients, feeds the journal,
 /// and announces itself when it goes live or claims a new generation (never periodically), so that every
 /// gateway and front door routes to it without asking the coordinator; one that missed it asks (<see cref="LocatePrimary"/>).
@@ -36,6 +37,8 @@ public sealed class PrimaryExecutor : ReceiveActor, IPrimaryFacts, IWithTimers
     private sealed record SegmentCut(LogSegment Segment, byte[] Encoded);
     private sealed record CheckpointTaken(VmLogJournal.Checkpoint Checkpoint);
     private sealed record HashesCompared(ReplicaCheck Check);
+    private sealed record HandedOverFact(ulong Position, double PauseMs);
+    private sealed record HandoverFailedFact(string Detail);
 
     // Results of this actor's own decisions, and its timers.
     private sealed record ClaimAnswered(long Generation, bool Won);
@@ -271,12 +274,59 @@ public sealed class PrimaryExecutor : ReceiveActor, IPrimaryFacts, IWithTimers
         Receive<SecondaryChannelLost>(OnSecondaryLost);
         Receive<RestartSecondary>(RestartSecondary);
         Receive<AttachSecondary>(RefuseAttach);
+        Receive<HandOver>(handOver =>
+        {
+            LearnCoordinator();
+            _log.Info("{0}: {1}: handing over to the secondary on {2}", _name, handOver.Reason, _secondaryNode);
+            _secondary?.Tell(new HandoverComing(_name, handOver.Reason, handOver.Since, _history.ToList()));
+            _loop.Handover();
+            Become(() => HandingOver(handOver, handedOver: false));
+        });
         Receive<CheckReplicas>(_ =>
         {
             _hashCheckWaiters.Add(Sender);
             _loop.RequestHashCheck();
             Timers.StartSingleTimer("hash-check", new HashCheckTimeout(), TimeSpan.FromSeconds(10));
         });
+        Common();
+    }
+
+    /// <summary>
+    /// A planned switchover: the loop stops the guest and, once the secondary holds everything and no output waits, tells
+    /// it to take over. Still Protected to the coordinator until then. After that this side claims nothing unless the
+    /// channel ends without the secondary's goodbye (it may have died before its claim): then as after any loss, the next
+    /// generation decides who serves.
+    /// </summary>
+    private void HandingOver(HandOver handOver, bool handedOver)
+    {
+        _phase = PrimaryPhase.Protected;
+        Receive<HandedOverFact>(fact =>
+        {
+            _log.Info("{0}: handed over at instruction {1} after a pause of {2:F1} ms", _name, fact.Position, fact.PauseMs);
+            Become(() => HandingOver(handOver, handedOver: true));
+        });
+        Receive<HandoverFailedFact>(failed =>
+        {
+            _log.Warning("{0}: {1} did not happen: {2}; serving on", _name, handOver.Reason, failed.Detail);
+            _history.Add(new FailoverRecord(DateTime.UtcNow, $"{handOver.Reason}: not done ({failed.Detail})", 0, _node, _generation, HistoryKind.Operation,
+                (DateTime.UtcNow - handOver.Since).TotalMilliseconds));
+            Become(Protected);
+        });
+        Receive<SecondaryChannelLost>(lost =>
+        {
+            if (handedOver && lost.Reason == CloseReason.PeerSaidGoodbye)
+            {
+                _log.Info("{0}: the secondary on {1} took over; this primary stops", _name, _secondaryNode);
+                FlushBatch();
+                Context.Stop(Self);
+                return;
+            }
+            OnSecondaryLost(lost);
+        });
+        Receive<ReplaceSecondary>(_ => { });
+        Receive<HandOver>(_ => { });
+        Receive<RestartSecondary>(_ => Sender.Tell(new ControlError($"VM '{_name}' is switching over right now; try again", ControlErrorKind.NotNow)));
+        Receive<AttachSecondary>(RefuseAttach);
         Common();
     }
 
@@ -468,6 +518,9 @@ public sealed class PrimaryExecutor : ReceiveActor, IPrimaryFacts, IWithTimers
             LearnCoordinator();
             OnProtectionChanged(changed);
         });
+        Receive<HandOver>(handOver => _log.Info("{0}: not handing over in phase {1}", _name, _phase));
+        Receive<HandedOverFact>(_ => { });
+        Receive<HandoverFailedFact>(_ => { });
         Receive<ReplaceSecondary>(replace =>
         {
             LearnCoordinator();
@@ -626,6 +679,8 @@ public sealed class PrimaryExecutor : ReceiveActor, IPrimaryFacts, IWithTimers
     void IPrimaryFacts.LogCut(LogSegment segment, byte[] encoded) => _self.Tell(new SegmentCut(segment, encoded));
     void IPrimaryFacts.Checkpoint(long entryIndex, ulong position, byte[] snapshot) =>
         _self.Tell(new CheckpointTaken(new VmLogJournal.Checkpoint(entryIndex, position, snapshot)));
+    void IPrimaryFacts.HandedOver(ulong position, double pauseMs) => _self.Tell(new HandedOverFact(position, pauseMs));
+    void IPrimaryFacts.HandoverFailed(string detail) => _self.Tell(new HandoverFailedFact(detail));
     void IPrimaryFacts.HashChecked(ulong position, ulong primaryHash, ulong secondaryHash) =>
         _self.Tell(new HashesCompared(new ReplicaCheck(_name, position, primaryHash, secondaryHash)));
 }
