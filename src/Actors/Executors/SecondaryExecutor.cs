@@ -147,7 +147,6 @@ public sealed class SecondaryExecutor : ReceiveActor, ISecondaryFacts
             List<FailoverRecord> history;
             if (lostDetail is null)
             {
-                _loop.ConfirmTakeover(); // the old primary stops without claiming
                 var coming = _handoverComing ?? new HandoverComing(_name, $"primary switched over to {Node}", DateTime.UtcNow, _start.History);
                 history = [.. coming.History, new FailoverRecord(coming.Since, coming.Reason, gapMs, Node, generation, HistoryKind.Operation,
                     (DateTime.UtcNow - coming.Since).TotalMilliseconds)];
@@ -156,6 +155,9 @@ public sealed class SecondaryExecutor : ReceiveActor, ISecondaryFacts
             Context.Parent.Tell(new PrimaryLaunch(_start.Vm, takeover.Machine, generation, true, takeover.NextEntryIndex,
                 takeover.ReleasedSeq, takeover.Unreleased, takeover.Filter, history,
                 lostDetail is null ? null : _start.PrimaryNode) { Coordinator = _start.Coordinator });
+            // After the launch is queued at the host: the old primary, told now, stops without claiming and sends the
+            // packets it kept to the host, which has the new primary by then.
+            if (lostDetail is null) _loop.ConfirmTakeover();
             Context.Stop(Self);
         });
         Receive<RetireExecutor>(_ => _log.Info("{0}: not retiring while taking over", _name));
@@ -172,7 +174,11 @@ public sealed class SecondaryExecutor : ReceiveActor, ISecondaryFacts
         Receive<RefusedFact>(refused =>
             _log.Warning("{0}: refused a connection to its lockstep port that was not its primary's ({1}: {2})", _name, refused.Reason, refused.Detail));
         Receive<RetireExecutor>(_ => Context.Stop(Self));
-        Receive<HandoverComing>(coming => _handoverComing = coming);
+        Receive<HandoverComing>(coming =>
+        {
+            _handoverComing = coming;
+            Sender.Tell(new HandoverExpected(_name));
+        });
         Receive<CaughtUp>(_ => { });
     }
 

@@ -150,7 +150,7 @@ public sealed class PrimaryLoop
     });
 
     /// <summary>
-    /// A planned switchover: stops running the guest, ships everything, and once the secondary has acknowledged it all and
+    /// A planned switchover: stops running the guest (once it has taken every packet that arrived), ships everything, and once the secondary has acknowledged it all and
     /// every output is released, tells the secondary to take over at this position (<see cref="IPrimaryFacts.HandedOver"/>).
     /// From then the guest stays stopped: the channel's end says what happened (a goodbye: the secondary took over; any
     /// other end: it may not have, and <see cref="GoAlone"/> after a won claim runs the guest again). Not possible in time:
@@ -239,7 +239,8 @@ public sealed class PrimaryLoop
             if (_stopping) return VmStep.Finished;
             if (_connecting is { Done: true } connecting) ContinueAttach(connecting);
             if (_copy is { Sent: true } copy) CompleteAttach(copy);
-            if (_handover is { } handover) return ContinueHandover(handover);
+            // Packets that arrived but were not taken yet would be lost with this side: the guest takes them before it stops.
+            if (_handover is { } handover && (handover.Sent || _paused || !_inputs.HasArrivals)) return ContinueHandover(handover);
             if (_machine.IsHalted || _paused)
             {
                 Ship(force: true);
