@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Client-visible failover gap: three real nodes, a kv VM under a steady stream of INCR requests
-# (one at a time), the primary's node killed with SIGKILL (or frozen with SIGSTOP, `stop`).
+# (one at a time), the primary's node killed with SIGKILL (or frozen with SIGSTOP, `stop`; or, `switchover`,
+# nothing killed: `vm migrate --primary` to the secondary's node, a planned switchover).
 # Prints the longest silence the client saw next to the normal gap between answers in the same
 # run, checks that every INCR was answered once with values counting up by one, and reports the
 # re-protection figures from `vm status`.
-#   usage: bench/failover-gap.sh [kill|stop] [base-port]
+#   usage: bench/failover-gap.sh [kill|stop|switchover] [base-port]
 set -euo pipefail
 mode="${1:-kill}"
 base="${2:-4810}"
@@ -33,6 +34,7 @@ done
 status_json() { "${lockstep[@]}" vm status gap --json --contact "$contacts"; }
 field() { python3 -c "import json,sys; print(json.load(sys.stdin)[\"$1\"])"; }
 primary="$(status_json | field primary)"
+secondary="$(status_json | field secondary)"
 victim_index=$(( ${primary##*:} - base ))
 victim_pid="${pids[$victim_index]}"
 
@@ -43,12 +45,17 @@ victim_pid="${pids[$victim_index]}"
 client=$!
 sleep 2
 t_fault="$(date +%s.%N)"
-if [[ "$mode" == stop ]]; then kill -STOP "$victim_pid"; else kill -9 "$victim_pid"; fi
+case "$mode" in
+  stop) kill -STOP "$victim_pid" ;;
+  switchover) "${lockstep[@]}" vm migrate gap --primary "$secondary" --contact "$contacts" ;;
+  *) kill -9 "$victim_pid" ;;
+esac
 wait "$client"
 
-python3 - "$t_fault" answers.txt <<'PY'
+python3 - "$t_fault" answers.txt "$mode" <<'PY'
 import sys
 t_fault = float(sys.argv[1])
+label = "switchover" if sys.argv[3] == "switchover" else "failover"
 rows = [l.split() for l in open(sys.argv[2]) if l.strip()]
 times = [float(r[0]) for r in rows]; values = [int(r[2]) for r in rows]
 gaps = [(times[i] - times[i-1]) * 1000 for i in range(1, len(times))]
@@ -57,7 +64,7 @@ after = [g for i, g in enumerate(gaps) if times[i + 1] >= t_fault]
 worst = max(after)
 print(f"answers: {len(rows)}; values 1..{values[-1]}; exact: {values == list(range(1, len(values) + 1))}")
 print(f"normal gap between answers (before the fault): p50 {before[len(before)//2]:.1f} ms, max {before[-1]:.1f} ms")
-print(f"client-visible failover gap: {worst:.0f} ms")
+print(f"client-visible {label} gap: {worst:.0f} ms")
 PY
 sleep 3
 status_json | python3 -c '
