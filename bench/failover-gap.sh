@@ -43,7 +43,8 @@ victim_pid="${pids[$victim_index]}"
   "${lockstep[@]}" vm send gap --peer 1 --retry-ms 150 --contact "$contacts" |
   while IFS= read -r line; do echo "$(date +%s.%N) $line"; done > answers.txt &
 client=$!
-sleep 2
+# The fault comes once the client is answered steadily (its start takes seconds on a loaded machine).
+for _ in $(seq 1 300); do [[ -f answers.txt && $(wc -l < answers.txt) -ge 100 ]] && break; sleep 0.1; done
 t_fault="$(date +%s.%N)"
 case "$mode" in
   stop) kill -STOP "$victim_pid" ;;
