@@ -348,6 +348,7 @@ public sealed class PrimaryExecutor : ReceiveActor, IPrimaryFacts, IWithTimers
                 (DateTime.UtcNow - handOver.Since).TotalMilliseconds));
             Become(Protected);
             DeliverKeptPackets();
+            Report(); // still Protected, same generation: the coordinator sees the switchover is over
         });
         Receive<SecondaryChannelLost>(lost =>
         {

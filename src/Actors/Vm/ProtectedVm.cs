@@ -422,6 +422,14 @@ public sealed class ProtectedVm : ReceivePersistentActor, IWithTimers
                     _badNodes.Clear();
                     _preferredNode = null; // served, or overtaken by a placement the primary made itself
                     if (_switchover is { HandingOverAt: null } switchover) ContinueSwitchover(switchover);
+                    else if (_switchover is { HandingOverAt: { } at } given && at == report.Generation)
+                    {
+                        // The primary reports Protected again at the same generation only when it gave the handover up.
+                        _log.Warning("{0}: {1}: given up by the primary", _name, given.Reason);
+                        _switchover = null;
+                        _preferredNode = null;
+                        Timers.Cancel("switchover");
+                    }
                 }
                 break;
             case PrimaryPhase.Claiming or PrimaryPhase.Ended:
