@@ -149,6 +149,12 @@ public sealed class SwitchoverTests : Akka.TestKit.Xunit2.TestKit
         Assert.Equal(ControlErrorKind.UnknownNode, Refused(cluster, new MigratePrimary("sw", "127.0.0.1:1")));
         Assert.Contains("already", Ok(cluster, new MigratePrimary("sw", start.Primary!)));
 
+        // While the secondary is being moved (until it is Protected again), a switchover must wait.
+        string third = cluster.Alive.Select(NodeName).Single(n => n != start.Primary && n != start.Secondary);
+        Ok(cluster, new MigrateSecondary("sw", third));
+        Assert.Equal(ControlErrorKind.NotNow, Refused(cluster, new MigratePrimary("sw", third)));
+        WaitFor(cluster, s => s.State == VmState.Protected && s.Secondary == third, $"Protected with the secondary on {third}");
+
         Ok(cluster, new SetProtection("sw", ProtectionMode.Off));
         WaitFor(cluster, s => s.State == VmState.Unprotected, "Unprotected");
         Assert.Equal(ControlErrorKind.NotNow, Refused(cluster, new MigratePrimary("sw", start.Secondary!)));
@@ -157,7 +163,7 @@ public sealed class SwitchoverTests : Akka.TestKit.Xunit2.TestKit
         Assert.Equal(ControlErrorKind.NotNow, Refused(cluster, new MigratePrimary("sw", start.Secondary!)));
 
         var after = cluster.Status("sw")!;
-        Assert.Equal(start.Primary, after.Primary); // nothing moved
+        Assert.Equal(start.Primary, after.Primary); // the primary did not move
         Assert.DoesNotContain(after.History, h => h.Reason.Contains("switched over"));
     }
 }
