@@ -72,4 +72,4 @@ status_json | python3 -c '
 import json,sys; s=json.load(sys.stdin)
 print("after: state %s, generation %s, primary %s, secondary %s" % (s["state"], s["generation"], s["primary"], s["secondary"]))
 for h in s.get("history", []): print("  failover:", h)'
-grep -h "re-protection\|is Protected" node*.log | tail -3 || true
+grep -h "re-protection\|is Protected\|handed over\|took over\|is live as" node*.log | tail -6 || true
