@@ -123,7 +123,7 @@ public sealed class DashboardServer : IAsyncDisposable
             }
             catch (ArgumentException e)
             {
-                return Refusal(e.Message, null, operation is VmOperations.MigrateSecondary ? HttpStatusCode.BadRequest : HttpStatusCode.NotFound);
+                return Refusal(e.Message, null, VmOperations.TakesNode(operation) ? HttpStatusCode.BadRequest : HttpStatusCode.NotFound);
             }
             try
             {

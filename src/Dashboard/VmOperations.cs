@@ -7,6 +7,7 @@ namespace Lockstep.Dashboard;
 public static class VmOperations
 {
     public const string MigrateSecondary = "migrate-secondary";
+    public const string MigratePrimary = "migrate-primary";
 
     private static readonly Dictionary<string, Func<string, IControlRequest>> Simple = new(StringComparer.Ordinal)
     {
@@ -21,16 +22,20 @@ public static class VmOperations
         ["stop"] = name => new StopVm(name),
     };
 
-    public static IEnumerable<string> Names => Simple.Keys.Append(MigrateSecondary);
+    public static IEnumerable<string> Names => Simple.Keys.Append(MigrateSecondary).Append(MigratePrimary);
 
-    /// <summary>The request for <paramref name="operation"/> on <paramref name="vm"/>; <paramref name="node"/> only for migrate-secondary.</summary>
-    /// <exception cref="ArgumentException">No such operation, or migrate-secondary without a node.</exception>
+    /// <summary>Operations that take the node (migrate-secondary, migrate-primary).</summary>
+    public static bool TakesNode(string operation) => operation is MigrateSecondary or MigratePrimary;
+
+    /// <summary>The request for <paramref name="operation"/> on <paramref name="vm"/>; <paramref name="node"/> only for the migrations.</summary>
+    /// <exception cref="ArgumentException">No such operation, or a migration without a node.</exception>
     public static IControlRequest Request(string operation, string vm, string? node)
     {
-        if (operation == MigrateSecondary)
+        if (TakesNode(operation))
         {
-            if (string.IsNullOrWhiteSpace(node)) throw new ArgumentException("migrate-secondary needs the node to move the secondary to: {\"node\": \"host:port\"}");
-            return new MigrateSecondary(vm, node.Trim());
+            string replica = operation == MigrateSecondary ? "secondary" : "primary";
+            if (string.IsNullOrWhiteSpace(node)) throw new ArgumentException($"{operation} needs the node to move the {replica} to: {{\"node\": \"host:port\"}}");
+            return operation == MigrateSecondary ? new MigrateSecondary(vm, node.Trim()) : new MigratePrimary(vm, node.Trim());
         }
         if (Simple.TryGetValue(operation, out var make)) return make(vm);
         throw new ArgumentException($"no operation '{operation}'; the operations are {string.Join(", ", Names)}");

@@ -30,7 +30,12 @@ public sealed class VmOperationsTests
     public void Migrate_takes_the_node_trimmed() =>
         Assert.Equal(new MigrateSecondary("kv", "127.0.0.1:4055"), VmOperations.Request("migrate-secondary", "kv", " 127.0.0.1:4055 "));
 
+    [Fact]
+    public void A_switchover_takes_the_node_trimmed() =>
+        Assert.Equal(new MigratePrimary("kv", "127.0.0.1:4055"), VmOperations.Request("migrate-primary", "kv", " 127.0.0.1:4055 "));
+
     [Theory]
+    [InlineData("migrate-primary", null)]
     [InlineData("migrate-secondary", null)]
     [InlineData("migrate-secondary", "  ")]
     [InlineData("reboot", null)]
@@ -38,7 +43,7 @@ public sealed class VmOperationsTests
     public void A_request_that_cannot_be_made_is_refused_with_its_reason(string operation, string? node)
     {
         var refused = Assert.Throws<ArgumentException>(() => VmOperations.Request(operation, "kv", node));
-        Assert.Contains(operation == "migrate-secondary" ? "node" : "operations are", refused.Message, StringComparison.Ordinal);
+        Assert.Contains(operation.StartsWith("migrate-", StringComparison.Ordinal) ? "needs the node" : "operations are", refused.Message, StringComparison.Ordinal);
     }
 
     [Fact]

@@ -150,6 +150,18 @@ public sealed class CliTests(CliFixture cli) : IClassFixture<CliFixture>, IDispo
     }
 
     [Fact]
+    public void Migrate_needs_exactly_one_of_secondary_and_primary_before_reaching_a_cluster()
+    {
+        string[] contact = ["--contact", "127.0.0.1:1"];
+        foreach (string[] options in new string[][] { [], ["--secondary", "127.0.0.1:4001", "--primary", "127.0.0.1:4002"] })
+        {
+            var result = Lockstep(["vm", "migrate", "kv", .. options, .. contact]);
+            Assert.Equal(64, result.ExitCode);
+            Assert.Contains("exactly one of --secondary NODE and --primary NODE", AssertOneErrorLine(result));
+        }
+    }
+
+    [Fact]
     public void A_bad_memory_size_is_a_usage_error()
     {
         var result = Lockstep("run", "--memory", "12345", Repo.GuestPath("hello"));

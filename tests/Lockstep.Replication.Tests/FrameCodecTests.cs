@@ -21,6 +21,7 @@ public sealed class FrameCodecTests
         DropFrame.Instance,
         HeartbeatFrame.Instance,
         new PartFrame(true, new byte[] { 1, 2, 3 }),
+        new HandoverFrame(123_456_789, 42, 7),
     };
 
     [Theory]
@@ -60,6 +61,7 @@ public sealed class FrameCodecTests
     [InlineData((int)FrameType.Heartbeat, 2, "Heartbeat frame of 2 bytes, not 0")]
     [InlineData((int)FrameType.Part, 0, "Part frame of 0 bytes, shorter than 1")]
     [InlineData(8, 0, "unknown frame type 8")]
+    [InlineData((int)FrameType.Handover, 16, "Handover frame of 16 bytes, not 24")]
     public void A_frame_that_does_not_decode_is_refused_with_what_is_wrong(int type, int length, string message)
     {
         var e = Assert.Throws<FrameFormatException>(() => FrameCodec.Decode((byte)type, new byte[length]));

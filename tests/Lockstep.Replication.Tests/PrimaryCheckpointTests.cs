@@ -80,4 +80,5 @@ public sealed class PrimaryCheckpointTests : PrimaryTestBase, ISecondaryFacts
     void ISecondaryFacts.PrimaryLost(CloseReason reason, string detail, Takeover takeover) { }
     void ISecondaryFacts.Ended(CloseReason? reason, string detail) { }
     void ISecondaryFacts.Refused(CloseReason reason, string detail) { }
+    void ISecondaryFacts.HandedOver(Takeover takeover) { }
 }

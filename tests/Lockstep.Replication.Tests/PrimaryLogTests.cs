@@ -85,5 +85,6 @@ public sealed class PrimaryLogTests : PrimaryTestBase, ISecondaryFacts
     void ISecondaryFacts.InSync() { }
     void ISecondaryFacts.PrimaryLost(CloseReason reason, string detail, Takeover takeover) { }
     void ISecondaryFacts.Ended(CloseReason? reason, string detail) { }
+    void ISecondaryFacts.HandedOver(Takeover takeover) { }
     void ISecondaryFacts.Refused(CloseReason reason, string detail) { }
 }

@@ -49,4 +49,6 @@ public abstract class PrimaryTestBase : IPrimaryFacts, IDisposable
     public virtual void LogCut(LogSegment segment, byte[] encoded) { }
     public virtual void Checkpoint(long entryIndex, ulong position, byte[] snapshot, bool full) { }
     public virtual void HashChecked(ulong position, ulong primaryHash, ulong secondaryHash) { }
+    public virtual void HandedOver(ulong position, double pauseMs) { }
+    public virtual void HandoverFailed(string detail) { }
 }

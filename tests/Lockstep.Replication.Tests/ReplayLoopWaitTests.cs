@@ -34,6 +34,7 @@ public sealed class ReplayLoopWaitTests : ISecondaryFacts, IDisposable
     void ISecondaryFacts.PrimaryLost(CloseReason reason, string detail, Takeover takeover) { }
     void ISecondaryFacts.Ended(CloseReason? reason, string detail) => _ended.Add((reason, detail));
     void ISecondaryFacts.Refused(CloseReason reason, string detail) { }
+    void ISecondaryFacts.HandedOver(Takeover takeover) { }
 
     public void Dispose()
     {

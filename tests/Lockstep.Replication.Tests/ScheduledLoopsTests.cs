@@ -67,6 +67,9 @@ public sealed class ScheduledLoopsTests : IDisposable
         public void LogCut(LogSegment segment, byte[] encoded) { }
         public void Checkpoint(long entryIndex, ulong position, byte[] snapshot, bool full) { }
         public void HashChecked(ulong position, ulong primaryHash, ulong secondaryHash) { }
+        public void HandedOver(ulong position, double pauseMs) => Problems.Enqueue($"handed over at {position} unasked");
+        public void HandoverFailed(string detail) => Problems.Enqueue($"handover failed: {detail}");
+        void ISecondaryFacts.HandedOver(Takeover takeover) => Problems.Enqueue("took a handover unasked");
         void ISecondaryFacts.InSync() { }
         void ISecondaryFacts.PrimaryLost(CloseReason reason, string detail, Takeover takeover) => Problems.Enqueue($"primary lost: {detail}");
         void ISecondaryFacts.Ended(CloseReason? reason, string detail) { }

@@ -40,6 +40,12 @@ public sealed class ExecutorHost : ReceiveActor, IWithTimers
             PrimaryExecutor.Props(launch, claims, settings, engine, coordinators), (launch.Vm.Name, Role.Primary, null)));
         Receive<StartSecondary>(start => Spawn($"secondary-{start.Vm.Name}-g{start.Generation}-{start.Attempt:N}",
             SecondaryExecutor.Props(start, claims, settings, engine, coordinators), (start.Vm.Name, Role.Secondary, start.PrimaryNode)));
+        Receive<ForwardToPrimary>(forward =>
+        {
+            // None here (it did not come up): the client's resend finds the primary wherever it is.
+            foreach (var primary in _executors.Where(e => e.Value.Vm == forward.Name && e.Value.Role == Role.Primary).Select(e => e.Key))
+                primary.Tell(forward.Packet, forward.Client);
+        });
         Receive<FindExecutors>(find =>
         {
             var mine = _executors.Where(e => e.Value.Vm == find.Name).ToList();

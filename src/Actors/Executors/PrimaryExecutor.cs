@@ -20,7 +20,8 @@ namespace Lockstep.Actors.Executors;
 /// decisions the loop only reports facts for: it claims its generation before running, brings in
 /// the secondary its coordinator places, and when that secondary is lost it claims the next
 /// generation before any held output may leave (or stops, when another side got it first).
-/// Phases (Become): Claiming → Alone → Attaching → Protected → (secondary lost) Claiming → Alone …
+/// Phases (Become): Claiming → Alone → Attaching → Protected → (secondary lost) Claiming → Alone …;
+/// Protected → HandingOver (a planned switchover) → stopped once the secondary took over, or Claiming when it was lost.
 /// It also takes packets in, routes released outputs to the peers' clients, feeds the journal,
 /// and announces itself when it goes live or claims a new generation (never periodically), so that every
 /// gateway and front door routes to it without asking the coordinator; one that missed it asks (<see cref="LocatePrimary"/>).
@@ -37,6 +38,8 @@ public sealed class PrimaryExecutor : ReceiveActor, IPrimaryFacts, IWithTimers
     /// <summary>A <see cref="VmLogJournal.Checkpoint"/> (full) or a <see cref="VmLogJournal.Increment"/>.</summary>
     private sealed record CheckpointTaken(object Checkpoint);
     private sealed record HashesCompared(ReplicaCheck Check);
+    private sealed record HandedOverFact(ulong Position, double PauseMs);
+    private sealed record HandoverFailedFact(string Detail);
 
     // Results of this actor's own decisions, and its timers.
     private sealed record ClaimAnswered(long Generation, bool Won);
@@ -45,6 +48,10 @@ public sealed class PrimaryExecutor : ReceiveActor, IPrimaryFacts, IWithTimers
     private sealed record HashCheckTimeout;
     private sealed record CoordinatorSilent(long Generation);
     private sealed record OwnSecondaryTimeout(Guid Attempt);
+    private sealed record ForwardingOver;
+
+    /// <summary>How long a primary that handed over forwards what still comes to it (gateways learn the new one from its announcement).</summary>
+    private static readonly TimeSpan ForwardingTime = TimeSpan.FromSeconds(2);
 
     /// <summary>Packets accepted while the guest is paused, at most; more are refused (Busy) until it runs again.</summary>
     public const int MaxQueuedWhilePaused = 1024;
@@ -56,6 +63,8 @@ public sealed class PrimaryExecutor : ReceiveActor, IPrimaryFacts, IWithTimers
     /// </summary>
     private static readonly TimeSpan CoordinatorWait = TimeSpan.FromSeconds(1);
     private static readonly TimeSpan SecondaryStartWait = TimeSpan.FromSeconds(3);
+    /// <summary>How long the secondary executor may take to answer <see cref="HandoverComing"/> before the switchover is given up.</summary>
+    private static readonly TimeSpan HandoverAnswerWait = TimeSpan.FromSeconds(2);
 
     private readonly ILoggingAdapter _log = Context.GetLogger();
     private readonly PrimaryLaunch _launch;
@@ -93,6 +102,8 @@ public sealed class PrimaryExecutor : ReceiveActor, IPrimaryFacts, IWithTimers
     private (string Reason, DateTime Since, PrimaryPhase CompletesAt)? _operation;
     private bool _paused;
     private int _queuedWhilePaused;
+    // Packets that came while handing over, with their clients (see HandingOver).
+    private readonly List<(SendPacket Packet, IActorRef Client)> _keptPackets = [];
     // The coordinator's own reference once known (from the launch or any message it sent), watched; null: the region.
     private IActorRef? _coordinator;
 
@@ -272,6 +283,20 @@ public sealed class PrimaryExecutor : ReceiveActor, IPrimaryFacts, IWithTimers
         Receive<SecondaryChannelLost>(OnSecondaryLost);
         Receive<RestartSecondary>(RestartSecondary);
         Receive<AttachSecondary>(RefuseAttach);
+        Receive<HandOver>(handOver =>
+        {
+            LearnCoordinator();
+            if (_paused)
+            {
+                // The packets queued while paused were never taken by the guest: they would be lost with this side.
+                _history.Add(new FailoverRecord(DateTime.UtcNow, $"{handOver.Reason}: not done (the guest is paused)", 0, _node, _generation, HistoryKind.Operation));
+                return;
+            }
+            _log.Info("{0}: {1}: handing over to the secondary on {2}", _name, handOver.Reason, _secondaryNode);
+            _secondary?.Tell(new HandoverComing(_name, handOver.Reason, handOver.Since, _history.ToList()));
+            Timers.StartSingleTimer("handover", new HandoverFailedFact("the secondary did not answer"), HandoverAnswerWait);
+            Become(() => HandingOver(handOver, HandoverStage.Asking));
+        });
         Receive<CheckReplicas>(_ =>
         {
             _hashCheckWaiters.Add(Sender);
@@ -279,6 +304,95 @@ public sealed class PrimaryExecutor : ReceiveActor, IPrimaryFacts, IWithTimers
             Timers.StartSingleTimer("hash-check", new HashCheckTimeout(), TimeSpan.FromSeconds(10));
         });
         Common();
+    }
+
+    private enum HandoverStage
+    {
+        /// <summary>The secondary executor is told what the handover is for; its answer starts the loop's part.</summary>
+        Asking,
+        /// <summary>The loop stops the guest and waits for the secondary's acks.</summary>
+        Draining,
+        /// <summary>The secondary was told to take over.</summary>
+        HandedOver,
+    }
+
+    /// <summary>
+    /// A planned switchover: the loop stops the guest and, once the secondary holds everything and no output waits, tells
+    /// it to take over. Still Protected to the coordinator until then. After that this side claims nothing unless the
+    /// channel ends without the secondary's goodbye (it may have died before its claim): then as after any loss, the next
+    /// generation decides who serves. Packets that come meanwhile are kept: for the new primary once it took over, for
+    /// this one's guest when it serves on.
+    /// </summary>
+    private void HandingOver(HandOver handOver, HandoverStage stage)
+    {
+        _phase = PrimaryPhase.Protected;
+        Receive<SendPacket>(send => _keptPackets.Add((send, Sender)));
+        Receive<HandoverExpected>(_ =>
+        {
+            if (stage != HandoverStage.Asking) return;
+            Timers.Cancel("handover");
+            FlushBatch(); // what is cut from here on stays out of the journal: the new primary starts it with a full checkpoint
+            _loop.Handover();
+            Become(() => HandingOver(handOver, HandoverStage.Draining));
+        });
+        Receive<HandedOverFact>(fact =>
+        {
+            _log.Info("{0}: handed over at instruction {1} after a pause of {2:F1} ms", _name, fact.Position, fact.PauseMs);
+            Become(() => HandingOver(handOver, HandoverStage.HandedOver));
+        });
+        Receive<HandoverFailedFact>(failed =>
+        {
+            if (stage == HandoverStage.HandedOver) return;
+            Timers.Cancel("handover");
+            _log.Warning("{0}: {1} did not happen: {2}; serving on", _name, handOver.Reason, failed.Detail);
+            _history.Add(new FailoverRecord(DateTime.UtcNow, $"{handOver.Reason}: not done ({failed.Detail})", 0, _node, _generation, HistoryKind.Operation,
+                (DateTime.UtcNow - handOver.Since).TotalMilliseconds));
+            Become(Protected);
+            DeliverKeptPackets();
+            Report(); // still Protected, same generation: the coordinator sees the switchover is over
+        });
+        Receive<SecondaryChannelLost>(lost =>
+        {
+            Timers.Cancel("handover");
+            if (stage == HandoverStage.HandedOver && lost.Reason == CloseReason.PeerSaidGoodbye && _secondary is { } successor)
+            {
+                _log.Info("{0}: the secondary on {1} took over; this primary forwards what still comes to it for {2} s, then stops",
+                    _name, _secondaryNode, ForwardingTime.TotalSeconds);
+                _loop.Kill();
+                _batch.Clear(); // the new primary's journal continues from its own checkpoint; a late write here would collide with it
+                var host = Context.ActorSelection(successor.Path.Parent);
+                foreach (var (packet, client) in _keptPackets) host.Tell(new ForwardToPrimary(_name, packet, client));
+                _keptPackets.Clear();
+                Timers.StartSingleTimer("forwarding", new ForwardingOver(), ForwardingTime);
+                Become(() => Forwarding(host));
+                return;
+            }
+            OnSecondaryLost(lost);
+            DeliverKeptPackets();
+        });
+        Receive<ReplaceSecondary>(_ => { });
+        Receive<HandOver>(_ => { });
+        Receive<RestartSecondary>(_ => Sender.Tell(new ControlError($"VM '{_name}' is switching over right now; try again", ControlErrorKind.NotNow)));
+        Receive<AttachSecondary>(RefuseAttach);
+        Common();
+    }
+
+    /// <summary>
+    /// Handed over: gateways that have not heard the new primary's announcement yet still send here. Their packets go on
+    /// to the new primary's node instead of waiting for their clients' resends; requests are answered "ask again".
+    /// </summary>
+    private void Forwarding(ActorSelection host)
+    {
+        Receive<SendPacket>(send => host.Tell(new ForwardToPrimary(_name, send, Sender)));
+        Receive<IControlRequest>(_ => Sender.Tell(new ControlError($"VM '{_name}' has just switched over; ask again", ControlErrorKind.Unavailable)));
+        Receive<ForwardingOver>(_ => Context.Stop(Self));
+        ReceiveAny(_ => { }); // facts of the stopped loop, the journal's, timers: nothing to do any more
+    }
+
+    private void DeliverKeptPackets()
+    {
+        foreach (var (packet, client) in _keptPackets) OnSendPacket(packet, client);
+        _keptPackets.Clear();
     }
 
     // ---- Decisions ----
@@ -426,7 +540,7 @@ public sealed class PrimaryExecutor : ReceiveActor, IPrimaryFacts, IWithTimers
     private void Common()
     {
         Receive<OutputReleased>(r => Route(r.Output));
-        Receive<SendPacket>(OnSendPacket);
+        Receive<SendPacket>(send => OnSendPacket(send, Sender));
         Receive<GetVmStatus>(_ => Sender.Tell(Status()));
         Receive<CheckReplicas>(_ => Sender.Tell(new ControlError($"VM '{_name}' has no secondary to compare with right now", ControlErrorKind.NotNow)));
         Receive<HashesCompared>(h =>
@@ -469,6 +583,10 @@ public sealed class PrimaryExecutor : ReceiveActor, IPrimaryFacts, IWithTimers
             LearnCoordinator();
             OnProtectionChanged(changed);
         });
+        Receive<HandOver>(handOver => _log.Info("{0}: not handing over in phase {1}", _name, _phase));
+        Receive<HandedOverFact>(_ => { });
+        Receive<HandoverFailedFact>(_ => { });
+        Receive<HandoverExpected>(_ => { });
         Receive<ReplaceSecondary>(replace =>
         {
             LearnCoordinator();
@@ -569,17 +687,17 @@ public sealed class PrimaryExecutor : ReceiveActor, IPrimaryFacts, IWithTimers
 
     private PrimaryAnnounce Announcement() => new(_name, _generation, Self, _node);
 
-    private void OnSendPacket(SendPacket send)
+    private void OnSendPacket(SendPacket send, IActorRef sender)
     {
         if (_paused && ++_queuedWhilePaused > MaxQueuedWhilePaused)
         {
-            Sender.Tell(new ControlError($"VM '{_name}' is paused and {MaxQueuedWhilePaused} packets wait already; this one was not taken", ControlErrorKind.Busy));
+            sender.Tell(new ControlError($"VM '{_name}' is paused and {MaxQueuedWhilePaused} packets wait already; this one was not taken", ControlErrorKind.Busy));
             return;
         }
-        if (!Sender.IsNobody())
+        if (!sender.IsNobody())
         {
-            Sender.Tell(new ControlOk("accepted"));
-            if (_routes.Register(send.Peer, Sender)) Context.Watch(Sender);
+            sender.Tell(new ControlOk("accepted"));
+            if (_routes.Register(send.Peer, sender)) Context.Watch(sender);
         }
         if (send.Tag is { } tag)
         {
@@ -629,6 +747,8 @@ public sealed class PrimaryExecutor : ReceiveActor, IPrimaryFacts, IWithTimers
         _self.Tell(new CheckpointTaken(full
             ? new VmLogJournal.Checkpoint(entryIndex, position, snapshot)
             : new VmLogJournal.Increment(entryIndex, position, snapshot)));
+    void IPrimaryFacts.HandedOver(ulong position, double pauseMs) => _self.Tell(new HandedOverFact(position, pauseMs));
+    void IPrimaryFacts.HandoverFailed(string detail) => _self.Tell(new HandoverFailedFact(detail));
     void IPrimaryFacts.HashChecked(ulong position, ulong primaryHash, ulong secondaryHash) =>
         _self.Tell(new HashesCompared(new ReplicaCheck(_name, position, primaryHash, secondaryHash)));
 }

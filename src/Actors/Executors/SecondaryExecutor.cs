@@ -17,12 +17,15 @@ namespace Lockstep.Actors.Executors;
 /// only the primary holding this attach's one-time token) and takes the decision the loop only
 /// reports the facts for: when the primary is lost, it claims the next generation and, if it wins,
 /// has its executor host run the machine live as the new primary.
+/// A planned switchover comes the same way, without a loss: the primary hands over at a position, this side claims the next
+/// generation, confirms to the old primary (which then stops without claiming) and goes live with nothing to resend.
 /// Phases (Become): Waiting (no snapshot yet) → Replaying → TakingOver.
 /// </summary>
 public sealed class SecondaryExecutor : ReceiveActor, ISecondaryFacts
 {
     private sealed record CaughtUp;
     private sealed record PrimaryLostFact(CloseReason Reason, string Detail, Takeover Takeover);
+    private sealed record HandedOverFact(Takeover Takeover);
     private sealed record EndedFact(CloseReason? Reason, string Detail);
     private sealed record RefusedFact(CloseReason Reason, string Detail);
     private sealed record ClaimAnswered(bool Won);
@@ -38,6 +41,8 @@ public sealed class SecondaryExecutor : ReceiveActor, ISecondaryFacts
     private readonly IActorRef _self;
     private readonly Cluster _cluster = Cluster.Get(Context.System);
     private readonly CancellationTokenSource _stopping = new();
+    // What the primary said it hands over for (it tells before it starts); recorded in the history once live.
+    private HandoverComing? _handoverComing;
 
     public SecondaryExecutor(StartSecondary start, ClaimStore claims, LockstepSettings settings, ReplicationEngine engine, IActorRef coordinators)
     {
@@ -100,36 +105,59 @@ public sealed class SecondaryExecutor : ReceiveActor, ISecondaryFacts
         Receive<PrimaryLostFact>(lost =>
         {
             _log.Warning("{0}: primary lost ({1}); claiming generation {2}", _name, lost.Detail, _start.Generation + 1);
-            Become(() => TakingOver(lost));
-            string name = _name;
-            long generation = _start.Generation + 1;
-            _claims.ClaimAsync(name, generation, NodePicker.ClaimOwner(_cluster, Self.Path.Name),
-                    e => _log.Warning("{0}: takeover waits for the claims storage: {1}", name, e.Message), _stopping.Token)
-                .PipeTo(_self, success: won => new ClaimAnswered(won));
+            Become(() => TakingOver(lost.Takeover, lost.Detail));
+            ClaimNext();
+        });
+        Receive<HandedOverFact>(handedOver =>
+        {
+            _log.Info("{0}: the primary handed over; claiming generation {1}", _name, _start.Generation + 1);
+            Become(() => TakingOver(handedOver.Takeover, lostDetail: null));
+            ClaimNext();
         });
         Common();
     }
 
-    /// <summary>The loop has ended and the machine is this actor's: it goes live only with the next generation claimed.</summary>
-    private void TakingOver(PrimaryLostFact lost)
+    private void ClaimNext()
+    {
+        string name = _name;
+        long generation = _start.Generation + 1;
+        _claims.ClaimAsync(name, generation, NodePicker.ClaimOwner(_cluster, Self.Path.Name),
+                e => _log.Warning("{0}: takeover waits for the claims storage: {1}", name, e.Message), _stopping.Token)
+            .PipeTo(_self, success: won => new ClaimAnswered(won));
+    }
+
+    /// <summary>
+    /// The machine is this actor's (the loop has ended, or holds it after a handover): it goes live only with the next
+    /// generation claimed. <paramref name="lostDetail"/>: why the primary was lost; null for a handover.
+    /// </summary>
+    private void TakingOver(Takeover takeover, string? lostDetail)
     {
         Receive<ClaimAnswered>(answer =>
         {
             long generation = _start.Generation + 1;
+            string what = lostDetail is null ? "the primary handed over" : $"primary lost ({lostDetail})";
             if (!answer.Won)
             {
-                _log.Warning("{0}: primary lost ({1}) but generation {2} was claimed by another side; this secondary stops",
-                    _name, lost.Detail, generation);
+                _log.Warning("{0}: {1} but generation {2} was claimed by another side; this secondary stops", _name, what, generation);
                 Context.Stop(Self);
                 return;
             }
-            var takeover = lost.Takeover;
             double gapMs = takeover.SilentMs + System.Diagnostics.Stopwatch.GetElapsedTime(takeover.DetectedAt).TotalMilliseconds;
-            _log.Warning("{0}: primary lost ({1}); this secondary on {2} is live as generation {3} after {4:F0} ms",
-                _name, lost.Detail, Node, generation, gapMs);
-            var history = _start.History.Append(new FailoverRecord(DateTime.UtcNow, $"primary lost: {lost.Detail}", gapMs, Node, generation)).ToList();
+            _log.Warning("{0}: {1}; this secondary on {2} is live as generation {3} after {4:F0} ms", _name, what, Node, generation, gapMs);
+            List<FailoverRecord> history;
+            if (lostDetail is null)
+            {
+                var coming = _handoverComing ?? new HandoverComing(_name, $"primary switched over to {Node}", DateTime.UtcNow, _start.History);
+                history = [.. coming.History, new FailoverRecord(coming.Since, coming.Reason, gapMs, Node, generation, HistoryKind.Operation,
+                    (DateTime.UtcNow - coming.Since).TotalMilliseconds)];
+            }
+            else history = [.. _start.History, new FailoverRecord(DateTime.UtcNow, $"primary lost: {lostDetail}", gapMs, Node, generation)];
             Context.Parent.Tell(new PrimaryLaunch(_start.Vm, takeover.Machine, generation, true, takeover.NextEntryIndex,
-                takeover.ReleasedSeq, takeover.Unreleased, takeover.Filter, history, _start.PrimaryNode) { Coordinator = _start.Coordinator });
+                takeover.ReleasedSeq, takeover.Unreleased, takeover.Filter, history,
+                lostDetail is null ? null : _start.PrimaryNode) { Coordinator = _start.Coordinator });
+            // After the launch is queued at the host: the old primary, told now, stops without claiming and sends the
+            // packets it kept to the host, which has the new primary by then.
+            if (lostDetail is null) _loop.ConfirmTakeover();
             Context.Stop(Self);
         });
         Receive<RetireExecutor>(_ => _log.Info("{0}: not retiring while taking over", _name));
@@ -146,11 +174,17 @@ public sealed class SecondaryExecutor : ReceiveActor, ISecondaryFacts
         Receive<RefusedFact>(refused =>
             _log.Warning("{0}: refused a connection to its lockstep port that was not its primary's ({1}: {2})", _name, refused.Reason, refused.Detail));
         Receive<RetireExecutor>(_ => Context.Stop(Self));
+        Receive<HandoverComing>(coming =>
+        {
+            _handoverComing = coming;
+            Sender.Tell(new HandoverExpected(_name));
+        });
         Receive<CaughtUp>(_ => { });
     }
 
     void ISecondaryFacts.InSync() => _self.Tell(new CaughtUp());
     void ISecondaryFacts.PrimaryLost(CloseReason reason, string detail, Takeover takeover) => _self.Tell(new PrimaryLostFact(reason, detail, takeover));
+    void ISecondaryFacts.HandedOver(Takeover takeover) => _self.Tell(new HandedOverFact(takeover));
     void ISecondaryFacts.Ended(CloseReason? reason, string detail) => _self.Tell(new EndedFact(reason, detail));
     void ISecondaryFacts.Refused(CloseReason reason, string detail) => _self.Tell(new RefusedFact(reason, detail));
 }

@@ -53,6 +53,12 @@ public sealed record SetProtection(string Name, ProtectionMode Mode) : ICoordina
 /// <summary>`vm migrate NAME --secondary NODE`: the secondary moves to NODE ("host:port", as `vm status` names nodes).</summary>
 public sealed record MigrateSecondary(string Name, string Node) : ICoordinatorRequest;
 
+/// <summary>
+/// `vm migrate NAME --primary NODE`: a planned switchover. The secondary moves to NODE first if it is elsewhere; then the
+/// primary hands over cleanly and the secondary on NODE goes live as the next generation (no output resent).
+/// </summary>
+public sealed record MigratePrimary(string Name, string Node) : ICoordinatorRequest;
+
 /// <summary>`vm pause`: guest execution stops (both sides stay consistent); packets arriving meanwhile queue, up to a bound.</summary>
 public sealed record PauseVm(string Name) : IControlRequest;
 

@@ -97,5 +97,20 @@ public sealed record ProtectionChanged(string Name, ProtectionMode Mode, string 
 /// <summary>Coordinator to the primary executor: let the secondary go in good order; the next is placed where the coordinator chose.</summary>
 public sealed record ReplaceSecondary(string Name, string Reason);
 
+/// <summary>Coordinator to a Protected primary executor: hand over to the secondary (a planned switchover), then stop.</summary>
+public sealed record HandOver(string Name, string Reason, DateTime Since);
+
+/// <summary>Primary executor to its secondary executor, as it starts a handover: what to record once live, and the history so far.</summary>
+public sealed record HandoverComing(string Name, string Reason, DateTime Since, IReadOnlyList<FailoverRecord> History);
+
+/// <summary>The secondary executor's answer to <see cref="HandoverComing"/>: it knows, the primary may hand over.</summary>
+public sealed record HandoverExpected(string Name);
+
+/// <summary>
+/// An old primary to the executor host of the node it handed over to: packets that came to it after it stopped its guest,
+/// for the new primary there (sent on with the client as sender).
+/// </summary>
+public sealed record ForwardToPrimary(string Name, SendPacket Packet, IActorRef Client);
+
 /// <summary>Coordinator to an executor: stop (a superseded secondary, or the VM was stopped). No takeover follows.</summary>
 public sealed record RetireExecutor(string Name);

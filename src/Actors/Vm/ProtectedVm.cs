@@ -36,6 +36,16 @@ public sealed class ProtectedVm : ReceivePersistentActor, IWithTimers
     private sealed record OrphanGraceOver;
     private sealed record PlaceSecondary;
     private sealed record SecondaryStartTimeout(Guid Attempt);
+    private sealed record SwitchoverTimeout(Guid Id);
+
+    /// <summary>
+    /// A `vm migrate --primary` under way: to <paramref name="Target"/>; <paramref name="HandingOverAt"/> is the generation
+    /// whose primary was told to hand over (null while the secondary is still being moved there).
+    /// </summary>
+    private sealed record Switchover(Guid Id, Address Target, string Reason, DateTime Since, long? HandingOverAt);
+
+    /// <summary>How long a switchover (moving the secondary first, then the handover) may take before it is given up here.</summary>
+    private static readonly TimeSpan SwitchoverWait = TimeSpan.FromSeconds(60);
 
     /// <summary>How long executor hosts have to answer <see cref="FindExecutors"/> after this actor (re)starts.</summary>
     private static readonly TimeSpan LocateWait = TimeSpan.FromSeconds(3);
@@ -69,6 +79,7 @@ public sealed class ProtectedVm : ReceivePersistentActor, IWithTimers
     // The secondary placed (Executor null until it reports up) or adopted, and the generation it is for.
     private (Guid Attempt, Address Node, IActorRef? Executor, long Generation)? _secondary;
     private readonly HashSet<Address> _badNodes = [];
+    private Switchover? _switchover;
 
     public ProtectedVm(string name, ClaimStore claims)
     {
@@ -189,6 +200,13 @@ public sealed class ProtectedVm : ReceivePersistentActor, IWithTimers
         }
         Command<SetProtection>(OnSetProtection);
         Command<MigrateSecondary>(OnMigrateSecondary);
+        Command<MigratePrimary>(OnMigratePrimary);
+        Command<SwitchoverTimeout>(timeout =>
+        {
+            if (_switchover?.Id != timeout.Id) return;
+            _log.Warning("{0}: {1}: not done within {2} s; given up", _name, _switchover.Reason, SwitchoverWait.TotalSeconds);
+            _switchover = null;
+        });
         Command<ExecutorsFound>(found =>
         {
             foreach (var primary in found.Primaries) primary.Tell(new ReportPlacement(_name));
@@ -366,6 +384,14 @@ public sealed class ProtectedVm : ReceivePersistentActor, IWithTimers
             Timers.Cancel("orphaned");
             Become(() => Running());
         }
+        if (_switchover is { HandingOverAt: { } handingOverAt } done && report.Generation > handingOverAt)
+        {
+            // The secondary took over, or it was lost and the old primary serves on: either way it is over.
+            _log.Info("{0}: {1}: {2} (generation {3} on {4})", _name, done.Reason, report.Node == NodePicker.Describe(done.Target) ? "done" : "not done",
+                report.Generation, report.Node);
+            _switchover = null;
+            Timers.Cancel("switchover");
+        }
         _generation = report.Generation;
         _primaryPhase = report.Phase;
         _primaryNode = report.Node;
@@ -395,6 +421,15 @@ public sealed class ProtectedVm : ReceivePersistentActor, IWithTimers
                 {
                     _badNodes.Clear();
                     _preferredNode = null; // served, or overtaken by a placement the primary made itself
+                    if (_switchover is { HandingOverAt: null } switchover) ContinueSwitchover(switchover);
+                    else if (_switchover is { HandingOverAt: { } at } given && at == report.Generation)
+                    {
+                        // The primary reports Protected again at the same generation only when it gave the handover up.
+                        _log.Warning("{0}: {1}: given up by the primary", _name, given.Reason);
+                        _switchover = null;
+                        _preferredNode = null;
+                        Timers.Cancel("switchover");
+                    }
                 }
                 break;
             case PrimaryPhase.Claiming or PrimaryPhase.Ended:
@@ -527,7 +562,7 @@ public sealed class ProtectedVm : ReceivePersistentActor, IWithTimers
             Sender.Tell(new ControlError($"VM '{_name}' has protection {Describe(_protection)}: there is no secondary to move", ControlErrorKind.NotNow));
         else if (_secondary is { } current && current.Node == node)
             Sender.Tell(new ControlOk($"the secondary of '{_name}' is on {request.Node} already"));
-        else if (_primaryPhase != PrimaryPhase.Protected || _preferredNode is not null)
+        else if (_primaryPhase != PrimaryPhase.Protected || _preferredNode is not null || _switchover is not null)
             Sender.Tell(new ControlError($"VM '{_name}' is not Protected right now ({_primaryPhase}); an operation may be in progress, try again", ControlErrorKind.NotNow));
         else
         {
@@ -537,6 +572,58 @@ public sealed class ProtectedVm : ReceivePersistentActor, IWithTimers
             _primary.Tell(new ReplaceSecondary(_name, reason));
             Sender.Tell(new ControlOk($"moving the secondary of '{_name}' to {request.Node}"));
         }
+    }
+
+    /// <summary>
+    /// `vm migrate --primary NODE`: a planned switchover to the secondary on NODE, after moving the secondary there when it
+    /// is elsewhere. The old primary's node is preferred for the next secondary.
+    /// </summary>
+    private void OnMigratePrimary(MigratePrimary request)
+    {
+        var node = NodePicker.Find(_cluster, request.Node);
+        if (node is null)
+            Sender.Tell(new ControlError($"no live cluster node {request.Node} (nodes are named host:port, as `vm status` shows them)", ControlErrorKind.UnknownNode));
+        else if (_primary is null)
+            Sender.Tell(new ControlError($"VM '{_name}' has no live primary at the moment; try again", ControlErrorKind.Unavailable));
+        else if (node == AddressOf(_primary))
+            Sender.Tell(new ControlOk($"the primary of '{_name}' is on {request.Node} already"));
+        else if (_protection != ProtectionMode.On)
+            Sender.Tell(new ControlError($"VM '{_name}' has protection {Describe(_protection)}: there is no secondary to switch over to", ControlErrorKind.NotNow));
+        else if (_primaryPhase != PrimaryPhase.Protected || _preferredNode is not null || _switchover is not null)
+            Sender.Tell(new ControlError($"VM '{_name}' is not Protected right now ({_primaryPhase}); an operation may be in progress, try again", ControlErrorKind.NotNow));
+        else
+        {
+            var switchover = new Switchover(Guid.NewGuid(), node, $"primary switched over to {request.Node} by the operator", DateTime.UtcNow, null);
+            _switchover = switchover;
+            Timers.StartSingleTimer("switchover", new SwitchoverTimeout(switchover.Id), SwitchoverWait);
+            _log.Info("{0}: {1}", _name, switchover.Reason);
+            bool secondaryThere = _secondary is { } current && current.Node == node;
+            Sender.Tell(new ControlOk(secondaryThere
+                ? $"switching the primary of '{_name}' over to {request.Node}"
+                : $"moving the secondary of '{_name}' to {request.Node}, then switching the primary over to it"));
+            if (secondaryThere) ContinueSwitchover(switchover);
+            else
+            {
+                _preferredNode = request.Node;
+                _primary.Tell(new ReplaceSecondary(_name, $"secondary migrated to {request.Node} for a switchover"));
+            }
+        }
+    }
+
+    /// <summary>The primary is Protected: with its secondary on the target, it is told to hand over; elsewhere, the move failed.</summary>
+    private void ContinueSwitchover(Switchover switchover)
+    {
+        if (_primary is null) return;
+        if (_secondary?.Node != switchover.Target)
+        {
+            _log.Warning("{0}: {1}: the secondary could not be moved there; not switching over", _name, switchover.Reason);
+            _switchover = null;
+            Timers.Cancel("switchover");
+            return;
+        }
+        _switchover = switchover with { HandingOverAt = _generation };
+        _preferredNode = NodePicker.Describe(AddressOf(_primary)); // the old primary's node takes the next secondary
+        _primary.Tell(new HandOver(_name, switchover.Reason, switchover.Since));
     }
 
     private static string Describe(ProtectionMode mode) => mode switch

@@ -101,7 +101,7 @@ async function operate(button) {
   answer.className = "muted";
   answer.textContent = `${button.textContent}: sent, waiting for the answer...`;
   const init = { method: "POST" };
-  if (op === "migrate-secondary") {
+  if (op === "migrate-secondary" || op === "migrate-primary") {
     init.headers = { "Content-Type": "application/json" };
     init.body = JSON.stringify({ node: document.getElementById("migrate-node").value });
   }

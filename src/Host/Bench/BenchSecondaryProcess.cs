@@ -37,6 +37,7 @@ public static class BenchSecondaryProcess
     {
         public void InSync() { }
         public void PrimaryLost(CloseReason reason, string detail, Takeover takeover) => ended.Set();
+        public void HandedOver(Takeover takeover) => ended.Set();
         public void Ended(CloseReason? reason, string detail) => ended.Set();
         public void Refused(CloseReason reason, string detail) { }
     }

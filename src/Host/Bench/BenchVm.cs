@@ -90,9 +90,12 @@ public sealed class BenchVm : IPrimaryFacts, ISecondaryFacts, IDisposable
     void IPrimaryFacts.LogCut(LogSegment segment, byte[] encoded) { }
     void IPrimaryFacts.HashChecked(ulong position, ulong primaryHash, ulong secondaryHash) { }
     void IPrimaryFacts.Checkpoint(long entryIndex, ulong position, byte[] snapshot, bool full) { }
+    void IPrimaryFacts.HandedOver(ulong position, double pauseMs) { }
+    void IPrimaryFacts.HandoverFailed(string detail) => _ended.Set();
     void ISecondaryFacts.InSync() { }
     void ISecondaryFacts.PrimaryLost(CloseReason reason, string detail, Takeover takeover) { }
     void ISecondaryFacts.Ended(CloseReason? reason, string detail) { }
+    void ISecondaryFacts.HandedOver(Takeover takeover) { }
     void ISecondaryFacts.Refused(CloseReason reason, string detail) { }
 
     public void Dispose()

@@ -47,16 +47,20 @@ public static class VmCommands
         Check(),
     };
 
-    /// <summary>`vm migrate NAME --secondary NODE`: move the secondary while the VM serves.</summary>
+    /// <summary>`vm migrate NAME --secondary NODE` / `--primary NODE`: move a replica while the VM serves (moving the primary is a planned switchover).</summary>
     private static Command Migrate()
     {
-        var secondary = new Option<string>("--secondary") { Description = "node to move the secondary to, HOST:PORT as `vm status` shows nodes", Required = true };
-        var command = new Command("migrate", "Move the VM's secondary to another node while it keeps serving") { Name, secondary };
+        var secondary = new Option<string>("--secondary") { Description = "node to move the secondary to, HOST:PORT as `vm status` shows nodes" };
+        var primary = new Option<string>("--primary") { Description = "node to switch the primary over to (the secondary moves there first if it is elsewhere)" };
+        var command = new Command("migrate", "Move the VM's secondary, or switch its primary over, to another node while it keeps serving") { Name, secondary, primary };
         command.SetAction(parse => Guarded(() =>
         {
             string name = parse.GetValue(Name)!;
+            string? toSecondary = parse.GetValue(secondary), toPrimary = parse.GetValue(primary);
+            if ((toSecondary is null) == (toPrimary is null)) throw new UsageException("vm migrate needs exactly one of --secondary NODE and --primary NODE");
             using var client = Connect(parse);
-            PrintOk(client.Ask<ControlOk>(new MigrateSecondary(name, parse.GetValue(secondary)!)), $"migrate: {name}");
+            IControlRequest request = toPrimary is not null ? new MigratePrimary(name, toPrimary) : new MigrateSecondary(name, toSecondary!);
+            PrintOk(client.Ask<ControlOk>(request), $"migrate: {name}");
             return ExitCodes.Success;
         }));
         return command;

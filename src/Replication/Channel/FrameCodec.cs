@@ -60,6 +60,14 @@ public static class FrameCodec
                 s.State.CopyTo(payload[24..]);
                 return bytes;
             }
+            case HandoverFrame h:
+            {
+                var bytes = Allocate(frame, 24, out var payload);
+                BinaryPrimitives.WriteUInt64LittleEndian(payload, h.Position);
+                BinaryPrimitives.WriteInt64LittleEndian(payload[8..], h.NextEntryIndex);
+                BinaryPrimitives.WriteUInt64LittleEndian(payload[16..], h.ReleasedSeq);
+                return bytes;
+            }
             case HashCheckFrame h: return Pair(frame, h.Position, h.Hash);
             case HashResultFrame h: return Pair(frame, h.Position, h.Hash);
             case HelloFrame h:
@@ -121,6 +129,10 @@ public static class FrameCodec
                 AtLeast(payload, 24, type);
                 return new SnapshotFrame(BinaryPrimitives.ReadInt64LittleEndian(payload), BinaryPrimitives.ReadUInt64LittleEndian(payload.AsSpan(8)),
                     BinaryPrimitives.ReadUInt64LittleEndian(payload.AsSpan(16)), payload[24..]);
+            case FrameType.Handover:
+                Exactly(payload, 24, type);
+                return new HandoverFrame(BinaryPrimitives.ReadUInt64LittleEndian(payload), BinaryPrimitives.ReadInt64LittleEndian(payload.AsSpan(8)),
+                    BinaryPrimitives.ReadUInt64LittleEndian(payload.AsSpan(16)));
             case FrameType.HashCheck:
                 Exactly(payload, 16, type);
                 return new HashCheckFrame(BinaryPrimitives.ReadUInt64LittleEndian(payload), BinaryPrimitives.ReadUInt64LittleEndian(payload.AsSpan(8)));

@@ -20,4 +20,5 @@ public enum FrameType : byte
     Drop = 12,
     Heartbeat = 13,
     Part = 14,
+    Handover = 15,
 }

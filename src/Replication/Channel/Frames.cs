@@ -103,3 +103,14 @@ public sealed record DeliveryMarksFrame(byte[] Marks) : Frame
 {
     public override FrameType Type => FrameType.DeliveryMarks;
 }
+
+/// <summary>
+/// Primary to secondary, a planned switchover: the primary stopped its guest at instruction <paramref name="Position"/>,
+/// everything up to it was shipped and acknowledged and every output before it released; the secondary, replayed to
+/// there, may take over as the next generation. <paramref name="NextEntryIndex"/> and <paramref name="ReleasedSeq"/>
+/// are what the secondary's log and outputs must agree with (a check, not news).
+/// </summary>
+public sealed record HandoverFrame(ulong Position, long NextEntryIndex, ulong ReleasedSeq) : Frame
+{
+    public override FrameType Type => FrameType.Handover;
+}

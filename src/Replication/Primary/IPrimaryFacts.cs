@@ -20,6 +20,15 @@ public interface IPrimaryFacts
     /// <summary>The channel to an attached secondary ended. From here outputs are held until <see cref="PrimaryLoop.GoAlone"/>.</summary>
     void SecondaryLost(CloseReason reason, string detail);
 
+    /// <summary>
+    /// The secondary was told to take over at <paramref name="position"/> (see <see cref="PrimaryLoop.Handover"/>); the guest had
+    /// been stopped for <paramref name="pauseMs"/>. The channel's end says whether it did.
+    /// </summary>
+    void HandedOver(ulong position, double pauseMs);
+
+    /// <summary>A handover could not be done (no secondary in sync, or its acks did not come in time); the guest runs on.</summary>
+    void HandoverFailed(string detail);
+
     /// <summary>A secondary could not be brought in (connect failed, lost while its RAM was copied); the VM is still alone.</summary>
     void AttachFailed(string detail);
 

@@ -120,6 +120,12 @@ public sealed class OutputGate(Action<MachineOutput> release)
         }
     }
 
+    /// <summary>The linked secondary is in sync and has acknowledged the log up to <paramref name="position"/>, and no output waits.</summary>
+    public bool Drained(ulong position)
+    {
+        lock (_lock) return _mode == Mode.Linked && _inSync && _ackedHorizon >= position && _held.Count == 0;
+    }
+
     /// <summary>VM thread: the linked secondary is gone; nothing leaves until <see cref="GoAlone"/>.</summary>
     public void Hold()
     {

@@ -55,6 +55,8 @@ public sealed class PrimaryLoop
     private bool _hashCheckWanted;
     private bool _ended;
     private bool _paused;
+    private HandoverState? _handover;
+    private volatile bool _draining; // read by the reader thread: an ack may complete the handover, so it wakes the VM thread
     private long _lastCheckpoint = Stopwatch.GetTimestamp();
     private readonly CheckpointChain _checkpoints = new();
     private bool _checkpointed;
@@ -68,6 +70,12 @@ public sealed class PrimaryLoop
     // Published by the VM thread, read by the reader thread: what the pending replica check compares against.
     private volatile HashCheck? _hashCheckSent;
     private sealed record HashCheck(ulong Position, ulong Hash);
+
+    /// <summary>A switchover under way: the guest stopped at <see cref="StartedAt"/>; <see cref="Sent"/> once the secondary was told to take over.</summary>
+    private sealed record HandoverState(long StartedAt, long Deadline, bool Sent);
+
+    /// <summary>How long a handover may wait for the secondary's acks before it is given up and the guest runs on.</summary>
+    public static readonly TimeSpan HandoverWait = TimeSpan.FromSeconds(2);
 
     // Written by the VM thread only; read anywhere with Volatile.
     private double _logBytesPerSecond, _reprotectPauseMs, _precopyMs;
@@ -136,8 +144,32 @@ public sealed class PrimaryLoop
         _channel?.SayGoodbye();
     });
 
-    /// <summary>The next generation is this side's: held outputs leave, and later ones at once, until the next attach.</summary>
-    public void GoAlone() => Post(_gate.GoAlone);
+    /// <summary>The next generation is this side's: held outputs leave, and later ones at once, until the next attach. A handover given up ends here too: the guest runs again.</summary>
+    public void GoAlone() => Post(() =>
+    {
+        _handover = null;
+        _gate.GoAlone();
+    });
+
+    /// <summary>
+    /// A planned switchover: stops running the guest (once it has taken every packet that arrived), ships everything, and once the secondary has acknowledged it all and
+    /// every output is released, tells the secondary to take over at this position (<see cref="IPrimaryFacts.HandedOver"/>).
+    /// From then the guest stays stopped: the channel's end says what happened (a goodbye: the secondary took over; any
+    /// other end: it may not have, and <see cref="GoAlone"/> after a won claim runs the guest again). Not possible in time:
+    /// <see cref="IPrimaryFacts.HandoverFailed"/>, and the guest runs on.
+    /// </summary>
+    public void Handover() => Post(() =>
+    {
+        if (_handover is not null) return;
+        if (_channel is null || _copy is not null || _connecting is not null)
+        {
+            _facts.HandoverFailed("no secondary in sync to hand over to");
+            return;
+        }
+        long now = Stopwatch.GetTimestamp();
+        _handover = new HandoverState(now, now + (long)(HandoverWait.TotalSeconds * Stopwatch.Frequency), false);
+        _draining = true;
+    });
 
     /// <summary>Stops running the guest (inputs keep arriving, the link keeps its heartbeats); the secondary simply has nothing to replay.</summary>
     public void Pause() => Post(() => _paused = true);
@@ -210,6 +242,8 @@ public sealed class PrimaryLoop
             if (_stopping) return VmStep.Finished;
             if (_connecting is { Done: true } connecting) ContinueAttach(connecting);
             if (_copy is { Sent: true } copy) CompleteAttach(copy);
+            // Packets that arrived but were not taken yet would be lost with this side: the guest takes them before it stops.
+            if (_handover is { } handover && (handover.Sent || _paused || !_inputs.HasArrivals)) return ContinueHandover(handover);
             if (_machine.IsHalted || _paused)
             {
                 Ship(force: true);
@@ -249,6 +283,31 @@ public sealed class PrimaryLoop
             _facts.Ended(VmState.Faulted, $"primary loop failed: {e.Message}");
             return VmStep.Finished;
         }
+    }
+
+    /// <summary>The guest stays stopped; the secondary is told to take over once it holds everything and nothing is held.</summary>
+    private VmStep ContinueHandover(HandoverState handover)
+    {
+        Ship(force: true);
+        CheckChannel();
+        if (_handover is null) return VmStep.RunAgain; // lost before the secondary was told: the guest runs on, its outputs held until the claim
+        if (handover.Sent) return VmStep.Wait;
+        if (_gate.Drained(_machine.Position))
+        {
+            _draining = false;
+            _channel!.Send(new HandoverFrame(_machine.Position, _recorder.NextSegmentStart, _gate.ReleasedSeq));
+            _handover = handover with { Sent = true };
+            _facts.HandedOver(_machine.Position, Stopwatch.GetElapsedTime(handover.StartedAt).TotalMilliseconds);
+            return VmStep.Wait;
+        }
+        if (Stopwatch.GetTimestamp() >= handover.Deadline)
+        {
+            _draining = false;
+            _handover = null;
+            _facts.HandoverFailed($"the secondary did not acknowledge everything within {HandoverWait.TotalSeconds:F0} s");
+            return VmStep.RunAgain;
+        }
+        return VmStep.SleepFor(TimeSpan.FromMilliseconds(5)); // an ack wakes it sooner
     }
 
     /// <summary>An idle step's end: asleep until <paramref name="until"/> passes (infinite: until woken).</summary>
@@ -337,6 +396,7 @@ public sealed class PrimaryLoop
         {
             case AckFrame ack:
                 if (_gate.Ack(link, ack.Horizon, ack.Replayed)) _facts.SecondaryInSync();
+                if (_draining) _vm.Wake();
                 break;
             case HashResultFrame result when _hashCheckSent is { } sent && _gate.IsCurrent(link):
                 _facts.HashChecked(sent.Position, sent.Hash, result.Position == sent.Position ? result.Hash : 0);
@@ -350,6 +410,8 @@ public sealed class PrimaryLoop
         if (_channel is null || _channel.IsOpen) return;
         var lost = _channel;
         _channel = null;
+        _draining = false;
+        if (_handover is { Sent: false }) _handover = null; // told nothing: the guest runs on; told: it waits for the claim (GoAlone)
         _gate.Hold();
         _facts.SecondaryLost(lost.ClosedReason ?? CloseReason.ConnectionLost, lost.ClosedDetail ?? "secondary lost");
     }

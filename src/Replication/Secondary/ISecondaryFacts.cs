@@ -17,6 +17,13 @@ public interface ISecondaryFacts
     /// </summary>
     void PrimaryLost(CloseReason reason, string detail, Takeover takeover);
 
+    /// <summary>
+    /// The primary handed over (a planned switchover): replayed to where it stopped, with every output released. The
+    /// machine in <paramref name="takeover"/> belongs to the receiver, which claims the next generation and then calls
+    /// <see cref="ReplayLoop.ConfirmTakeover"/> (or <see cref="ReplayLoop.Stop"/> to let the old primary serve on).
+    /// </summary>
+    void HandedOver(Takeover takeover);
+
     /// <summary>The loop ended with nothing to take over: a goodbye, no primary ever connected, lost before the snapshot, or a failure.</summary>
     void Ended(CloseReason? reason, string detail);
 

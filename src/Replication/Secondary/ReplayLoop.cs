@@ -52,6 +52,7 @@ public sealed class ReplayLoop
     private ReplayInputs? _replay;
     private bool _inSync;
     private long _connectDeadline;
+    private bool _handedOver; // the machine went with a handover: nothing more to replay or to report as lost
 
     private sealed record Acked(long Entries, ulong Horizon);
 
@@ -94,6 +95,16 @@ public sealed class ReplayLoop
         _vm.Wake();
     }
 
+    /// <summary>
+    /// After <see cref="ISecondaryFacts.HandedOver"/>, once the next generation is this side's: tells the old primary in good
+    /// order (a goodbye) that this side took over, so it stops without claiming, and ends; any thread.
+    /// </summary>
+    public void ConfirmTakeover()
+    {
+        _channel?.SayGoodbye();
+        Stop();
+    }
+
     /// <summary>Reader thread: only queues, acknowledges and applies marks (every VM on the link waits behind it).</summary>
     private void OnFrame(Frame frame)
     {
@@ -114,7 +125,7 @@ public sealed class ReplayLoop
             case DeliveryMarksFrame marks:
                 _filter.Apply(marks.Marks);
                 return;
-            case SnapshotPagesFrame or HashCheckFrame:
+            case SnapshotPagesFrame or HashCheckFrame or HandoverFrame:
                 _inbox.Enqueue(frame);
                 break;
             default:
@@ -139,6 +150,7 @@ public sealed class ReplayLoop
         try
         {
             if (_stopping) return End();
+            if (_handedOver) return VmStep.Wait; // the channel stays until the takeover is confirmed or given up (Stop)
             var channel = _channel;
             if (channel is null)
             {
@@ -171,6 +183,8 @@ public sealed class ReplayLoop
                         // Later segments are still queued, so replay stops at exactly the checked position.
                         AnswerHashCheck(channel, _machine, check.Position);
                         break;
+                    case HandoverFrame handover when _machine is not null && _replay is not null:
+                        return TakeHandover(handover, _machine, _replay);
                 }
             }
             if (_machine is not null && !_inSync)
@@ -204,6 +218,27 @@ public sealed class ReplayLoop
             if (!_stopping) _facts.Ended(null, $"secondary failed: {e.Message}");
             return End();
         }
+    }
+
+    /// <summary>
+    /// The primary stopped at the handover's position with everything acknowledged and released: replayed to there, this
+    /// side holds exactly its state, and reports it with the machine. A replay that ends elsewhere cannot take over.
+    /// </summary>
+    private VmStep TakeHandover(HandoverFrame handover, Machine machine, ReplayInputs replay)
+    {
+        machine.RunUntilStopped(Keep);
+        Interlocked.Exchange(ref _replayedPosition, (long)machine.Position);
+        if (machine.Position != handover.Position || replay.NextEntryIndex != handover.NextEntryIndex)
+        {
+            _facts.Ended(null, $"handover at instruction {handover.Position} (log entry {handover.NextEntryIndex}), but replay stopped at "
+                + $"{machine.Position} (log entry {replay.NextEntryIndex}); not taking over");
+            return End();
+        }
+        Interlocked.Exchange(ref _releasedSeq, (long)handover.ReleasedSeq);
+        DropReleased();
+        _handedOver = true;
+        _facts.HandedOver(new Takeover(machine, replay.NextEntryIndex, handover.ReleasedSeq, _unreleased.ToList(), _filter, 0, Stopwatch.GetTimestamp()));
+        return VmStep.Wait;
     }
 
     private VmStep End()

@@ -94,6 +94,7 @@ public sealed class IgnoredSecondaryFacts : ISecondaryFacts
     public void InSync() { }
     public void PrimaryLost(CloseReason reason, string detail, Takeover takeover) { }
     public void Ended(CloseReason? reason, string detail) { }
+    public void HandedOver(Takeover takeover) { }
     public void Refused(CloseReason reason, string detail) { }
 }
 
@@ -111,5 +112,7 @@ public sealed class RecordedPrimaryFacts : IPrimaryFacts
     public void Ended(VmState state, string detail) => Failures.Add($"ended {state}: {detail}");
     public void LogCut(LogSegment segment, byte[] encoded) { }
     public void Checkpoint(long entryIndex, ulong position, byte[] snapshot, bool full) { }
+    public void HandedOver(ulong position, double pauseMs) => Failures.Add($"handed over at {position}, never asked to");
+    public void HandoverFailed(string detail) => Failures.Add($"handover failed: {detail}");
     public void HashChecked(ulong position, ulong primaryHash, ulong secondaryHash) => HashChecks.Add((position, primaryHash, secondaryHash));
 }
