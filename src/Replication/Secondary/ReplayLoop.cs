@@ -158,7 +158,12 @@ public sealed class ReplayLoop
                 _facts.Ended(null, "the primary never connected");
                 return End();
             }
-            _expected?.Dispose();
+            if (_expected is { } expected)
+            {
+                // Once: disposing takes the node links' lock, which every link reader needs too.
+                expected.Dispose();
+                _expected = null;
+            }
             while (_inbox.TryDequeue(out var frame))
             {
                 switch (frame)
