@@ -1,10 +1,5 @@
 using Akka.Actor;
 using Akka.Event;
-using Akka.Persistence;
-using Akka.Persistence.Query;
-using Akka.Persistence.Sql.Query;
-using Akka.Streams;
-using Akka.Streams.Dsl;
 using Lockstep.Actors.Protocol;
 using Lockstep.Engine.Cpu;
 using Lockstep.Engine.Loading;
@@ -62,22 +57,8 @@ public sealed class VmRebuilder : ReceiveActor
     /// <summary>Runs outside the actor (no Context after the first await): everything it needs comes in.</summary>
     private static async Task<Loaded> LoadAsync(ActorSystem system, string vm)
     {
-        string id = VmLogJournal.PersistenceIdOf(vm);
-        var store = Persistence.Instance.Apply(system).SnapshotStoreFor(null);
-        var answer = await store.Ask<object>(new LoadSnapshot(id, SnapshotSelectionCriteria.Latest, long.MaxValue), LoadTimeout);
-        var selected = answer switch
-        {
-            LoadSnapshotResult result => result.Snapshot,
-            LoadSnapshotFailed failed => throw failed.Cause,
-            _ => throw new InvalidOperationException($"unexpected answer from the snapshot store: {answer.GetType().Name}"),
-        };
-        var checkpoint = selected?.Snapshot as VmLogJournal.Checkpoint;
-        long from = checkpoint is null ? 1 : selected!.Metadata.SequenceNr + 1;
-        var journal = PersistenceQuery.Get(system).ReadJournalFor<SqlReadJournal>(SqlReadJournal.Identifier);
-        var events = await journal.CurrentEventsByPersistenceId(id, from, long.MaxValue)
-            .RunWith(Sink.Seq<EventEnvelope>(), system.Materializer());
-        return new Loaded(checkpoint, events.Select(e => e.Event).OfType<VmLogJournal.Increment>().ToList(),
-            events.Select(e => e.Event).OfType<VmLogJournal.LogBatch>().ToList());
+        var history = await VmJournalReader.LoadAsync(system, vm, LoadTimeout);
+        return new Loaded(history.Checkpoint?.Event, history.Increments.Select(i => i.Event).ToList(), history.Batches.Select(b => b.Event).ToList());
     }
 
     private PrimaryLaunch Rebuild(StartPrimary start, Loaded loaded)
@@ -96,7 +77,7 @@ public sealed class VmRebuilder : ReceiveActor
         long from = applied == 0 ? checkpoint.EntryIndex : increments[applied - 1].EntryIndex;
         var replay = new ReplayInputs(from, machine.Position);
         machine.SwitchInputs(replay);
-        foreach (var segment in Segments(loaded.Batches).Where(s => s.FirstEntryIndex >= from))
+        foreach (var segment in VmJournalReader.Segments(loaded.Batches).Where(s => s.FirstEntryIndex >= from))
         {
             if (segment.FirstEntryIndex != replay.ReceivedEntryIndex) break; // a gap: replay what is contiguous
             replay.Append(segment);
@@ -112,20 +93,5 @@ public sealed class VmRebuilder : ReceiveActor
             Protection = start.Protection,
             Coordinator = start.Coordinator,
         };
-    }
-
-    private static IEnumerable<LogSegment> Segments(IEnumerable<VmLogJournal.LogBatch> batches)
-    {
-        foreach (var batch in batches)
-        {
-            int offset = 0;
-            while (offset < batch.Segments.Length)
-            {
-                var rest = batch.Segments.AsSpan(offset);
-                int length = (int)LogCodec.FrameLength(rest);
-                yield return LogCodec.Decode(batch.Segments.AsSpan(offset, length), $"journal batch {batch.FirstEntry}");
-                offset += length;
-            }
-        }
     }
 }

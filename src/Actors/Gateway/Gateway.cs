@@ -52,6 +52,8 @@ public sealed class Gateway : ReceiveActor
             if (_primaries.Remove(s.Name, out var primary)) primary.Executor.Tell(s, ActorRefs.NoSender);
             directoryRegion.Forward(new ShardingEnvelope(VmDirectory.EntityId, s));
         });
+        Receive<ExportVm>(export => Export.ExportSession.Start(Context, export, Sender));
+        Receive<ReadExportChunk>(read => Export.ExportSession.Forward(Context, read));
         Receive<ICoordinatorRequest>(request => vmRegion.Forward(new ShardingEnvelope(request.Name, request)));
         Receive<IControlRequest>(request =>
         {

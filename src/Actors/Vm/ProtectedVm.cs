@@ -23,7 +23,8 @@ namespace Lockstep.Actors.Vm;
 /// </summary>
 public sealed class ProtectedVm : ReceivePersistentActor, IWithTimers
 {
-    private sealed record Defined(byte[] Image, uint MemorySize);
+    /// <summary>Internal, not private: an export reads the image from here (<see cref="Executors.VmJournalReader"/>).</summary>
+    internal sealed record Defined(byte[] Image, uint MemorySize);
     private sealed record Stopped;
     /// <summary>The operator changed the protection; <paramref name="ResumeOn"/>: where the secondary was when it was suspended.</summary>
     private sealed record ProtectionSet(ProtectionMode Mode, string? ResumeOn);

@@ -1,0 +1,83 @@
+using Akka.Actor;
+using Akka.Persistence;
+using Akka.Persistence.Query;
+using Akka.Persistence.Sql.Query;
+using Akka.Streams;
+using Akka.Streams.Dsl;
+using Lockstep.Actors.Vm;
+using Lockstep.Engine.Recording;
+
+namespace Lockstep.Actors.Executors;
+
+/// <summary>
+/// Reads what the journal holds of one VM, never writing: the newest full checkpoint from the
+/// snapshot store, and the increments and log batches after it through Akka.Persistence.Query.
+/// The rebuild (<see cref="VmRebuilder"/>) and exports (<see cref="Export.VmExporter"/>) both read through here.
+/// </summary>
+public static class VmJournalReader
+{
+    /// <summary>An event as stored, with its sequence number and the journal's write time (UTC).</summary>
+    public sealed record Stored<T>(T Event, long SequenceNr, DateTime WrittenAt);
+
+    /// <param name="Checkpoint">Null while the VM has no full checkpoint yet: the batches then go back to its boot.</param>
+    public sealed record History(Stored<VmLogJournal.Checkpoint>? Checkpoint, IReadOnlyList<Stored<VmLogJournal.Increment>> Increments,
+        IReadOnlyList<Stored<VmLogJournal.LogBatch>> Batches);
+
+    /// <summary>What the VM was created with (the newest create, after a stop and a new create).</summary>
+    public sealed record Definition(byte[] Image, uint MemorySize);
+
+    public static async Task<History> LoadAsync(ActorSystem system, string vm, TimeSpan timeout)
+    {
+        string id = VmLogJournal.PersistenceIdOf(vm);
+        var store = Persistence.Instance.Apply(system).SnapshotStoreFor(null);
+        var answer = await store.Ask<object>(new LoadSnapshot(id, SnapshotSelectionCriteria.Latest, long.MaxValue), timeout);
+        var selected = answer switch
+        {
+            LoadSnapshotResult result => result.Snapshot,
+            LoadSnapshotFailed failed => throw failed.Cause,
+            _ => throw new InvalidOperationException($"unexpected answer from the snapshot store: {answer.GetType().Name}"),
+        };
+        Stored<VmLogJournal.Checkpoint>? checkpoint = selected?.Snapshot is VmLogJournal.Checkpoint full
+            ? new(full, selected.Metadata.SequenceNr, DateTime.SpecifyKind(selected.Metadata.Timestamp, DateTimeKind.Utc))
+            : null;
+        long from = checkpoint is null ? 1 : checkpoint.SequenceNr + 1;
+        var events = await EventsAsync(system, id, from);
+        return new History(checkpoint, OfType<VmLogJournal.Increment>(events), OfType<VmLogJournal.LogBatch>(events));
+    }
+
+    /// <summary>Null when the journal holds no create of <paramref name="vm"/>.</summary>
+    public static async Task<Definition?> LoadDefinitionAsync(ActorSystem system, string vm)
+    {
+        var defined = OfType<ProtectedVm.Defined>(await EventsAsync(system, $"vm-{vm}", 1)).LastOrDefault();
+        return defined is null ? null : new Definition(defined.Event.Image, defined.Event.MemorySize);
+    }
+
+    /// <summary>The log segments of <paramref name="batches"/>, in order; a corrupt one is refused with its batch named.</summary>
+    public static IEnumerable<LogSegment> Segments(IEnumerable<VmLogJournal.LogBatch> batches)
+    {
+        foreach (var batch in batches)
+        {
+            int offset = 0;
+            while (offset < batch.Segments.Length)
+            {
+                var rest = batch.Segments.AsSpan(offset);
+                long length = LogCodec.FrameLength(rest);
+                if (length < 0 || length > rest.Length)
+                    throw new LogFormatException($"journal batch {batch.FirstEntry} is cut short at byte {offset}");
+                yield return LogCodec.Decode(batch.Segments.AsSpan(offset, (int)length), $"journal batch {batch.FirstEntry}");
+                offset += (int)length;
+            }
+        }
+    }
+
+    private static async Task<IReadOnlyList<EventEnvelope>> EventsAsync(ActorSystem system, string persistenceId, long from)
+    {
+        var journal = PersistenceQuery.Get(system).ReadJournalFor<SqlReadJournal>(SqlReadJournal.Identifier);
+        return await journal.CurrentEventsByPersistenceId(persistenceId, from, long.MaxValue)
+            .RunWith(Sink.Seq<EventEnvelope>(), system.Materializer());
+    }
+
+    // The SQL journal stores DateTime.UtcNow.Ticks as an event's timestamp.
+    private static List<Stored<T>> OfType<T>(IEnumerable<EventEnvelope> events) =>
+        events.Where(e => e.Event is T).Select(e => new Stored<T>((T)e.Event, e.SequenceNr, new DateTime(e.Timestamp, DateTimeKind.Utc))).ToList();
+}
