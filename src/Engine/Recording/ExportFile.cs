@@ -130,7 +130,7 @@ public static class ExportFile
                     break;
                 case Kind.Segment:
                     string where = $"{record.Where} (log segment {segments.Count}, entries from #{nextEntry})";
-                    if (segments.Count == 0) CheckStart(chainAt, info);
+                    if (segments.Count == 0) CheckStart(chainAt, info, where);
                     var segment = LogCodec.Decode(record.Payload, where);
                     if (segment.FirstEntryIndex != nextEntry || segment.Horizon < horizon)
                         throw new LogFormatException($"export corrupt: {where} does not follow the segment before it");
@@ -139,7 +139,7 @@ public static class ExportFile
                     horizon = segment.Horizon;
                     break;
                 case Kind.End:
-                    if (segments.Count == 0) CheckStart(chainAt, info);
+                    if (segments.Count == 0) CheckStart(chainAt, info, record.Where);
                     CheckEnd(record, checkpoint is null ? 0 : 1, increments.Count, segments.Count);
                     if (reader.Offset != bytes.Length)
                         throw new LogFormatException($"export corrupt: {bytes.Length - reader.Offset} stray bytes after the end record (byte offset {reader.Offset})");
@@ -152,11 +152,12 @@ public static class ExportFile
         }
     }
 
-    private static void CheckStart(CheckpointHeader? chainAt, ExportInfo info)
+    /// <summary>At the first record after the checkpoints: they must end where the info record says the export starts.</summary>
+    private static void CheckStart(CheckpointHeader? chainAt, ExportInfo info, string where)
     {
         ulong position = chainAt?.Position ?? 0;
         if (position != info.StartPosition)
-            throw new LogFormatException($"export corrupt: its checkpoints end at instruction {position}, the info record says the export starts at {info.StartPosition}");
+            throw new LogFormatException($"export corrupt: at {where} the checkpoints end at instruction {position}, the info record says the export starts at {info.StartPosition}");
     }
 
     private static CheckpointHeader Checked(Record record, string what)

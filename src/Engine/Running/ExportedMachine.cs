@@ -16,7 +16,15 @@ public static class ExportedMachine
     public static Machine Start(ExportContents export, out ReplayInputs inputs)
     {
         inputs = new ReplayInputs(export.Info.FirstEntryIndex, export.Info.StartPosition);
-        var machine = new Machine(export.MemorySize, inputs);
+        Machine machine;
+        try
+        {
+            machine = new Machine(export.MemorySize, inputs);
+        }
+        catch (ArgumentOutOfRangeException e)
+        {
+            throw new LogFormatException($"export corrupt: {e.Message}");
+        }
         try
         {
             if (export.Checkpoint is { } full)

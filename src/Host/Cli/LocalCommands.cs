@@ -100,20 +100,25 @@ public static class LocalCommands
 
     public static Command Replay()
     {
-        var log = new Option<string>("--log") { Description = "event log written by record", Required = true };
+        var log = new Option<string?>("--log") { Description = "event log written by record (without it, IMAGE is an export written by `vm export`)" };
         var stats = new Option<bool>("--stats") { Description = "print instructions, time and MIPS on stderr" };
+        var to = new Option<ulong?>("--to") { Description = "export only: stop at this instruction count and print registers, pc and the state hash there" };
+        var dump = new Option<string[]>("--dump") { Description = "export only: print LEN bytes of guest memory at ADDR where the replay stops", Arity = new ArgumentArity(2, 2), AllowMultipleArgumentsPerToken = true };
         var noTranslate = NoTranslateOption();
         var gdb = GdbOption("replay the recording, forwards and backwards,");
         var watch = new Option<string?>("--watch") { Description = "print every instruction count at which the 32-bit word at ADDR changed, with the writer's pc (guest output goes to stderr)" };
         var interval = new Option<ulong>("--checkpoint-interval") { Description = "with --gdb: instructions between the snapshots reverse execution starts from", DefaultValueFactory = _ => Timeline.DefaultCheckpointInterval };
-        var command = new Command("replay", "Replay a recording: same console output, same final state, or the divergence named") { Image, log, stats, noTranslate, gdb, watch, interval };
+        var command = new Command("replay", "Replay a recording: same console output, same final state, or the divergence named") { Image, log, stats, noTranslate, gdb, watch, interval, to, dump };
         command.SetAction(parse => Guarded(() =>
         {
-            string logPath = parse.GetValue(log)!;
             var gdbEndpoint = parse.GetValue(gdb) is { } gdbText ? DebugOptions.Endpoint(gdbText) : null;
             uint? watchAddress = parse.GetValue(watch) is { } watchText ? DebugOptions.Address(watchText, "--watch") : null;
             if (gdbEndpoint is not null && watchAddress is not null) throw new UsageException("--gdb and --watch cannot be used together (in gdb, use a watchpoint)");
             if (parse.GetValue(interval) == 0) throw new UsageException("--checkpoint-interval must be at least 1");
+            if (parse.GetValue(log) is not { } logPath)
+                return ExportReplay.Run(parse.GetValue(Image)!, ExportReplayOptions.From(parse.GetValue(to), parse.GetValue(dump), gdbEndpoint, watchAddress,
+                    parse.GetValue(interval), !parse.GetValue(noTranslate), parse.GetValue(stats)));
+            if (parse.GetValue(to) is not null || parse.GetValue(dump) is { Length: > 0 }) throw new UsageException("--to and --dump replay an export (FILE without --log)");
             LogHeader header;
             List<LogSegment> segments;
             try

@@ -45,6 +45,7 @@ public static class VmCommands
         Simple("resume", "Continue guest execution", name => new ResumeVm(name)),
         Migrate(),
         Check(),
+        ExportCommand.Create(Name, Connect, Guarded),
     };
 
     /// <summary>`vm migrate NAME --secondary NODE` / `--primary NODE`: move a replica while the VM serves (moving the primary is a planned switchover).</summary>

@@ -24,9 +24,10 @@ public interface IHistoryInputs
     void AwaitInput(Machine machine);
 }
 
-/// <summary>The inputs of a local recording (a log file), from any entry on.</summary>
+/// <summary>The inputs of a recording (a log file, or an export's log, whose first entry need not be #0), from any entry on.</summary>
 public sealed class RecordedInputs : IHistoryInputs
 {
+    private readonly long _firstEntryIndex;
     private readonly LogEntry[] _entries;
     private readonly ulong[] _asyncPositions;
     private readonly LogSegment _last;
@@ -34,6 +35,7 @@ public sealed class RecordedInputs : IHistoryInputs
     public RecordedInputs(IReadOnlyList<LogSegment> segments)
     {
         if (segments.Count == 0) throw new ArgumentException("a recording has at least one segment", nameof(segments));
+        _firstEntryIndex = segments[0].FirstEntryIndex;
         _entries = segments.SelectMany(s => s.Entries).ToArray();
         _asyncPositions = _entries.Where(e => !e.IsRead).Select(e => e.Position).ToArray();
         _last = segments[^1];
@@ -49,7 +51,7 @@ public sealed class RecordedInputs : IHistoryInputs
     public InputSource ResumeAt(ulong position, long entryIndex)
     {
         var inputs = new ReplayInputs(entryIndex, position);
-        inputs.Append(new LogSegment(entryIndex, _last.Horizon, _entries[(int)entryIndex..], _last.Final, _last.FinalStateHash));
+        inputs.Append(new LogSegment(entryIndex, _last.Horizon, _entries[(int)(entryIndex - _firstEntryIndex)..], _last.Final, _last.FinalStateHash));
         return inputs;
     }
 
