@@ -21,7 +21,8 @@ public sealed class InProcessCluster : IDisposable
     private readonly int _basePort;
 
     /// <param name="directory">Shared storage of an earlier cluster to start on (a whole-cluster restart); a new one when null.</param>
-    public InProcessCluster(int basePort, int size, string? directory = null)
+    /// <param name="config">HOCON on top of every node's configuration.</param>
+    public InProcessCluster(int basePort, int size, string? directory = null, string? config = null)
     {
         _ownsDirectory = directory is null;
         _directory = directory ?? Directory.CreateTempSubdirectory("lockstep-cluster-").FullName;
@@ -31,9 +32,9 @@ public sealed class InProcessCluster : IDisposable
         for (int i = 0; i < size; i++)
         {
             var options = new NodeOptions("127.0.0.1", basePort + i, [$"127.0.0.1:{basePort}"], $"sqlite:{db}", RepoRoot.Hocon);
-            var config = ConfigurationFactory.ParseString("akka.loglevel = WARNING\nakka.cluster.split-brain-resolver.stable-after = 3s")
+            var nodeConfig = ConfigurationFactory.ParseString((config ?? "") + "\nakka.loglevel = WARNING\nakka.cluster.split-brain-resolver.stable-after = 3s")
                 .WithFallback(NodeConfig.Build(options, JournalLocation.Parse($"sqlite:{db}")));
-            var system = ActorSystem.Create("lockstep", config);
+            var system = ActorSystem.Create("lockstep", nodeConfig);
             _nodes.Add(LockstepNode.Start(system, claims));
         }
         WaitUntil(() => Alive.All(n => Cluster.Get(n.System).State.Members.Count(m => m.Status == MemberStatus.Up) == size),

@@ -12,7 +12,7 @@ public sealed class ExportRangeException(string message) : Exception(message);
 /// Cuts an export out of what the journal holds of a VM: the newest checkpoint of the chain at or
 /// before the start (the full one and the increments up to there), and the log from there to the end.
 /// A time bound means the journal's write times: the start is the newest checkpoint written at or
-/// before it, the end the last log batch written at or before it. A position bound is exact at the
+/// before it (the oldest it holds when none is that old), the end the last log batch written at or before it. A position bound is exact at the
 /// end (the log is cut there) and at the start picks the newest checkpoint at or before it; the
 /// replay then runs from that checkpoint, so the export holds the position asked for and a little before.
 /// </summary>
@@ -27,6 +27,8 @@ public static class ExportRange
         if (chain.Count == 0 && history.Batches.Count > 0 && history.Batches[0].Event.FirstEntry != 0)
             throw new ExportRangeException($"the journal of {vm} holds no checkpoint and its log does not go back to boot: nothing to start from");
         var startIndex = chain.Count == 0 ? 0 : chain.FindLastIndex(p => from is null || Before(p, from));
+        // "The last ten minutes" of a journal that holds five means those five; an instruction count it does not hold is refused.
+        if (startIndex < 0 && from?.Time is not null) startIndex = 0;
         if (startIndex < 0)
             throw new ExportRangeException($"the journal of {vm} holds its history from instruction {chain[0].Position} "
                 + $"(checkpoint written {Format(chain[0].WrittenAt)}) on; {from} is before that");
@@ -64,6 +66,8 @@ public static class ExportRange
         }
         if (to?.Position is { } wanted && wanted < start.Position)
             throw new ExportRangeException($"the export would start at instruction {start.Position} (the newest checkpoint at or before {from?.ToString() ?? "the start"}), after its end {to}");
+        if (from?.Position is { } first && first > horizon)
+            throw new ExportRangeException($"the journal's log of {vm} ends at instruction {horizon}, before {from}");
         if (to?.Time is { } toTime && from?.Time is { } fromTime && toTime < fromTime)
             throw new ExportRangeException($"--to {to} is before --from {from}");
 

@@ -20,13 +20,13 @@ public sealed class ExportSession : ReceiveActor, IWithTimers
     private readonly Guid _id;
     private byte[] _bytes = [];
 
-    private ExportSession(Guid id, ExportVm request, IActorRef requester)
+    public ExportSession(Guid id, ExportVm request, IActorRef requester)
     {
         _id = id;
         Receive<Built>(built =>
         {
             _bytes = built.Bytes;
-            requester.Tell(new ExportReady(request.Name, _id, _bytes.Length, built.Contents.Info));
+            requester.Tell(new ExportReady(request.Name, _id, _bytes.Length, built.Contents.Info, Self));
             Timers.StartSingleTimer("idle", new Idle(), IdleTimeout);
         });
         Receive<Status.Failure>(failure =>
@@ -63,13 +63,16 @@ public sealed class ExportSession : ReceiveActor, IWithTimers
         context.ActorOf(Props.Create(() => new ExportSession(id, request, requester)), ActorName(id));
     }
 
-    /// <summary>Hands a read to its session; a session that is gone (read to the end, idle too long) is named in the error.</summary>
+    private static readonly TimeSpan ReadWait = TimeSpan.FromSeconds(10);
+
+    /// <summary>Hands a read to its session, on whichever node it is; a session that is gone (read to the end, idle too long) is named in the error.</summary>
     public static void Forward(IActorContext context, ReadExportChunk read)
     {
-        var session = context.Child(ActorName(read.Export));
-        if (session.IsNobody())
-            context.Sender.Tell(new ControlError($"export {read.Export} of '{read.Name}' is no longer kept on this node (idle too long, or read to its end): export again", ControlErrorKind.NotNow));
-        else session.Forward(read);
+        var sender = context.Sender;
+        read.Session.Ask<ExportChunk>(read, ReadWait).ContinueWith<object>(asked => asked.IsCompletedSuccessfully
+            ? asked.Result
+            : new ControlError($"export {read.Export} of '{read.Name}' is no longer kept (idle too long, read to its end, or its node left): export again", ControlErrorKind.NotNow))
+            .PipeTo(sender);
     }
 
     private static string ActorName(Guid export) => $"export-{export:N}";

@@ -21,10 +21,13 @@ public sealed record ExportBound(ulong? Position, DateTime? Time)
 /// </summary>
 public sealed record ExportVm(string Name, ExportBound? From, ExportBound? To) : IControlRequest;
 
-/// <summary>The export is built and kept for <paramref name="Export"/> on one node until read or idle for a while.</summary>
-public sealed record ExportReady(string Name, Guid Export, long Length, ExportInfo Info);
+/// <summary>
+/// The export is built and kept by <paramref name="Session"/> on one node until read or idle for a while. A client's
+/// next request may reach another node's gateway (ClusterClient picks the receptionist), which forwards reads there.
+/// </summary>
+public sealed record ExportReady(string Name, Guid Export, long Length, ExportInfo Info, Akka.Actor.IActorRef Session);
 
 /// <summary>The next piece of an export. Reply: <see cref="ExportChunk"/> (empty past the end).</summary>
-public sealed record ReadExportChunk(string Name, Guid Export, long Offset) : IControlRequest;
+public sealed record ReadExportChunk(string Name, Guid Export, Akka.Actor.IActorRef Session, long Offset) : IControlRequest;
 
 public sealed record ExportChunk(Guid Export, long Offset, byte[] Data);

@@ -20,7 +20,7 @@ public static class ExportCommand
     public static Command Create(Argument<string> name, Func<ParseResult, ControlClient> connect, Func<Func<int>, int> guarded)
     {
         var output = new Option<string>("--out") { Description = "file to write the export to", Required = true };
-        var from = new Option<string?>("--from") { Description = "start: an instruction count, a UTC time (2026-12-01T14:30:00Z) or now-DURATION (now-5m); the newest journal checkpoint at or before it. Default: the oldest the journal holds" };
+        var from = new Option<string?>("--from") { Description = "start: an instruction count, a UTC time (2026-12-01T14:30:00Z) or now-DURATION (now-5m); the newest journal checkpoint at or before it (for a time older than the journal holds: its oldest). Default: the oldest the journal holds" };
         var to = new Option<string?>("--to") { Description = "end: an instruction count (exact), a UTC time or now-DURATION (the last log batch written by then). Default: the end of the journal's log" };
         var journal = new Option<string?>("--journal") { Description = "read the journal directly, sqlite:PATH or postgres:CONNECTION-STRING, instead of through a cluster" };
         var command = new Command("export", "Write a VM's recorded history (checkpoint, log, image) from the journal to one file for `lockstep replay FILE`") { name, output, from, to, journal };
@@ -62,7 +62,7 @@ public static class ExportCommand
             var ready = client.Ask<ExportReady>(new ExportVm(vm, from, to), BuildWait);
             while (file.Length < ready.Length)
             {
-                var chunk = client.Ask<ExportChunk>(new ReadExportChunk(vm, ready.Export, file.Length));
+                var chunk = client.Ask<ExportChunk>(new ReadExportChunk(vm, ready.Export, ready.Session, file.Length));
                 if (chunk.Offset != file.Length || chunk.Data.Length == 0)
                     throw new GatewayException($"the export of {vm} broke off at byte {file.Length} of {ready.Length}");
                 file.Write(chunk.Data);
