@@ -47,13 +47,13 @@ public static class ExportReplay
         var info = export.Info;
         var machine = ExportedMachine.Start(export, out _);
         machine.UseTranslator = options.Translate;
-        Console.Error.WriteLine($"export of {info.VmName}: instructions {info.StartPosition:N0} to {info.EndPosition:N0}, "
-            + $"{(export.Checkpoint is null ? "from boot" : $"from a checkpoint and {export.Increments.Count} increments")}; "
-            + $"journal times {Time(info.StartTime)} to {Time(info.EndTime)}");
         if (options.To is { } beyond && beyond > info.EndPosition)
             throw new UsageException($"--to {beyond}: the export ends at instruction {info.EndPosition}");
         if (options.To is { } before && before < info.StartPosition)
             throw new UsageException($"--to {before}: the export starts at instruction {info.StartPosition}");
+        Console.Error.WriteLine($"export of {info.VmName}: instructions {info.StartPosition:N0} to {info.EndPosition:N0}, "
+            + $"{(export.Checkpoint is null ? "from boot" : $"from a checkpoint and {export.Increments.Count} increments")}; "
+            + $"journal times {Time(info.StartTime)} to {Time(info.EndTime)}");
 
         var segments = export.Segments.Count > 0 ? export.Segments : [new LogSegment(info.FirstEntryIndex, info.StartPosition, [])];
         var history = new RecordedInputs(segments);
