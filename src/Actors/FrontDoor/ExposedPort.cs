@@ -257,6 +257,7 @@ public sealed class ExposedPort : ReceiveActor, IDoorFacts, IWithTimers
         bool changed = _primary is not null;
         _primary = announce;
         Context.Watch(announce.Executor);
+        if (changed) _log.Info("front door {0} port {1}: routing to the primary on {2} (generation {3})", _vm, _port, announce.Node, announce.Generation);
         // What the old primary had not answered may have died with it; the new one gets it again (the guest drops repeats).
         if (changed || _inFlight.Count > 0) ResendInFlight();
     }
