@@ -6,7 +6,7 @@
 # fresh cluster; the fault:
 #   kill-primary    kill -9 of the primary's node (the UDP client starts at that node)
 #   kill-secondary  kill -9 of the secondary's node (both clients at the third node)
-#   stop-primary    SIGSTOP of the primary's node (the UDP client starts at that node)
+#   stop-primary    SIGSTOP of the primary's node (the UDP client starts at that node), SIGCONT 2 s later
 # Prints one line per run and min / median / max of the gaps (the silence around the fault, and the longest
 # silence after it, while the VM gets a new secondary); every INCR must be answered exactly once.
 #   usage: bench/door-gap.sh FAULT [RUNS] [NODE-PORT] [VM-PORT]
