@@ -5,8 +5,8 @@ A UDP client sends one INCR at a time to a node's address and, without an answer
 same request (same id) to the next node's address; a TCP client keeps one connection to one node and never
 resends (the front door has to make up for a failover). Both stamp every answer on arrival. Once both are
 answered steadily the fault comes (this process sends the signal, so its moment is known exactly); the
-silence each client saw around the fault is the failover gap (the longest silence after it, while
-the VM is re-protected, is reported beside it), printed next to the normal gap between
+longest silence each client saw from the fault on is the failover gap (with the moment it ended, which
+tells the takeover from the re-protection that follows it), printed next to the normal gap between
 answers before the fault. Every answer is checked: request i of a stream must be answered i (each INCR
 executed exactly once).
   usage: door_client.py PORT HOSTS UDP_START TCP_HOST VICTIM_PID SIGNAL [BEFORE] [AFTER]
@@ -74,17 +74,13 @@ def tcp_stream(port, host, key, count, stamps, answers, stop, errors):
 
 
 def gap(stamps, t_fault):
-    """In ms: the silence around the fault (the last answer before it to the first after it), the longest
-    silence after that (re-protection: a new secondary's acks gate the outputs again), and the normal
-    spacing of answers before the fault (p50)."""
+    """In ms: the longest silence from the fault on (the takeover, and a new secondary's first acks, which gate
+    the outputs again), when it ended counted from the fault, and the normal spacing of answers before it (p50)."""
     nan = float("nan")
     before = sorted(stamps[i] - stamps[i - 1] for i in range(1, len(stamps)) if stamps[i] < t_fault)
-    first = next((i for i in range(1, len(stamps)) if stamps[i] >= t_fault), None)
-    if first is None:
-        return nan, nan, nan
-    around = stamps[first] - stamps[first - 1]
-    later = max((stamps[i] - stamps[i - 1] for i in range(first + 1, len(stamps))), default=nan)
-    return around * 1000, later * 1000, before[len(before) // 2] * 1000 if before else nan
+    after = [(stamps[i] - stamps[i - 1], stamps[i] - t_fault) for i in range(1, len(stamps)) if stamps[i] >= t_fault]
+    worst = max(after) if after else (nan, nan)
+    return worst[0] * 1000, worst[1] * 1000, before[len(before) // 2] * 1000 if before else nan
 
 
 def exact(answers):
@@ -125,11 +121,11 @@ def main():
     stop.set()
     udp.join(5)
     tcp.join(5)
-    udp_gap, udp_later, udp_normal = gap(udp_stamps, t_fault)
-    tcp_gap, tcp_later, tcp_normal = gap(tcp_stamps, t_fault)
+    udp_gap, udp_ended, udp_normal = gap(udp_stamps, t_fault)
+    tcp_gap, tcp_ended, tcp_normal = gap(tcp_stamps, t_fault)
     fault_at = time.strftime("%H:%M:%S", time.gmtime(t_fault)) + f".{int(t_fault * 1000) % 1000:03d}"
-    print(f"fault_at={fault_at} udp_gap_ms={udp_gap:.0f} udp_later_ms={udp_later:.0f} udp_normal_ms={udp_normal:.1f} udp_answers={len(udp_answers)} udp_resends={result.get('resends', '?')} "
-          f"udp_exact={exact(udp_answers).replace(' ', '')} tcp_gap_ms={tcp_gap:.0f} tcp_later_ms={tcp_later:.0f} tcp_normal_ms={tcp_normal:.1f} "
+    print(f"fault_at={fault_at} udp_gap_ms={udp_gap:.0f} udp_gap_ended_ms={udp_ended:.0f} udp_normal_ms={udp_normal:.1f} udp_answers={len(udp_answers)} udp_resends={result.get('resends', '?')} "
+          f"udp_exact={exact(udp_answers).replace(' ', '')} tcp_gap_ms={tcp_gap:.0f} tcp_gap_ended_ms={tcp_ended:.0f} tcp_normal_ms={tcp_normal:.1f} "
           f"tcp_answers={len(tcp_answers)} tcp_exact={exact(tcp_answers).replace(' ', '')} tcp_errors={len(errors)}")
     for e in errors:
         print(f"door_client: {e}", file=sys.stderr)
