@@ -25,8 +25,20 @@ public sealed record FrontDoorSettings(int MaxPacket, TimeSpan RetryBind, TimeSp
         // The guest's network device takes no more than this; a larger limit would only move the refusal into the guest.
         if (max < 1 || max > GuestMaxPacket)
             throw new ArgumentException($"lockstep.front-door.max-packet = {max}: use 1 to {GuestMaxPacket}");
-        var age = section.GetTimeSpan("max-datagram-age", Default.MaxDatagramAge);
+        var age = Duration(section, "max-datagram-age", Default.MaxDatagramAge);
         if (age <= TimeSpan.Zero) throw new ArgumentException($"lockstep.front-door.max-datagram-age = {age.TotalMilliseconds} ms: use more than 0");
-        return new FrontDoorSettings(max, section.GetTimeSpan("retry-bind", Default.RetryBind), age);
+        return new FrontDoorSettings(max, Duration(section, "retry-bind", Default.RetryBind), age);
+    }
+
+    private static TimeSpan Duration(Config section, string name, TimeSpan fallback)
+    {
+        try
+        {
+            return section.GetTimeSpan(name, fallback);
+        }
+        catch (FormatException e)
+        {
+            throw new ArgumentException($"lockstep.front-door.{name}: {e.Message} (a duration such as 200ms)", e);
+        }
     }
 }
