@@ -87,6 +87,34 @@ public sealed class FrontDoorSocketTests
     }
 
     [Fact]
+    public void A_closed_udp_door_lets_go_of_its_port_at_once()
+    {
+        var facts = new StampedFacts();
+        int port = FreePort();
+        var door = new UdpDoor(IPAddress.Loopback, port, 1000, facts);
+        door.Start();
+        Thread.Sleep(100); // its thread waits for a datagram now, holding the socket
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        door.Dispose();
+        // The port is free once the waiting thread has let go of the socket: it is woken, not left to its next timeout.
+        UdpDoor? again = null;
+        while (again is null)
+        {
+            try
+            {
+                again = new UdpDoor(IPAddress.Loopback, port, 1000, facts);
+            }
+            catch (SocketException) when (clock.Elapsed < TimeSpan.FromSeconds(5))
+            {
+                Thread.Sleep(10);
+            }
+        }
+        again.Dispose();
+        Assert.True(clock.Elapsed < TimeSpan.FromMilliseconds(900), $"the port was free again only after {clock.Elapsed.TotalMilliseconds:F0} ms");
+        Assert.Empty(facts.Seen);
+    }
+
+    [Fact]
     public void Tcp_reports_lines_refuses_an_oversized_one_and_goes_on_with_the_next()
     {
         var facts = new Facts();

@@ -58,7 +58,24 @@ public sealed class UdpDoor : IDisposable
     public void Dispose()
     {
         _closed = true;
+        if (_stamped) Poke();
         _socket.Dispose();
+    }
+
+    /// <summary>An empty datagram to this door's own address, so its thread waiting in poll sees the close now.</summary>
+    private void Poke()
+    {
+        try
+        {
+            var local = (IPEndPoint)_socket.LocalEndPoint!;
+            var to = local.Address.Equals(IPAddress.Any) ? IPAddress.Loopback : local.Address.Equals(IPAddress.IPv6Any) ? IPAddress.IPv6Loopback : local.Address;
+            using var poke = new Socket(to.AddressFamily, SocketType.Dgram, ProtocolType.Udp);
+            poke.SendTo([], new IPEndPoint(to, local.Port));
+        }
+        catch (SocketException)
+        {
+            // The thread sees the close at its next wake-up (within a second) instead.
+        }
     }
 
     private void Receive()
@@ -95,14 +112,15 @@ public sealed class UdpDoor : IDisposable
             TimeSpan waited;
             try
             {
-                // A bounded wait, so that a closed door's thread ends.
-                length = DatagramTimestamps.Receive(_socket, buffer, 200, out client, out waited);
+                // Bounded, in case the poke at closing is lost: an idle port wakes once a second.
+                length = DatagramTimestamps.Receive(_socket, buffer, 1000, out client, out waited);
             }
             catch (Exception e) when (e is SocketException or ObjectDisposedException)
             {
                 if (!_closed) _facts.DoorFailed("udp", e.Message);
                 return;
             }
+            if (_closed) return;
             if (length >= 0 && client is not null) Report(client, buffer, length, waited);
         }
     }
