@@ -21,7 +21,9 @@ namespace Lockstep.Actors.FrontDoor;
 /// request/answer shape of the guests we run) and sends them again to a new primary as soon as its announcement
 /// arrives; without a route (before the first announcement, or once DeathWatch saw the primary die) packets go
 /// through the gateway and this actor asks for the route (<see cref="LocatePrimary"/>); the guest
-/// de-duplicates them by request id, as it does a client's own resends. UDP clients resend themselves. Repeats of an answer (a new primary resends outputs
+/// de-duplicates them by request id, as it does a client's own resends. UDP clients resend themselves; a datagram that waited
+/// longer than <see cref="FrontDoorSettings.MaxDatagramAge"/> in this node (its socket held it while the node was stalled) is
+/// dropped, since its client resent it long ago. Repeats of an answer (a new primary resends outputs
 /// whose release it cannot prove) are dropped by output sequence number.
 /// </summary>
 public sealed class ExposedPort : ReceiveActor, IDoorFacts, IWithTimers
