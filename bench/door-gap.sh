@@ -76,13 +76,16 @@ one_run() {
   local line rc=0
   line="$(python3 "$root/bench/door_client.py" "$vmport" "$(IFS=,; echo "${hosts[*]}")" "$udp_start" "${hosts[$tcp_host]}" "${pids[$victim]}" "$signal")" || rc=$?
   echo "$fault primary=$primary secondary=$secondary $line"
-  # A failover before the fault (a link silent too long on the loaded machine) changed the sides: the run did not
-  # measure what it says, and is left out of the figures (its exactly-once check still counts).
-  local fault_at
+  # The sides may have changed before the fault (a link silent too long on the loaded machine, a secondary replaced):
+  # then the run did not measure what it says and is left out of the figures (its exactly-once check still counts).
+  # The sides at the fault are the last "attaching the secondary" before it: the node that logged it, and the node named.
+  local fault_at sides
   fault_at="$(sed -n 's/.*fault_at=\([0-9:.]*\).*/\1/p' <<<"$line")"
-  if [[ -n "$fault_at" ]] && grep -h "primary lost\|secondary lost" node*.log | sed -E 's/^\[[A-Z]+\]\[[0-9/]+ ([0-9:.]+)Z\].*/\1/' |
-      awk -v f="$fault_at" '$1 < f { found = 1 } END { exit !found }'; then
-    echo "  not counted: a failover before the fault"
+  sides="$(for i in 0 1 2; do
+      sed -nE "s/^\[[A-Z]+\]\[[0-9/]+ ([0-9:.]+)Z\].*attaching the secondary on ([0-9.]+:[0-9]+).*/\1 ${hosts[$i]}:$port \2/p" "node$i.log"
+    done | sort | awk -v f="$fault_at" '$1 < f { last = $2 " " $3 } END { print last }')"
+  if [[ "$sides" != "$primary $secondary" ]]; then
+    echo "  not counted: the sides had changed before the fault (now: primary and secondary ${sides:-unknown})"
     spoiled=$((spoiled + 1))
   else
     echo "$line" >> "$results"
@@ -108,7 +111,7 @@ done
 python3 - "$results" "$fault" "$failed" "$spoiled" <<'PY'
 import re, statistics, sys
 rows = [dict(kv.split("=", 1) for kv in l.split()) for l in open(sys.argv[1]) if l.strip()]
-print(f"{sys.argv[2]}: {len(rows)} runs measured, {sys.argv[3]} failed, {sys.argv[4]} not counted (a failover before the fault)")
+print(f"{sys.argv[2]}: {len(rows)} runs measured, {sys.argv[3]} failed, {sys.argv[4]} not counted (the sides had changed before the fault)")
 for what in ("udp", "tcp"):
     gaps = sorted(float(r[f"{what}_gap_ms"]) for r in rows if f"{what}_gap_ms" in r)
     normal = sorted(float(r[f"{what}_normal_ms"]) for r in rows if f"{what}_normal_ms" in r)
