@@ -7,7 +7,7 @@
 #   kill-primary    kill -9 of the primary's node (the UDP client starts at that node)
 #   kill-secondary  kill -9 of the secondary's node (both clients at the third node)
 #   stop-primary    SIGSTOP of the primary's node (the UDP client starts at that node), SIGCONT 2 s later
-# Prints one line per run (the longest silence that ended within 3 s of the fault, and when it ended) and min / median / max; every INCR must be answered exactly once.
+# Prints one line per run (the longest silence that began within 3 s of the fault, and when it ended) and min / median / max; every INCR must be answered exactly once.
 #   usage: bench/door-gap.sh FAULT [RUNS] [NODE-PORT] [VM-PORT]
 set -euo pipefail
 fault="${1:-}"

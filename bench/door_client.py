@@ -5,7 +5,7 @@ A UDP client sends one INCR at a time to a node's address and, without an answer
 same request (same id) to the next node's address; a TCP client keeps one connection to one node and never
 resends (the front door has to make up for a failover). Both stamp every answer on arrival. Once both are
 answered steadily the fault comes (this process sends the signal, so its moment is known exactly); the
-longest silence each client saw within 3 s of the fault is the failover gap (with the moment it ended, which
+longest silence each client saw that began within 3 s of the fault is the failover gap (with the moment it ended, which
 tells the takeover from the re-protection that follows it), printed next to the normal gap between
 answers before the fault. Every answer is checked: request i of a stream must be answered i (each INCR
 executed exactly once).
@@ -77,12 +77,13 @@ WINDOW = 3.0
 
 
 def gap(stamps, t_fault):
-    """In ms: the longest silence that ended within WINDOW s of the fault (the takeover, and a new secondary's first
-    acks, which gate the outputs again; a silence later than that is the loaded machine's, not the fault's), when it
-    ended counted from the fault, and the normal spacing of answers before the fault (p50)."""
+    """In ms: the longest silence that began within WINDOW s of the fault and ended after it (the takeover, and a new
+    secondary's first acks, which gate the outputs again; a silence that begins later is the loaded machine's, not the
+    fault's), when it ended counted from the fault, and the normal spacing of answers before the fault (p50)."""
     nan = float("nan")
     before = sorted(stamps[i] - stamps[i - 1] for i in range(1, len(stamps)) if stamps[i] < t_fault)
-    after = [(stamps[i] - stamps[i - 1], stamps[i] - t_fault) for i in range(1, len(stamps)) if t_fault <= stamps[i] <= t_fault + WINDOW]
+    after = [(stamps[i] - stamps[i - 1], stamps[i] - t_fault) for i in range(1, len(stamps))
+             if stamps[i] >= t_fault and stamps[i - 1] <= t_fault + WINDOW]
     worst = max(after) if after else (nan, nan)
     return worst[0] * 1000, worst[1] * 1000, before[len(before) // 2] * 1000 if before else nan
 
