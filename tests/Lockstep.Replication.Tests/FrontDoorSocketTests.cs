@@ -48,6 +48,72 @@ public sealed class FrontDoorSocketTests
         Assert.Equal("answer", Encoding.ASCII.GetString(buffer, 0, got));
     }
 
+    /// <summary>What a stalled node's socket held: the door says how long each datagram waited before it was read.</summary>
+    private sealed class StampedFacts : IDoorFacts
+    {
+        public readonly BlockingCollection<(IPEndPoint Client, string Data, TimeSpan Waited)> Seen = [];
+        public void Datagram(IPEndPoint client, byte[] data) => throw new InvalidOperationException("the door did not give the wait");
+        public void Datagram(IPEndPoint client, byte[] data, TimeSpan waited) => Seen.Add((client, Encoding.ASCII.GetString(data), waited));
+        public void DatagramTooLarge(IPEndPoint client, int length) { }
+        public void Connected(long connection, IPEndPoint client) { }
+        public void Line(long connection, byte[] data) { }
+        public void LineTooLong(long connection) { }
+        public void ReadEnded(long connection) { }
+        public void Disconnected(long connection, string why) { }
+        public void DoorFailed(string what, string why) => Seen.Add((new IPEndPoint(IPAddress.None, 0), $"failed {what}: {why}", TimeSpan.Zero));
+    }
+
+    [Fact]
+    public void Udp_says_how_long_a_datagram_waited_in_the_socket_and_who_sent_it()
+    {
+        var facts = new StampedFacts();
+        int port = FreePort();
+        using var door = new UdpDoor(IPAddress.Loopback, port, 1000, facts);
+        using var client = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
+        client.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        var to = new IPEndPoint(IPAddress.Loopback, port);
+        // Sent before the door reads (as to a node that was stopped): it waits in the socket.
+        client.SendTo(Encoding.ASCII.GetBytes("held"), to);
+        Thread.Sleep(400);
+        door.Start();
+        Assert.True(facts.Seen.TryTake(out var held, TimeSpan.FromSeconds(5)), "the held datagram was not reported");
+        Assert.Equal("held", held.Data);
+        Assert.Equal(client.LocalEndPoint, held.Client);
+        Assert.True(held.Waited >= TimeSpan.FromMilliseconds(350), $"it waited 400 ms, the door says {held.Waited.TotalMilliseconds:F0} ms");
+        client.SendTo(Encoding.ASCII.GetBytes("fresh"), to);
+        Assert.True(facts.Seen.TryTake(out var fresh, TimeSpan.FromSeconds(5)), "the fresh datagram was not reported");
+        Assert.Equal("fresh", fresh.Data);
+        Assert.True(fresh.Waited < held.Waited - TimeSpan.FromMilliseconds(300), $"a fresh datagram waited {fresh.Waited.TotalMilliseconds:F0} ms");
+    }
+
+    [Fact]
+    public void A_closed_udp_door_lets_go_of_its_port_at_once()
+    {
+        var facts = new StampedFacts();
+        int port = FreePort();
+        var door = new UdpDoor(IPAddress.Loopback, port, 1000, facts);
+        door.Start();
+        Thread.Sleep(100); // its thread waits for a datagram now, holding the socket
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        door.Dispose();
+        // The port is free once the waiting thread has let go of the socket: it is woken, not left to its next timeout.
+        UdpDoor? again = null;
+        while (again is null)
+        {
+            try
+            {
+                again = new UdpDoor(IPAddress.Loopback, port, 1000, facts);
+            }
+            catch (SocketException) when (clock.Elapsed < TimeSpan.FromSeconds(5))
+            {
+                Thread.Sleep(10);
+            }
+        }
+        again.Dispose();
+        Assert.True(clock.Elapsed < TimeSpan.FromMilliseconds(900), $"the port was free again only after {clock.Elapsed.TotalMilliseconds:F0} ms");
+        Assert.Empty(facts.Seen);
+    }
+
     [Fact]
     public void Tcp_reports_lines_refuses_an_oversized_one_and_goes_on_with_the_next()
     {

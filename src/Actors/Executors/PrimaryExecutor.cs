@@ -4,6 +4,7 @@ using Akka.Cluster.Sharding;
 using Akka.Cluster.Tools.PublishSubscribe;
 using Akka.Event;
 using Akka.Pattern;
+using Lockstep.Actors.FrontDoor;
 using Lockstep.Actors.Placement;
 using Lockstep.Actors.Protocol;
 using Lockstep.Engine.Cpu;
@@ -137,6 +138,7 @@ public sealed class PrimaryExecutor : ReceiveActor, IPrimaryFacts, IWithTimers
         if (_launch.Claimed)
         {
             // A promoted secondary: its generation is won already, the machine goes live at once.
+            _log.Info("{0}: live as the primary of generation {1}; announcing it to every node's front door", _name, _generation);
             StartRunning();
             BecomeAlone();
         }
@@ -428,7 +430,10 @@ public sealed class PrimaryExecutor : ReceiveActor, IPrimaryFacts, IWithTimers
         var loss = _loss;
         _loss = null;
         if (loss is { Failure: true } lost)
+        {
             _history.Add(new FailoverRecord(DateTime.UtcNow, lost.Reason, 0, _node, _generation));
+            _log.Info("{0}: claimed generation {1}; going on alone, held outputs leave now", _name, _generation);
+        }
         _loop.GoAlone();
         Publish();
         BecomeAlone(failed: loss?.Secondary);
@@ -682,8 +687,11 @@ public sealed class PrimaryExecutor : ReceiveActor, IPrimaryFacts, IWithTimers
     }
 
     /// <summary>The push that front doors resend their in-flight packets on after a takeover: it must go out at once, not on a tick.</summary>
-    private void Publish() =>
+    private void Publish()
+    {
+        FrontDoorPush.TellEveryNode(Context.System, Announcement(), Self);
         DistributedPubSub.Get(Context.System).Mediator.Tell(new Publish(Topics.Primaries, Announcement()));
+    }
 
     private PrimaryAnnounce Announcement() => new(_name, _generation, Self, _node);
 

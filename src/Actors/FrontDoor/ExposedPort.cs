@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
 using System.Text;
@@ -20,12 +21,15 @@ namespace Lockstep.Actors.FrontDoor;
 /// request/answer shape of the guests we run) and sends them again to a new primary as soon as its announcement
 /// arrives; without a route (before the first announcement, or once DeathWatch saw the primary die) packets go
 /// through the gateway and this actor asks for the route (<see cref="LocatePrimary"/>); the guest
-/// de-duplicates them by request id, as it does a client's own resends. UDP clients resend themselves. Repeats of an answer (a new primary resends outputs
+/// de-duplicates them by request id, as it does a client's own resends. UDP clients resend themselves; a datagram that waited
+/// longer than <see cref="FrontDoorSettings.MaxDatagramAge"/> in this node (its socket held it while the node was stalled) is
+/// dropped, since its client resent it long ago. Repeats of an answer (a new primary resends outputs
 /// whose release it cannot prove) are dropped by output sequence number.
 /// </summary>
 public sealed class ExposedPort : ReceiveActor, IDoorFacts, IWithTimers
 {
-    private sealed record DatagramIn(IPEndPoint Client, byte[] Data);
+    /// <param name="ArrivedAt">When the node's kernel took it in (a Stopwatch timestamp).</param>
+    private sealed record DatagramIn(IPEndPoint Client, byte[] Data, long ArrivedAt);
     private sealed record DatagramOversized(IPEndPoint Client, int Length);
     private sealed record ConnectionOpened(long Connection, IPEndPoint Client);
     private sealed record LineIn(long Connection, byte[] Data);
@@ -36,6 +40,7 @@ public sealed class ExposedPort : ReceiveActor, IDoorFacts, IWithTimers
     private sealed record DoorBroke(string What, string Why);
     private sealed record TryOpen;
     private sealed record ResendNow;
+    private sealed record ReportStale;
 
     /// <summary>Packets kept per peer for a new primary; the kv guest remembers as many request ids per peer.</summary>
     private const int MaxInFlightPerPeer = 64;
@@ -70,6 +75,7 @@ public sealed class ExposedPort : ReceiveActor, IDoorFacts, IWithTimers
     private PrimaryAnnounce? _primary;
     private DateTime _lastLocate = DateTime.MinValue;
     private long _clock;
+    private int _staleDropped;
 
     public ITimerScheduler Timers { get; set; } = null!;
 
@@ -94,6 +100,11 @@ public sealed class ExposedPort : ReceiveActor, IDoorFacts, IWithTimers
         });
         Receive<DatagramIn>(d =>
         {
+            if (Stopwatch.GetElapsedTime(d.ArrivedAt) > _settings.MaxDatagramAge)
+            {
+                DropStale();
+                return;
+            }
             uint peer = PeerIds.ForDatagram(_port, d.Client);
             _datagramPeers[peer] = (d.Client, ++_clock);
             if (_datagramPeers.Count > MaxDatagramPeers) Forget(_datagramPeers.MinBy(kv => kv.Value.Heard).Key);
@@ -151,6 +162,12 @@ public sealed class ExposedPort : ReceiveActor, IDoorFacts, IWithTimers
             else _log.Warning("front door {0} port {1}: a packet was refused: {2}", _vm, _port, e.Message);
         });
         Receive<ResendNow>(_ => ResendInFlight());
+        Receive<ReportStale>(_ =>
+        {
+            _log.Warning("front door {0} port {1}: dropped {2} datagrams that waited more than {3} ms in this node (stalled?); their clients resend",
+                _vm, _port, _staleDropped, _settings.MaxDatagramAge.TotalMilliseconds);
+            _staleDropped = 0;
+        });
         Receive<VmRemoved>(_ => { });
         Receive<SubscribeAck>(_ => { });
     }
@@ -257,6 +274,7 @@ public sealed class ExposedPort : ReceiveActor, IDoorFacts, IWithTimers
         bool changed = _primary is not null;
         _primary = announce;
         Context.Watch(announce.Executor);
+        if (changed) _log.Info("front door {0} port {1}: routing to the primary on {2} (generation {3})", _vm, _port, announce.Node, announce.Generation);
         // What the old primary had not answered may have died with it; the new one gets it again (the guest drops repeats).
         if (changed || _inFlight.Count > 0) ResendInFlight();
     }
@@ -273,6 +291,12 @@ public sealed class ExposedPort : ReceiveActor, IDoorFacts, IWithTimers
         else return; // a connection that closed meanwhile
         if (failed is not null) _log.Info("front door {0} port {1}: an answer to peer {2} was not delivered: {3}", _vm, _port, packet.Peer, failed);
         if (_draining.Contains(connection) && InFlight(packet.Peer) == 0) CloseConnection(connection);
+    }
+
+    /// <summary>Counted, and logged once for a burst (a stall leaves many in the socket).</summary>
+    private void DropStale()
+    {
+        if (_staleDropped++ == 0) Timers.StartSingleTimer("stale", new ReportStale(), TimeSpan.FromSeconds(1));
     }
 
     private int InFlight(uint peer) => _inFlight.TryGetValue(peer, out var queue) ? queue.Count : 0;
@@ -296,7 +320,9 @@ public sealed class ExposedPort : ReceiveActor, IDoorFacts, IWithTimers
 
     // ---- IDoorFacts: called on the doors' threads, handed on as messages ----
 
-    void IDoorFacts.Datagram(IPEndPoint client, byte[] data) => _self.Tell(new DatagramIn(client, data));
+    void IDoorFacts.Datagram(IPEndPoint client, byte[] data) => _self.Tell(new DatagramIn(client, data, Stopwatch.GetTimestamp()));
+    void IDoorFacts.Datagram(IPEndPoint client, byte[] data, TimeSpan waited) =>
+        _self.Tell(new DatagramIn(client, data, Stopwatch.GetTimestamp() - (long)(waited.TotalSeconds * Stopwatch.Frequency)));
     void IDoorFacts.DatagramTooLarge(IPEndPoint client, int length) => _self.Tell(new DatagramOversized(client, length));
     void IDoorFacts.Connected(long connection, IPEndPoint client) => _self.Tell(new ConnectionOpened(connection, client));
     void IDoorFacts.Line(long connection, byte[] data) => _self.Tell(new LineIn(connection, data));

@@ -49,6 +49,12 @@ public sealed class FrontDoor : ReceiveActor
             _states[key] = changed.State;
             Report(changed.Vm);
         });
+        // A primary's announcement pushed straight here (FrontDoorPush): to this VM's ports at once.
+        Receive<PrimaryAnnounce>(announce =>
+        {
+            foreach (var (key, port) in _ports)
+                if (key.Vm == announce.Name) port.Forward(announce);
+        });
         Receive<SubscribeAck>(_ => { });
     }
 

@@ -5,12 +5,17 @@ namespace Lockstep.Actors.FrontDoor;
 /// <summary>The `lockstep.front-door` section of a node's configuration.</summary>
 /// <param name="MaxPacket">Largest datagram or TCP line passed to a guest; anything longer is refused.</param>
 /// <param name="RetryBind">How often a listener that could not be opened is tried again.</param>
-public sealed record FrontDoorSettings(int MaxPacket, TimeSpan RetryBind)
+/// <param name="MaxDatagramAge">
+/// A datagram that waited longer than this in the node before it would be forwarded (in its socket while the node
+/// was stalled, in the port's mailbox) is dropped. Its client resent it long ago, perhaps through another node, and a
+/// copy arriving at the primary after the client went on by more requests than the guest remembers would run again.
+/// </param>
+public sealed record FrontDoorSettings(int MaxPacket, TimeSpan RetryBind, TimeSpan MaxDatagramAge)
 {
     /// <summary>The most a guest's network device takes in one packet (the engine's GuestMaxPacket).</summary>
     public const int GuestMaxPacket = 64 * 1024;
 
-    public static readonly FrontDoorSettings Default = new(GuestMaxPacket, TimeSpan.FromSeconds(5));
+    public static readonly FrontDoorSettings Default = new(GuestMaxPacket, TimeSpan.FromSeconds(5), TimeSpan.FromMilliseconds(200));
 
     public static FrontDoorSettings From(Config config)
     {
@@ -20,6 +25,20 @@ public sealed record FrontDoorSettings(int MaxPacket, TimeSpan RetryBind)
         // The guest's network device takes no more than this; a larger limit would only move the refusal into the guest.
         if (max < 1 || max > GuestMaxPacket)
             throw new ArgumentException($"lockstep.front-door.max-packet = {max}: use 1 to {GuestMaxPacket}");
-        return new FrontDoorSettings(max, section.GetTimeSpan("retry-bind", Default.RetryBind));
+        var age = Duration(section, "max-datagram-age", Default.MaxDatagramAge);
+        if (age <= TimeSpan.Zero) throw new ArgumentException($"lockstep.front-door.max-datagram-age = {age.TotalMilliseconds} ms: use more than 0");
+        return new FrontDoorSettings(max, Duration(section, "retry-bind", Default.RetryBind), age);
+    }
+
+    private static TimeSpan Duration(Config section, string name, TimeSpan fallback)
+    {
+        try
+        {
+            return section.GetTimeSpan(name, fallback);
+        }
+        catch (FormatException e)
+        {
+            throw new ArgumentException($"lockstep.front-door.{name}: {e.Message} (a duration such as 200ms)", e);
+        }
     }
 }

@@ -7,6 +7,9 @@ public interface IDoorFacts
 {
     void Datagram(IPEndPoint client, byte[] data);
 
+    /// <summary>A datagram that sat <paramref name="waited"/> in the socket before it was read (zero where the kernel does not say).</summary>
+    void Datagram(IPEndPoint client, byte[] data, TimeSpan waited) => Datagram(client, data);
+
     void DatagramTooLarge(IPEndPoint client, int length);
 
     void Connected(long connection, IPEndPoint client);

@@ -6,7 +6,8 @@ namespace Lockstep.Replication.FrontDoor;
 /// <summary>
 /// One exposed UDP port on this node: a thread receives datagrams and reports them; answers are sent
 /// from the caller's thread. The receive buffer holds any IPv4 datagram whole, so an oversized one is
-/// seen at its full length and refused, never cut.
+/// seen at its full length and refused, never cut. Where the kernel stamps arrivals (<see cref="DatagramTimestamps"/>),
+/// each datagram is reported with how long it waited in the socket before it was read.
 /// </summary>
 public sealed class UdpDoor : IDisposable
 {
@@ -16,6 +17,7 @@ public sealed class UdpDoor : IDisposable
     private readonly int _maxPacket;
     private readonly IDoorFacts _facts;
     private readonly Thread _thread;
+    private readonly bool _stamped;
     private volatile bool _closed;
 
     /// <exception cref="SocketException">The port cannot be bound (in use, no such address).</exception>
@@ -33,7 +35,8 @@ public sealed class UdpDoor : IDisposable
             _socket.Dispose();
             throw;
         }
-        _thread = new Thread(Receive) { IsBackground = true, Name = $"udp-door-{port}" };
+        _stamped = DatagramTimestamps.TryEnable(_socket);
+        _thread = new Thread(_stamped ? ReceiveStamped : Receive) { IsBackground = true, Name = $"udp-door-{port}" };
     }
 
     public void Start() => _thread.Start();
@@ -55,7 +58,24 @@ public sealed class UdpDoor : IDisposable
     public void Dispose()
     {
         _closed = true;
+        if (_stamped) Poke();
         _socket.Dispose();
+    }
+
+    /// <summary>An empty datagram to this door's own address, so its thread waiting in poll sees the close now.</summary>
+    private void Poke()
+    {
+        try
+        {
+            var local = (IPEndPoint)_socket.LocalEndPoint!;
+            var to = local.Address.Equals(IPAddress.Any) ? IPAddress.Loopback : local.Address.Equals(IPAddress.IPv6Any) ? IPAddress.IPv6Loopback : local.Address;
+            using var poke = new Socket(to.AddressFamily, SocketType.Dgram, ProtocolType.Udp);
+            poke.SendTo([], new IPEndPoint(to, local.Port));
+        }
+        catch (SocketException)
+        {
+            // The thread sees the close at its next wake-up (within a second) instead.
+        }
     }
 
     private void Receive()
@@ -78,9 +98,36 @@ public sealed class UdpDoor : IDisposable
                 if (!_closed) _facts.DoorFailed("udp", e.Message);
                 return;
             }
-            var client = (IPEndPoint)from;
-            if (length > _maxPacket) _facts.DatagramTooLarge(client, length);
-            else _facts.Datagram(client, buffer.AsSpan(0, length).ToArray());
+            Report((IPEndPoint)from, buffer, length, TimeSpan.Zero);
         }
+    }
+
+    private void ReceiveStamped()
+    {
+        var buffer = new byte[Math.Max(ReceiveBuffer, _maxPacket + 1)];
+        while (!_closed)
+        {
+            int length;
+            IPEndPoint? client;
+            TimeSpan waited;
+            try
+            {
+                // Bounded, in case the poke at closing is lost: an idle port wakes once a second.
+                length = DatagramTimestamps.Receive(_socket, buffer, 1000, out client, out waited);
+            }
+            catch (Exception e) when (e is SocketException or ObjectDisposedException)
+            {
+                if (!_closed) _facts.DoorFailed("udp", e.Message);
+                return;
+            }
+            if (_closed) return;
+            if (length >= 0 && client is not null) Report(client, buffer, length, waited);
+        }
+    }
+
+    private void Report(IPEndPoint client, byte[] buffer, int length, TimeSpan waited)
+    {
+        if (length > _maxPacket) _facts.DatagramTooLarge(client, length);
+        else _facts.Datagram(client, buffer.AsSpan(0, length).ToArray(), waited);
     }
 }

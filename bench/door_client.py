@@ -1,0 +1,142 @@
+#!/usr/bin/env python3
+"""The client of bench/door-gap.sh: plain sockets through the front door, as any program would talk to a VM.
+
+A UDP client sends one INCR at a time to a node's address and, without an answer after 50 ms, sends the
+same request (same id) to the next node's address; a TCP client keeps one connection to one node and never
+resends (the front door has to make up for a failover). Both stamp every answer on arrival. Once both are
+answered steadily the fault comes (this process sends the signal, so its moment is known exactly); the
+longest silence each client saw that began within 3 s of the fault is the failover gap (with the moment it ended, which
+tells the takeover from the re-protection that follows it), printed next to the normal gap between
+answers before the fault. Every answer is checked: request i of a stream must be answered i (each INCR
+executed exactly once).
+  usage: door_client.py PORT HOSTS UDP_START TCP_HOST VICTIM_PID SIGNAL [BEFORE] [AFTER]
+"""
+import os
+import signal
+import socket
+import sys
+import threading
+import time
+
+RESEND = 0.05
+
+
+def udp_stream(port, hosts, start, key, count, stamps, answers, stop):
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    at, resends = start, 0
+    for i in range(1, count + 1):
+        if stop.is_set():
+            break
+        request = f"u{i} INCR {key}".encode()
+        sock.sendto(request, (hosts[at], port))
+        while True:
+            sock.settimeout(RESEND)
+            try:
+                data, _ = sock.recvfrom(65536)
+            except socket.timeout:
+                at = (at + 1) % len(hosts)  # the next node's address, the same request id
+                resends += 1
+                sock.sendto(request, (hosts[at], port))
+                continue
+            except ConnectionRefusedError:
+                continue  # an ICMP "port unreachable" for an earlier send (a node that died): wait on
+            rid, _, value = data.decode().partition(" ")
+            if rid != f"u{i}":
+                continue  # a late answer to an earlier request (its resend was answered too): dropped
+            stamps.append(time.time())
+            answers.append(value)
+            break
+        time.sleep(0.002)
+    return resends
+
+
+def tcp_stream(port, host, key, count, stamps, answers, stop, errors):
+    try:
+        sock = socket.create_connection((host, port), timeout=30)
+        reader = sock.makefile("rb")
+        for i in range(1, count + 1):
+            if stop.is_set():
+                break
+            sock.sendall(f"t{i} INCR {key}\n".encode())
+            while True:
+                line = reader.readline()
+                if not line:
+                    raise ConnectionError("the front door closed the connection")
+                rid, _, value = line.decode().rstrip("\n").partition(" ")
+                if rid == f"t{i}":
+                    break
+            stamps.append(time.time())
+            answers.append(value)
+            time.sleep(0.002)
+        sock.close()
+    except Exception as e:  # a reset or a timeout is a result here: reported, the run fails
+        errors.append(f"TCP to {host}: {type(e).__name__}: {e}")
+
+
+WINDOW = 3.0
+
+
+def gap(stamps, t_fault):
+    """In ms: the longest silence that began within WINDOW s of the fault and ended after it (the takeover, and a new
+    secondary's first acks, which gate the outputs again; a silence that begins later is the loaded machine's, not the
+    fault's), when it ended counted from the fault, and the normal spacing of answers before the fault (p50)."""
+    nan = float("nan")
+    before = sorted(stamps[i] - stamps[i - 1] for i in range(1, len(stamps)) if stamps[i] < t_fault)
+    after = [(stamps[i] - stamps[i - 1], stamps[i] - t_fault) for i in range(1, len(stamps))
+             if stamps[i] >= t_fault and stamps[i - 1] <= t_fault + WINDOW]
+    worst = max(after) if after else (nan, nan)
+    return worst[0] * 1000, worst[1] * 1000, before[len(before) // 2] * 1000 if before else nan
+
+
+def exact(answers):
+    wrong = [(i + 1, a) for i, a in enumerate(answers) if a != str(i + 1)]
+    return "yes" if not wrong else f"NO: {wrong[:5]}"
+
+
+def main():
+    port, hosts = int(sys.argv[1]), sys.argv[2].split(",")
+    udp_start, tcp_host, victim, sig = int(sys.argv[3]), sys.argv[4], int(sys.argv[5]), sys.argv[6]
+    before = int(sys.argv[7]) if len(sys.argv) > 7 else 100
+    after = int(sys.argv[8]) if len(sys.argv) > 8 else 300
+    count = before + after + 2000  # stops after `after` answers past the fault; the extra is headroom
+    stop = threading.Event()
+    udp_stamps, udp_answers, tcp_stamps, tcp_answers, errors, result = [], [], [], [], [], {}
+    udp = threading.Thread(target=lambda: result.setdefault("resends", udp_stream(port, hosts, udp_start, "cu", count, udp_stamps, udp_answers, stop)))
+    tcp = threading.Thread(target=tcp_stream, args=(port, tcp_host, "ct", count, tcp_stamps, tcp_answers, stop, errors))
+    udp.start()
+    tcp.start()
+    deadline = time.time() + 60
+    while (len(udp_answers) < before or len(tcp_answers) < before) and not errors and time.time() < deadline:
+        time.sleep(0.01)
+    if errors or len(udp_answers) < before or len(tcp_answers) < before:
+        stop.set()
+        print(f"door_client: not answered steadily before the fault (UDP {len(udp_answers)}, TCP {len(tcp_answers)} answers) {errors}", file=sys.stderr)
+        sys.exit(1)
+    t_fault = time.time()
+    signal_number = {"kill": signal.SIGKILL, "stop": signal.SIGSTOP}[sig]
+    os.kill(victim, signal_number)
+    u0, t0 = len(udp_answers), len(tcp_answers)
+    if signal_number == signal.SIGSTOP:
+        # The stopped node comes back 2 s later (the client has gone on by far more than the 64 request ids kv
+        # remembers): what its socket held meanwhile must not run again.
+        threading.Timer(2.0, lambda: os.kill(victim, signal.SIGCONT)).start()
+    deadline = time.time() + 60
+    while (len(udp_answers) < u0 + after or len(tcp_answers) < t0 + after) and not errors and time.time() < deadline:
+        time.sleep(0.01)
+    stop.set()
+    udp.join(5)
+    tcp.join(5)
+    udp_gap, udp_ended, udp_normal = gap(udp_stamps, t_fault)
+    tcp_gap, tcp_ended, tcp_normal = gap(tcp_stamps, t_fault)
+    fault_at = time.strftime("%H:%M:%S", time.gmtime(t_fault)) + f".{int(t_fault * 1000) % 1000:03d}"
+    print(f"fault_at={fault_at} udp_gap_ms={udp_gap:.0f} udp_gap_ended_ms={udp_ended:.0f} udp_normal_ms={udp_normal:.1f} udp_answers={len(udp_answers)} udp_resends={result.get('resends', '?')} "
+          f"udp_exact={exact(udp_answers).replace(' ', '')} tcp_gap_ms={tcp_gap:.0f} tcp_gap_ended_ms={tcp_ended:.0f} tcp_normal_ms={tcp_normal:.1f} "
+          f"tcp_answers={len(tcp_answers)} tcp_exact={exact(tcp_answers).replace(' ', '')} tcp_errors={len(errors)}")
+    for e in errors:
+        print(f"door_client: {e}", file=sys.stderr)
+    ok = not errors and exact(udp_answers) == "yes" and exact(tcp_answers) == "yes" and len(udp_answers) >= u0 + after and len(tcp_answers) >= t0 + after
+    sys.exit(0 if ok else 1)
+
+
+if __name__ == "__main__":
+    main()
