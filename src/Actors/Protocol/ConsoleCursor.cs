@@ -5,10 +5,11 @@ namespace Lockstep.Actors.Protocol;
 /// last chunk ended, whichever primary answers, so a failover shows neither a byte twice nor a gap. It tells
 /// what a reader should know besides the bytes: that some were no longer kept, or that the stream went back.
 /// </summary>
-public sealed class ConsoleCursor(string name, int? lastBytes = null)
+/// <param name="from">Where a reader that knows its place (a reconnecting page) goes on from; null: from the oldest kept, or the last <paramref name="lastBytes"/>.</param>
+public sealed class ConsoleCursor(string name, int? lastBytes = null, ulong? from = null)
 {
-    /// <summary>The offset to read from next; null before the first chunk.</summary>
-    public ulong? Next { get; private set; }
+    /// <summary>The offset to read from next; null before the first chunk (unless a place was given).</summary>
+    public ulong? Next { get; private set; } = from;
 
     public GetConsole Request(int maxBytes = ConsoleLimits.MaxChunk) => new(name, Next, Next is null ? lastBytes : null, maxBytes);
 
