@@ -37,7 +37,7 @@ public static class ConsoleFollow
         {
             var cursor = new ConsoleCursor(vm, lastBytes);
             // The first ask's errors (no such VM, no cluster) end the command: they are mistakes on the command line.
-            var step = Show(cursor, client.Ask<ConsoleChunk>(cursor.Request(), ControlClient.ReachTimeout), output, notices);
+            var step = Show(cursor, client.Ask<ConsoleChunk>(cursor.Request()), output, notices);
             DateTime? failingSince = null;
             while (!stop.IsCancellationRequested)
             {
@@ -48,7 +48,7 @@ public static class ConsoleFollow
                 }
                 try
                 {
-                    step = Show(cursor, client.Ask<ConsoleChunk>(cursor.Request(), follow ? FollowAskTimeout : ControlClient.ReachTimeout), output, notices);
+                    step = Show(cursor, client.Ask<ConsoleChunk>(cursor.Request(), follow ? FollowAskTimeout : ControlClient.ReplyTimeout), output, notices);
                     failingSince = null;
                 }
                 catch (Exception e) when (follow && IsPassing(e))
