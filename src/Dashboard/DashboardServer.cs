@@ -135,6 +135,7 @@ public sealed class DashboardServer : IAsyncDisposable
                 return Refusal(e.Error.Message, e.Error.Kind, VmOperations.StatusOf(e.Error.Kind));
             }
         });
+        ConsoleEndpoints.Map(_app, client);
         _app.MapMetrics("/metrics", metrics.Registry);
     }
 

@@ -12,6 +12,9 @@ public sealed record LockstepSettings(
     TimeSpan ClaimDelayAfterSilence,
     int VmThreads)
 {
+    /// <summary>How many of the newest console bytes a VM keeps for `vm console` (<c>lockstep.console-kept</c>).</summary>
+    public int ConsoleKeptBytes { get; init; } = Lockstep.Engine.Devices.ConsoleRing.DefaultCapacity;
+
     public static LockstepSettings Default { get; } = new(
         TimeSpan.FromMilliseconds(50), TimeSpan.FromMilliseconds(750), TimeSpan.FromMilliseconds(100),
         TimeSpan.FromMilliseconds(2), 200_000, TimeSpan.FromSeconds(30), TimeSpan.FromSeconds(1),

@@ -83,6 +83,7 @@ public sealed class PrimaryExecutor : ReceiveActor, IPrimaryFacts, IWithTimers
     private readonly List<FailoverRecord> _history;
     private readonly List<IActorRef> _hashCheckWaiters = [];
     private readonly LogBatcher _batch = new();
+    private readonly ConsoleFeed _console;
     private IActorRef _journal = ActorRefs.Nobody;
     private int _journalStarts;
 
@@ -124,6 +125,7 @@ public sealed class PrimaryExecutor : ReceiveActor, IPrimaryFacts, IWithTimers
         _history = launch.History.ToList();
         _node = NodePicker.Describe(_cluster.SelfAddress);
         _owner = NodePicker.ClaimOwner(_cluster, Self.Path.Name);
+        _console = new ConsoleFeed(_name, launch.Machine, settings.ConsoleKeptBytes);
         _loop = new PrimaryLoop(_name, launch.Machine, launch.FirstEntryIndex, launch.ReleasedSeq, settings, engine, this, launch.Filter);
     }
 
@@ -516,7 +518,8 @@ public sealed class PrimaryExecutor : ReceiveActor, IPrimaryFacts, IWithTimers
     {
         _running = true;
         _loop.Start();
-        foreach (var output in _launch.Resend) Route(output); // outputs whose release the old primary could not prove
+        // Outputs whose release the old primary could not prove; console bytes among them are in the console feed already.
+        foreach (var output in _launch.Resend.Where(o => o.Kind == OutputKind.Packet)) Route(output);
         Publish();
     }
 
@@ -547,6 +550,7 @@ public sealed class PrimaryExecutor : ReceiveActor, IPrimaryFacts, IWithTimers
         Receive<OutputReleased>(r => Route(r.Output));
         Receive<SendPacket>(send => OnSendPacket(send, Sender));
         Receive<GetVmStatus>(_ => Sender.Tell(Status()));
+        Receive<GetConsole>(request => Sender.Tell(_console.Read(request)));
         Receive<CheckReplicas>(_ => Sender.Tell(new ControlError($"VM '{_name}' has no secondary to compare with right now", ControlErrorKind.NotNow)));
         Receive<HashesCompared>(h =>
         {
@@ -720,7 +724,7 @@ public sealed class PrimaryExecutor : ReceiveActor, IPrimaryFacts, IWithTimers
     {
         if (output.Kind != OutputKind.Packet)
         {
-            if (_log.IsDebugEnabled) _log.Debug("{0} console: {1}", _name, System.Text.Encoding.UTF8.GetString(output.Data));
+            _console.Released(output);
             return;
         }
         _routes.Route(new VmPacket(_name, output.Peer, output.Seq, output.Data));

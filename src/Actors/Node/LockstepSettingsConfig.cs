@@ -13,6 +13,9 @@ public static class LockstepSettingsConfig
         if (c is null || c.IsEmpty) return d;
         int vmThreads = c.GetInt("vm-threads", d.VmThreads);
         if (vmThreads < 1) throw new ArgumentException($"lockstep.vm-threads = {vmThreads}: a node needs at least 1 VM thread");
+        long consoleKept = c.GetByteSize("console-kept") ?? d.ConsoleKeptBytes;
+        if (consoleKept is < 1 or > Lockstep.Engine.Devices.ConsoleRing.MaxCapacity)
+            throw new ArgumentException($"lockstep.console-kept = {consoleKept} bytes: keep between 1 byte and {Lockstep.Engine.Devices.ConsoleRing.MaxCapacity / (1024 * 1024)} MiB of console per VM");
         return new LockstepSettings(
             c.GetTimeSpan("heartbeat-interval", d.HeartbeatInterval),
             c.GetTimeSpan("heartbeat-timeout", d.HeartbeatTimeout),
@@ -21,6 +24,6 @@ public static class LockstepSettingsConfig
             (ulong)c.GetLong("slice-instructions", (long)d.SliceInstructions),
             c.GetTimeSpan("checkpoint-interval", d.CheckpointInterval),
             c.GetTimeSpan("claim-delay-after-silence", d.ClaimDelayAfterSilence),
-            vmThreads);
+            vmThreads) { ConsoleKeptBytes = (int)consoleKept };
     }
 }

@@ -20,6 +20,7 @@ public sealed unsafe partial class Machine
         Rtc.Save(w);
         Clint.Save(w);
         Net.Save(w);
+        ConsoleTail.Save(w);
     }
 
     internal void LoadCore(BinaryReader r)
@@ -40,6 +41,7 @@ public sealed unsafe partial class Machine
         Rtc.Load(r);
         Clint.Load(r);
         Net.Load(r);
+        ConsoleTail.Load(r);
         Outputs.Clear();
         _boundaryRequested = true;
         _nextBoundary = Position;

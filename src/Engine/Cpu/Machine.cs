@@ -96,6 +96,13 @@ public sealed unsafe partial class Machine
     /// <summary>Sequence number the next output will carry.</summary>
     public ulong NextOutputSeq { get; private set; }
 
+    /// <summary>
+    /// The newest console bytes the guest wrote, with their offsets in the run's console stream. Part of the
+    /// state (snapshots carry it), so a secondary, a promoted secondary and a machine rebuilt from a checkpoint
+    /// hold the same bytes at the same offsets as the primary did.
+    /// </summary>
+    public ConsoleRing ConsoleTail { get; } = new();
+
     /// <summary>Outputs produced and not yet taken by the host.</summary>
     public List<MachineOutput> Outputs { get; } = [];
 

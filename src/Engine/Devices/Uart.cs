@@ -14,7 +14,9 @@ internal sealed class Uart : IDevice
     public void Write(Machine machine, uint offset, uint value, int size)
     {
         // Divisor latch, FIFO control and the like are accepted and ignored: there is no line to configure.
-        if (offset == Thr) machine.EmitOutput(OutputKind.Console, 0, [(byte)value]);
+        if (offset != Thr) return;
+        machine.EmitOutput(OutputKind.Console, 0, [(byte)value]);
+        machine.ConsoleTail.Append((byte)value);
     }
 
     public void Save(BinaryWriter writer) { }

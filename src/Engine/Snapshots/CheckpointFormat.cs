@@ -26,7 +26,8 @@ public readonly record struct CheckpointHeader(ulong Chain, int Ordinal, ulong B
 public static class CheckpointFormat
 {
     public const byte Kind = 4;
-    public const byte Version = 1;
+    // 2: the core state carries the console ring (Machine.ConsoleTail).
+    public const byte Version = 2;
 
     private const int PageRecord = sizeof(int) + MemoryMap.PageSize;
     private const int ChecksumSize = sizeof(ulong);

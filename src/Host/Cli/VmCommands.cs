@@ -1,6 +1,7 @@
 using System.CommandLine;
 using Lockstep.Actors.Gateway;
 using Lockstep.Actors.Protocol;
+using Lockstep.Engine.Devices;
 using Lockstep.Engine.Loading;
 using Lockstep.Replication.FrontDoor;
 using Lockstep.Host.Cli.Client;
@@ -33,6 +34,7 @@ public static class VmCommands
         Status(),
         Watch(),
         Send(),
+        ConsoleOutput(),
         Expose(),
         Simple("failover", "Test failover: stop the primary as if its node had died", name => new TestFailover(name)),
         Simple("restart-secondary", "Restart the secondary (it catches up from the primary)", name => new RestartSecondary(name)),
@@ -178,6 +180,23 @@ public static class VmCommands
             var session = new PacketSession(client, name, parse.GetValue(peer), parse.GetValue(window),
                 TimeSpan.FromMilliseconds(parse.GetValue(retryMs)), TimeSpan.FromSeconds(parse.GetValue(timeout)));
             return session.Run(Console.In, Console.OpenStandardOutput(), Console.Error);
+        }));
+        return command;
+    }
+
+    /// <summary>`vm console NAME [--follow] [--last N]`: the guest's released console output.</summary>
+    private static Command ConsoleOutput()
+    {
+        var follow = new Option<bool>("--follow", "-f") { Description = "keep printing new console output until Ctrl-C (it continues through a failover)" };
+        var last = new Option<int?>("--last") { Description = "only the last N KiB kept (default: all that is kept, from the start of the run when it fits)" };
+        var command = new Command("console", "Print a VM's console output (what the guest wrote to its UART, released under the output rule)") { Name, follow, last };
+        command.SetAction(parse => Guarded(() =>
+        {
+            string name = parse.GetValue(Name)!;
+            int? lastKiB = parse.GetValue(last);
+            if (lastKiB is < 1 or > ConsoleRing.MaxCapacity / 1024) throw new UsageException($"--last takes 1 to {ConsoleRing.MaxCapacity / 1024} KiB");
+            using var client = Connect(parse);
+            return ConsoleFollow.Run(client, name, lastKiB * 1024, parse.GetValue(follow), Console.OpenStandardOutput(), Console.Error);
         }));
         return command;
     }
