@@ -107,7 +107,7 @@ public sealed class DurableTests(ProgramFixture program, ITestOutputHelper outpu
         Assert.True(await send.WaitForOutput(p => p.StdoutLines.Count >= 1, TimeSpan.FromSeconds(30), cluster.Cancel), "the first INCR was not answered");
         Assert.Equal("a1 1", send.StdoutLines[0]);
 
-        using (var holder = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={cluster.Journal["sqlite:".Length..]};Default Timeout=30"))
+        using (var holder = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={cluster.Journal["sqlite:".Length..]};Pooling=False"))
         {
             holder.Open();
             using (var begin = holder.CreateCommand())
@@ -134,8 +134,14 @@ public sealed class DurableTests(ProgramFixture program, ITestOutputHelper outpu
             Assert.True(journal.GetProperty("writeWaitingMs").GetDouble() > 0 || journal.GetProperty("problem").ValueKind == JsonValueKind.String,
                 $"the status does not show the journal write waiting: {seen.Json}");
             Assert.Equal("Protected", seen.State); // the VM itself runs on; only its outputs wait
+            // Explicitly: a transaction begun in SQL text is not one the connection knows to roll back on close.
+            using (var rollback = holder.CreateCommand())
+            {
+                rollback.CommandText = "ROLLBACK";
+                rollback.ExecuteNonQuery();
+            }
             cluster.Log($"the journal's write lock goes after {locked.Elapsed.TotalSeconds:F1} s");
-        } // the lock goes with the connection
+        }
 
         Assert.True(await send.WaitForOutput(p => p.StdoutLines.Count >= 2, TimeSpan.FromSeconds(60), cluster.Cancel),
             "the held answer did not leave once the journal could commit again");
