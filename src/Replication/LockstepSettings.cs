@@ -2,6 +2,7 @@ namespace Lockstep.Replication;
 
 /// <summary>Tuning of the lockstep data path (the `lockstep` HOCON section of a node; defaults here).</summary>
 /// <param name="VmThreads">Threads of the node's <see cref="Scheduling.VmScheduler"/>, which run all its VM sides.</param>
+/// <param name="Tls">When set, every lockstep link runs over mutual TLS pinned to the cluster CA, and plain-text peers are refused.</param>
 public sealed record LockstepSettings(
     TimeSpan HeartbeatInterval,
     TimeSpan HeartbeatTimeout,
@@ -10,7 +11,8 @@ public sealed record LockstepSettings(
     ulong SliceInstructions,
     TimeSpan CheckpointInterval,
     TimeSpan ClaimDelayAfterSilence,
-    int VmThreads)
+    int VmThreads,
+    Links.LinkTls? Tls = null)
 {
     /// <summary>How many of the newest console bytes a VM keeps for `vm console` (<c>lockstep.console-kept</c>).</summary>
     public int ConsoleKeptBytes { get; init; } = Lockstep.Engine.Devices.ConsoleRing.DefaultCapacity;

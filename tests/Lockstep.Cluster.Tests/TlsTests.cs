@@ -249,6 +249,8 @@ public sealed class TlsTests(ProgramFixture program, ITestOutputHelper output)
         await cluster.StartNodes();
         var before = await cluster.CreateKv("kv1");
         var primary = cluster.NodeAt(before.Primary);
+        // The lockstep channel itself is encrypted: the primary's node opened its link to the secondary's over TLS.
+        Assert.True(primary.Output.Contains(LinkOverTls), $"the primary's node opened no lockstep link over TLS:\n{TestCluster.Tail(primary.Output, 30)}");
 
         await IncrStream.Start(cluster, "kv1", 9, "a", "c", requests)
             .RunThroughFault(() => cluster.KillNode(primary), "the primary was killed", answersBefore: 30, TimeSpan.FromSeconds(90));
@@ -263,8 +265,13 @@ public sealed class TlsTests(ProgramFixture program, ITestOutputHelper output)
                 && survivors.Any(n => n.Endpoint == s.Secondary) && s.Primary != s.Secondary,
             TimeSpan.FromSeconds(20), "Protected again on the surviving nodes", survivors);
         Assert.NotEqual(primary.Endpoint, after.Primary);
+        var newPrimary = cluster.NodeAt(after.Primary);
+        Assert.True(newPrimary.Output.Contains(LinkOverTls), $"the new primary re-protected without a TLS link:\n{TestCluster.Tail(newPrimary.Output, 30)}");
         cluster.Passed();
     }
+
+    // NodeLinks' log line for a link it connected with TLS on (src/Replication/Links/NodeLinks.cs).
+    private const string LinkOverTls = "up over TLS";
 
     private static bool ChainsTo(X509Certificate2 leaf, X509Certificate2 ca)
     {

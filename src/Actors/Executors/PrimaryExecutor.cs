@@ -86,6 +86,16 @@ public sealed class PrimaryExecutor : ReceiveActor, IPrimaryFacts, IWithTimers
     private readonly ConsoleFeed _console;
     private IActorRef _journal = ActorRefs.Nobody;
     private int _journalStarts;
+    // Durable (`vm create --durable`): outputs wait for the journal. One batch is written at a time; what is cut
+    // meanwhile goes in the next one (group commit), so the rate of commits, not of segments, bounds throughput.
+    private readonly bool _durable;
+    private DateTime? _journalWriteSince;
+    // After a journal restart the batches in between are lost: commits count again from the next full checkpoint.
+    // So too at the start: a promoted secondary's predecessor may not have journaled the log up to where this one begins.
+    private bool _journalGap = true;
+    private string? _journalProblem;
+    // A promoted durable primary's resends: what its predecessor may not have journaled waits for this side's first commit.
+    private List<MachineOutput>? _resendOnCommit;
 
     private long _generation;
     private PrimaryPhase _phase = PrimaryPhase.Claiming;
@@ -126,7 +136,8 @@ public sealed class PrimaryExecutor : ReceiveActor, IPrimaryFacts, IWithTimers
         _node = NodePicker.Describe(_cluster.SelfAddress);
         _owner = NodePicker.ClaimOwner(_cluster, Self.Path.Name);
         _console = new ConsoleFeed(_name, launch.Machine, settings.ConsoleKeptBytes);
-        _loop = new PrimaryLoop(_name, launch.Machine, launch.FirstEntryIndex, launch.ReleasedSeq, settings, engine, this, launch.Filter);
+        _durable = launch.Vm.Durable;
+        _loop = new PrimaryLoop(_name, launch.Machine, launch.FirstEntryIndex, launch.ReleasedSeq, settings, engine, this, launch.Filter, _durable);
     }
 
     public static Props Props(PrimaryLaunch launch, ClaimStore claims, LockstepSettings settings, ReplicationEngine engine, IActorRef coordinators) =>
@@ -518,8 +529,10 @@ public sealed class PrimaryExecutor : ReceiveActor, IPrimaryFacts, IWithTimers
     {
         _running = true;
         _loop.Start();
-        // Outputs whose release the old primary could not prove; console bytes among them are in the console feed already.
-        foreach (var output in _launch.Resend.Where(o => o.Kind == OutputKind.Packet)) Route(output);
+        // Outputs whose release the old primary could not prove (console bytes among them are in the console feed already); a durable one's wait until this side's journal has committed.
+        var resend = _launch.Resend.Where(o => o.Kind == OutputKind.Packet).ToList();
+        if (_durable && resend.Count > 0) _resendOnCommit = resend;
+        else foreach (var output in resend) Route(output);
         Publish();
     }
 
@@ -647,9 +660,18 @@ public sealed class PrimaryExecutor : ReceiveActor, IPrimaryFacts, IWithTimers
         });
         Receive<SegmentCut>(cut =>
         {
-            if (_batch.Add(cut.Segment, cut.Encoded)) FlushBatch();
+            if (_batch.Add(cut.Segment, cut.Encoded) || (_durable && _journalWriteSince is null)) FlushBatch();
         });
-        Receive<FlushLog>(_ => FlushBatch());
+        Receive<FlushLog>(_ =>
+        {
+            if (_journalWriteSince is null) FlushBatch();
+        });
+        Receive<VmLogJournal.Committed>(OnJournalCommitted);
+        Receive<VmLogJournal.Failed>(failed =>
+        {
+            _journalProblem = failed.Reason;
+            if (_durable) _log.Warning("{0}: {1}; outputs are held until the journal writes again", _name, failed.Reason);
+        });
         Receive<CheckpointTaken>(taken =>
         {
             FlushBatch(); // batches before the checkpoint must reach the journal before it
@@ -662,6 +684,8 @@ public sealed class PrimaryExecutor : ReceiveActor, IPrimaryFacts, IWithTimers
             // batches in between are lost, so the log needs a fresh starting point.
             _log.Warning("{0}: the journal was restarted; taking a new checkpoint", _name);
             _batch.Clear();
+            _journalWriteSince = null;
+            _journalGap = true;
             _loop.RequestCheckpoint();
         });
         Receive<Terminated>(t =>
@@ -684,10 +708,45 @@ public sealed class PrimaryExecutor : ReceiveActor, IPrimaryFacts, IWithTimers
         _journal = Context.ActorOf(BackoffSupervisor.Props(options), "journal-supervisor");
     }
 
-    /// <summary>Sends what was cut since the last flush to the journal as one event.</summary>
+    /// <summary>Sends what was cut since the last flush to the journal as one event (durable: its commit comes back, and the next flush waits for it).</summary>
     private void FlushBatch()
     {
-        if (_batch.Take() is { } batch) _journal.Tell(batch);
+        if (_batch.Take() is not { } batch) return;
+        _journal.Tell(batch);
+        if (_durable) _journalWriteSince = DateTime.UtcNow;
+    }
+
+    /// <summary>The journal committed the log before <see cref="VmLogJournal.Committed.Entries"/>: a fact for the loop's gate.</summary>
+    private void OnJournalCommitted(VmLogJournal.Committed committed)
+    {
+        if (!committed.Checkpoint) _journalWriteSince = null;
+        _journalProblem = null;
+        if (committed.Checkpoint) _journalGap = false;
+        if (!_durable) return;
+        if (!_journalGap) _loop.Journaled(committed.Entries);
+        if (_resendOnCommit is { } resend && !_journalGap)
+        {
+            _resendOnCommit = null;
+            foreach (var output in resend) Route(output);
+        }
+        if (_journalWriteSince is null) FlushBatch();
+    }
+
+    private string JournalDetail() => JournalStatus() switch
+    {
+        null => "",
+        { Problem: { } problem } journal => $"; durable: {journal.HeldOutputs} outputs held, the journal is failing ({problem})",
+        { WriteWaitingMs: > 1000 } journal => $"; durable: {journal.HeldOutputs} outputs held, a journal write has waited {journal.WriteWaitingMs / 1000:F1} s",
+        var journal => $"; durable: the journal holds the log up to entry {journal.CommittedEntries}",
+    };
+
+    /// <summary>Where a durable VM's journal stands, for its status; null when not durable.</summary>
+    private DurableJournal? JournalStatus()
+    {
+        if (!_durable) return null;
+        var (held, entries) = _loop.JournalState();
+        double waiting = _journalWriteSince is { } since ? (DateTime.UtcNow - since).TotalMilliseconds : 0;
+        return new DurableJournal(entries, held, waiting, _journalProblem);
     }
 
     /// <summary>The push that front doors resend their in-flight packets on after a takeover: it must go out at once, not on a tick.</summary>
@@ -743,8 +802,8 @@ public sealed class PrimaryExecutor : ReceiveActor, IPrimaryFacts, IWithTimers
         };
         return new VmStatus(_name, state, _generation, _node, _phase == PrimaryPhase.Protected ? _secondaryNode : null,
             stats.LagMs, stats.Instructions, stats.Outputs, stats.LogBytesPerSecond, _history.ToList(),
-            _ended?.Detail ?? $"{_phase}{(_paused ? ", guest paused" : "")}; re-protection pause {stats.LastReprotectPauseMs:F1} ms",
-            new VmFigures(stats.LogBytesShipped, stats.OutputsReleased, stats.LastReprotectPauseMs, _paused));
+            (_ended?.Detail ?? $"{_phase}{(_paused ? ", guest paused" : "")}; re-protection pause {stats.LastReprotectPauseMs:F1} ms") + JournalDetail(),
+            new VmFigures(stats.LogBytesShipped, stats.OutputsReleased, stats.LastReprotectPauseMs, _paused) { Journal = JournalStatus() });
     }
 
     // ---- IPrimaryFacts: called on the loop's threads, handed on as messages ----

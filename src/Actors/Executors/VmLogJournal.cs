@@ -8,8 +8,9 @@ namespace Lockstep.Actors.Executors;
 /// Writes a VM's event log to the journal as a stream of batches (many segments per event, never
 /// a row per input), plus periodic machine checkpoints, so that any recorded execution can be
 /// replayed later and a VM can be rebuilt after losing both hosts (<see cref="VmRebuilder"/> reads
-/// it back through Akka.Persistence.Query). It runs beside the primary and never gates outputs: the
-/// lockstep channel is what makes an output safe to release. A failed write stops it; the backoff
+/// it back through Akka.Persistence.Query). It runs beside the primary; for most VMs the lockstep channel
+/// is what makes an output safe to release, but a durable VM's outputs also wait for its
+/// <see cref="Committed"/> answers, which its primary passes to the loop's output gate. A failed write stops it; the backoff
 /// supervisor its primary put it under starts it again, and it then tells the primary
 /// (<see cref="Ready"/>) so that the log gets a fresh full checkpoint.
 /// </summary>
@@ -34,11 +35,22 @@ public sealed class VmLogJournal : ReceivePersistentActor
     /// <summary>To the primary: recovered and writing.</summary>
     public sealed record Ready(string Name);
 
+    /// <summary>
+    /// To the primary: every log entry before <paramref name="Entries"/> is committed, in a batch or (<paramref name="Checkpoint"/>)
+    /// in a full checkpoint, which holds all before it even when batches were lost. A durable VM's outputs wait for this.
+    /// </summary>
+    public sealed record Committed(long Entries, bool Checkpoint);
+
+    /// <summary>To the primary: a write or the recovery failed; this writer stops and its supervisor starts it again later.</summary>
+    public sealed record Failed(string Reason);
+
     public static string PersistenceIdOf(string vm) => $"vmlog-{vm}";
 
     private readonly ILoggingAdapter _log = Context.GetLogger();
     private readonly string _name;
     private readonly IActorRef _primary;
+    // The entry indexes of the full checkpoints being saved, in order (the store answers in order).
+    private readonly Queue<long> _saving = new();
 
     public VmLogJournal(string name, IActorRef primary)
     {
@@ -50,15 +62,28 @@ public sealed class VmLogJournal : ReceivePersistentActor
         Recover<Increment>(_ => { });
         Recover<RecoveryCompleted>(_ => _primary.Tell(new Ready(_name)));
 
-        Command<LogBatch>(batch => PersistAsync(batch, _ => { }));
+        // One event, one transaction, for all the log that waited while the write before was under way (group commit).
+        Command<LogBatch>(batch => PersistAsync(batch, written => _primary.Tell(new Committed(written.EndEntry, false))));
         Command<Increment>(increment => PersistAsync(increment, _ => { }));
         // After the writes before it: a snapshot takes the sequence number of the last write confirmed, and the
         // rebuild reads the events after that number as the ones that follow the checkpoint.
-        Command<Checkpoint>(checkpoint => DeferAsync(checkpoint, SaveSnapshot));
-        Command<SaveSnapshotSuccess>(success => DeleteBefore(success.Metadata.SequenceNr));
+        Command<Checkpoint>(checkpoint => DeferAsync(checkpoint, c =>
+        {
+            _saving.Enqueue(c.EntryIndex);
+            SaveSnapshot(c);
+        }));
+        Command<SaveSnapshotSuccess>(success =>
+        {
+            if (_saving.TryDequeue(out long entries)) _primary.Tell(new Committed(entries, true));
+            DeleteBefore(success.Metadata.SequenceNr);
+        });
         // The increments that follow belong to a chain whose start is missing: a rebuild refuses them and
         // replays the log from the last checkpoint it has, whose batches stay until a full one is saved.
-        Command<SaveSnapshotFailure>(failure => _log.Warning("{0}: full checkpoint not saved: {1}", _name, failure.Cause.Message));
+        Command<SaveSnapshotFailure>(failure =>
+        {
+            _saving.TryDequeue(out _);
+            _log.Warning("{0}: full checkpoint not saved: {1}", _name, failure.Cause.Message);
+        });
         Command<DeleteMessagesSuccess>(_ => { });
         Command<DeleteMessagesFailure>(failure => _log.Warning("{0}: old log batches not deleted: {1}", _name, failure.Cause.Message));
         Command<DeleteSnapshotsSuccess>(_ => { });
@@ -81,6 +106,13 @@ public sealed class VmLogJournal : ReceivePersistentActor
         // Losing the journal copy must not stop the VM: the secondary still protects it. This actor stops
         // (what Akka.Persistence does after a failed write) and its backoff supervisor starts it again.
         _log.Error("{0}: journal event {1} not persisted: {2}", _name, sequenceNr, cause.Message);
+        _primary.Tell(new Failed($"journal write failed: {cause.Message}"));
         base.OnPersistFailure(cause, @event, sequenceNr);
+    }
+
+    protected override void OnRecoveryFailure(Exception reason, object? message = null)
+    {
+        _primary.Tell(new Failed($"journal unreadable: {reason.Message}"));
+        base.OnRecoveryFailure(reason, message);
     }
 }

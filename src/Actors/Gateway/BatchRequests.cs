@@ -21,7 +21,7 @@ public static class BatchRequests
     public static async Task<VmsCreated> Create(CreateVms batch, IActorRef directory)
     {
         var creates = batch.Names.Select((name, i) => CreateOne(directory,
-            new CreateVm(name, batch.Image, batch.MemorySize, batch.ExposeFrom is { } from ? [from + i] : null)));
+            new CreateVm(name, batch.Image, batch.MemorySize, batch.ExposeFrom is { } from ? [from + i] : null, batch.Durable)));
         return new VmsCreated(await Task.WhenAll(creates));
     }
 

@@ -21,9 +21,10 @@ public static class LockstepNode
     private const int TlsHandshakeFailureExitCode = 79;
 
     /// <summary>Starts the node's actors in an already created actor system (tests create several in one process).</summary>
-    public static NodeHandles Start(ActorSystem system, ClaimStore claims)
+    /// <param name="linkTls">When set, the node's lockstep links run over mutual TLS with this identity and CA pin.</param>
+    public static NodeHandles Start(ActorSystem system, ClaimStore claims, Replication.Links.LinkTls? linkTls = null)
     {
-        var settings = LockstepSettingsConfig.From(system.Settings.Config);
+        var settings = LockstepSettingsConfig.From(system.Settings.Config) with { Tls = linkTls };
         var sharding = ClusterSharding.Get(system);
         var shardingSettings = ClusterShardingSettings.Create(system);
         var vmRegion = sharding.Start("vm", name => ProtectedVm.Props(name, claims), shardingSettings, new VmMessageExtractor());
@@ -64,7 +65,7 @@ public static class LockstepNode
         Config config = NodeConfig.Build(options, journal);
         var setup = BootstrapSetup.Create().WithConfig(config);
         var system = options.Tls is null ? ActorSystem.Create("lockstep", setup) : ActorSystem.Create("lockstep", setup.And(options.Tls.Setup()));
-        var handles = Start(system, claims);
+        var handles = Start(system, claims, options.Tls?.Links);
         await using var companion = alongside is null ? null : await alongside(handles);
         // A node downed by the split-brain resolver terminates its actor system (and so its executors):
         // the process must not linger as a zombie member.

@@ -9,7 +9,7 @@ namespace Lockstep.Actors.Protocol;
 /// per name in the order given; a name that fails (invalid, a duplicate, no answer in time) does not stop the others.
 /// </summary>
 /// <param name="ExposeFrom">When set, the i-th VM of the list is exposed on port ExposeFrom + i of every node.</param>
-public sealed record CreateVms(IReadOnlyList<string> Names, byte[] Image, uint MemorySize, int? ExposeFrom = null) : IControlRequest
+public sealed record CreateVms(IReadOnlyList<string> Names, byte[] Image, uint MemorySize, int? ExposeFrom = null, bool Durable = false) : IControlRequest
 {
     public string Name => "";
 }

@@ -13,7 +13,7 @@ public interface IControlRequest
 
 /// <summary>Creates and starts a protected VM. Reply: <see cref="ControlOk"/>.</summary>
 /// <param name="Expose">Ports every node listens on for it (UDP and TCP); null or empty: none.</param>
-public sealed record CreateVm(string Name, byte[] Image, uint MemorySize, IReadOnlyList<int>? Expose = null) : IControlRequest;
+public sealed record CreateVm(string Name, byte[] Image, uint MemorySize, IReadOnlyList<int>? Expose = null, bool Durable = false) : IControlRequest;
 
 /// <summary>Reply: <see cref="VmList"/>. Name is unused.</summary>
 public sealed record ListVms(string Name = "") : IControlRequest;

@@ -5,4 +5,15 @@ namespace Lockstep.Actors.Protocol;
 /// <param name="OutputsReleased">Outputs let out under the output rule (VmStatus.Outputs minus this is what is held).</param>
 /// <param name="LastReprotectPauseMs">How long the VM stood still for the last secondary's snapshot; 0 before the first.</param>
 /// <param name="Paused">Guest execution stopped by the operator (`vm pause`).</param>
-public sealed record VmFigures(long LogBytesShipped, ulong OutputsReleased, double LastReprotectPauseMs, bool Paused);
+public sealed record VmFigures(long LogBytesShipped, ulong OutputsReleased, double LastReprotectPauseMs, bool Paused)
+{
+    /// <summary>A durable VM's journal as its outputs see it; null for a VM that is not durable.</summary>
+    public DurableJournal? Journal { get; init; }
+}
+
+/// <summary>Where a durable VM's journal stands: its outputs leave only once it has committed the log before them.</summary>
+/// <param name="CommittedEntries">The journal holds every log entry before this one (-1: nothing confirmed yet).</param>
+/// <param name="HeldOutputs">Outputs waiting now (for the journal, or the secondary's ack).</param>
+/// <param name="WriteWaitingMs">How long the journal write under way has taken so far; 0 when none is.</param>
+/// <param name="Problem">The journal's last failure since it last committed (outputs stay held meanwhile); null when it writes.</param>
+public sealed record DurableJournal(long CommittedEntries, int HeldOutputs, double WriteWaitingMs, string? Problem);

@@ -5,6 +5,7 @@ using Akka.Actor.Setup;
 using Akka.Configuration;
 using Akka.Event;
 using Akka.Remote.Transport.DotNetty;
+using Lockstep.Replication.Links;
 
 namespace Lockstep.Actors.Security;
 
@@ -24,6 +25,7 @@ public sealed class ClusterTls
     {
         Certificate = certificate;
         Authority = authority;
+        Links = new LinkTls(certificate, authority);
     }
 
     public X509Certificate2 Certificate { get; }
@@ -67,18 +69,10 @@ public sealed class ClusterTls
     }
 
     /// <summary>True when <paramref name="peer"/> chains to the cluster CA, and to nothing else (the system's store plays no part).</summary>
-    public bool Trusts(X509Certificate2? peer)
-    {
-        if (peer is null) return false;
-        using var chain = new X509Chain();
-        chain.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
-        chain.ChainPolicy.CustomTrustStore.Add(Authority);
-        // A test cluster's CA publishes no revocation list; the CA pin is the control here.
-        chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
-        if (!chain.Build(peer)) return false;
-        var root = chain.ChainElements[^1].Certificate;
-        return root.RawDataMemory.Span.SequenceEqual(Authority.RawDataMemory.Span);
-    }
+    public bool Trusts(X509Certificate2? peer) => Links.Trusts(peer);
+
+    /// <summary>The same identity and pin for the lockstep links, which live outside Akka.</summary>
+    public LinkTls Links { get; }
 
     /// <summary>Akka.Remote's address scheme: a TLS transport has its own, so seeds and contacts must name it.</summary>
     public static string Protocol(ClusterTls? tls) => tls is null ? "akka.tcp" : "akka.ssl.tcp";

@@ -30,6 +30,8 @@ public sealed class ProtectedVm : ReceivePersistentActor, IWithTimers
     private sealed record ProtectionSet(ProtectionMode Mode, string? ResumeOn);
     /// <summary>Every node listens on Port for this VM (with or after <see cref="Defined"/>).</summary>
     private sealed record Exposed(int Port);
+    /// <summary>The VM defined just before is durable (an event of its own, so journals written before it existed still read).</summary>
+    private sealed record MadeDurable;
 
     private sealed record NewestClaim(long Generation, string? Owner);
     private sealed record LocateTimeout;
@@ -88,6 +90,7 @@ public sealed class ProtectedVm : ReceivePersistentActor, IWithTimers
         _claims = claims;
         Recover<Defined>(d => { _spec = new LaunchSpec(_name, d.Image, d.MemorySize); _stopped = false; _exposure.Clear(); });
         Recover<Exposed>(e => _exposure.Add(e.Port));
+        Recover<MadeDurable>(_ => _spec = _spec! with { Durable = true });
         Recover<Stopped>(_ => { _stopped = true; _exposure.Clear(); });
         Recover<ProtectionSet>(Apply);
         Recover<RecoveryCompleted>(_ =>
@@ -251,13 +254,14 @@ public sealed class ProtectedVm : ReceivePersistentActor, IWithTimers
             _exposure.Clear();
             ForgetSides();
         });
+        if (create.Durable) Persist(new MadeDurable(), _ => _spec = _spec! with { Durable = true });
         var ports = (create.Expose ?? []).Distinct().Select(p => new Exposed(p)).ToList();
         PersistAll(ports, e => _exposure.Add(e.Port));
         // Runs after the handlers of the definition and of every port.
         DeferAsync(create, _ =>
         {
             string exposed = ports.Count == 0 ? "" : $", exposed on port {string.Join(", ", _exposure.Ports)} of every node";
-            sender.Tell(new ControlOk($"VM '{_name}' created{exposed}"));
+            sender.Tell(new ControlOk($"VM '{_name}' created{(create.Durable ? " (durable)" : "")}{exposed}"));
             AnnounceExposure();
             LookAtClaims();
         });

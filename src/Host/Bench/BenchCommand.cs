@@ -14,9 +14,16 @@ public static class BenchCommand
         {
             Description = "run the secondary in its own process pinned to this core (start the benchmark itself under taskset on another)",
         };
-        var lockstep = new Command("lockstep", "Latency, throughput, log bandwidth and re-protection pause of the lockstep data path") { requests, guests, secondaryCpu };
+        var tls = new Option<bool>("--tls") { Description = "instead: what TLS on the lockstep links costs (latency and throughput ratio, plain link alongside)" };
+        var trials = new Option<int>("--trials") { Description = "alternating trials of the --tls comparison", DefaultValueFactory = _ => 3 };
+        var lockstep = new Command("lockstep", "Latency, throughput, log bandwidth and re-protection pause of the lockstep data path") { requests, guests, secondaryCpu, tls, trials };
         lockstep.SetAction(parse => LocalCommands.Guarded(() =>
-            LockstepBenchmark.Run(parse.GetValue(guests)!, parse.GetValue(requests), parse.GetValue(secondaryCpu))));
+        {
+            if (!parse.GetValue(tls)) return LockstepBenchmark.Run(parse.GetValue(guests)!, parse.GetValue(requests), parse.GetValue(secondaryCpu));
+            if (parse.GetValue(secondaryCpu) is not null) throw new UsageException("--tls runs both sides in this process: leave out --secondary-cpu");
+            if (parse.GetValue(trials) < 1 || parse.GetValue(requests) < 1) throw new UsageException("--trials and --requests must be at least 1");
+            return TlsBenchmark.Run(parse.GetValue(guests)!, parse.GetValue(requests), parse.GetValue(trials));
+        }));
 
         var name = new Option<string>("--name") { Required = true };
         var secondary = new Command("secondary", "(used by --secondary-cpu) a bench secondary in a process of its own") { name };

@@ -96,13 +96,13 @@ public static class LockstepBenchmark
             + $"throughput ratio {Median(plain) / Median(prot):F3} (target >= 0.95)");
     }
 
-    private static double Median(IEnumerable<double> values)
+    internal static double Median(IEnumerable<double> values)
     {
         var sorted = values.Order().ToList();
         return sorted.Count % 2 == 1 ? sorted[sorted.Count / 2] : (sorted[sorted.Count / 2 - 1] + sorted[sorted.Count / 2]) / 2;
     }
 
-    private static Percentiles Latency(string kv, bool protect, LockstepSettings settings, BenchNodes nodes, int count, int? separate = null)
+    internal static Percentiles Latency(string kv, bool protect, LockstepSettings settings, BenchNodes nodes, int count, int? separate = null)
     {
         using var vm = new BenchVm(kv, protect, settings, nodes, separate);
         WaitReady(vm);
@@ -117,7 +117,7 @@ public static class LockstepBenchmark
         return new Percentiles(samples);
     }
 
-    private static (double OpsPerSecond, double LogBytesPerSecond, double PauseMs, double CpuUsPerRequest) KvThroughput(
+    internal static (double OpsPerSecond, double LogBytesPerSecond, double PauseMs, double CpuUsPerRequest) KvThroughput(
         string kv, bool protect, LockstepSettings settings, BenchNodes nodes, int count, int window, int? separate = null)
     {
         using var vm = new BenchVm(kv, protect, settings, nodes, separate);

@@ -91,7 +91,11 @@ public static class VmCommands
         var memory = new Option<string>("--memory") { Description = "guest RAM size, e.g. 16M", DefaultValueFactory = _ => "16M" };
         var expose = new Option<int[]>("--expose") { Description = "PORT every node listens on for this VM, UDP and TCP (repeatable; one VM only)" };
         var exposeFrom = new Option<int?>("--expose-from") { Description = "with several names: the i-th VM (from 0) is exposed on PORT+i of every node" };
-        var command = new Command("create", "Create protected VMs (primary and secondary each) and start them") { names, image, memory, expose, exposeFrom };
+        var durable = new Option<bool>("--durable")
+        {
+            Description = "an output leaves only once the secondary has acknowledged its log and the journal has committed it (survives losing both hosts)",
+        };
+        var command = new Command("create", "Create protected VMs (primary and secondary each) and start them") { names, image, memory, expose, exposeFrom, durable };
         command.SetAction(parse => Guarded(() =>
         {
             var wanted = parse.GetValue(names)!;
@@ -111,10 +115,10 @@ public static class VmCommands
             using var client = Connect(parse);
             if (wanted.Length == 1 && from is null)
             {
-                PrintOk(client.Ask<ControlOk>(new CreateVm(wanted[0], bytes, ram, ports)), $"created {wanted[0]}");
+                PrintOk(client.Ask<ControlOk>(new CreateVm(wanted[0], bytes, ram, ports, parse.GetValue(durable))), $"created {wanted[0]}");
                 return ExitCodes.Success;
             }
-            var created = client.Ask<VmsCreated>(new CreateVms(wanted, bytes, ram, from), BatchRequests.CreateWait + TimeSpan.FromSeconds(30));
+            var created = client.Ask<VmsCreated>(new CreateVms(wanted, bytes, ram, from, parse.GetValue(durable)), BatchRequests.CreateWait + TimeSpan.FromSeconds(30));
             return BatchOutput.Print(created, Console.Out, Console.Error);
         }));
         return command;

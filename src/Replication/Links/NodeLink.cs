@@ -34,7 +34,9 @@ public sealed class NodeLink
 
     private readonly NodeLinks _owner;
     private readonly Socket _socket;
-    private readonly NetworkStream _stream;
+    // The socket's stream, or the TLS stream over it once the handshake is done (the incoming side's on its reader thread).
+    private volatile Stream _stream;
+    private volatile bool _ready;
     private readonly LockstepSettings _settings;
     private readonly object _sendLock = new();
     private readonly object _closeLock = new();
@@ -62,6 +64,7 @@ public sealed class NodeLink
         _socket.SendBufferSize = SocketBuffer;
         _socket.ReceiveBufferSize = SocketBuffer;
         _stream = new NetworkStream(socket, ownsSocket: true);
+        _ready = outgoing || settings.Tls is null;
     }
 
     /// <summary>This node connected (its primaries open channels on it); false: the peer connected in.</summary>
@@ -101,13 +104,33 @@ public sealed class NodeLink
                 if (error != SocketError.Success) throw new SocketException((int)error);
             }
             socket.Blocking = true;
-            return new NodeLink(owner, socket, outgoing: true, $"{host}:{port}", settings);
+            var link = new NodeLink(owner, socket, outgoing: true, $"{host}:{port}", settings);
+            if (settings.Tls is { } tls) link.Secure(() => tls.AuthenticateAsClient(link._stream, link.Peer), timeout);
+            return link;
         }
         catch
         {
             socket.Dispose();
             throw;
         }
+    }
+
+    /// <summary>Replaces the plain stream by a TLS one, the handshake bounded by <paramref name="timeout"/> (a peer that never answers cannot hold it).</summary>
+    /// <exception cref="IOException">The handshake failed or timed out; the socket is closed.</exception>
+    private void Secure(Func<Stream> handshake, TimeSpan timeout)
+    {
+        _socket.ReceiveTimeout = (int)timeout.TotalMilliseconds;
+        try
+        {
+            _stream = handshake();
+        }
+        catch
+        {
+            _stream.Dispose();
+            throw;
+        }
+        _socket.ReceiveTimeout = 0;
+        _ready = true;
     }
 
     internal static NodeLink Accepted(NodeLinks owner, Socket socket, LockstepSettings settings) =>
@@ -172,7 +195,7 @@ public sealed class NodeLink
             lock (_sendLock)
             {
                 Interlocked.Decrement(ref _waitingToSend);
-                _socket.Send(bytes);
+                _stream.Write(bytes);
             }
             Interlocked.Exchange(ref _lastSent, Stopwatch.GetTimestamp());
         }
@@ -203,18 +226,20 @@ public sealed class NodeLink
         }
         if (!Outgoing && !_everAdmitted && Stopwatch.GetElapsedTime(_startedAt) > NodeLinks.OpenTimeout)
         {
-            Close(CloseReason.Unauthenticated, $"no channel admitted from {Peer} within {NodeLinks.OpenTimeout.TotalSeconds:0} s");
+            Close(CloseReason.Unauthenticated, _ready
+                ? $"no channel admitted from {Peer} within {NodeLinks.OpenTimeout.TotalSeconds:0} s"
+                : $"refused: no TLS handshake completed by {Peer} within {NodeLinks.OpenTimeout.TotalSeconds:0} s (plain text, or a stalled peer)");
             return;
         }
         if (Stopwatch.GetElapsedTime(Interlocked.Read(ref _lastSent)) < _settings.HeartbeatInterval / 2) return;
-        if (!Monitor.TryEnter(_sendLock)) return;
+        if (!_ready || !Monitor.TryEnter(_sendLock)) return;
         try
         {
             if (!_socket.Poll(0, SelectMode.SelectWrite)) return;
-            _socket.Send(FrameCodec.Encode(FrameCodec.LinkChannel, HeartbeatFrame.Instance));
+            _stream.Write(FrameCodec.Encode(FrameCodec.LinkChannel, HeartbeatFrame.Instance));
             Interlocked.Exchange(ref _lastSent, Stopwatch.GetTimestamp());
         }
-        catch (Exception e) when (e is SocketException or ObjectDisposedException)
+        catch (Exception e) when (e is IOException or SocketException or ObjectDisposedException)
         {
             // The reader sees the same failure and says why the link ended.
         }
@@ -248,6 +273,7 @@ public sealed class NodeLink
         {
             // Buffered: a frame's header and payload, and any frames behind them, come in one receive.
             // Inside the try: a link closed before this thread starts has its stream disposed already.
+            if (!_ready && _settings.Tls is { } tls) Secure(() => tls.AuthenticateAsServer(_stream, Peer), NodeLinks.OpenTimeout);
             var input = new BufferedStream(_stream, 64 << 10);
             while (IsOpen)
             {
@@ -261,6 +287,11 @@ public sealed class NodeLink
         catch (FrameFormatException e)
         {
             Close(CloseReason.Malformed, $"malformed frame from {Peer}: {e.Message}");
+        }
+        catch (IOException e) when (!_ready)
+        {
+            // A plain-text peer, one without a certificate of the cluster CA, or one that never finished the handshake.
+            Close(CloseReason.Unauthenticated, $"refused: {e.Message}");
         }
         catch (Exception e)
         {

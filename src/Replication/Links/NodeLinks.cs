@@ -96,6 +96,7 @@ public sealed class NodeLinks : IDisposable
     /// channel (<see cref="CloseReason.Unauthenticated"/>), not the link. Callbacks run on the link's reader thread.
     /// </summary>
     /// <exception cref="SocketException">No link: refused, unreachable, or not connected within <paramref name="connectTimeout"/>.</exception>
+    /// <exception cref="IOException">With TLS on: the TLS handshake failed (the peer is no node of the cluster CA, or speaks plain text).</exception>
     public LinkChannel Open(string host, int port, string vm, AttachToken token, Action<Frame> onFrame, Action onClosed, TimeSpan connectTimeout)
     {
         Endpoint endpoint;
@@ -114,7 +115,7 @@ public sealed class NodeLinks : IDisposable
                 link = NodeLink.Connect(this, host, port, connectTimeout, _settings);
                 lock (_lock) endpoint.Link = link;
                 link.Start();
-                Logged?.Invoke($"lockstep link to {host}:{port} up");
+                Logged?.Invoke($"lockstep link to {host}:{port} up{(_settings.Tls is null ? "" : " over TLS")}");
                 if (_disposed) link.Close(CloseReason.Local, "node links disposed");
             }
         }

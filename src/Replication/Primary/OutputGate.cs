@@ -8,8 +8,10 @@ namespace Lockstep.Replication.Primary;
 /// a log horizon beyond P. The VM thread puts outputs in and changes the mode; the channel's reader
 /// thread brings acks. Every field is under the one lock, and outputs are handed on under it too,
 /// so they leave in order whichever thread releases them.
+/// A durable VM's output also waits for the journal to have committed every log entry recorded before it
+/// (<see cref="Journaled"/>, a fact the journal's actor passes in), whatever the mode: then both hosts may die.
 /// </summary>
-public sealed class OutputGate(Action<MachineOutput> release)
+public sealed class OutputGate(Action<MachineOutput> release, bool durable = false)
 {
     private enum Mode
     {
@@ -27,6 +29,10 @@ public sealed class OutputGate(Action<MachineOutput> release)
 
     private readonly object _lock = new();
     private readonly Queue<MachineOutput> _held = new();
+    // Durable: for each held output, the log entries that must be in the journal before it leaves.
+    private readonly Queue<long> _heldEntries = new();
+    // Durable: the journal holds every entry before this one (-1: nothing known yet, so nothing leaves).
+    private long _journaledEntries = -1;
     private readonly Queue<(ulong Horizon, long Timestamp)> _shipped = new();
     private Mode _mode = Mode.Alone;
     // The secondary whose acks count; frames from any other (a dismissed one's reader may still deliver one) are ignored.
@@ -52,12 +58,25 @@ public sealed class OutputGate(Action<MachineOutput> release)
     /// <param name="releasedSeq">Where a promoted or rebuilt primary's predecessor had got to.</param>
     public void Start(ulong releasedSeq) { lock (_lock) _releasedSeq = releasedSeq; }
 
-    /// <summary>VM thread: outputs the machine just made.</summary>
-    public void Hold(List<MachineOutput> outputs)
+    /// <summary>Outputs wait for the journal (the VM was created durable).</summary>
+    public bool Durable => durable;
+
+    /// <summary>The journal holds every log entry before this one (-1: not known yet).</summary>
+    public long JournaledEntries { get { lock (_lock) return _journaledEntries; } }
+
+    /// <summary>How many outputs wait now (for an ack, a claim or the journal).</summary>
+    public int HeldCount { get { lock (_lock) return _held.Count; } }
+
+    /// <summary>VM thread: outputs the machine just made, after <paramref name="entries"/> log entries were recorded.</summary>
+    public void Hold(List<MachineOutput> outputs, long entries = 0)
     {
         lock (_lock)
         {
-            foreach (var output in outputs) _held.Enqueue(output);
+            foreach (var output in outputs)
+            {
+                _held.Enqueue(output);
+                if (durable) _heldEntries.Enqueue(entries);
+            }
             ReleaseReady();
         }
     }
@@ -151,10 +170,23 @@ public sealed class OutputGate(Action<MachineOutput> release)
         }
     }
 
+    /// <summary>Any thread: the journal has committed every log entry before <paramref name="entries"/>.</summary>
+    public void Journaled(long entries)
+    {
+        lock (_lock)
+        {
+            if (entries <= _journaledEntries) return;
+            _journaledEntries = entries;
+            ReleaseReady();
+        }
+    }
+
     private void ReleaseReady()
     {
-        while (_held.Count > 0 && !_claimPending && (_mode == Mode.Alone || (_mode == Mode.Linked && _ackedHorizon > _held.Peek().Position)))
+        while (_held.Count > 0 && !_claimPending && (_mode == Mode.Alone || (_mode == Mode.Linked && _ackedHorizon > _held.Peek().Position))
+            && (!durable || _journaledEntries >= _heldEntries.Peek()))
         {
+            if (durable) _heldEntries.Dequeue();
             var output = _held.Dequeue();
             _releasedSeq = output.Seq + 1;
             release(output);

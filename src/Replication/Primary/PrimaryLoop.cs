@@ -84,8 +84,9 @@ public sealed class PrimaryLoop
     /// <param name="releasedSeq">The first output sequence number not known to be released (a promoted or rebuilt primary's).</param>
     /// <param name="filter">The delivery marks a promoted secondary took over; null for a fresh start.</param>
     /// <param name="engine">The node's replication engine: its VM threads run this loop's steps, its links carry the channel to a secondary.</param>
+    /// <param name="durable">Outputs also wait until the journal has committed the log before them (<see cref="Journaled"/>).</param>
     public PrimaryLoop(string name, Machine machine, long firstEntryIndex, ulong releasedSeq, LockstepSettings settings, ReplicationEngine engine,
-        IPrimaryFacts facts, DeliveryFilter? filter = null)
+        IPrimaryFacts facts, DeliveryFilter? filter = null, bool durable = false)
     {
         _links = engine.Links;
         _name = name;
@@ -96,13 +97,19 @@ public sealed class PrimaryLoop
         _settings = settings;
         _facts = facts;
         _filter = filter ?? new DeliveryFilter();
-        _gate = new OutputGate(facts.Released);
+        _gate = new OutputGate(facts.Released, durable);
         _gate.Start(releasedSeq);
         _ship = new ShipPolicy(settings.ShipInterval);
         _vm = engine.Scheduler.Add($"vm-{name}-primary", Step);
     }
 
     public void Start() => _vm.Start();
+
+    /// <summary>A fact from the journal's side, any thread: it has committed every log entry before <paramref name="entries"/> (durable VMs' outputs wait for it).</summary>
+    public void Journaled(long entries) => _gate.Journaled(entries);
+
+    /// <summary>Durable: outputs waiting now, and how many log entries the journal is known to hold (-1: none yet).</summary>
+    public (int Held, long JournaledEntries) JournalState() => (_gate.HeldCount, _gate.JournaledEntries);
 
     /// <summary>Hands an arriving packet to the guest; any thread.</summary>
     public void Deliver(uint peer, byte[] data)
@@ -257,7 +264,7 @@ public sealed class PrimaryLoop
                 _produced.AddRange(_machine.Outputs);
                 _machine.Outputs.Clear();
                 _ship.Produced(_produced.Count);
-                _gate.Hold(_produced);
+                _gate.Hold(_produced, _recorder.EntryCount);
             }
             Ship(force: reason is StopReason.Waiting or StopReason.Halted or StopReason.Faulted);
             if (_hashCheckWanted && reason is StopReason.Budget or StopReason.Output) SendHashCheck();

@@ -47,6 +47,15 @@ public static class StatusJson
                     ["outputsReleased"] = figures.OutputsReleased,
                     ["lastReprotectPauseMs"] = figures.LastReprotectPauseMs,
                     ["paused"] = figures.Paused,
+                    ["journal"] = figures.Journal is { } journal
+                        ? new JsonObject
+                        {
+                            ["committedEntries"] = journal.CommittedEntries,
+                            ["heldOutputs"] = journal.HeldOutputs,
+                            ["writeWaitingMs"] = journal.WriteWaitingMs,
+                            ["problem"] = journal.Problem,
+                        }
+                        : null,
                 }
                 : null,
             ["history"] = history,

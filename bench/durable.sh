@@ -1,0 +1,104 @@
+#!/usr/bin/env bash
+# What `vm create --durable` costs: three real nodes, a protected kv VM and a durable one side by side,
+# each exposed on a port of every node (the front door), driven by a plain TCP client in alternating trials
+# of the same run (the machine may be shared: the ratios are what count).
+#  - latency: one connection, one request at a time (client, front door, primary, output rule: the durable
+#    one also waits for the journal's commit, in SQLite or PostgreSQL), 400 requests;
+#  - throughput: 8 connections with 16 requests in flight each, 4000 requests, answers over wall time.
+#   usage: bench/durable.sh [sqlite|postgres CONNECTION] [base-port] [trials]
+set -euo pipefail
+kind="${1:-sqlite}"
+if [[ "$kind" == postgres ]]; then connection="$2"; shift 2; else shift || true; fi
+base="${1:-5940}"
+trials="${2:-3}"
+root="$(cd "$(dirname "$0")/.." && pwd)"
+work="$(mktemp -d /tmp/lockstep-durable-XXXXXX)"
+lockstep=(dotnet "$root/.build/host/lockstep.dll")
+"$root/lockstep" --help >/dev/null  # build once
+journal="sqlite:$work/lockstep.db"
+[[ "$kind" == postgres ]] && journal="postgres:$connection"
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done
+  rm -rf "$work"
+}
+trap cleanup EXIT
+cd "$work"
+for i in 0 1 2; do
+  "${lockstep[@]}" node --port $((base + i)) --seeds 127.0.0.1:$base --journal "$journal" > node$i.log 2>&1 &
+  pids+=($!)
+done
+contacts="127.0.0.1:$base,127.0.0.1:$((base + 1)),127.0.0.1:$((base + 2))"
+sleep 10
+suffix="$(date +%s)"  # a PostgreSQL database may hold VMs of an earlier run
+plain="plain$suffix" durable="durable$suffix"
+"${lockstep[@]}" vm create "$plain" --image "$root/guests/bin/kv.elf" --expose $((base + 10)) --contact "$contacts" >/dev/null
+"${lockstep[@]}" vm create "$durable" --image "$root/guests/bin/kv.elf" --durable --expose $((base + 11)) --contact "$contacts" >/dev/null
+for vm in "$plain" "$durable"; do
+  for _ in $(seq 1 120); do
+    "${lockstep[@]}" vm status "$vm" --json --contact "$contacts" 2>/dev/null | grep -q '"state": *"Protected"' && break
+    sleep 0.5
+  done
+done
+sleep 2  # the front doors open the exposed ports once they hear of the VMs
+
+cat > client.py <<'PY'
+import socket, sys, time
+def run(port, connections, window, total):
+    socks = [socket.create_connection(("127.0.0.1", port)) for _ in range(connections)]
+    for s in socks: s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    per = total // connections
+    lat, sent, got, buf = [], [0] * connections, [0] * connections, [b""] * connections
+    stamps = [{} for _ in range(connections)]
+    def send(i):
+        sent[i] += 1; stamps[i][sent[i]] = time.perf_counter()
+        socks[i].sendall(f"{sent[i]} INCR k{i}\n".encode())
+    start = time.perf_counter()
+    for i in range(connections):
+        for _ in range(min(window, per)): send(i)
+    import selectors
+    sel = selectors.DefaultSelector()
+    for i, s in enumerate(socks): sel.register(s, selectors.EVENT_READ, i)
+    while sum(got) < per * connections:
+        for key, _ in sel.select(timeout=30) or [(None, None)]:
+            if key is None: sys.exit(f"no answer within 30 s ({sum(got)} of {per * connections})")
+            i = key.data
+            data = socks[i].recv(65536)
+            if not data: sys.exit("connection closed")
+            buf[i] += data
+            while b"\n" in buf[i]:
+                line, buf[i] = buf[i].split(b"\n", 1)
+                rid = int(line.split()[0]); got[i] += 1
+                lat.append((time.perf_counter() - stamps[i].pop(rid)) * 1000)
+                if sent[i] < per: send(i)
+    wall = time.perf_counter() - start
+    return lat, per * connections / wall
+mode, port = sys.argv[1], int(sys.argv[2])
+if mode == "latency":
+    lat, _ = run(port, 1, 1, 400)
+    lat = sorted(lat[20:])  # the first 20 warm up
+    print(f"{lat[len(lat)//2]:.3f} {lat[int(len(lat)*0.99)]:.3f}")
+else:
+    _, rate = run(port, 8, 16, 4000)
+    print(f"{rate:.1f}")
+PY
+echo "# durable benchmark: journal $kind, 3 nodes, load before: $(cut -d' ' -f1-3 /proc/loadavg)"
+python3 client.py throughput $((base + 10)) >/dev/null; python3 client.py throughput $((base + 11)) >/dev/null  # warm-up, not counted
+: > results.txt
+for t in $(seq 1 "$trials"); do
+  pl=$(python3 client.py latency $((base + 10))); dl=$(python3 client.py latency $((base + 11)))
+  pt=$(python3 client.py throughput $((base + 10))); dt=$(python3 client.py throughput $((base + 11)))
+  echo "$pl $dl $pt $dt" >> results.txt
+  read -r a b c d <<< "$pl $dl"
+  echo "trial $t: latency protected p50 $a ms p99 $b ms, durable p50 $c ms p99 $d ms; throughput protected $pt req/s, durable $dt req/s (ratio $(python3 -c "print(f'{$dt/$pt:.3f}')"))"
+done
+python3 - <<'PY'
+rows = [list(map(float, l.split())) for l in open("results.txt")]
+med = lambda xs: sorted(xs)[len(xs)//2]
+pp50, pp99, dp50, dp99 = (med([r[i] for r in rows]) for i in range(4))
+ratios = [r[5] / r[4] for r in rows]
+print(f"added latency of --durable (median of {len(rows)}): p50 {dp50 - pp50:+.2f} ms ({pp50:.2f} -> {dp50:.2f}), p99 {dp99 - pp99:+.2f} ms ({pp99:.2f} -> {dp99:.2f})")
+print(f"throughput ratio durable/protected, 8 connections x 16 in flight (median of {len(rows)}): {med(ratios):.3f}  (each: {', '.join(f'{r:.3f}' for r in ratios)})")
+PY
+echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"
+grep -h "outputs are held\|journal write failed" node*.log | head -3 || true
