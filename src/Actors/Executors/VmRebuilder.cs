@@ -121,10 +121,10 @@ public sealed class VmRebuilder : ReceiveActor
             int offset = 0;
             while (offset < batch.Segments.Length)
             {
-                var rest = batch.Segments.AsSpan(offset);
-                int length = (int)LogCodec.FrameLength(rest);
-                yield return LogCodec.Decode(batch.Segments.AsSpan(offset, length), $"journal batch {batch.FirstEntry}");
-                offset += length;
+                long length = LogCodec.FrameLength(batch.Segments.AsSpan(offset));
+                int take = length < 0 || length > batch.Segments.Length - offset ? batch.Segments.Length - offset : (int)length;
+                yield return LogCodec.Decode(batch.Segments.AsSpan(offset, take), $"journal batch {batch.FirstEntry} (byte offset {offset})");
+                offset += take;
             }
         }
     }
