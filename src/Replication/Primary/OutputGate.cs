@@ -44,6 +44,21 @@ public sealed class OutputGate(Action<MachineOutput> release)
     /// <summary>How far the secondary's replay trails the primary, from the last ack.</summary>
     public double LagMs { get { lock (_lock) return _lagMs; } }
 
+    /// <summary>Held outputs beyond which the guest is paused (<see cref="IsFull"/>) until they leave: a guest that
+    /// transmits while nothing can leave (no ack, or no claim yet) costs bounded memory.</summary>
+    public const int MaxHeldOutputs = 16_384;
+
+    /// <summary>Held bytes beyond which the guest is paused, as <see cref="MaxHeldOutputs"/>.</summary>
+    public const long MaxHeldBytes = 32L << 20;
+
+    private long _heldBytes;
+
+    /// <summary>So many outputs wait that the guest should make no more until some leave.</summary>
+    public bool IsFull { get { lock (_lock) return _held.Count >= MaxHeldOutputs || _heldBytes >= MaxHeldBytes; } }
+
+    /// <summary>Outputs waiting now.</summary>
+    public int HeldCount { get { lock (_lock) return _held.Count; } }
+
     /// <summary>Outputs wait for an ack (or for the next generation).</summary>
     public bool HasHeld { get { lock (_lock) return _held.Count > 0; } }
 
@@ -57,7 +72,11 @@ public sealed class OutputGate(Action<MachineOutput> release)
     {
         lock (_lock)
         {
-            foreach (var output in outputs) _held.Enqueue(output);
+            foreach (var output in outputs)
+            {
+                _held.Enqueue(output);
+                _heldBytes += output.Data.Length;
+            }
             ReleaseReady();
         }
     }
@@ -156,6 +175,7 @@ public sealed class OutputGate(Action<MachineOutput> release)
         while (_held.Count > 0 && !_claimPending && (_mode == Mode.Alone || (_mode == Mode.Linked && _ackedHorizon > _held.Peek().Position)))
         {
             var output = _held.Dequeue();
+            _heldBytes -= output.Data.Length;
             _releasedSeq = output.Seq + 1;
             release(output);
         }

@@ -47,6 +47,9 @@ public static class StatusJson
                     ["outputsReleased"] = figures.OutputsReleased,
                     ["lastReprotectPauseMs"] = figures.LastReprotectPauseMs,
                     ["paused"] = figures.Paused,
+                    ["packetsDropped"] = figures.PacketsDropped,
+                    ["heldOutputs"] = figures.HeldOutputs,
+                    ["outputsDropped"] = figures.OutputsDropped,
                 }
                 : null,
             ["history"] = history,
