@@ -12,6 +12,14 @@ internal sealed class PeerRoutes
 {
     private const int MaxBufferedPerPeer = 1024;
 
+    /// <summary>Packets kept for peers without a route, over all of them: the guest picks the peer numbers, so a cap per peer alone bounds nothing.</summary>
+    public const int MaxBuffered = 8192;
+
+    private int _buffered;
+
+    /// <summary>Packets for peers without a route that were dropped (over a cap) rather than kept.</summary>
+    public long Dropped { get; private set; }
+
     private readonly Dictionary<uint, IActorRef> _clients = [];
     private readonly Dictionary<uint, Queue<VmPacket>> _undelivered = [];
 
@@ -21,7 +29,10 @@ internal sealed class PeerRoutes
         bool changed = !_clients.TryGetValue(peer, out var known) || !known.Equals(client);
         _clients[peer] = client;
         if (_undelivered.Remove(peer, out var waiting))
+        {
+            _buffered -= waiting.Count;
             foreach (var packet in waiting) client.Tell(packet);
+        }
         return changed;
     }
 
@@ -32,9 +43,22 @@ internal sealed class PeerRoutes
             client.Tell(packet);
             return;
         }
+        if (_buffered >= MaxBuffered && !_undelivered.ContainsKey(packet.Peer))
+        {
+            Dropped++;
+            return;
+        }
         if (!_undelivered.TryGetValue(packet.Peer, out var queue)) _undelivered[packet.Peer] = queue = new Queue<VmPacket>();
         queue.Enqueue(packet);
-        while (queue.Count > MaxBufferedPerPeer) queue.Dequeue();
+        _buffered++;
+        // The oldest go first: of a peer's own, or (over the cap for all) of this peer's.
+        while (queue.Count > MaxBufferedPerPeer || (_buffered > MaxBuffered && queue.Count > 0))
+        {
+            queue.Dequeue();
+            _buffered--;
+            Dropped++;
+        }
+        if (queue.Count == 0) _undelivered.Remove(packet.Peer);
     }
 
     /// <summary>A client actor is gone: its peers have no route until a client registers them again.</summary>
@@ -48,6 +72,6 @@ internal sealed class PeerRoutes
     {
         if (!_clients.TryGetValue(peer, out var known) || !known.Equals(client)) return;
         _clients.Remove(peer);
-        _undelivered.Remove(peer);
+        if (_undelivered.Remove(peer, out var waiting)) _buffered -= waiting.Count;
     }
 }

@@ -80,6 +80,11 @@ public sealed class PrimaryExecutor : ReceiveActor, IPrimaryFacts, IWithTimers
     private readonly string _owner;
     private readonly CancellationTokenSource _stopping = new();
     private readonly PeerRoutes _routes = new();
+
+    /// <summary>Released outputs on their way to this actor's mailbox, at most (see <see cref="IPrimaryFacts.Released"/>).</summary>
+    private const int MaxReleasedInFlight = 16_384;
+    private long _releasedInFlight;
+    private long _releasedDropped;
     private readonly List<FailoverRecord> _history;
     private readonly List<IActorRef> _hashCheckWaiters = [];
     private readonly LogBatcher _batch = new();
@@ -560,7 +565,11 @@ public sealed class PrimaryExecutor : ReceiveActor, IPrimaryFacts, IWithTimers
 
     private void Common()
     {
-        Receive<OutputReleased>(r => Route(r.Output));
+        Receive<OutputReleased>(r =>
+        {
+            Interlocked.Decrement(ref _releasedInFlight);
+            Route(r.Output);
+        });
         Receive<SendPacket>(send => OnSendPacket(send, Sender));
         Receive<GetVmStatus>(_ => Sender.Tell(Status()));
         Receive<GetConsole>(request => Sender.Tell(_console.Read(request)));
@@ -803,12 +812,23 @@ public sealed class PrimaryExecutor : ReceiveActor, IPrimaryFacts, IWithTimers
         return new VmStatus(_name, state, _generation, _node, _phase == PrimaryPhase.Protected ? _secondaryNode : null,
             stats.LagMs, stats.Instructions, stats.Outputs, stats.LogBytesPerSecond, _history.ToList(),
             (_ended?.Detail ?? $"{_phase}{(_paused ? ", guest paused" : "")}; re-protection pause {stats.LastReprotectPauseMs:F1} ms") + JournalDetail(),
-            new VmFigures(stats.LogBytesShipped, stats.OutputsReleased, stats.LastReprotectPauseMs, _paused) { Journal = JournalStatus() });
+            new VmFigures(stats.LogBytesShipped, stats.OutputsReleased, stats.LastReprotectPauseMs, _paused,
+                stats.PacketsDropped, stats.HeldOutputs, Interlocked.Read(ref _releasedDropped) + _routes.Dropped) { Journal = JournalStatus() });
     }
 
     // ---- IPrimaryFacts: called on the loop's threads, handed on as messages ----
 
-    void IPrimaryFacts.Released(MachineOutput output) => _self.Tell(new OutputReleased(output));
+    void IPrimaryFacts.Released(MachineOutput output)
+    {
+        // The gate releases at the guest's pace, which no mailbox can be trusted to keep: beyond a bound, drop and count.
+        if (Interlocked.Increment(ref _releasedInFlight) > MaxReleasedInFlight)
+        {
+            Interlocked.Decrement(ref _releasedInFlight);
+            Interlocked.Increment(ref _releasedDropped);
+            return;
+        }
+        _self.Tell(new OutputReleased(output));
+    }
     void IPrimaryFacts.SecondaryInSync() => _self.Tell(new SecondaryCaughtUp());
     void IPrimaryFacts.SecondaryLost(CloseReason reason, string detail) => _self.Tell(new SecondaryChannelLost(reason, detail));
     void IPrimaryFacts.AttachFailed(string detail) => _self.Tell(new AttachFailedFact(detail));

@@ -6,6 +6,7 @@ using Akka.Streams;
 using Akka.Streams.Dsl;
 using Lockstep.Actors.Vm;
 using Lockstep.Engine.Recording;
+using Lockstep.Engine.Snapshots;
 
 namespace Lockstep.Actors.Executors;
 
@@ -19,30 +20,67 @@ public static class VmJournalReader
     /// <summary>An event as stored, with its sequence number and the journal's write time (UTC).</summary>
     public sealed record Stored<T>(T Event, long SequenceNr, DateTime WrittenAt);
 
-    /// <param name="Checkpoint">Null while the VM has no full checkpoint yet: the batches then go back to its boot.</param>
+    /// <param name="Checkpoint">Null while the VM has no usable full checkpoint: the batches then go back to its boot.</param>
+    /// <param name="Refused">Full checkpoints passed over, newest first, each with the reason.</param>
     public sealed record History(Stored<VmLogJournal.Checkpoint>? Checkpoint, IReadOnlyList<Stored<VmLogJournal.Increment>> Increments,
-        IReadOnlyList<Stored<VmLogJournal.LogBatch>> Batches);
+        IReadOnlyList<Stored<VmLogJournal.LogBatch>> Batches, IReadOnlyList<string> Refused);
 
     /// <summary>What the VM was created with (the newest create, after a stop and a new create).</summary>
     public sealed record Definition(byte[] Image, uint MemorySize);
 
+    /// <summary>
+    /// The newest usable full checkpoint and what follows it. A full checkpoint that fails its checks (corrupt,
+    /// truncated) is named in <see cref="History.Refused"/> and passed over for the one before it; increments saved
+    /// after a passed-over one are of its chain and are left out (they never apply on top of an older one).
+    /// </summary>
     public static async Task<History> LoadAsync(ActorSystem system, string vm, TimeSpan timeout)
     {
         string id = VmLogJournal.PersistenceIdOf(vm);
         var store = Persistence.Instance.Apply(system).SnapshotStoreFor(null);
-        var answer = await store.Ask<object>(new LoadSnapshot(id, SnapshotSelectionCriteria.Latest, long.MaxValue), timeout);
-        var selected = answer switch
+        var refused = new List<string>();
+        long newerThanUsable = long.MaxValue;
+        Stored<VmLogJournal.Checkpoint>? checkpoint = null;
+        // Newest first: a full checkpoint that fails its checks is passed over for the one before it.
+        for (long upTo = long.MaxValue; checkpoint is null;)
         {
-            LoadSnapshotResult result => result.Snapshot,
-            LoadSnapshotFailed failed => throw failed.Cause,
-            _ => throw new InvalidOperationException($"unexpected answer from the snapshot store: {answer.GetType().Name}"),
-        };
-        Stored<VmLogJournal.Checkpoint>? checkpoint = selected?.Snapshot is VmLogJournal.Checkpoint full
-            ? new(full, selected.Metadata.SequenceNr, DateTime.SpecifyKind(selected.Metadata.Timestamp, DateTimeKind.Utc))
-            : null;
+            var answer = await store.Ask<object>(new LoadSnapshot(id, new SnapshotSelectionCriteria(upTo), long.MaxValue), timeout);
+            var selected = answer switch
+            {
+                LoadSnapshotResult result => result.Snapshot,
+                LoadSnapshotFailed failed => throw failed.Cause,
+                _ => throw new InvalidOperationException($"unexpected answer from the snapshot store: {answer.GetType().Name}"),
+            };
+            if (selected is null) break;
+            long seq = selected.Metadata.SequenceNr;
+            if (selected.Snapshot is VmLogJournal.Checkpoint candidate && Unusable(candidate.Snapshot) is null)
+            {
+                checkpoint = new(candidate, seq, DateTime.SpecifyKind(selected.Metadata.Timestamp, DateTimeKind.Utc));
+                break;
+            }
+            refused.Add($"the journal's full checkpoint at sequence number {seq}"
+                + (selected.Snapshot is VmLogJournal.Checkpoint c ? $" (log entry {c.EntryIndex}) is corrupt or truncated and not used: {Unusable(c.Snapshot)}" : " is not a checkpoint")
+                + "; the one before it is tried");
+            (newerThanUsable, upTo) = (seq, seq - 1);
+            if (seq <= 1) break;
+        }
         long from = checkpoint is null ? 1 : checkpoint.SequenceNr + 1;
         var events = await EventsAsync(system, id, from);
-        return new History(checkpoint, OfType<VmLogJournal.Increment>(events), OfType<VmLogJournal.LogBatch>(events));
+        return new History(checkpoint, OfType<VmLogJournal.Increment>(events.Where(e => e.SequenceNr < newerThanUsable)),
+            OfType<VmLogJournal.LogBatch>(events), refused);
+    }
+
+    /// <summary>Why a full checkpoint cannot be started from (checked whole, its checksum included), or null.</summary>
+    private static string? Unusable(byte[] snapshot)
+    {
+        if (!CheckpointFormat.IsCheckpoint(snapshot)) return null; // an older kind, unchecked: restoring it says whether it is whole
+        try
+        {
+            return CheckpointFormat.ReadHeader(snapshot).IsFull ? null : "it is an increment";
+        }
+        catch (InvalidDataException e)
+        {
+            return e.Message;
+        }
     }
 
     /// <summary>Null when the journal holds no create of <paramref name="vm"/>.</summary>

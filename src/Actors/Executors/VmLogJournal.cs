@@ -17,8 +17,11 @@ namespace Lockstep.Actors.Executors;
 /// <remarks>
 /// A full checkpoint goes to the snapshot store; the increments after it are events between the
 /// batches, so that they keep their order and a sequence number each (two snapshots at one sequence
-/// number would overwrite each other). Once a full one is saved, everything before it goes: the
-/// batches, the increments and the older snapshots. What follows it stays, increments and batches,
+/// number would overwrite each other). Once a full one is saved, everything before the full one before
+/// it goes: the batches, the increments and the older snapshots. The chain before the newest stays whole
+/// (its full checkpoint, increments and batches), so a rebuild that finds the newest full checkpoint
+/// corrupt starts from the one before it and replays the log from there; before the second full one,
+/// nothing goes, so the log from its first entry is the way back. What follows the newest stays too,
 /// so a rebuild that cannot use an increment can still replay the log from the checkpoint before.
 /// </remarks>
 public sealed class VmLogJournal : ReceivePersistentActor
@@ -51,13 +54,15 @@ public sealed class VmLogJournal : ReceivePersistentActor
     private readonly IActorRef _primary;
     // The entry indexes of the full checkpoints being saved, in order (the store answers in order).
     private readonly Queue<long> _saving = new();
+    // The sequence number of the newest full checkpoint saved, null before the first: what goes once the next one is saved.
+    private long? _newestFull;
 
     public VmLogJournal(string name, IActorRef primary)
     {
         _name = name;
         _primary = primary;
         // Recovery only finds the sequence number to continue from; the rebuild reads the journal itself.
-        Recover<SnapshotOffer>(_ => { });
+        Recover<SnapshotOffer>(offer => _newestFull = offer.Metadata.SequenceNr);
         Recover<LogBatch>(_ => { });
         Recover<Increment>(_ => { });
         Recover<RecoveryCompleted>(_ => _primary.Tell(new Ready(_name)));
@@ -94,11 +99,18 @@ public sealed class VmLogJournal : ReceivePersistentActor
 
     public static Props Props(string name, IActorRef primary) => Akka.Actor.Props.Create(() => new VmLogJournal(name, primary));
 
-    /// <summary>What a full checkpoint saved at <paramref name="sequenceNr"/> makes unnecessary: batches and increments up to it, older snapshots.</summary>
+    /// <summary>
+    /// What a full checkpoint saved at <paramref name="sequenceNr"/> makes unnecessary: batches and increments up
+    /// to the full one before it, and older snapshots than that (the chain before the newest is kept, see the remarks).
+    /// </summary>
     private void DeleteBefore(long sequenceNr)
     {
-        DeleteMessages(sequenceNr);
-        if (sequenceNr > 0) DeleteSnapshots(new SnapshotSelectionCriteria(sequenceNr - 1));
+        if (_newestFull is long previous && previous < sequenceNr)
+        {
+            DeleteMessages(previous);
+            if (previous > 0) DeleteSnapshots(new SnapshotSelectionCriteria(previous - 1));
+        }
+        _newestFull = sequenceNr;
     }
 
     protected override void OnPersistFailure(Exception cause, object @event, long sequenceNr)

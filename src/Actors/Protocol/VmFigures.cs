@@ -5,7 +5,12 @@ namespace Lockstep.Actors.Protocol;
 /// <param name="OutputsReleased">Outputs let out under the output rule (VmStatus.Outputs minus this is what is held).</param>
 /// <param name="LastReprotectPauseMs">How long the VM stood still for the last secondary's snapshot; 0 before the first.</param>
 /// <param name="Paused">Guest execution stopped by the operator (`vm pause`).</param>
-public sealed record VmFigures(long LogBytesShipped, ulong OutputsReleased, double LastReprotectPauseMs, bool Paused)
+/// <param name="PacketsDropped">Packets for the guest dropped because too many waited for it to read them (a client flood).</param>
+/// <param name="HeldOutputs">Outputs the output gate holds now (the guest is paused while it holds its maximum).</param>
+/// <param name="OutputsDropped">Released packets dropped on this node, not sent: more were on their way to the routing than it keeps, or
+/// kept for peers without a route than it keeps (a guest flood).</param>
+public sealed record VmFigures(long LogBytesShipped, ulong OutputsReleased, double LastReprotectPauseMs, bool Paused,
+    long PacketsDropped = 0, int HeldOutputs = 0, long OutputsDropped = 0)
 {
     /// <summary>A durable VM's journal as its outputs see it; null for a VM that is not durable.</summary>
     public DurableJournal? Journal { get; init; }

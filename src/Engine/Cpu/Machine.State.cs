@@ -47,6 +47,29 @@ public sealed unsafe partial class Machine
         _nextBoundary = Position;
     }
 
+    /// <summary>
+    /// <see cref="LoadCore"/> from bytes that may be bad (a snapshot from a peer or from storage): a core that
+    /// is cut short or does not decode leaves the machine's core as it was (its outputs included).
+    /// </summary>
+    /// <exception cref="InvalidDataException">The core state does not decode; <paramref name="what"/> names it.</exception>
+    internal void LoadCoreOrRefuse(BinaryReader r, string what)
+    {
+        var saved = new MemoryStream();
+        using (var w = new BinaryWriter(saved, System.Text.Encoding.UTF8, leaveOpen: true)) SaveCore(w);
+        var outputs = Outputs.ToArray();
+        try
+        {
+            LoadCore(r);
+        }
+        catch (Exception e) when (e is EndOfStreamException or InvalidDataException)
+        {
+            saved.Position = 0;
+            using (var back = new BinaryReader(saved)) LoadCore(back);
+            Outputs.AddRange(outputs);
+            throw new InvalidDataException($"{what}: core state refused ({e.Message})", e);
+        }
+    }
+
     /// <summary>Forgets decoded instructions, as after RAM was replaced wholesale; gives their memory back.</summary>
     internal void ForgetAllDecoded()
     {

@@ -99,11 +99,17 @@ internal sealed class NetDevice : IDevice
         _txPeer = reader.ReadUInt32(); _irqEnable = reader.ReadUInt32();
         _rx.Clear();
         int count = reader.ReadInt32();
+        // Lengths from a snapshot are checked against what is left of it before anything is allocated for them.
+        if (count < 0 || (long)count * 8 > Remaining(reader)) throw new InvalidDataException($"snapshot says {count} queued packets, more than its bytes hold");
         for (int i = 0; i < count; i++)
         {
             uint peer = reader.ReadUInt32();
             int length = reader.ReadInt32();
+            if (length < 0 || length > MaxPacket || length > Remaining(reader))
+                throw new InvalidDataException($"snapshot's queued packet {i} says {length} bytes (at most {MaxPacket}, and no more than the snapshot holds)");
             _rx.Enqueue((peer, reader.ReadBytes(length)));
         }
     }
+
+    private static long Remaining(BinaryReader reader) => reader.BaseStream.Length - reader.BaseStream.Position;
 }

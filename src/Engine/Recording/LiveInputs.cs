@@ -29,15 +29,43 @@ public sealed class LiveInputs : InputSource
     public EventRecorder? Recorder { get; }
     public LiveClock Clock { get; }
 
-    /// <summary>Hands a packet to the VM. Safe from any thread; it becomes visible at the next boundary.</summary>
-    public void Deliver(uint peer, byte[] data)
+    /// <summary>Packets handed in and not yet moved to the device, at most: a client that sends faster than the guest reads costs bounded memory.</summary>
+    public const int MaxArrivals = 1024;
+
+    /// <summary>Packets queued in the device (received, not yet popped by the guest) beyond which arrivals wait.</summary>
+    public const int MaxDeviceQueue = 1024;
+
+    private int _waiting;
+    private long _dropped;
+    // Set at a boundary that left arrivals waiting because the device queue was full (VM thread only).
+    private bool _deviceFull;
+
+    /// <summary>
+    /// Hands a packet to the VM. Safe from any thread; it becomes visible at a later boundary. False, and
+    /// counted in <see cref="DroppedPackets"/>, when <see cref="MaxArrivals"/> wait already (as a full receive ring drops).
+    /// </summary>
+    public bool Deliver(uint peer, byte[] data)
     {
         if (data.Length > NetDevice.MaxPacket)
             throw new ArgumentException($"packet of {data.Length} bytes is larger than the 64 KiB the network device takes", nameof(data));
+        if (Interlocked.Increment(ref _waiting) > MaxArrivals)
+        {
+            Interlocked.Decrement(ref _waiting);
+            Interlocked.Increment(ref _dropped);
+            return false;
+        }
         _arrivals.Enqueue((peer, data));
+        return true;
     }
 
-    public bool HasArrivals => !_arrivals.IsEmpty;
+    /// <summary>A packet delivered now would be taken (not dropped), as far as one can tell from any thread.</summary>
+    public bool HasRoom => Volatile.Read(ref _waiting) < MaxArrivals;
+
+    /// <summary>Packets refused by <see cref="Deliver"/> because too many waited.</summary>
+    public long DroppedPackets => Interlocked.Read(ref _dropped);
+
+    /// <summary>Arrivals the next boundary can move to the device (none while its queue is full: a guest that does not read is not spun for them).</summary>
+    public bool HasArrivals => !_arrivals.IsEmpty && !_deviceFull;
 
     public override ulong ReadMtime(Machine machine)
     {
@@ -68,11 +96,13 @@ public sealed class LiveInputs : InputSource
 
     public override void AtBoundary(Machine machine)
     {
-        while (_arrivals.TryDequeue(out var packet))
+        while (machine.QueuedPackets < MaxDeviceQueue && _arrivals.TryDequeue(out var packet))
         {
+            Interlocked.Decrement(ref _waiting);
             Recorder?.Append(new LogEntry(EntryKind.Packet, machine.Position, 0, packet.Peer, packet.Data));
             machine.EnqueuePacket(packet.Peer, packet.Data);
         }
+        _deviceFull = machine.QueuedPackets >= MaxDeviceQueue;
         bool due = machine.Mtimecmp != ulong.MaxValue && Clock.Now() >= machine.Mtimecmp;
         if (due != machine.TimerPending)
         {

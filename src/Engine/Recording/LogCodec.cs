@@ -1,4 +1,5 @@
 using System.Buffers.Binary;
+using Lockstep.Engine.Devices;
 
 namespace Lockstep.Engine.Recording;
 
@@ -118,9 +119,11 @@ public static class LogCodec
     private static LogEntry ReadPacket(ReadOnlySpan<byte> body, ref int at, ulong position)
     {
         uint peer = (uint)ReadVarint(body, ref at);
-        int length = checked((int)ReadVarint(body, ref at));
-        var data = body.Slice(at, length).ToArray();
-        at += length;
+        ulong length = ReadVarint(body, ref at);
+        // No packet the device could not have taken: a replay would hand it to the guest as it is.
+        if (length > NetDevice.MaxPacket) throw new LogFormatException($"log corrupt: a packet entry of {length} bytes, more than the {NetDevice.MaxPacket} a packet can hold");
+        var data = body.Slice(at, (int)length).ToArray();
+        at += (int)length;
         return new LogEntry(EntryKind.Packet, position, 0, peer, data);
     }
 

@@ -99,7 +99,7 @@ public static class CheckpointFormat
             int page = BinaryPrimitives.ReadInt32LittleEndian(bytes.AsSpan(pagesAt + i * PageRecord));
             if (page < 0 || page >= machine.PageCount) throw new InvalidDataException($"checkpoint page {page} is outside RAM");
         }
-        using (var reader = new BinaryReader(new MemoryStream(bytes, HeaderSize, coreLength))) machine.LoadCore(reader);
+        using (var reader = new BinaryReader(new MemoryStream(bytes, HeaderSize, coreLength))) machine.LoadCoreOrRefuse(reader, "checkpoint");
         if (header.IsFull) machine.ClearRam();
         machine.ForgetAllDecoded();
         for (int i = 0; i < count; i++)

@@ -14,6 +14,7 @@ public static class MachineSnapshot
 {
     internal const uint Magic = 0x5053_4C4C; // "LLSP"
     private const byte KindFull = 1, KindDelta = 2, KindPages = 3;
+    private const int PageRecord = sizeof(int) + MemoryMap.PageSize;
 
     /// <param name="reserve">Bytes left free at the front for the caller's own header, so that a 16 MiB snapshot
     /// need not be copied again to be framed (the primary is paused while it is taken).</param>
@@ -39,18 +40,27 @@ public static class MachineSnapshot
             CheckpointFormat.Apply(machine, snapshot);
             return;
         }
+        if (snapshot.Length < 5 || BinaryPrimitives.ReadUInt32LittleEndian(snapshot) != Magic) throw new InvalidDataException("not a machine snapshot");
         using var reader = new BinaryReader(new MemoryStream(snapshot));
-        if (reader.ReadUInt32() != Magic) throw new InvalidDataException("not a machine snapshot");
+        reader.ReadUInt32();
         byte kind = reader.ReadByte();
         if (kind is not (KindFull or KindDelta or KindPages)) throw new InvalidDataException($"unknown snapshot kind {kind}");
-        if (kind != KindPages) machine.LoadCore(reader);
+        if (kind != KindPages) machine.LoadCoreOrRefuse(reader, "snapshot");
+        // These kinds carry no checksum: their page records are checked whole before RAM is touched.
+        long pagesAt = reader.BaseStream.Position + sizeof(int);
+        int count = pagesAt <= snapshot.Length ? reader.ReadInt32() : -1;
+        if (count < 0 || pagesAt + (long)count * PageRecord != snapshot.Length)
+            throw new InvalidDataException($"snapshot of {snapshot.Length} bytes does not hold the {count} page records it announces");
+        for (int i = 0; i < count; i++)
+        {
+            int page = BinaryPrimitives.ReadInt32LittleEndian(snapshot.AsSpan((int)(pagesAt + (long)i * PageRecord)));
+            if (page < 0 || page >= machine.PageCount) throw new InvalidDataException($"snapshot page {page} is outside RAM");
+        }
         if (kind is KindFull or KindPages) machine.ClearRam();
         machine.ForgetAllDecoded();
-        int count = reader.ReadInt32();
         for (int i = 0; i < count; i++)
         {
             int page = reader.ReadInt32();
-            if (page < 0 || page >= machine.PageCount) throw new InvalidDataException($"snapshot page {page} is outside RAM");
             reader.BaseStream.ReadExactly(machine.WritablePage(page));
         }
     }

@@ -195,25 +195,14 @@ public static class LocalCommands
     private static List<ScheduledPacket> ReadNetInput(string? path, double spacingMs)
     {
         if (path is null) return [];
-        string[] lines;
         try
         {
-            lines = File.ReadAllLines(path);
+            return NetInputFile.Read(path, spacingMs, new Random());
         }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        catch (NetInputException e)
         {
-            throw new UsageException($"cannot read --net-input {path}: {e.Message}");
+            throw new UsageException(e.Message);
         }
-        // Arrivals jitter around the mean gap, as on a real network, so events land at varied instruction counts.
-        var random = new Random();
-        var packets = new List<ScheduledPacket>();
-        double at = 20;
-        foreach (string line in lines.Where(l => l.Length > 0))
-        {
-            at += spacingMs * (0.5 + random.NextDouble());
-            packets.Add(new ScheduledPacket(TimeSpan.FromMilliseconds(at), 1, Encoding.UTF8.GetBytes(line)));
-        }
-        return packets;
     }
 
     /// <summary>Runs a command body, turning expected failures into one line on stderr and a status.</summary>

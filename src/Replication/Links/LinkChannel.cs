@@ -27,6 +27,8 @@ public sealed class LinkChannel
     private byte[]? _assembling;
     private byte _assemblingType;
     private int _assembled;
+    private int _announced;
+    private const int InitialAssembly = 1 << 20;
 
     private sealed record Closing(CloseReason Reason, string Detail);
 
@@ -119,15 +121,19 @@ public sealed class LinkChannel
             var header = piece[..FrameCodec.HeaderSize];
             if (FrameCodec.ChannelOf(header) != _id) throw new FrameFormatException($"a frame in parts on channel {_id} names channel {FrameCodec.ChannelOf(header)}");
             _assemblingType = header[0];
-            _assembling = new byte[FrameCodec.PayloadLength(header)];
+            _announced = FrameCodec.PayloadLength(header);
+            // Grown as the parts arrive, never to more than twice what came: an announced length alone allocates nothing.
+            _assembling = new byte[Math.Min(_announced, InitialAssembly)];
             _assembled = 0;
             piece = piece[FrameCodec.HeaderSize..];
         }
-        if (piece.Length > _assembling.Length - _assembled) throw new FrameFormatException($"parts longer than the {_assembling.Length}-byte frame they announced");
+        if (piece.Length > _announced - _assembled) throw new FrameFormatException($"parts longer than the {_announced}-byte frame they announced");
+        if (piece.Length > _assembling.Length - _assembled)
+            Array.Resize(ref _assembling, (int)Math.Min(_announced, Math.Max(2L * _assembling.Length, _assembled + piece.Length)));
         piece.CopyTo(_assembling.AsSpan(_assembled));
         _assembled += piece.Length;
         if (!part.Last) return null;
-        if (_assembled != _assembling.Length) throw new FrameFormatException($"parts ended at {_assembled} of {_assembling.Length} bytes");
+        if (_assembled != _announced) throw new FrameFormatException($"parts ended at {_assembled} of {_announced} bytes");
         var payload = _assembling;
         _assembling = null;
         var whole = FrameCodec.Decode(_assemblingType, payload);

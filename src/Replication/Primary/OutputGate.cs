@@ -50,6 +50,18 @@ public sealed class OutputGate(Action<MachineOutput> release, bool durable = fal
     /// <summary>How far the secondary's replay trails the primary, from the last ack.</summary>
     public double LagMs { get { lock (_lock) return _lagMs; } }
 
+    /// <summary>Held outputs beyond which the guest is paused (<see cref="IsFull"/>) until they leave: a guest that
+    /// transmits while nothing can leave (no ack, or no claim yet) costs bounded memory.</summary>
+    public const int MaxHeldOutputs = 16_384;
+
+    /// <summary>Held bytes beyond which the guest is paused, as <see cref="MaxHeldOutputs"/>.</summary>
+    public const long MaxHeldBytes = 32L << 20;
+
+    private long _heldBytes;
+
+    /// <summary>So many outputs wait that the guest should make no more until some leave.</summary>
+    public bool IsFull { get { lock (_lock) return _held.Count >= MaxHeldOutputs || _heldBytes >= MaxHeldBytes; } }
+
     /// <summary>Outputs wait for an ack (or for the next generation).</summary>
     public bool HasHeld { get { lock (_lock) return _held.Count > 0; } }
 
@@ -76,6 +88,7 @@ public sealed class OutputGate(Action<MachineOutput> release, bool durable = fal
             {
                 _held.Enqueue(output);
                 if (durable) _heldEntries.Enqueue(entries);
+                _heldBytes += output.Data.Length;
             }
             ReleaseReady();
         }
@@ -188,6 +201,7 @@ public sealed class OutputGate(Action<MachineOutput> release, bool durable = fal
         {
             if (durable) _heldEntries.Dequeue();
             var output = _held.Dequeue();
+            _heldBytes -= output.Data.Length;
             _releasedSeq = output.Seq + 1;
             release(output);
         }

@@ -64,6 +64,8 @@ public sealed class PrimaryLoop
     private volatile bool _stopping;
     // What the secondary was last sent: with nothing new, an idle VM sends nothing (the link carries the heartbeats).
     private ulong _shippedHorizon = ulong.MaxValue;
+    // Steps that ended with the guest paused because the gate held too much (written on the VM thread, read by Stats).
+    private long _outputPauses;
     private ulong _shippedReleasedSeq;
     private long _shippedAt;
 
@@ -112,10 +114,11 @@ public sealed class PrimaryLoop
     public (int Held, long JournaledEntries) JournalState() => (_gate.HeldCount, _gate.JournaledEntries);
 
     /// <summary>Hands an arriving packet to the guest; any thread.</summary>
-    public void Deliver(uint peer, byte[] data)
+    public bool Deliver(uint peer, byte[] data)
     {
-        _inputs.Deliver(peer, data);
+        bool taken = _inputs.Deliver(peer, data);
         _vm.Wake();
+        return taken;
     }
 
     /// <summary>
@@ -124,9 +127,9 @@ public sealed class PrimaryLoop
     /// </summary>
     public bool Deliver(uint peer, byte[] data, long session, long ordinal, long answeredBelow)
     {
-        if (!_filter.Admit(session, ordinal, answeredBelow)) return false;
-        Deliver(peer, data);
-        return true;
+        // A packet the device queue has no room for is dropped before the filter sees it, so that the client's retry is not taken for a late copy.
+        if (!_inputs.HasRoom || !_filter.Admit(session, ordinal, answeredBelow)) return false;
+        return Deliver(peer, data);
     }
 
     /// <summary>Connects to the secondary listening at host:port (presenting its token) and brings it in sync; any thread.</summary>
@@ -221,7 +224,7 @@ public sealed class PrimaryLoop
     /// <summary>Any thread. Instructions and outputs are read while the VM runs: a moment's value, not a consistent pair.</summary>
     public PrimaryStats Stats() => new(_machine.Position, _machine.NextOutputSeq, _gate.LagMs,
         Volatile.Read(ref _logBytesPerSecond), Volatile.Read(ref _reprotectPauseMs), Volatile.Read(ref _logBytesShipped),
-        Volatile.Read(ref _precopyMs), _gate.ReleasedSeq);
+        Volatile.Read(ref _precopyMs), _gate.ReleasedSeq, _inputs.DroppedPackets, _gate.HeldCount, Volatile.Read(ref _outputPauses));
 
     private void Post(Action command)
     {
@@ -256,6 +259,15 @@ public sealed class PrimaryLoop
                 Ship(force: true);
                 CheckChannel();
                 return Idle(IdleSleep(Timeout.InfiniteTimeSpan));
+            }
+            if (_gate.IsFull)
+            {
+                // Bounded held outputs: a guest that transmits while nothing can leave (no ack, no claim yet) waits
+                // for its outputs to go, as behind a full transmit ring; acks and the claim release them meanwhile.
+                Interlocked.Increment(ref _outputPauses);
+                Ship(force: true);
+                CheckChannel();
+                return VmStep.SleepFor(TimeSpan.FromMilliseconds(1));
             }
             var reason = _machine.Run(_settings.SliceInstructions);
             if (_machine.Outputs.Count > 0)

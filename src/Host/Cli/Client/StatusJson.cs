@@ -56,6 +56,9 @@ public static class StatusJson
                             ["problem"] = journal.Problem,
                         }
                         : null,
+                    ["packetsDropped"] = figures.PacketsDropped,
+                    ["heldOutputs"] = figures.HeldOutputs,
+                    ["outputsDropped"] = figures.OutputsDropped,
                 }
                 : null,
             ["history"] = history,

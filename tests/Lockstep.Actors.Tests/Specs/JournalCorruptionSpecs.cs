@@ -1,0 +1,120 @@
+using Lockstep.Actors.Executors;
+using Lockstep.Actors.Protocol;
+using Lockstep.Engine.Recording;
+using Lockstep.Engine.Snapshots;
+
+namespace Lockstep.Actors.Tests.Specs;
+
+/// <summary>
+/// A journal whose bytes went bad on disk (a byte flipped in the SQLite file itself, where the row holds it) or
+/// were stored cut short: the rebuild names what it refused and builds the machine of the newest consistent
+/// point, which is the machine a replay from boot of the log up to there gives (see <see cref="JournalSpecBase"/>).
+/// </summary>
+public sealed class JournalCorruptionSpecs : JournalSpecBase
+{
+    /// <summary>
+    /// Flips a byte at <paramref name="at"/> (below 64) of every copy of <paramref name="stored"/> in the journal's
+    /// files: found by its first 64 bytes, so the flipped byte is one of the bytes found, wherever SQLite put the row.
+    /// </summary>
+    private void CorruptOnDisk(byte[] stored, int at)
+    {
+        var pattern = stored.AsSpan(0, Math.Min(64, stored.Length)).ToArray();
+        Assert.InRange(at, 0, pattern.Length - 1);
+        int copies = 0;
+        foreach (string file in DatabaseFiles)
+        {
+            byte[] bytes = File.ReadAllBytes(file);
+            for (int from = 0, found; (found = bytes.AsSpan(from).IndexOf(pattern)) >= 0; from += found + pattern.Length)
+            {
+                bytes[from + found + at] ^= 0x40;
+                copies++;
+            }
+            File.WriteAllBytes(file, bytes);
+        }
+        Assert.True(copies > 0, "the stored bytes were not found in the journal's files");
+    }
+
+    /// <summary>Rebuilds, expecting one error that names what was refused, and the machine of <paramref name="expected"/>.</summary>
+    private PrimaryLaunch RebuiltNaming(string refused, (ulong Hash, ulong Position) expected)
+    {
+        PrimaryLaunch? launch = null;
+        EventFilter.Error(contains: refused).Expect(1, () => launch = Rebuild());
+        Assert.NotNull(launch);
+        Assert.Equal(expected.Position, launch.Machine.Position);
+        Assert.Equal(expected.Hash, StateHash.Compute(launch.Machine));
+        return launch;
+    }
+
+    /// <summary>Writes <paramref name="chains"/> chains and keeps the full checkpoint sent as checkpoint number <paramref name="index"/>.</summary>
+    private (RecordedKv Kv, VmLogJournal.Checkpoint Full) WriteKeeping(int chains, int index)
+    {
+        VmLogJournal.Checkpoint? kept = null;
+        var kv = WriteChains(chains, (i, checkpoint) =>
+        {
+            if (i == index) kept = (VmLogJournal.Checkpoint)checkpoint;
+            return checkpoint;
+        });
+        return (kv, kept!);
+    }
+
+    [Fact]
+    public void A_full_checkpoint_corrupted_on_disk_is_named_and_the_rebuild_starts_from_the_one_before_to_the_same_machine()
+    {
+        var (kv, newest) = WriteKeeping(2, 3);
+        var expected = kv.Replayed();
+        StopJournal();
+        CorruptOnDisk(newest.Snapshot, 50); // in the core state, behind the header: only the checksum can tell
+        var launch = RebuiltNaming("full checkpoint", expected);
+        Assert.Equal(kv.Segments[^1].EndEntryIndex, launch.FirstEntryIndex);
+    }
+
+    [Fact]
+    public void A_full_checkpoint_stored_cut_short_is_passed_over_for_the_one_before()
+    {
+        var kv = WriteTwoChains((index, checkpoint) => index == 3 && checkpoint is VmLogJournal.Checkpoint full
+            ? full with { Snapshot = full.Snapshot[..(full.Snapshot.Length / 3)] }
+            : checkpoint);
+        RebuiltNaming("full checkpoint", kv.Replayed());
+    }
+
+    [Fact]
+    public void A_batch_corrupted_on_disk_is_named_and_the_rebuild_stops_at_the_newest_consistent_point_before_it()
+    {
+        // Segment 11 follows the newest chain's last increment (taken after segment 10): only the log brings the machine past it.
+        var kv = WriteTwoChains();
+        var spoiled = new VmLogJournal.LogBatch(kv.Segments[11].FirstEntryIndex, kv.Segments[11].EndEntryIndex, kv.Segments[11].Horizon,
+            LogCodec.Encode(kv.Segments[11]));
+        var expected = kv.Replayed(11);
+        StopJournal();
+        CorruptOnDisk(spoiled.Segments, 20); // in the segment's body: its checksum tells
+        var launch = RebuiltNaming("journal batch", expected);
+        Assert.Equal(kv.Segments[11].FirstEntryIndex, launch.FirstEntryIndex);
+    }
+
+    [Fact]
+    public void A_sole_full_checkpoint_corrupted_on_disk_is_passed_over_for_the_log_from_boot_and_its_increments_are_not_applied()
+    {
+        var (kv, full) = WriteKeeping(1, 0);
+        var expected = kv.Replayed();
+        StopJournal();
+        CorruptOnDisk(full.Snapshot, 50);
+        RebuiltNaming("full checkpoint", expected);
+    }
+
+    [Fact]
+    public void With_the_two_kept_full_checkpoints_corrupt_and_the_log_before_them_gone_the_rebuild_is_an_error_not_a_machine()
+    {
+        var kv = WriteChains(3, (index, checkpoint) => index is 3 or 6 && checkpoint is VmLogJournal.Checkpoint full
+            ? full with { Snapshot = Flipped(full.Snapshot) }
+            : checkpoint);
+        // Saving the third full checkpoint let go of the first chain and the log from boot.
+        AwaitAssert(() => Assert.True(EventsAsync().Result.OfType<VmLogJournal.LogBatch>().Min(b => b.FirstEntry) > 0),
+            TimeSpan.FromSeconds(20), TimeSpan.FromMilliseconds(100));
+        Assert.True(kv.Segments.Count > 0);
+
+        PrimaryLaunch? launch = null;
+        // Both full checkpoints named, then the rebuild refused.
+        EventFilter.Error().Expect(3, () => launch = Rebuild());
+        Assert.Null(launch);
+    }
+}
