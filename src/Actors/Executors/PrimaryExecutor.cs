@@ -12,6 +12,7 @@ using Lockstep.Replication;
 using Lockstep.Replication.Channel;
 using Lockstep.Replication.Claims;
 using Lockstep.Replication.Primary;
+using Lockstep.Replication.Stats;
 
 namespace Lockstep.Actors.Executors;
 
@@ -73,6 +74,7 @@ public sealed class PrimaryExecutor : ReceiveActor, IPrimaryFacts, IWithTimers
     private readonly LockstepSettings _settings;
     private readonly IActorRef _coordinators;
     private readonly PrimaryLoop _loop;
+    private readonly LatencyHistogram _journalWrites;
     private readonly IActorRef _self;
     private readonly Cluster _cluster = Cluster.Get(Context.System);
     private readonly string _node;
@@ -123,6 +125,7 @@ public sealed class PrimaryExecutor : ReceiveActor, IPrimaryFacts, IWithTimers
         _history = launch.History.ToList();
         _node = NodePicker.Describe(_cluster.SelfAddress);
         _owner = NodePicker.ClaimOwner(_cluster, Self.Path.Name);
+        _journalWrites = engine.JournalWrites;
         _loop = new PrimaryLoop(_name, launch.Machine, launch.FirstEntryIndex, launch.ReleasedSeq, settings, engine, this, launch.Filter);
     }
 
@@ -671,7 +674,7 @@ public sealed class PrimaryExecutor : ReceiveActor, IPrimaryFacts, IWithTimers
     /// <summary>The journal writer, restarted with backoff when storage fails (it stops on a failed write).</summary>
     private void StartJournal()
     {
-        var options = Backoff.OnStop(VmLogJournal.Props(_name, Self), "journal", TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(30), 0.2, -1);
+        var options = Backoff.OnStop(VmLogJournal.Props(_name, Self, _journalWrites), "journal", TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(30), 0.2, -1);
         _journal = Context.ActorOf(BackoffSupervisor.Props(options), "journal-supervisor");
     }
 
@@ -732,7 +735,7 @@ public sealed class PrimaryExecutor : ReceiveActor, IPrimaryFacts, IWithTimers
         return new VmStatus(_name, state, _generation, _node, _phase == PrimaryPhase.Protected ? _secondaryNode : null,
             stats.LagMs, stats.Instructions, stats.Outputs, stats.LogBytesPerSecond, _history.ToList(),
             _ended?.Detail ?? $"{_phase}{(_paused ? ", guest paused" : "")}; re-protection pause {stats.LastReprotectPauseMs:F1} ms",
-            new VmFigures(stats.LogBytesShipped, stats.OutputsReleased, stats.LastReprotectPauseMs, _paused));
+            new VmFigures(stats.LogBytesShipped, stats.OutputsReleased, stats.LastReprotectPauseMs, _paused, stats.OutputHold, stats.LastReprotectMs));
     }
 
     // ---- IPrimaryFacts: called on the loop's threads, handed on as messages ----

@@ -1,6 +1,8 @@
+using System.Diagnostics;
 using Akka.Actor;
 using Akka.Event;
 using Akka.Persistence;
+using Lockstep.Replication.Stats;
 
 namespace Lockstep.Actors.Executors;
 
@@ -39,19 +41,22 @@ public sealed class VmLogJournal : ReceivePersistentActor
     private readonly ILoggingAdapter _log = Context.GetLogger();
     private readonly string _name;
     private readonly IActorRef _primary;
+    private readonly LatencyHistogram _writes;
 
-    public VmLogJournal(string name, IActorRef primary)
+    /// <param name="writes">The node's journal write latencies: from a persist call to the journal's confirmation.</param>
+    public VmLogJournal(string name, IActorRef primary, LatencyHistogram writes)
     {
         _name = name;
         _primary = primary;
+        _writes = writes;
         // Recovery only finds the sequence number to continue from; the rebuild reads the journal itself.
         Recover<SnapshotOffer>(_ => { });
         Recover<LogBatch>(_ => { });
         Recover<Increment>(_ => { });
         Recover<RecoveryCompleted>(_ => _primary.Tell(new Ready(_name)));
 
-        Command<LogBatch>(batch => PersistAsync(batch, _ => { }));
-        Command<Increment>(increment => PersistAsync(increment, _ => { }));
+        Command<LogBatch>(batch => PersistTimed(batch));
+        Command<Increment>(increment => PersistTimed(increment));
         // After the writes before it: a snapshot takes the sequence number of the last write confirmed, and the
         // rebuild reads the events after that number as the ones that follow the checkpoint.
         Command<Checkpoint>(checkpoint => DeferAsync(checkpoint, SaveSnapshot));
@@ -67,7 +72,14 @@ public sealed class VmLogJournal : ReceivePersistentActor
 
     public override string PersistenceId => PersistenceIdOf(_name);
 
-    public static Props Props(string name, IActorRef primary) => Akka.Actor.Props.Create(() => new VmLogJournal(name, primary));
+    public static Props Props(string name, IActorRef primary, LatencyHistogram writes) =>
+        Akka.Actor.Props.Create(() => new VmLogJournal(name, primary, writes));
+
+    private void PersistTimed<T>(T @event) where T : class
+    {
+        long at = Stopwatch.GetTimestamp();
+        PersistAsync(@event, _ => _writes.RecordSince(at));
+    }
 
     /// <summary>What a full checkpoint saved at <paramref name="sequenceNr"/> makes unnecessary: batches and increments up to it, older snapshots.</summary>
     private void DeleteBefore(long sequenceNr)

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using Lockstep.Engine.Cpu;
+using Lockstep.Replication.Stats;
 
 namespace Lockstep.Replication.Primary;
 
@@ -11,6 +12,9 @@ namespace Lockstep.Replication.Primary;
 /// </summary>
 public sealed class OutputGate(Action<MachineOutput> release)
 {
+    /// <summary>How long each output waited in the gate, from the slice that made it (the machine stops at each output) to its release.</summary>
+    public LatencyHistogram HoldTimes { get; } = new();
+
     private enum Mode
     {
         /// <summary>No secondary, and this side holds the generation: outputs leave at once.</summary>
@@ -26,7 +30,7 @@ public sealed class OutputGate(Action<MachineOutput> release)
     private bool _claimPending;
 
     private readonly object _lock = new();
-    private readonly Queue<MachineOutput> _held = new();
+    private readonly Queue<(MachineOutput Output, long HeldAt)> _held = new();
     private readonly Queue<(ulong Horizon, long Timestamp)> _shipped = new();
     private Mode _mode = Mode.Alone;
     // The secondary whose acks count; frames from any other (a dismissed one's reader may still deliver one) are ignored.
@@ -57,7 +61,8 @@ public sealed class OutputGate(Action<MachineOutput> release)
     {
         lock (_lock)
         {
-            foreach (var output in outputs) _held.Enqueue(output);
+            long now = Stopwatch.GetTimestamp();
+            foreach (var output in outputs) _held.Enqueue((output, now));
             ReleaseReady();
         }
     }
@@ -153,9 +158,10 @@ public sealed class OutputGate(Action<MachineOutput> release)
 
     private void ReleaseReady()
     {
-        while (_held.Count > 0 && !_claimPending && (_mode == Mode.Alone || (_mode == Mode.Linked && _ackedHorizon > _held.Peek().Position)))
+        while (_held.Count > 0 && !_claimPending && (_mode == Mode.Alone || (_mode == Mode.Linked && _ackedHorizon > _held.Peek().Output.Position)))
         {
-            var output = _held.Dequeue();
+            var (output, heldAt) = _held.Dequeue();
+            HoldTimes.RecordSince(heldAt);
             _releasedSeq = output.Seq + 1;
             release(output);
         }

@@ -36,7 +36,7 @@ public sealed class JournalRebuildSpecs : Akka.TestKit.Xunit2.TestKit, IDisposab
     {
         _folder = folder;
         _primary = CreateTestProbe();
-        _journal = Sys.ActorOf(VmLogJournal.Props(Vm, _primary.Ref), "journal");
+        _journal = Sys.ActorOf(VmLogJournal.Props(Vm, _primary.Ref, new Lockstep.Replication.Stats.LatencyHistogram()), "journal");
         _primary.ExpectMsg<VmLogJournal.Ready>(TimeSpan.FromSeconds(20));
     }
 
