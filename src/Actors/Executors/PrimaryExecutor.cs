@@ -323,13 +323,19 @@ public sealed class PrimaryExecutor : ReceiveActor, IPrimaryFacts, IWithTimers
     /// A planned switchover: the loop stops the guest and, once the secondary holds everything and no output waits, tells
     /// it to take over. Still Protected to the coordinator until then. After that this side claims nothing unless the
     /// channel ends without the secondary's goodbye (it may have died before its claim): then as after any loss, the next
-    /// generation decides who serves. Packets that come meanwhile are kept: for the new primary once it took over, for
-    /// this one's guest when it serves on.
+    /// generation decides who serves. While the secondary executor is being asked, the guest runs as before and takes
+    /// packets as before (the loop's handover makes it take every packet that arrived before it stops); from the loop's
+    /// part on they are kept: for the new primary once it took over, for this one's guest when it serves on.
     /// </summary>
     private void HandingOver(HandOver handOver, HandoverStage stage)
     {
         _phase = PrimaryPhase.Protected;
-        Receive<SendPacket>(send => _keptPackets.Add((send, Sender)));
+        Receive<SendPacket>(send =>
+        {
+            // Kept from the Draining stage on: a packet handed to the loop after it sent the handover frame would never be taken.
+            if (stage == HandoverStage.Asking) OnSendPacket(send, Sender);
+            else _keptPackets.Add((send, Sender));
+        });
         Receive<HandoverExpected>(_ =>
         {
             if (stage != HandoverStage.Asking) return;

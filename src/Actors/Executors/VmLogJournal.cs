@@ -49,7 +49,7 @@ public sealed class VmLogJournal : ReceivePersistentActor
         _name = name;
         _primary = primary;
         _writes = writes;
-        // Recovery only finds the sequence number to continue from; the rebuild reads the journal itself.
+        // Recovery only finds the sequence number to continue from (Recovery.None): nothing is offered or replayed.
         Recover<SnapshotOffer>(_ => { });
         Recover<LogBatch>(_ => { });
         Recover<Increment>(_ => { });
@@ -71,6 +71,14 @@ public sealed class VmLogJournal : ReceivePersistentActor
     }
 
     public override string PersistenceId => PersistenceIdOf(_name);
+
+    /// <summary>
+    /// Only the highest sequence number, to continue from: the default recovery loaded the last full checkpoint (the
+    /// guest's whole RAM) and replayed every batch after it, only to throw them away, at the start of each primary, that
+    /// is on the new primary's node right after a takeover or a switchover, where that work stalled the node (see
+    /// docs/benchmarks.md, "Planned switchover"). The rebuild reads the journal itself.
+    /// </summary>
+    public override Recovery Recovery => Recovery.None;
 
     public static Props Props(string name, IActorRef primary, LatencyHistogram writes) =>
         Akka.Actor.Props.Create(() => new VmLogJournal(name, primary, writes));

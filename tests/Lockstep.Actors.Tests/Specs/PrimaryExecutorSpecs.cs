@@ -176,9 +176,13 @@ public sealed class PrimaryExecutorSpecs : Akka.TestKit.Xunit2.TestKit, IDisposa
 
         primary.Tell(new HandOver("p7", "primary switched over to test-node by the operator", DateTime.UtcNow), coordinator.Ref);
         secondary.ExpectMsg<HandoverComing>(TimeSpan.FromSeconds(10));
-        // A request during the handover: kept by the old primary, for whichever side serves next.
+        // While the secondary executor is asked, the guest serves as before.
         primary.Tell(new SendPacket("p7", 1, Encoding.ASCII.GetBytes("2 INCR n")), client.Ref);
+        client.ExpectMsg<ControlOk>();
+        Assert.Equal("2 2", Encoding.ASCII.GetString(client.ExpectMsg<VmPacket>(TimeSpan.FromSeconds(10)).Data));
         primary.Tell(new HandoverExpected("p7"), secondary.Ref);
+        // A request once the loop's part began: kept by the old primary, for whichever side serves next.
+        primary.Tell(new SendPacket("p7", 1, Encoding.ASCII.GetBytes("3 INCR n")), client.Ref);
         Assert.True(facts.Told.Wait(TimeSpan.FromSeconds(10)), "the secondary was never told to take over");
 
         loop.Stop(); // dies before its claim: no goodbye
@@ -188,10 +192,10 @@ public sealed class PrimaryExecutorSpecs : Akka.TestKit.Xunit2.TestKit, IDisposa
         Assert.EndsWith("/primary-p7", _storage.Claims.OwnerOf("p7", 2));
 
         var answers = client.ReceiveWhile(TimeSpan.FromSeconds(10), m => m, msgs: 2).ToList();
-        Assert.Contains(answers, m => m is VmPacket p && Encoding.ASCII.GetString(p.Data) == "2 2");
-        primary.Tell(new SendPacket("p7", 1, Encoding.ASCII.GetBytes("3 GET n")), client.Ref);
+        Assert.Contains(answers, m => m is VmPacket p && Encoding.ASCII.GetString(p.Data) == "3 3");
+        primary.Tell(new SendPacket("p7", 1, Encoding.ASCII.GetBytes("4 GET n")), client.Ref);
         client.ExpectMsg<ControlOk>();
-        Assert.Equal("3 VALUE 2", Encoding.ASCII.GetString(client.ExpectMsg<VmPacket>(TimeSpan.FromSeconds(10)).Data));
+        Assert.Equal("4 VALUE 3", Encoding.ASCII.GetString(client.ExpectMsg<VmPacket>(TimeSpan.FromSeconds(10)).Data));
         var status = await primary.Ask<VmStatus>(new GetVmStatus("p7"));
         Assert.Equal(2, status.Generation);
         Assert.Equal(status.Outputs, status.Figures!.OutputsReleased);
