@@ -26,6 +26,8 @@ for i in 0 1 2; do
 done
 contacts="127.0.0.1:$base,127.0.0.1:$((base + 1)),127.0.0.1:$((base + 2))"
 sleep 8
+# On a loaded machine the nodes can take much longer to form the cluster: wait until it answers (up to a minute more).
+for _ in $(seq 1 30); do "${lockstep[@]}" vm list --contact "$contacts" >/dev/null 2>&1 && break; sleep 2; done
 "${lockstep[@]}" vm create gap --image "$root/guests/bin/kv.elf" --contact "$contacts" >/dev/null
 for _ in $(seq 1 60); do
   "${lockstep[@]}" vm status gap --json --contact "$contacts" 2>/dev/null | grep -q '"state": *"Protected"' && break
