@@ -26,6 +26,8 @@ for i in 0 1 2; do
 done
 contacts="127.0.0.1:$base,127.0.0.1:$((base + 1)),127.0.0.1:$((base + 2))"
 sleep 8
+# On a loaded machine the nodes can take much longer to form the cluster: wait until it answers (up to a minute more).
+for _ in $(seq 1 30); do "${lockstep[@]}" vm list --contact "$contacts" >/dev/null 2>&1 && break; sleep 2; done
 "${lockstep[@]}" vm create gap --image "$root/guests/bin/kv.elf" --contact "$contacts" >/dev/null
 for _ in $(seq 1 60); do
   "${lockstep[@]}" vm status gap --json --contact "$contacts" 2>/dev/null | grep -q '"state": *"Protected"' && break
@@ -38,10 +40,13 @@ secondary="$(status_json | field secondary)"
 victim_index=$(( ${primary##*:} - base ))
 victim_pid="${pids[$victim_index]}"
 
-# Requests go one at a time, so the answers' spacing is the service's own pace; each answer is stamped on arrival.
+# Requests go one at a time, so the answers' spacing is the service's own pace; each answer is stamped on arrival,
+# by one process reading the lines as they come (a `date` started per line fell behind on a loaded machine: up to
+# ~190 answers, a second, late, so the stamps showed gaps where there were none and hid where they were).
 (for i in $(seq 1 600); do echo "$i INCR n"; sleep 0.005; done) |
   "${lockstep[@]}" vm send gap --peer 1 --retry-ms 150 --contact "$contacts" |
-  while IFS= read -r line; do echo "$(date +%s.%N) $line"; done > answers.txt &
+  python3 -u -c 'import sys, time
+for line in sys.stdin: print(f"{time.time():.6f} {line}", end="", flush=True)' > answers.txt &
 client=$!
 # The fault comes once the client is answered steadily (its start takes seconds on a loaded machine).
 for _ in $(seq 1 300); do [[ -f answers.txt && $(wc -l < answers.txt) -ge 100 ]] && break; sleep 0.1; done

@@ -1,12 +1,15 @@
 using Lockstep.Actors.Protocol;
+using System.Text;
 using Lockstep.Replication;
+using Lockstep.Replication.Stats;
 using Prometheus;
 
 namespace Lockstep.Dashboard;
 
 /// <summary>
 /// The Prometheus figures of this node (GET /metrics): gauges set from each poll of <see cref="VmSampler"/>,
-/// so a scrape sees values at most one poll interval old. Series of a VM that is gone are removed.
+/// so a scrape sees values at most one poll interval old. Series of a VM that is gone are removed. The output-hold
+/// histograms are the primaries' own counts, written beside prometheus-net's series (<see cref="HistogramText"/>).
 /// </summary>
 public sealed class DashboardMetrics
 {
@@ -23,6 +26,9 @@ public sealed class DashboardMetrics
     private readonly Gauge _operations;
     private readonly Gauge _lastGap;
     private readonly Gauge _reprotectPause;
+    private readonly Gauge _reprotectDuration;
+    private readonly Lock _holdLock = new();
+    private Dictionary<string, LatencyCounts> _outputHold = new(StringComparer.Ordinal);
     private readonly Gauge _paused;
     private readonly Gauge _sides;
     private readonly Gauge _members;
@@ -48,6 +54,7 @@ public sealed class DashboardMetrics
         _operations = VmGauge("lockstep_vm_operations", "Operator operations in the VM's history");
         _lastGap = VmGauge("lockstep_vm_last_failover_gap_milliseconds", "How long the VM was without a live primary in its last primary failover");
         _reprotectPause = VmGauge("lockstep_vm_reprotect_pause_milliseconds", "How long the VM stood still for its last secondary's snapshot (re-protection pause)");
+        _reprotectDuration = VmGauge("lockstep_vm_reprotect_duration_milliseconds", "How long the last secondary took to come in: connect, RAM copy, pause and its first acknowledgement");
         _paused = VmGauge("lockstep_vm_paused", "1 while the operator has paused the guest");
         _sides = factory.CreateGauge("lockstep_node_vm_sides", "VM sides each cluster member runs, by role (from the VM statuses)",
             new GaugeConfiguration { LabelNames = ["node", "role"] });
@@ -69,15 +76,18 @@ public sealed class DashboardMetrics
             return;
         }
         var vms = snapshot.Vms.Select(v => v.Name).ToHashSet(StringComparer.Ordinal);
-        foreach (var gauge in new[] { _state, _generation, _interval, _logBandwidth, _logShipped, _instructions, _outputs, _released, _held, _failovers, _operations, _lastGap, _reprotectPause, _paused })
+        foreach (var gauge in new[] { _state, _generation, _interval, _logBandwidth, _logShipped, _instructions, _outputs, _released, _held, _failovers, _operations, _lastGap, _reprotectPause, _reprotectDuration, _paused })
         {
             foreach (var labels in gauge.GetAllLabelValues().Where(l => !vms.Contains(l[0])).ToList()) gauge.RemoveLabelled(labels);
         }
+        var holds = new Dictionary<string, LatencyCounts>(StringComparer.Ordinal);
         foreach (var entry in snapshot.Vms)
         {
+            if (entry.Status?.Figures?.OutputHold is { } hold) holds[entry.Name] = hold;
             if (entry.Error is not null) _pollErrors.WithLabels("status").Inc();
             if (entry.Status is { } status) UpdateVm(status, entry.Sample);
         }
+        lock (_holdLock) _outputHold = holds;
         foreach (var labels in _sides.GetAllLabelValues().ToList()) _sides.RemoveLabelled(labels);
         foreach (var member in snapshot.Members)
         {
@@ -107,8 +117,19 @@ public sealed class DashboardMetrics
             _logShipped.WithLabels(vm).Set(figures.LogBytesShipped);
             _released.WithLabels(vm).Set(figures.OutputsReleased);
             _reprotectPause.WithLabels(vm).Set(figures.LastReprotectPauseMs);
+            _reprotectDuration.WithLabels(vm).Set(figures.LastReprotectMs);
             _paused.WithLabels(vm).Set(figures.Paused ? 1 : 0);
         }
         if (sample?.OutputsHeld is { } held) _held.WithLabels(vm).Set(held);
+    }
+
+    /// <summary>The histograms prometheus-net does not hold: each VM's output-hold times, as its primary counted them at the last poll.</summary>
+    public void WriteHistograms(StringBuilder text)
+    {
+        Dictionary<string, LatencyCounts> holds;
+        lock (_holdLock) holds = _outputHold;
+        HistogramText.Write(text, "lockstep_vm_output_hold_seconds",
+            "How long each output waited under the output rule, from the slice that made it to its release (the live primary's count: starts again after a failover)",
+            holds.OrderBy(h => h.Key, StringComparer.Ordinal).Select(h => ((IReadOnlyList<(string, string)>)[("vm", h.Key)], h.Value)));
     }
 }

@@ -1,7 +1,9 @@
 using System.Net;
+using System.Text;
 using System.Text.Json;
 using Akka.Actor;
 using Lockstep.Actors.Protocol;
+using Lockstep.Replication;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
@@ -38,8 +40,15 @@ public sealed class DashboardServer : IAsyncDisposable
 
     /// <summary>Starts serving on <paramref name="host"/>:<paramref name="port"/> (an IP address; anything else: all addresses).</summary>
     /// <exception cref="IOException">The port cannot be bound.</exception>
-    public static async Task<DashboardServer> StartAsync(ActorSystem system, IActorRef gateway, string host, int port, CancellationToken cancel)
+    /// <param name="engine">The node's replication engine, whose links and journal figures /metrics reads directly; null: none shown.</param>
+    /// <exception cref="InvalidOperationException">`lockstep.dashboard.poll-interval` is out of range.</exception>
+    public static async Task<DashboardServer> StartAsync(ActorSystem system, IActorRef gateway, ReplicationEngine? engine, string host, int port,
+        CancellationToken cancel)
     {
+        var interval = system.Settings.Config.GetTimeSpan("lockstep.dashboard.poll-interval", VmSampler.DefaultInterval, allowInfinite: false);
+        if (interval < VmSampler.MinInterval || interval > VmSampler.MaxInterval)
+            throw new InvalidOperationException($"lockstep.dashboard.poll-interval = {interval.TotalMilliseconds:0} ms: it must be between " +
+                $"{VmSampler.MinInterval.TotalMilliseconds:0} ms and {VmSampler.MaxInterval.TotalSeconds:0} s");
         var builder = WebApplication.CreateSlimBuilder();
         builder.Logging.SetMinimumLevel(LogLevel.Warning);
         builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(2));
@@ -51,11 +60,12 @@ public sealed class DashboardServer : IAsyncDisposable
         });
         var app = builder.Build();
         var client = new GatewayClient(gateway);
-        var sampler = new VmSampler(system, client);
+        var sampler = new VmSampler(system, client, interval);
         var metrics = new DashboardMetrics(Metrics.NewCustomRegistry());
+        var dataPath = engine is null ? null : new NodeDataPathMetrics(engine, ClusterMembers.NodeName(Akka.Cluster.Cluster.Get(system).SelfAddress));
         sampler.Polled += metrics.Update;
         var server = new DashboardServer(app, sampler, new Uri($"http://{host}:{port}/"));
-        server.MapRoutes(client, metrics);
+        server.MapRoutes(client, metrics, dataPath);
         await app.StartAsync(cancel);
         sampler.Start();
         return server;
@@ -68,7 +78,7 @@ public sealed class DashboardServer : IAsyncDisposable
         await _app.DisposeAsync();
     }
 
-    private void MapRoutes(GatewayClient client, DashboardMetrics metrics)
+    private void MapRoutes(GatewayClient client, DashboardMetrics metrics, NodeDataPathMetrics? dataPath)
     {
         var stopping = _app.Lifetime.ApplicationStopping;
         _app.MapGet("/", () => Results.Content(StaticAssets.Text("index.html"), "text/html; charset=utf-8"));
@@ -136,7 +146,15 @@ public sealed class DashboardServer : IAsyncDisposable
             }
         });
         ConsoleEndpoints.Map(_app, client);
-        _app.MapMetrics("/metrics", metrics.Registry);
+        _app.MapGet("/metrics", async (HttpContext http, CancellationToken cancel) =>
+        {
+            http.Response.ContentType = "text/plain; version=0.0.4; charset=utf-8";
+            await metrics.Registry.CollectAndExportAsTextAsync(http.Response.Body, cancel);
+            var more = new StringBuilder();
+            metrics.WriteHistograms(more);
+            dataPath?.Write(more);
+            await http.Response.WriteAsync(more.ToString(), cancel);
+        });
     }
 
     private static IResult Json<T>(T value) => Results.Text(DashboardJson.Serialize(value), "application/json; charset=utf-8");

@@ -5,14 +5,17 @@ using Lockstep.Actors.Protocol;
 namespace Lockstep.Dashboard;
 
 /// <summary>
-/// Polls every VM's status through the gateway once per <see cref="Interval"/>, keeps the last
+/// Polls every VM's status through the gateway once per <see cref="Interval"/> (`lockstep.dashboard.poll-interval`,
+/// default <see cref="DefaultInterval"/>), keeps the last
 /// <see cref="Window"/> of samples per VM for the charts, and hands each poll to whoever waits for the next
 /// (the live pages) and to <see cref="Polled"/> (the metrics). One poll at a time: a slow cluster makes the
 /// polls slower, never piles them up.
 /// </summary>
 public sealed class VmSampler : IAsyncDisposable
 {
-    public static readonly TimeSpan Interval = TimeSpan.FromSeconds(1);
+    public static readonly TimeSpan DefaultInterval = TimeSpan.FromSeconds(1);
+    public static readonly TimeSpan MinInterval = TimeSpan.FromMilliseconds(100);
+    public static readonly TimeSpan MaxInterval = TimeSpan.FromMinutes(1);
     public static readonly TimeSpan Window = TimeSpan.FromMinutes(5);
     private static readonly TimeSpan AskTimeout = TimeSpan.FromSeconds(3);
 
@@ -26,13 +29,21 @@ public sealed class VmSampler : IAsyncDisposable
     private ClusterSnapshot _latest;
     private Task? _loop;
 
-    public VmSampler(ActorSystem system, GatewayClient gateway)
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="interval"/> is outside <see cref="MinInterval"/>-<see cref="MaxInterval"/>.</exception>
+    public VmSampler(ActorSystem system, GatewayClient gateway, TimeSpan interval)
     {
+        if (interval < MinInterval || interval > MaxInterval)
+            throw new ArgumentOutOfRangeException(nameof(interval), interval,
+                $"the dashboard's poll interval must be between {MinInterval.TotalMilliseconds:0} ms and {MaxInterval.TotalSeconds:0} s");
+        Interval = interval;
         _system = system;
         _gateway = gateway;
         _node = ClusterMembers.NodeName(Akka.Cluster.Cluster.Get(system).SelfAddress);
         _latest = ClusterSnapshot.Empty(_node);
     }
+
+    /// <summary>How often every VM's status is polled.</summary>
+    public TimeSpan Interval { get; }
 
     /// <summary>Called after every poll, on the sampler's task.</summary>
     public event Action<ClusterSnapshot>? Polled;

@@ -16,15 +16,22 @@ public sealed class VmSeries(int capacity)
     /// <summary>Adds the status polled at <paramref name="at"/>; returns its sample.</summary>
     public VmSample Add(DateTime at, VmStatus status)
     {
-        double? outputsPerSecond = null, mips = null;
+        double? outputsPerSecond = null, mips = null, latency = null, latencyP99 = null;
         if (_previous is { } previous && at > previous.At)
         {
             double seconds = (at - previous.At).TotalSeconds;
             outputsPerSecond = Rate(previous.Status.Outputs, status.Outputs, seconds);
             mips = Rate(previous.Status.Instructions, status.Instructions, seconds) / 1e6;
+            // The primary's hold histogram between the two polls; a new primary (a failover) started its own, so none.
+            if (previous.Status.Figures?.OutputHold is { } before && status.Figures?.OutputHold is { } after
+                && previous.Status.Generation == status.Generation && after.Since(before) is { } interval)
+            {
+                latency = interval.MeanMs;
+                latencyP99 = interval.QuantileBoundMs(0.99);
+            }
         }
         ulong? held = status.Figures is { } figures && status.Outputs >= figures.OutputsReleased ? status.Outputs - figures.OutputsReleased : null;
-        var sample = new VmSample(at, status.State, status.Generation, status.LagMs, status.LogBytesPerSecond, outputsPerSecond, mips, held);
+        var sample = new VmSample(at, status.State, status.Generation, status.LagMs, status.LogBytesPerSecond, outputsPerSecond, mips, held, latency, latencyP99);
         _samples.Enqueue(sample);
         while (_samples.Count > capacity) _samples.Dequeue();
         _previous = (at, status);

@@ -1,5 +1,6 @@
 using Lockstep.Replication.Links;
 using Lockstep.Replication.Scheduling;
+using Lockstep.Replication.Stats;
 
 namespace Lockstep.Replication;
 
@@ -29,6 +30,9 @@ public sealed class ReplicationEngine : IDisposable
     public VmScheduler Scheduler { get; }
 
     public NodeLinks Links { get; }
+
+    /// <summary>How long the journal took to confirm each write of this node's primaries (their log batches and increments).</summary>
+    public LatencyHistogram JournalWrites { get; } = new();
 
     /// <summary>
     /// The VM threads first: they run what is still queued (the stop commands, whose goodbyes must

@@ -81,7 +81,15 @@ public sealed class Browser : IDisposable
         }
     }
 
-    /// <summary>Saves the page as docs/<paramref name="name"/> in the repository (the README shows these).</summary>
+    /// <summary>Set to 1, the screenshots go to the repository's docs/ (the README shows these); otherwise to a temporary folder.</summary>
+    public const string DocsScreenshotsVariable = "LOCKSTEP_DOCS_SCREENSHOTS";
+
+    /// <summary>Where <see cref="Screenshot"/> saves: docs/ when <see cref="DocsScreenshotsVariable"/> asks for it, else a folder under the temporary one.</summary>
+    public static string ScreenshotFolder { get; } = Environment.GetEnvironmentVariable(DocsScreenshotsVariable) == "1"
+        ? Path.Combine(RepoRoot.Folder, "docs")
+        : Directory.CreateDirectory(Path.Combine(Path.GetTempPath(), "lockstep-dashboard-screenshots")).FullName;
+
+    /// <summary>Saves the page as <paramref name="name"/> in <see cref="ScreenshotFolder"/>, so a run does not rewrite the docs' pictures unless asked.</summary>
     /// <remarks>The window is made as tall as the page first, so the picture shows all of it.</remarks>
     public void Screenshot(string name)
     {
@@ -90,7 +98,7 @@ public sealed class Browser : IDisposable
         _driver.Manage().Window.Size = new System.Drawing.Size(size.Width, (int)Math.Clamp(height + 140, 600, 3000));
         try
         {
-            _driver.GetScreenshot().SaveAsFile(Path.Combine(RepoRoot.Folder, "docs", name));
+            _driver.GetScreenshot().SaveAsFile(Path.Combine(ScreenshotFolder, name));
         }
         finally
         {

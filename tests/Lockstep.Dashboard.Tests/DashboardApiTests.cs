@@ -16,8 +16,10 @@ public sealed class DashboardApiTests(DashboardCluster cluster, ITestOutputHelpe
         await WaitUntil(async () => (await Scrape(0))[$"lockstep_vm_state{{vm=\"{Vm}\",state=\"Protected\"}}"] == 1, "kv1 Protected in /metrics");
         int answered = cluster.Answered;
         var first = await Scrape(0);
+        var firstNodes = await ScrapeAll();
         await Task.Delay(TimeSpan.FromSeconds(3));
         var second = await Scrape(0);
+        var secondNodes = await ScrapeAll();
         output.WriteLine($"answers to the load meanwhile: {cluster.Answered - answered}");
         foreach (string name in new[] { "lockstep_vm_instructions", "lockstep_vm_outputs", "lockstep_vm_outputs_released" })
         {
@@ -30,6 +32,22 @@ public sealed class DashboardApiTests(DashboardCluster cluster, ITestOutputHelpe
         Assert.Equal(1, second.Named("lockstep_node_vm_sides").Where(s => s.Key.Contains("role=\"primary\"", StringComparison.Ordinal)).Sum(s => s.Value));
         Assert.Equal(1, second.Named("lockstep_node_vm_sides").Where(s => s.Key.Contains("role=\"secondary\"", StringComparison.Ordinal)).Sum(s => s.Value));
         Assert.Equal(3, second["lockstep_cluster_members{status=\"Up\"}"]);
+
+        // The primary's own counts: every released output was held (some for a while), and the secondary's attach took time.
+        string holds = $"lockstep_vm_output_hold_seconds_count{{vm=\"{Vm}\"}}";
+        output.WriteLine($"{holds}: {first[holds]} then {second[holds]}");
+        Assert.True(second[holds] > first[holds], $"{holds} did not move: {first[holds]} then {second[holds]}");
+        Assert.True(second[$"lockstep_vm_output_hold_seconds_sum{{vm=\"{Vm}\"}}"] > 0, "outputs held for no time at all");
+        Assert.Equal(second[holds], second[$"lockstep_vm_output_hold_seconds_bucket{{vm=\"{Vm}\",le=\"+Inf\"}}"]);
+        Assert.True(second[$"lockstep_vm_reprotect_duration_milliseconds{{vm=\"{Vm}\"}}"] > 0, "no re-protection duration for a Protected VM");
+        // Each node's own: the primary's node writes the journal, both ends of the VM's link measure its round trip.
+        double Sum(IEnumerable<PrometheusText> scrapes, string name) => scrapes.Sum(s => s.Named(name).Sum(series => series.Value));
+        foreach (string name in new[] { "lockstep_node_journal_write_seconds_count", "lockstep_link_round_trip_seconds_count" })
+        {
+            output.WriteLine($"{name} (all nodes): {Sum(firstNodes, name)} then {Sum(secondNodes, name)}");
+            Assert.True(Sum(secondNodes, name) > Sum(firstNodes, name), $"{name} did not move on any node");
+        }
+        Assert.Contains(secondNodes.SelectMany(s => s.Named("lockstep_link_last_round_trip_milliseconds")), series => series.Value > 0);
     }
 
     [Fact]
@@ -102,6 +120,8 @@ public sealed class DashboardApiTests(DashboardCluster cluster, ITestOutputHelpe
         response.EnsureSuccessStatusCode();
         return PrometheusText.Parse(await response.Content.ReadAsStringAsync());
     }
+
+    private async Task<PrometheusText[]> ScrapeAll() => await Task.WhenAll(Enumerable.Range(0, 3).Select(Scrape));
 
     private async Task<JsonElement> Document(int node)
     {

@@ -3,7 +3,7 @@ using Prometheus;
 
 namespace Lockstep.Dashboard.Tests;
 
-public sealed class DashboardMetricsTests
+public sealed class DashboardMetricsTests(ITestOutputHelper output)
 {
     [Fact]
     public async Task A_poll_sets_the_vm_figures_failovers_by_kind_and_sides_per_node()
@@ -49,6 +49,31 @@ public sealed class DashboardMetricsTests
         Assert.Equal(1, scrape["lockstep_dashboard_poll_errors_total{what=\"status\"}"]);
         Assert.Equal(1, scrape["lockstep_dashboard_poll_errors_total{what=\"list\"}"]);
         Assert.Equal(7, scrape["lockstep_vm_instructions{vm=\"a\"}"]);
+    }
+
+    [Fact]
+    public async Task The_output_hold_histogram_is_written_cumulative_in_seconds_with_the_reprotect_duration()
+    {
+        var metrics = new DashboardMetrics(Metrics.NewCustomRegistry());
+        var status = Statuses.Of("kv", 10, 6, 6, hold: Statuses.Hold(1.0, 1, 2, 3));
+        metrics.Update(Snapshot(new VmEntry("kv", status, null, null)));
+        var text = new System.Text.StringBuilder();
+        metrics.WriteHistograms(text);
+        output.WriteLine(text.ToString());
+        Assert.Contains("# TYPE lockstep_vm_output_hold_seconds histogram", text.ToString());
+        var scrape = PrometheusText.Parse(text.ToString());
+        Assert.Equal(1, scrape["lockstep_vm_output_hold_seconds_bucket{vm=\"kv\",le=\"5E-05\"}"]);
+        Assert.Equal(3, scrape["lockstep_vm_output_hold_seconds_bucket{vm=\"kv\",le=\"0.0001\"}"]);
+        Assert.Equal(6, scrape["lockstep_vm_output_hold_seconds_bucket{vm=\"kv\",le=\"0.00025\"}"]);
+        Assert.Equal(6, scrape["lockstep_vm_output_hold_seconds_bucket{vm=\"kv\",le=\"+Inf\"}"]);
+        Assert.Equal(6, scrape["lockstep_vm_output_hold_seconds_count{vm=\"kv\"}"]);
+        Assert.Equal(0.001, scrape["lockstep_vm_output_hold_seconds_sum{vm=\"kv\"}"], 9);
+        Assert.Equal(180, (await Scrape(metrics))["lockstep_vm_reprotect_duration_milliseconds{vm=\"kv\"}"]);
+
+        metrics.Update(Snapshot());
+        var gone = new System.Text.StringBuilder();
+        metrics.WriteHistograms(gone);
+        Assert.DoesNotContain("vm=\"kv\"", gone.ToString());
     }
 
     private static ClusterSnapshot Snapshot(params VmEntry[] vms) =>

@@ -33,6 +33,8 @@ public sealed class DashboardPageTests(DashboardCluster cluster, ITestOutputHelp
         Browser.Open(DashboardCluster.Url(2, $"/vm/{Vm}"));
         await WaitProtected();
         await Browser.Eventually(() => Points("#chart-interval") >= 3 && Points("#chart-throughput") >= 3, "the charts have data points");
+        // Under the load outputs are released between every two polls: each such poll gives an output latency point.
+        await Browser.Eventually(() => Points("#chart-latency") >= 2, "the output latency chart has data points");
         string before = Browser.TextOf("#primary")!;
         int failovers = Browser.FindAll("#history tr[data-kind='Failover']").Count;
         output.WriteLine($"primary before: {before}; {failovers} failovers in the history");

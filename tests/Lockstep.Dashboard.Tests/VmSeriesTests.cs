@@ -19,6 +19,21 @@ public sealed class VmSeriesTests
     }
 
     [Fact]
+    public void Output_latency_is_what_the_hold_histogram_gained_between_two_polls_and_none_across_a_failover()
+    {
+        var series = new VmSeries(10);
+        series.Add(Start, Statuses.Of("a", 1000, 10, 10, hold: Statuses.Hold(2, 10)));
+        // 100 more outputs: 99 at most 0.05 ms, one in the 0.25-0.5 ms bucket, 4 ms more in all.
+        var later = series.Add(Start.AddSeconds(1), Statuses.Of("a", 2000, 110, 110, hold: Statuses.Hold(6, 109, 0, 0, 1)));
+        Assert.Equal(0.04, later.OutputLatencyMs!.Value, 6);
+        Assert.Equal(0.05, later.OutputLatencyP99Ms);
+        var promoted = series.Add(Start.AddSeconds(2), Statuses.Of("a", 3000, 120, 120, generation: 2, hold: Statuses.Hold(7, 200, 0, 0, 1)));
+        Assert.Null(promoted.OutputLatencyMs);
+        var idle = series.Add(Start.AddSeconds(3), Statuses.Of("a", 3000, 120, 120, generation: 2, hold: Statuses.Hold(7, 200, 0, 0, 1)));
+        Assert.Null(idle.OutputLatencyMs);
+    }
+
+    [Fact]
     public void A_missed_poll_gives_the_next_sample_no_rate()
     {
         var series = new VmSeries(10);

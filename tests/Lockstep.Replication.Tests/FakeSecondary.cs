@@ -56,7 +56,7 @@ internal sealed class FakeSecondary : IDisposable
         var socket = accepted.Result;
         socket.ReceiveTimeout = 10_000;
         var (channel, frame) = ReadFrame(socket);
-        while (frame is HeartbeatFrame) (channel, frame) = ReadFrame(socket);
+        while (channel == FrameCodec.LinkChannel) (channel, frame) = ReadFrame(socket);
         var hello = Assert.IsType<HelloFrame>(frame);
         Assert.True(token.Matches(hello.Token), "the primary presented another token");
         socket.ReceiveTimeout = 0;

@@ -22,6 +22,8 @@ public sealed class FrameCodecTests
         HeartbeatFrame.Instance,
         new PartFrame(true, new byte[] { 1, 2, 3 }),
         new HandoverFrame(123_456_789, 42, 7),
+        new PingFrame(0x1234_5678_9abc),
+        new PongFrame(0x1234_5678_9abc, 77),
     };
 
     [Theory]
@@ -55,6 +57,8 @@ public sealed class FrameCodecTests
     [InlineData((int)FrameType.HashCheck, 20, "HashCheck frame of 20 bytes, not 16")]
     [InlineData((int)FrameType.Snapshot, 10, "Snapshot frame of 10 bytes, shorter than 24")]
     [InlineData((int)FrameType.Goodbye, 1, "Goodbye frame of 1 bytes, not 0")]
+    [InlineData((int)FrameType.Ping, 7, "Ping frame of 7 bytes, not 8")]
+    [InlineData((int)FrameType.Pong, 8, "Pong frame of 8 bytes, not 16")]
     [InlineData((int)FrameType.Segment, 4, "Segment frame of 4 bytes, shorter than 8")]
     [InlineData((int)FrameType.Hello, 31, "Hello frame of 31 bytes, shorter than 32")]
     [InlineData((int)FrameType.Hello, 32 + 257, "Hello frame of 289 bytes, longer than 288")]

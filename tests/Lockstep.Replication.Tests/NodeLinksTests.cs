@@ -51,6 +51,32 @@ public sealed class NodeLinksTests : IDisposable
         Assert.Equal(50, _primaries.Links()[0].ChannelCount);
     }
 
+    [Fact]
+    public void Both_ends_of_a_link_measure_its_round_trip_by_pings()
+    {
+        LinkEnd.Open(_primaries, _secondaries, "rtt");
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(10);
+        while (DateTime.UtcNow < deadline && (_primaries.Links().Sum(l => l.RoundTrips.Snapshot().Count) < 2 || _secondaries.Links().Sum(l => l.RoundTrips.Snapshot().Count) < 1))
+            Thread.Sleep(50);
+        var opened = Assert.Single(_primaries.Links());
+        var accepted = Assert.Single(_secondaries.Links());
+        Assert.True(opened.RoundTrips.Snapshot().Count >= 2, $"{opened.RoundTrips.Snapshot().Count} round trips measured by the side that connected");
+        Assert.True(accepted.RoundTrips.Snapshot().Count >= 1, "no round trip measured by the side that accepted");
+        // Loopback: well under the heartbeat interval, which the answer's wait for the timer would otherwise add.
+        Assert.InRange(opened.LastRoundTripMs!.Value, 0, LockstepSettings.Default.HeartbeatInterval.TotalMilliseconds);
+        Assert.True(opened.IsOpen && accepted.IsOpen);
+    }
+
+    [Fact]
+    public void A_ping_on_a_vm_channel_ends_the_link_as_malformed()
+    {
+        var pair = LinkEnd.Open(_primaries, _secondaries, "pinged");
+        pair.Primary.Channel!.Send(new PingFrame(1));
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(10);
+        while (DateTime.UtcNow < deadline && pair.Secondary.Channel!.IsOpen) Thread.Sleep(20);
+        Assert.Equal(CloseReason.Malformed, pair.Secondary.Channel!.ClosedReason);
+    }
+
     /// <summary>
     /// VM a's secondary side stops taking its frames off its queue (its replay is stuck) while its primary
     /// floods it; VM b's acks on receipt keep coming, as the reader thread only hands frames on.
@@ -112,7 +138,7 @@ public sealed class NodeLinksTests : IDisposable
             var payload = new byte[FrameCodec.PayloadLength(header)];
             ReadExactly(peer, payload);
             var frame = FrameCodec.Decode(header[0], payload);
-            if (frame is HeartbeatFrame) continue;
+            if (FrameCodec.ChannelOf(header) == FrameCodec.LinkChannel) continue; // heartbeats, round-trip pings
             frames.Add((FrameCodec.ChannelOf(header), frame));
             if (frame is PartFrame part)
             {

@@ -13,6 +13,7 @@ using Lockstep.Replication;
 using Lockstep.Replication.Channel;
 using Lockstep.Replication.Claims;
 using Lockstep.Replication.Primary;
+using Lockstep.Replication.Stats;
 
 namespace Lockstep.Actors.Executors;
 
@@ -74,6 +75,7 @@ public sealed class PrimaryExecutor : ReceiveActor, IPrimaryFacts, IWithTimers
     private readonly LockstepSettings _settings;
     private readonly IActorRef _coordinators;
     private readonly PrimaryLoop _loop;
+    private readonly LatencyHistogram _journalWrites;
     private readonly IActorRef _self;
     private readonly Cluster _cluster = Cluster.Get(Context.System);
     private readonly string _node;
@@ -142,6 +144,7 @@ public sealed class PrimaryExecutor : ReceiveActor, IPrimaryFacts, IWithTimers
         _owner = NodePicker.ClaimOwner(_cluster, Self.Path.Name);
         _console = new ConsoleFeed(_name, launch.Machine, settings.ConsoleKeptBytes);
         _durable = launch.Vm.Durable;
+        _journalWrites = engine.JournalWrites;
         _loop = new PrimaryLoop(_name, launch.Machine, launch.FirstEntryIndex, launch.ReleasedSeq, settings, engine, this, launch.Filter, _durable);
     }
 
@@ -340,13 +343,19 @@ public sealed class PrimaryExecutor : ReceiveActor, IPrimaryFacts, IWithTimers
     /// A planned switchover: the loop stops the guest and, once the secondary holds everything and no output waits, tells
     /// it to take over. Still Protected to the coordinator until then. After that this side claims nothing unless the
     /// channel ends without the secondary's goodbye (it may have died before its claim): then as after any loss, the next
-    /// generation decides who serves. Packets that come meanwhile are kept: for the new primary once it took over, for
-    /// this one's guest when it serves on.
+    /// generation decides who serves. While the secondary executor is being asked, the guest runs as before and takes
+    /// packets as before (the loop's handover makes it take every packet that arrived before it stops); from the loop's
+    /// part on they are kept: for the new primary once it took over, for this one's guest when it serves on.
     /// </summary>
     private void HandingOver(HandOver handOver, HandoverStage stage)
     {
         _phase = PrimaryPhase.Protected;
-        Receive<SendPacket>(send => _keptPackets.Add((send, Sender)));
+        Receive<SendPacket>(send =>
+        {
+            // Kept from the Draining stage on: a packet handed to the loop after it sent the handover frame would never be taken.
+            if (stage == HandoverStage.Asking) OnSendPacket(send, Sender);
+            else _keptPackets.Add((send, Sender));
+        });
         Receive<HandoverExpected>(_ =>
         {
             if (stage != HandoverStage.Asking) return;
@@ -713,7 +722,7 @@ public sealed class PrimaryExecutor : ReceiveActor, IPrimaryFacts, IWithTimers
     /// <summary>The journal writer, restarted with backoff when storage fails (it stops on a failed write).</summary>
     private void StartJournal()
     {
-        var options = Backoff.OnStop(VmLogJournal.Props(_name, Self), "journal", TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(30), 0.2, -1);
+        var options = Backoff.OnStop(VmLogJournal.Props(_name, Self, _journalWrites), "journal", TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(30), 0.2, -1);
         _journal = Context.ActorOf(BackoffSupervisor.Props(options), "journal-supervisor");
     }
 
@@ -813,7 +822,8 @@ public sealed class PrimaryExecutor : ReceiveActor, IPrimaryFacts, IWithTimers
             stats.LagMs, stats.Instructions, stats.Outputs, stats.LogBytesPerSecond, _history.ToList(),
             (_ended?.Detail ?? $"{_phase}{(_paused ? ", guest paused" : "")}; re-protection pause {stats.LastReprotectPauseMs:F1} ms") + JournalDetail(),
             new VmFigures(stats.LogBytesShipped, stats.OutputsReleased, stats.LastReprotectPauseMs, _paused,
-                stats.PacketsDropped, stats.HeldOutputs, Interlocked.Read(ref _releasedDropped) + _routes.Dropped) { Journal = JournalStatus() });
+                stats.PacketsDropped, stats.HeldOutputs, Interlocked.Read(ref _releasedDropped) + _routes.Dropped, stats.OutputHold, stats.LastReprotectMs)
+            { Journal = JournalStatus() });
     }
 
     // ---- IPrimaryFacts: called on the loop's threads, handed on as messages ----

@@ -1,6 +1,8 @@
+using System.Diagnostics;
 using Akka.Actor;
 using Akka.Event;
 using Akka.Persistence;
+using Lockstep.Replication.Stats;
 
 namespace Lockstep.Actors.Executors;
 
@@ -54,22 +56,26 @@ public sealed class VmLogJournal : ReceivePersistentActor
     private readonly IActorRef _primary;
     // The entry indexes of the full checkpoints being saved, in order (the store answers in order).
     private readonly Queue<long> _saving = new();
-    // The sequence number of the newest full checkpoint saved, null before the first: what goes once the next one is saved.
+    // The sequence number of the newest full checkpoint saved here, null before the first: what goes once the next one is saved.
     private long? _newestFull;
+    private readonly LatencyHistogram _writes;
 
-    public VmLogJournal(string name, IActorRef primary)
+    /// <param name="writes">The node's journal write latencies: from a persist call to the journal's confirmation.</param>
+    public VmLogJournal(string name, IActorRef primary, LatencyHistogram writes)
     {
         _name = name;
         _primary = primary;
-        // Recovery only finds the sequence number to continue from; the rebuild reads the journal itself.
-        Recover<SnapshotOffer>(offer => _newestFull = offer.Metadata.SequenceNr);
+        _writes = writes;
+        // Recovery only finds the sequence number to continue from (Recovery.None): nothing is offered or replayed, so the
+        // newest full checkpoint of an earlier writer is not known here, and goes one full checkpoint later than it would.
+        Recover<SnapshotOffer>(_ => { });
         Recover<LogBatch>(_ => { });
         Recover<Increment>(_ => { });
         Recover<RecoveryCompleted>(_ => _primary.Tell(new Ready(_name)));
 
         // One event, one transaction, for all the log that waited while the write before was under way (group commit).
-        Command<LogBatch>(batch => PersistAsync(batch, written => _primary.Tell(new Committed(written.EndEntry, false))));
-        Command<Increment>(increment => PersistAsync(increment, _ => { }));
+        Command<LogBatch>(batch => PersistTimed(batch, written => _primary.Tell(new Committed(written.EndEntry, false))));
+        Command<Increment>(increment => PersistTimed(increment, _ => { }));
         // After the writes before it: a snapshot takes the sequence number of the last write confirmed, and the
         // rebuild reads the events after that number as the ones that follow the checkpoint.
         Command<Checkpoint>(checkpoint => DeferAsync(checkpoint, c =>
@@ -97,7 +103,26 @@ public sealed class VmLogJournal : ReceivePersistentActor
 
     public override string PersistenceId => PersistenceIdOf(_name);
 
-    public static Props Props(string name, IActorRef primary) => Akka.Actor.Props.Create(() => new VmLogJournal(name, primary));
+    /// <summary>
+    /// Only the highest sequence number, to continue from: the default recovery loaded the last full checkpoint (the
+    /// guest's whole RAM) and replayed every batch after it, only to throw them away, at the start of each primary, that
+    /// is on the new primary's node right after a takeover or a switchover, where that work stalled the node (see
+    /// docs/benchmarks.md, "Planned switchover"). The rebuild reads the journal itself.
+    /// </summary>
+    public override Recovery Recovery => Recovery.None;
+
+    public static Props Props(string name, IActorRef primary, LatencyHistogram writes) =>
+        Akka.Actor.Props.Create(() => new VmLogJournal(name, primary, writes));
+
+    private void PersistTimed<T>(T @event, Action<T> persisted) where T : class
+    {
+        long at = Stopwatch.GetTimestamp();
+        PersistAsync(@event, written =>
+        {
+            _writes.RecordSince(at);
+            persisted(written);
+        });
+    }
 
     /// <summary>
     /// What a full checkpoint saved at <paramref name="sequenceNr"/> makes unnecessary: batches and increments up

@@ -13,7 +13,7 @@ using Lockstep.Replication;
 namespace Lockstep.Actors.Node;
 
 /// <summary>Everything a node runs: executor host, gateway, front door, and the sharded coordinators.</summary>
-public sealed record NodeHandles(ActorSystem System, IActorRef Gateway, IActorRef Executors, IActorRef VmRegion, ClaimStore Claims);
+public sealed record NodeHandles(ActorSystem System, IActorRef Gateway, IActorRef Executors, IActorRef VmRegion, ClaimStore Claims, ReplicationEngine Engine);
 
 public static class LockstepNode
 {
@@ -35,7 +35,7 @@ public static class LockstepNode
         var gateway = system.ActorOf(Gateway.Gateway.Props(vmRegion, directoryRegion), "gateway");
         ClusterClientReceptionist.Get(system).RegisterService(gateway);
         system.ActorOf(FrontDoor.FrontDoor.Props(gateway, vmRegion, FrontDoorSettings.From(system.Settings.Config)), "front-door");
-        return new NodeHandles(system, gateway, executors, vmRegion, claims);
+        return new NodeHandles(system, gateway, executors, vmRegion, claims, engine);
     }
 
     /// <summary>

@@ -1,3 +1,5 @@
+using Lockstep.Replication.Stats;
+
 namespace Lockstep.Actors.Protocol;
 
 /// <summary>A live primary's counters beyond the headline ones of <see cref="VmStatus"/>, read at one moment (not a consistent set).</summary>
@@ -9,8 +11,10 @@ namespace Lockstep.Actors.Protocol;
 /// <param name="HeldOutputs">Outputs the output gate holds now (the guest is paused while it holds its maximum).</param>
 /// <param name="OutputsDropped">Released packets dropped on this node, not sent: more were on their way to the routing than it keeps, or
 /// kept for peers without a route than it keeps (a guest flood).</param>
+/// <param name="OutputHold">How long each output this primary released waited for it (from the slice that made it); starts empty after a failover.</param>
+/// <param name="LastReprotectMs">How long the last secondary took to come in (connect, RAM copy, pause, first ack); 0 before the first.</param>
 public sealed record VmFigures(long LogBytesShipped, ulong OutputsReleased, double LastReprotectPauseMs, bool Paused,
-    long PacketsDropped = 0, int HeldOutputs = 0, long OutputsDropped = 0)
+    long PacketsDropped = 0, int HeldOutputs = 0, long OutputsDropped = 0, LatencyCounts? OutputHold = null, double LastReprotectMs = 0)
 {
     /// <summary>A durable VM's journal as its outputs see it; null for a VM that is not durable.</summary>
     public DurableJournal? Journal { get; init; }

@@ -1,4 +1,5 @@
 // A small line chart on a canvas: the last `windowMs` of (time, value) points, a gap where a value is missing.
+// A point may carry a second value `u`, drawn dashed in the same colour (a bound above the first, say).
 // The canvas's data-points attribute says how many points are drawn (the browser test reads it).
 "use strict";
 
@@ -34,7 +35,7 @@ class LineChart {
     // The time axis spans what is there, from one minute up to the whole window.
     const span = Math.min(this.windowMs, Math.max(60000, this.points.length ? newest - this.points[0].t : 0));
     const oldest = newest - span;
-    let max = Math.max(...values.map(p => p.v), 0);
+    let max = Math.max(...values.map(p => p.v), ...this.points.filter(p => p.u != null).map(p => p.u), 0);
     max = max > 0 ? max * 1.1 : 1;
 
     g.strokeStyle = "#e2e5ea"; g.fillStyle = "#6b7280"; g.font = "11px system-ui, sans-serif";
@@ -51,25 +52,39 @@ class LineChart {
       g.fillText(label, Math.max(left, x - 14), c.height - 5);
     }
 
+    // The poll interval is the node's setting: the closest two points tell it.
+    let spacing = Infinity;
+    for (let i = 1; i < this.points.length; i++) spacing = Math.min(spacing, this.points[i].t - this.points[i - 1].t);
+    const gap = Math.max(this.gapMs, Number.isFinite(spacing) ? 2.5 * spacing : 0);
     g.strokeStyle = this.color; g.lineWidth = 1.5;
-    g.beginPath();
-    let drawing = false, previous = null;
-    for (const p of this.points) {
-      // A missing value, or polls missing in between (more than two intervals apart), is a gap, not a line.
-      const late = previous != null && p.t - previous > this.gapMs;
-      previous = p.t;
-      if (p.v == null || late) drawing = false;
-      if (p.v == null) continue;
-      const x = left + (w * (p.t - oldest)) / span;
-      const y = top + h - (h * p.v) / max;
-      if (drawing) g.lineTo(x, y); else g.moveTo(x, y);
-      drawing = true;
+    this.line(g, p => p.v, gap, { left, top, w, h, oldest, span, max });
+    if (this.points.some(p => p.u != null)) {
+      g.setLineDash([4, 3]);
+      this.line(g, p => p.u, gap, { left, top, w, h, oldest, span, max });
+      g.setLineDash([]);
     }
-    g.stroke();
     if (values.length) {
       const last = values[values.length - 1];
       g.fillStyle = this.color;
       g.fillText(`last ${this.format(last.v)}`, left + w - 70, 12);
     }
+  }
+
+  line(g, value, gap, { left, top, w, h, oldest, span, max }) {
+    g.beginPath();
+    let drawing = false, previous = null;
+    for (const p of this.points) {
+      // A missing value, or polls missing in between (more than two intervals apart), is a gap, not a line.
+      const late = previous != null && p.t - previous > gap;
+      previous = p.t;
+      const v = value(p);
+      if (v == null || late) drawing = false;
+      if (v == null) continue;
+      const x = left + (w * (p.t - oldest)) / span;
+      const y = top + h - (h * v) / max;
+      if (drawing) g.lineTo(x, y); else g.moveTo(x, y);
+      drawing = true;
+    }
+    g.stroke();
   }
 }

@@ -10,6 +10,7 @@ const charts = {
   bandwidth: new LineChart(document.getElementById("chart-bandwidth"), { color: "#7a5af8" }),
   throughput: new LineChart(document.getElementById("chart-throughput"), { color: "#067647", format: v => v.toFixed(0) }),
   held: new LineChart(document.getElementById("chart-held"), { color: "#b54708", format: v => v.toFixed(0) }),
+  latency: new LineChart(document.getElementById("chart-latency"), { color: "#c11574", format: v => v.toFixed(2) }),
 };
 
 function addSamples(samples) {
@@ -18,6 +19,7 @@ function addSamples(samples) {
   charts.bandwidth.add(samples.map(s => ({ t: at(s), v: s.logBytesPerSecond / 1024 })));
   charts.throughput.add(samples.map(s => ({ t: at(s), v: s.outputsPerSecond })));
   charts.held.add(samples.map(s => ({ t: at(s), v: s.outputsHeld })));
+  charts.latency.add(samples.map(s => ({ t: at(s), v: s.outputLatencyMs, u: s.outputLatencyP99Ms })));
 }
 
 function setText(id, text) { document.getElementById(id).textContent = text ?? "-"; }

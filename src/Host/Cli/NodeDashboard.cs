@@ -16,7 +16,7 @@ public static class NodeDashboard
         {
             try
             {
-                var server = await DashboardServer.StartAsync(node.System, node.Gateway, host, wanted, stop);
+                var server = await DashboardServer.StartAsync(node.System, node.Gateway, node.Engine, host, wanted, stop);
                 Console.Out.WriteLine($"lockstep: dashboard at {server.Address} (metrics at {server.Address}metrics)");
                 return server;
             }

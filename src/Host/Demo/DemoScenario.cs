@@ -41,13 +41,25 @@ public sealed class DemoScenario(DemoOptions options, TextWriter output, DemoInt
                 $"--base-port {options.BasePort}: fewer than {DemoOptions.NodeCount} free ports in {options.BasePort}..{options.BasePort + PortSearchWidth - 1}");
         }
 
+        // Each node serves its dashboard (--http) on a port of its own, above the nodes' search range.
+        var httpPorts = FreePorts.FindFree(options.BasePort + PortSearchWidth, DemoOptions.NodeCount, PortSearchWidth);
+        if (httpPorts.Count < DemoOptions.NodeCount)
+            throw new UsageException($"--base-port {options.BasePort}: fewer than {DemoOptions.NodeCount} free ports for the dashboards from {options.BasePort + PortSearchWidth}");
+
         string folder = Directory.CreateTempSubdirectory("lockstep-demo-").FullName;
-        using var cluster = new NodeCluster(NodeProgram(), folder, "sqlite:" + Path.Combine(folder, "lockstep.db"), events.Add)
+        using var cluster = new NodeCluster(NodeProgram(), folder, "sqlite:" + Path.Combine(folder, "lockstep.db"), events.Add,
+            (node, info) =>
+            {
+                info.ArgumentList.Add("--http");
+                info.ArgumentList.Add(httpPorts[node].ToString(System.Globalization.CultureInfo.InvariantCulture));
+                return info;
+            })
         {
             KeepFolder = options.Keep,
         };
         interrupt.OnCleanup(cluster.Dispose);
         output.WriteLine($"lockstep demo: {ports.Count} nodes on ports {string.Join(", ", ports)}, image {image}");
+        output.WriteLine($"lockstep demo: dashboard at http://127.0.0.1:{httpPorts[0]}/ (every node serves one: {string.Join(", ", httpPorts.Select(p => $"http://127.0.0.1:{p}/"))})");
         output.WriteLine($"lockstep demo: working folder {folder}{(options.Keep ? " (kept: --keep)" : " (removed at the end)")}");
         output.Flush();
 

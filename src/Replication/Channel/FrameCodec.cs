@@ -70,6 +70,13 @@ public static class FrameCodec
             }
             case HashCheckFrame h: return Pair(frame, h.Position, h.Hash);
             case HashResultFrame h: return Pair(frame, h.Position, h.Hash);
+            case PingFrame p:
+            {
+                var bytes = Allocate(frame, 8, out var payload);
+                BinaryPrimitives.WriteUInt64LittleEndian(payload, p.Stamp);
+                return bytes;
+            }
+            case PongFrame p: return Pair(frame, p.Stamp, p.HeldTicks);
             case HelloFrame h:
             {
                 byte[] name = StrictUtf8.GetBytes(h.Vm);
@@ -139,6 +146,12 @@ public static class FrameCodec
             case FrameType.HashResult:
                 Exactly(payload, 16, type);
                 return new HashResultFrame(BinaryPrimitives.ReadUInt64LittleEndian(payload), BinaryPrimitives.ReadUInt64LittleEndian(payload.AsSpan(8)));
+            case FrameType.Ping:
+                Exactly(payload, 8, type);
+                return new PingFrame(BinaryPrimitives.ReadUInt64LittleEndian(payload));
+            case FrameType.Pong:
+                Exactly(payload, 16, type);
+                return new PongFrame(BinaryPrimitives.ReadUInt64LittleEndian(payload), BinaryPrimitives.ReadUInt64LittleEndian(payload.AsSpan(8)));
             case FrameType.Hello:
                 AtLeast(payload, AttachToken.Length, type);
                 if (payload.Length > AttachToken.Length + MaxVmName) throw new FrameFormatException($"Hello frame of {payload.Length} bytes, longer than {AttachToken.Length + MaxVmName}");

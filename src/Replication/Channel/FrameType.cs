@@ -21,4 +21,6 @@ public enum FrameType : byte
     Heartbeat = 13,
     Part = 14,
     Handover = 15,
+    Ping = 16,
+    Pong = 17,
 }

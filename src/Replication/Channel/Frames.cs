@@ -40,6 +40,24 @@ public sealed record HeartbeatFrame : Frame
 }
 
 /// <summary>
+/// Either side, on the link's own channel 0, about once a second: asks for a <see cref="PongFrame"/> (the link's round
+/// trip). <paramref name="Stamp"/> is the sender's own clock, meaningless to the receiver, which only echoes it.
+/// </summary>
+public sealed record PingFrame(ulong Stamp) : Frame
+{
+    public override FrameType Type => FrameType.Ping;
+}
+
+/// <summary>
+/// The answer to a <see cref="PingFrame"/>: its stamp, and how long (in <see cref="System.Diagnostics.Stopwatch"/> ticks of the
+/// answering side) the answer waited there before it went, so the round trip does not count the answerer's heartbeat timer.
+/// </summary>
+public sealed record PongFrame(ulong Stamp, ulong HeldTicks) : Frame
+{
+    public override FrameType Type => FrameType.Pong;
+}
+
+/// <summary>
 /// A piece of a frame too large to hold the link alone (the RAM copy, a snapshot): the pieces of one
 /// channel, joined, are that frame's encoding; <paramref name="Last"/> marks the one that completes it.
 /// </summary>

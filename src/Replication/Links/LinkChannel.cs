@@ -137,7 +137,7 @@ public sealed class LinkChannel
         var payload = _assembling;
         _assembling = null;
         var whole = FrameCodec.Decode(_assemblingType, payload);
-        if (whole is PartFrame or HelloFrame or HeartbeatFrame) throw new FrameFormatException($"a {whole.Type} frame sent in parts");
+        if (whole is PartFrame or HelloFrame or HeartbeatFrame or PingFrame or PongFrame) throw new FrameFormatException($"a {whole.Type} frame sent in parts");
         return whole;
     }
 

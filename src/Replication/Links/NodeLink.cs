@@ -3,6 +3,7 @@ using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
 using Lockstep.Replication.Channel;
+using Lockstep.Replication.Stats;
 
 namespace Lockstep.Replication.Links;
 
@@ -51,6 +52,18 @@ public sealed class NodeLink
 
     private sealed record Closing(CloseReason Reason, string Detail);
 
+    /// <summary>How often each side asks for the link's round trip.</summary>
+    public static readonly TimeSpan PingInterval = TimeSpan.FromSeconds(1);
+
+    // The round trip: the stamp of the last ping sent (a pong with another is ignored), and a pong owed to the peer,
+    // sent by the timer (never the reader: it must not block on a full socket while the peer's reader blocks on ours).
+    private long _pingSentAt = Stopwatch.GetTimestamp();
+    private long _pingStamp = -1;
+    private volatile OwedPong? _owedPong;
+    private long _lastRoundTripTicks = -1;
+
+    private sealed record OwedPong(ulong Stamp, long ArrivedAt);
+
     private NodeLink(NodeLinks owner, Socket socket, bool outgoing, string peer, LockstepSettings settings)
     {
         _owner = owner;
@@ -77,6 +90,19 @@ public sealed class NodeLink
     public CloseReason? ClosedReason => _closed?.Reason;
     public string? ClosedDetail => _closed?.Detail;
     public TimeSpan SilentFor => Stopwatch.GetElapsedTime(Interlocked.Read(ref _lastReceived));
+
+    /// <summary>Round trips measured by this side's pings (one a <see cref="PingInterval"/>), heartbeat timer delays on the answering side left out.</summary>
+    public LatencyHistogram RoundTrips { get; } = new();
+
+    /// <summary>The last round trip measured, in milliseconds; null before the first.</summary>
+    public double? LastRoundTripMs
+    {
+        get
+        {
+            long ticks = Interlocked.Read(ref _lastRoundTripTicks);
+            return ticks < 0 ? null : ticks * 1000.0 / Stopwatch.Frequency;
+        }
+    }
 
     /// <summary>VM channels open on this link now.</summary>
     public int ChannelCount => _channels.Count;
@@ -231,12 +257,24 @@ public sealed class NodeLink
                 : $"refused: no TLS handshake completed by {Peer} within {NodeLinks.OpenTimeout.TotalSeconds:0} s (plain text, or a stalled peer)");
             return;
         }
-        if (Stopwatch.GetElapsedTime(Interlocked.Read(ref _lastSent)) < _settings.HeartbeatInterval / 2) return;
+        bool pingDue = Stopwatch.GetElapsedTime(Interlocked.Read(ref _pingSentAt)) >= PingInterval;
+        bool heartbeatDue = Stopwatch.GetElapsedTime(Interlocked.Read(ref _lastSent)) >= _settings.HeartbeatInterval / 2;
+        if (!pingDue && !heartbeatDue && _owedPong is null) return;
         if (!_ready || !Monitor.TryEnter(_sendLock)) return;
         try
         {
             if (!_socket.Poll(0, SelectMode.SelectWrite)) return;
-            _stream.Write(FrameCodec.Encode(FrameCodec.LinkChannel, HeartbeatFrame.Instance));
+            // Each of these is a sign of life as well as a heartbeat.
+            if (Interlocked.Exchange(ref _owedPong, null) is { } pong)
+                _stream.Write(FrameCodec.Encode(FrameCodec.LinkChannel, new PongFrame(pong.Stamp, (ulong)(Stopwatch.GetTimestamp() - pong.ArrivedAt))));
+            else if (pingDue)
+            {
+                long now = Stopwatch.GetTimestamp();
+                Interlocked.Exchange(ref _pingStamp, now);
+                Interlocked.Exchange(ref _pingSentAt, now);
+                _stream.Write(FrameCodec.Encode(FrameCodec.LinkChannel, new PingFrame((ulong)now)));
+            }
+            else _stream.Write(FrameCodec.Encode(FrameCodec.LinkChannel, HeartbeatFrame.Instance));
             Interlocked.Exchange(ref _lastSent, Stopwatch.GetTimestamp());
         }
         catch (Exception e) when (e is IOException or SocketException or ObjectDisposedException)
@@ -307,13 +345,22 @@ public sealed class NodeLink
     {
         if (channel == FrameCodec.LinkChannel)
         {
-            if (frame is not HeartbeatFrame) throw new FrameFormatException($"a {frame.Type} frame on the link's own channel");
-            return;
+            switch (frame)
+            {
+                case HeartbeatFrame: return;
+                case PingFrame ping:
+                    _owedPong = new OwedPong(ping.Stamp, Stopwatch.GetTimestamp());
+                    return;
+                case PongFrame pong:
+                    Answered(pong);
+                    return;
+                default: throw new FrameFormatException($"a {frame.Type} frame on the link's own channel");
+            }
         }
         switch (frame)
         {
-            case HeartbeatFrame:
-                throw new FrameFormatException($"a heartbeat on VM channel {channel}");
+            case HeartbeatFrame or PingFrame or PongFrame:
+                throw new FrameFormatException($"a {frame.Type} frame on VM channel {channel}");
             case HelloFrame hello:
                 if (Outgoing) throw new FrameFormatException("an open from the side this node connected to");
                 if (_channels.ContainsKey(channel)) throw new FrameFormatException($"channel {channel} opened twice");
@@ -322,6 +369,18 @@ public sealed class NodeLink
         }
         // No channel: one closed on this side, with frames still on their way. They are dropped.
         if (_channels.TryGetValue(channel, out var open)) open.Receive(frame);
+    }
+
+    /// <summary>Reader thread: the answer to the last ping (an answer to an older one, or one never sent, is ignored).</summary>
+    private void Answered(PongFrame pong)
+    {
+        long sent = Interlocked.Read(ref _pingStamp);
+        if (sent < 0 || pong.Stamp != (ulong)sent) return;
+        Interlocked.Exchange(ref _pingStamp, -1);
+        long ticks = Stopwatch.GetTimestamp() - sent - (long)Math.Min(pong.HeldTicks, (ulong)long.MaxValue);
+        if (ticks < 0) ticks = 0; // the peer's ticks are not quite ours (another clock rate is not expected on one kernel, but is possible across hosts)
+        Interlocked.Exchange(ref _lastRoundTripTicks, ticks);
+        RoundTrips.RecordTicks(ticks);
     }
 
     private static (CloseReason, string) Classify(Exception e) => (e.InnerException ?? e) switch

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using Lockstep.Engine.Cpu;
+using Lockstep.Replication.Stats;
 
 namespace Lockstep.Replication.Primary;
 
@@ -13,6 +14,9 @@ namespace Lockstep.Replication.Primary;
 /// </summary>
 public sealed class OutputGate(Action<MachineOutput> release, bool durable = false)
 {
+    /// <summary>How long each output waited in the gate, from the slice that made it (the machine stops at each output) to its release.</summary>
+    public LatencyHistogram HoldTimes { get; } = new();
+
     private enum Mode
     {
         /// <summary>No secondary, and this side holds the generation: outputs leave at once.</summary>
@@ -28,7 +32,7 @@ public sealed class OutputGate(Action<MachineOutput> release, bool durable = fal
     private bool _claimPending;
 
     private readonly object _lock = new();
-    private readonly Queue<MachineOutput> _held = new();
+    private readonly Queue<(MachineOutput Output, long HeldAt)> _held = new();
     // Durable: for each held output, the log entries that must be in the journal before it leaves.
     private readonly Queue<long> _heldEntries = new();
     // Durable: the journal holds every entry before this one (-1: nothing known yet, so nothing leaves).
@@ -84,9 +88,10 @@ public sealed class OutputGate(Action<MachineOutput> release, bool durable = fal
     {
         lock (_lock)
         {
+            long now = Stopwatch.GetTimestamp();
             foreach (var output in outputs)
             {
-                _held.Enqueue(output);
+                _held.Enqueue((output, now));
                 if (durable) _heldEntries.Enqueue(entries);
                 _heldBytes += output.Data.Length;
             }
@@ -196,11 +201,12 @@ public sealed class OutputGate(Action<MachineOutput> release, bool durable = fal
 
     private void ReleaseReady()
     {
-        while (_held.Count > 0 && !_claimPending && (_mode == Mode.Alone || (_mode == Mode.Linked && _ackedHorizon > _held.Peek().Position))
+        while (_held.Count > 0 && !_claimPending && (_mode == Mode.Alone || (_mode == Mode.Linked && _ackedHorizon > _held.Peek().Output.Position))
             && (!durable || _journaledEntries >= _heldEntries.Peek()))
         {
             if (durable) _heldEntries.Dequeue();
-            var output = _held.Dequeue();
+            var (output, heldAt) = _held.Dequeue();
+            HoldTimes.RecordSince(heldAt);
             _heldBytes -= output.Data.Length;
             _releasedSeq = output.Seq + 1;
             release(output);

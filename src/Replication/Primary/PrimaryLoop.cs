@@ -82,6 +82,9 @@ public sealed class PrimaryLoop
     // Written by the VM thread only; read anywhere with Volatile.
     private double _logBytesPerSecond, _reprotectPauseMs, _precopyMs;
     private long _logBytesShipped;
+    // When the attach in progress began (VM thread), and how long the last one took to bring its secondary in sync (reader thread).
+    private long _attachStartedAt;
+    private double _reprotectMs;
 
     /// <param name="releasedSeq">The first output sequence number not known to be released (a promoted or rebuilt primary's).</param>
     /// <param name="filter">The delivery marks a promoted secondary took over; null for a fresh start.</param>
@@ -224,7 +227,8 @@ public sealed class PrimaryLoop
     /// <summary>Any thread. Instructions and outputs are read while the VM runs: a moment's value, not a consistent pair.</summary>
     public PrimaryStats Stats() => new(_machine.Position, _machine.NextOutputSeq, _gate.LagMs,
         Volatile.Read(ref _logBytesPerSecond), Volatile.Read(ref _reprotectPauseMs), Volatile.Read(ref _logBytesShipped),
-        Volatile.Read(ref _precopyMs), _gate.ReleasedSeq, _inputs.DroppedPackets, _gate.HeldCount, Volatile.Read(ref _outputPauses));
+        Volatile.Read(ref _precopyMs), _gate.ReleasedSeq, _inputs.DroppedPackets, _gate.HeldCount, Volatile.Read(ref _outputPauses),
+        _gate.HoldTimes.Snapshot(), Volatile.Read(ref _reprotectMs));
 
     private void Post(Action command)
     {
@@ -414,7 +418,11 @@ public sealed class PrimaryLoop
         switch (frame)
         {
             case AckFrame ack:
-                if (_gate.Ack(link, ack.Horizon, ack.Replayed)) _facts.SecondaryInSync();
+                if (_gate.Ack(link, ack.Horizon, ack.Replayed))
+                {
+                    Volatile.Write(ref _reprotectMs, Stopwatch.GetElapsedTime(Volatile.Read(ref _attachStartedAt)).TotalMilliseconds);
+                    _facts.SecondaryInSync();
+                }
                 if (_draining) _vm.Wake();
                 break;
             case HashResultFrame result when _hashCheckSent is { } sent && _gate.IsCurrent(link):
@@ -474,6 +482,7 @@ public sealed class PrimaryLoop
             return;
         }
         var link = new object();
+        Volatile.Write(ref _attachStartedAt, Stopwatch.GetTimestamp());
         _gate.Link(link);
         // The connect blocks (up to 2 s): on a thread of its own, not on a VM thread.
         _connecting = new PendingConnect(

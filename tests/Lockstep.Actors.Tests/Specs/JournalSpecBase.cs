@@ -47,7 +47,7 @@ public abstract class JournalSpecBase : Akka.TestKit.Xunit2.TestKit, IDisposable
     {
         _folder = folder;
         _primary = CreateTestProbe();
-        _journal = Sys.ActorOf(VmLogJournal.Props(Vm, _primary.Ref), "journal");
+        _journal = Sys.ActorOf(VmLogJournal.Props(Vm, _primary.Ref, new Lockstep.Replication.Stats.LatencyHistogram()), "journal");
         _primary.ExpectMsg<VmLogJournal.Ready>(TimeSpan.FromSeconds(20));
     }
 

@@ -27,10 +27,10 @@ public sealed class PrimaryExecutorSpecs : Akka.TestKit.Xunit2.TestKit, IDisposa
     }
 
     /// <summary>Brings a real secondary in: Alone → Attaching → Protected.</summary>
-    private ReplayLoop Protect(string name, IActorRef primary, TestProbe coordinator, TestProbe secondary)
+    private ReplayLoop Protect(string name, IActorRef primary, TestProbe coordinator, TestProbe secondary, ISecondaryFacts? facts = null)
     {
         var token = AttachToken.New();
-        var loop = new ReplayLoop(name, MemoryMap.DefaultRamSize, SpecSupport.PeerEngine, token, SpecSupport.Settings, new IgnoredSecondaryFacts());
+        var loop = new ReplayLoop(name, MemoryMap.DefaultRamSize, SpecSupport.PeerEngine, token, SpecSupport.Settings, facts ?? new IgnoredSecondaryFacts());
         int port = loop.Start();
         primary.Tell(new AttachSecondary(name, 1, "127.0.0.1", port, token.Bytes, "test-node", secondary.Ref), coordinator.Ref);
         coordinator.ExpectReport(PrimaryPhase.Attaching);
@@ -154,6 +154,62 @@ public sealed class PrimaryExecutorSpecs : Akka.TestKit.Xunit2.TestKit, IDisposa
         primary.Tell(new PeerClosed("p6", 5), client.Ref);
         primary.Tell(new SendPacket("p6", 5, Encoding.ASCII.GetBytes("3 GET a")), ActorRefs.NoSender);
         client.ExpectNoMsg(TimeSpan.FromSeconds(1));
+    }
+
+    /// <summary>
+    /// A switchover whose secondary dies after it was told to take over and before it claimed the next generation (its node
+    /// went, say): the channel ends without the goodbye that would mean "taken over", so the old primary claims the next
+    /// generation itself, wins it, runs its guest again and answers what came meanwhile; nothing it had answered is lost.
+    /// </summary>
+    [Fact]
+    public async Task A_secondary_that_dies_mid_handover_leaves_the_old_primary_serving_with_nothing_lost()
+    {
+        var (primary, coordinator) = StartPrimary("p7");
+        coordinator.ExpectReport(PrimaryPhase.Alone);
+        var secondary = CreateTestProbe();
+        var facts = new HandoverSeen();
+        var loop = Protect("p7", primary, coordinator, secondary, facts);
+        var client = CreateTestProbe();
+        primary.Tell(new SendPacket("p7", 1, Encoding.ASCII.GetBytes("1 INCR n")), client.Ref);
+        client.ExpectMsg<ControlOk>();
+        Assert.Equal("1 1", Encoding.ASCII.GetString(client.ExpectMsg<VmPacket>(TimeSpan.FromSeconds(10)).Data));
+
+        primary.Tell(new HandOver("p7", "primary switched over to test-node by the operator", DateTime.UtcNow), coordinator.Ref);
+        secondary.ExpectMsg<HandoverComing>(TimeSpan.FromSeconds(10));
+        // While the secondary executor is asked, the guest serves as before.
+        primary.Tell(new SendPacket("p7", 1, Encoding.ASCII.GetBytes("2 INCR n")), client.Ref);
+        client.ExpectMsg<ControlOk>();
+        Assert.Equal("2 2", Encoding.ASCII.GetString(client.ExpectMsg<VmPacket>(TimeSpan.FromSeconds(10)).Data));
+        primary.Tell(new HandoverExpected("p7"), secondary.Ref);
+        // A request once the loop's part began: kept by the old primary, for whichever side serves next.
+        primary.Tell(new SendPacket("p7", 1, Encoding.ASCII.GetBytes("3 INCR n")), client.Ref);
+        Assert.True(facts.Told.Wait(TimeSpan.FromSeconds(10)), "the secondary was never told to take over");
+
+        loop.Stop(); // dies before its claim: no goodbye
+        var claiming = coordinator.ExpectReport(PrimaryPhase.Claiming);
+        Assert.Equal(1, claiming.Generation);
+        Assert.Equal(2, coordinator.ExpectReport(PrimaryPhase.Alone).Generation);
+        Assert.EndsWith("/primary-p7", _storage.Claims.OwnerOf("p7", 2));
+
+        var answers = client.ReceiveWhile(TimeSpan.FromSeconds(10), m => m, msgs: 2).ToList();
+        Assert.Contains(answers, m => m is VmPacket p && Encoding.ASCII.GetString(p.Data) == "3 3");
+        primary.Tell(new SendPacket("p7", 1, Encoding.ASCII.GetBytes("4 GET n")), client.Ref);
+        client.ExpectMsg<ControlOk>();
+        Assert.Equal("4 VALUE 3", Encoding.ASCII.GetString(client.ExpectMsg<VmPacket>(TimeSpan.FromSeconds(10)).Data));
+        var status = await primary.Ask<VmStatus>(new GetVmStatus("p7"));
+        Assert.Equal(2, status.Generation);
+        Assert.Equal(status.Outputs, status.Figures!.OutputsReleased);
+    }
+
+    /// <summary>A replay loop's facts that only tell when it was handed the VM.</summary>
+    private sealed class HandoverSeen : ISecondaryFacts
+    {
+        public ManualResetEventSlim Told { get; } = new(false);
+        public void InSync() { }
+        public void PrimaryLost(CloseReason reason, string detail, Takeover takeover) { }
+        public void Ended(CloseReason? reason, string detail) { }
+        public void HandedOver(Takeover takeover) => Told.Set();
+        public void Refused(CloseReason reason, string detail) { }
     }
 
     public new void Dispose()

@@ -46,6 +46,7 @@ public static class StatusJson
                     ["logBytesShipped"] = figures.LogBytesShipped,
                     ["outputsReleased"] = figures.OutputsReleased,
                     ["lastReprotectPauseMs"] = figures.LastReprotectPauseMs,
+                    ["lastReprotectMs"] = figures.LastReprotectMs,
                     ["paused"] = figures.Paused,
                     ["journal"] = figures.Journal is { } journal
                         ? new JsonObject
