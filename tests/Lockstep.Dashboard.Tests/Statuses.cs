@@ -10,7 +10,7 @@ public static class Statuses
     public static VmStatus Of(string name, ulong instructions, ulong outputs, ulong released, long generation = 1,
         IReadOnlyList<FailoverRecord>? history = null, VmState state = VmState.Protected, LatencyCounts? hold = null) =>
         new(name, state, generation, "127.0.0.1:1", "127.0.0.1:2", 1.5, instructions, outputs, 900,
-            history ?? [], "Protected", new VmFigures(4096, released, 2.5, false, hold, 180));
+            history ?? [], "Protected", new VmFigures(4096, released, 2.5, false, OutputHold: hold, LastReprotectMs: 180));
 
     /// <summary>A hold histogram with <paramref name="counts"/> in its first buckets, the rest empty.</summary>
     public static LatencyCounts Hold(double sumMs, params long[] counts)
