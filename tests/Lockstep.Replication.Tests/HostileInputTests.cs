@@ -205,6 +205,44 @@ public sealed class HostileInputTests : IDisposable
         Assert.Equal(FuzzRun.Cases(5000), outcome.Accepted);
     }
 
+    /// <summary>Records what a UDP door reports, in order.</summary>
+    private sealed class DatagramFacts : IDoorFacts
+    {
+        public readonly System.Collections.Concurrent.BlockingCollection<(byte[]? Data, int Length)> Seen = new();
+        public void Datagram(IPEndPoint client, byte[] data) => Seen.Add((data, data.Length));
+        public void DatagramTooLarge(IPEndPoint client, int length) => Seen.Add((null, length));
+        public void Connected(long connection, IPEndPoint client) { }
+        public void Line(long connection, byte[] data) { }
+        public void LineTooLong(long connection) { }
+        public void ReadEnded(long connection) { }
+        public void Disconnected(long connection, string why) { }
+        public void DoorFailed(string what, string why) => Seen.Add((null, -1));
+    }
+
+    [Fact]
+    public void Datagrams_of_any_size_and_content_are_reported_whole_or_refused_whole()
+    {
+        const int max = 1000, port = 6041; // this suite's fixed ports are 6000-6099
+        var facts = new DatagramFacts();
+        using var door = new UdpDoor(IPAddress.Loopback, port, max, facts);
+        door.Start();
+        using var client = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
+        var to = new IPEndPoint(IPAddress.Loopback, port);
+        var outcome = FuzzRun.Run("UdpDoor", FuzzRun.Cases(1500), random =>
+        {
+            var bytes = new byte[random.Next(4) == 0 ? random.Next(max + 1, 65_000) : random.Next(max + 1)];
+            random.NextBytes(bytes);
+            return bytes;
+        }, bytes =>
+        {
+            client.SendTo(bytes, to);
+            if (!facts.Seen.TryTake(out var seen, TimeSpan.FromSeconds(5))) throw new TimeoutException($"a datagram of {bytes.Length} bytes was not reported");
+            if (seen.Length != bytes.Length || (bytes.Length <= max) != (seen.Data is not null) || (seen.Data is { } data && !data.AsSpan().SequenceEqual(bytes)))
+                throw new InvalidOperationException($"a datagram of {bytes.Length} bytes was reported as {(seen.Data is null ? "refused" : "data")} of {seen.Length}");
+        }, [], length => 64L * length + 64 * 1024);
+        Assert.Equal(FuzzRun.Cases(1500), outcome.Accepted);
+    }
+
     [Fact]
     public void Every_datagram_client_gets_a_front_door_peer_id_the_same_on_every_node()
     {

@@ -791,7 +791,7 @@ public sealed class PrimaryExecutor : ReceiveActor, IPrimaryFacts, IWithTimers
         if (send.Tag is { } tag)
         {
             if (!_loop.Deliver(send.Peer, send.Data, tag.Session, tag.Ordinal, tag.AnsweredBelow))
-                _log.Info("{0}: dropped a late copy of request #{1} of client session {2:x}, which its client saw answered",
+                _log.Info("{0}: dropped request #{1} of client session {2:x}: a late copy its client saw answered, or more than the guest's input queue holds",
                     _name, tag.Ordinal, tag.Session);
         }
         else _loop.Deliver(send.Peer, send.Data);

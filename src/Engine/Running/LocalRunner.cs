@@ -30,7 +30,8 @@ public sealed class LocalRunner(Machine machine, LiveInputs inputs, Action<Machi
         int nextPacket = 0;
         while (true)
         {
-            while (nextPacket < packets.Count && packets[nextPacket].At <= clock.Elapsed)
+            // Held back while the inputs have no room, so that a local run loses none (they would be dropped).
+            while (nextPacket < packets.Count && packets[nextPacket].At <= clock.Elapsed && inputs.HasRoom)
             {
                 inputs.Deliver(packets[nextPacket].Peer, packets[nextPacket].Data);
                 nextPacket++;
@@ -45,7 +46,13 @@ public sealed class LocalRunner(Machine machine, LiveInputs inputs, Action<Machi
             if (reason != StopReason.Waiting || inputs.HasArrivals) continue;
 
             var sleep = inputs.UntilTimer(machine);
-            if (nextPacket < packets.Count) sleep = Min(sleep, packets[nextPacket].At - clock.Elapsed);
+            if (nextPacket < packets.Count && !inputs.HasRoom)
+            {
+                // Due but held back, and the guest sleeps without reading its full device queue: idle all the same.
+                if (stopWhenIdle && sleep > IdleGrace) return RunEnd.Idle;
+                sleep = Min(sleep, TimeSpan.FromMilliseconds(1));
+            }
+            else if (nextPacket < packets.Count) sleep = Min(sleep, packets[nextPacket].At - clock.Elapsed);
             else if (stopWhenIdle && sleep > IdleGrace) return RunEnd.Idle;
             if (timeLimit is { } cap) sleep = Min(sleep, cap - clock.Elapsed);
             if (sleep > TimeSpan.Zero) Thread.Sleep(sleep);
