@@ -161,6 +161,16 @@ public sealed class CliTests(CliFixture cli) : IClassFixture<CliFixture>, IDispo
         }
     }
 
+    [Theory]
+    [InlineData("0")]
+    [InlineData("16385")]
+    public void Console_last_out_of_range_is_a_usage_error_before_reaching_a_cluster(string kib)
+    {
+        var result = Lockstep(["vm", "console", "kv", "--last", kib, "--contact", "127.0.0.1:1"]);
+        Assert.Equal(64, result.ExitCode);
+        Assert.Contains("--last takes 1 to 16384 KiB", AssertOneErrorLine(result));
+    }
+
     [Fact]
     public void A_bad_memory_size_is_a_usage_error()
     {
