@@ -16,7 +16,7 @@ namespace Lockstep.Replication.Tests;
 public sealed class PrimaryCheckpointTests : PrimaryTestBase, ISecondaryFacts
 {
     private readonly ConcurrentQueue<LogSegment> _cuts = new();
-    private readonly ConcurrentQueue<(long EntryIndex, byte[] Snapshot, bool Full)> _checkpoints = new();
+    private readonly ConcurrentQueue<(long EntryIndex, ulong Position, byte[] Snapshot, bool Full)> _checkpoints = new();
     private readonly SemaphoreSlim _protected = new(0);
 
     [Fact]
@@ -55,14 +55,22 @@ public sealed class PrimaryCheckpointTests : PrimaryTestBase, ISecondaryFacts
         var chains = starts.Zip(starts.Skip(1), (from, to) => checkpoints[from..to]).ToList();
         Assert.True(chains.Any(chain => chain.Count >= 3), "no chain of three or more: "
             + string.Join(", ", checkpoints.Select(c => $"{(c.Full ? "full" : "incr")}@{c.EntryIndex}:{c.Snapshot.Length / 4100}p")));
-        foreach (var chain in chains)
+        // Only segments with entries are reported (LogCut), so the log known here ends at the last such horizon; a checkpoint
+        // the idle guest took beyond it (after the feed stopped) has no log to compare a replay with, and is left out.
+        ulong logEnd = cuts.Count == 0 ? 0 : cuts[^1].Horizon;
+        int incrementsCompared = 0;
+        foreach (var whole in chains)
         {
+            var chain = whole.TakeWhile(c => c.Position <= logEnd).ToList();
+            if (chain.Count == 0) continue;
+            incrementsCompared += chain.Count - 1;
             var fromChain = new Machine(MemoryMap.DefaultRamSize);
             Assert.Equal(chain.Count - 1, CheckpointChain.Restore(fromChain, chain[0].Snapshot, chain.Skip(1).Select(c => c.Snapshot).ToList()));
             var fromFull = new Machine(MemoryMap.DefaultRamSize);
             MachineSnapshot.Restore(fromFull, chain[0].Snapshot);
             Assert.Equal(Replayed(fromFull, chain[0].EntryIndex, cuts), Replayed(fromChain, chain[^1].EntryIndex, cuts));
         }
+        Assert.True(incrementsCompared >= 2, $"only {incrementsCompared} increments were inside the log to compare");
     }
 
     private static (ulong Position, ulong Hash) Replayed(Machine machine, long from, List<LogSegment> cuts)
@@ -75,7 +83,7 @@ public sealed class PrimaryCheckpointTests : PrimaryTestBase, ISecondaryFacts
     }
 
     public override void LogCut(LogSegment segment, byte[] encoded) => _cuts.Enqueue(segment);
-    public override void Checkpoint(long entryIndex, ulong position, byte[] snapshot, bool full) => _checkpoints.Enqueue((entryIndex, snapshot, full));
+    public override void Checkpoint(long entryIndex, ulong position, byte[] snapshot, bool full) => _checkpoints.Enqueue((entryIndex, position, snapshot, full));
     public override void SecondaryInSync() => _protected.Release();
     void ISecondaryFacts.InSync() { }
     void ISecondaryFacts.PrimaryLost(CloseReason reason, string detail, Takeover takeover) { }
