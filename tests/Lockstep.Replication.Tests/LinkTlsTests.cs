@@ -150,7 +150,7 @@ public sealed class LinkTlsTests : IDisposable
     /// <summary>The node hangs up within a few seconds (a read ends or fails); heartbeats would mean it kept the link.</summary>
     private static bool Closes(Stream stream)
     {
-        stream.ReadTimeout = 5000;
+        stream.ReadTimeout = 10_000; // beyond the handshake timeout (5 s)
         try
         {
             return stream.Read(new byte[256]) == 0;

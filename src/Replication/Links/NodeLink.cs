@@ -30,6 +30,9 @@ public sealed class NodeLink
     /// <summary>The socket send and receive buffers: what a small frame may find queued ahead of it.</summary>
     public const int SocketBuffer = 1 << 20;
 
+    /// <summary>How long a TLS handshake may take, either side: a loaded node needs more than the open's second for it.</summary>
+    public static readonly TimeSpan HandshakeTimeout = TimeSpan.FromSeconds(5);
+
     // A link frame is a part at most (a part's flag byte and piece); anything longer is refused before allocating.
     private const int MaxLinkPayload = 1 + PieceSize;
 
@@ -42,7 +45,7 @@ public sealed class NodeLink
     private readonly object _sendLock = new();
     private readonly object _closeLock = new();
     private readonly ConcurrentDictionary<uint, LinkChannel> _channels = new();
-    private readonly long _startedAt = Stopwatch.GetTimestamp();
+    private long _startedAt = Stopwatch.GetTimestamp(); // reset when the handshake is done: the open's second counts from there
     private long _lastReceived = Stopwatch.GetTimestamp();
     private long _lastSent = Stopwatch.GetTimestamp();
     private int _waitingToSend;
@@ -131,7 +134,7 @@ public sealed class NodeLink
             }
             socket.Blocking = true;
             var link = new NodeLink(owner, socket, outgoing: true, $"{host}:{port}", settings);
-            if (settings.Tls is { } tls) link.Secure(() => tls.AuthenticateAsClient(link._stream, link.Peer), timeout);
+            if (settings.Tls is { } tls) link.Secure(() => tls.AuthenticateAsClient(link._stream, link.Peer), timeout > HandshakeTimeout ? timeout : HandshakeTimeout);
             return link;
         }
         catch
@@ -156,6 +159,7 @@ public sealed class NodeLink
             throw;
         }
         _socket.ReceiveTimeout = 0;
+        Interlocked.Exchange(ref _startedAt, Stopwatch.GetTimestamp());
         _ready = true;
     }
 
@@ -250,11 +254,11 @@ public sealed class NodeLink
             Close(CloseReason.Silent, $"link to {Peer} silent for {SilentFor.TotalMilliseconds:F0} ms");
             return;
         }
-        if (!Outgoing && !_everAdmitted && Stopwatch.GetElapsedTime(_startedAt) > NodeLinks.OpenTimeout)
+        if (!Outgoing && !_everAdmitted && Stopwatch.GetElapsedTime(Interlocked.Read(ref _startedAt)) > (_ready ? NodeLinks.OpenTimeout : HandshakeTimeout))
         {
             Close(CloseReason.Unauthenticated, _ready
                 ? $"no channel admitted from {Peer} within {NodeLinks.OpenTimeout.TotalSeconds:0} s"
-                : $"refused: no TLS handshake completed by {Peer} within {NodeLinks.OpenTimeout.TotalSeconds:0} s (plain text, or a stalled peer)");
+                : $"refused: no TLS handshake completed by {Peer} within {HandshakeTimeout.TotalSeconds:0} s (plain text, or a stalled peer)");
             return;
         }
         bool pingDue = Stopwatch.GetElapsedTime(Interlocked.Read(ref _pingSentAt)) >= PingInterval;
@@ -311,7 +315,7 @@ public sealed class NodeLink
         {
             // Buffered: a frame's header and payload, and any frames behind them, come in one receive.
             // Inside the try: a link closed before this thread starts has its stream disposed already.
-            if (!_ready && _settings.Tls is { } tls) Secure(() => tls.AuthenticateAsServer(_stream, Peer), NodeLinks.OpenTimeout);
+            if (!_ready && _settings.Tls is { } tls) Secure(() => tls.AuthenticateAsServer(_stream, Peer), HandshakeTimeout);
             var input = new BufferedStream(_stream, 64 << 10);
             while (IsOpen)
             {
