@@ -25,7 +25,7 @@ public static class NodeCommand
             // Journal writes block a pool thread while another node holds the SQLite journal's write lock (a node
             // frozen mid-write holds it until it runs again). With the default minimum (one thread per core) a few
             // blocked writers can starve every actor of the node until the pool grows: after a SIGSTOP of the
-            // primary's node the clients waited up to 5 s, with this minimum at most 1.4 s (docs/benchmarks.md).
+            // primary's node the clients waited up to 5 s, with this minimum at most 1.7 s in 7 runs (docs/benchmarks.md).
             ThreadPool.GetMinThreads(out int workers, out int completions);
             ThreadPool.SetMinThreads(Math.Max(workers, MinPoolThreads), completions);
             string self = $"{parse.GetValue(host)}:{parse.GetValue(port)}";
