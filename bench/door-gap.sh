@@ -97,7 +97,7 @@ one_run() {
   done | sort
   stop_nodes
   cd /
-  rm -rf "$work"
+  if (( rc != 0 )); then echo "  node logs of the failed run kept in $work"; else rm -rf "$work"; fi
   work=""
   return $rc
 }

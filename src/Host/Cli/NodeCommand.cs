@@ -8,6 +8,8 @@ namespace Lockstep.Host.Cli;
 /// <summary>`lockstep node`: one cluster node, until SIGINT or SIGTERM, then a graceful leave.</summary>
 public static class NodeCommand
 {
+    private const int MinPoolThreads = 32;
+
     public static Command Create()
     {
         var port = new Option<int>("--port") { Description = "Akka.Remote port of this node", DefaultValueFactory = _ => 4053 };
@@ -20,6 +22,12 @@ public static class NodeCommand
         var command = new Command("node", "Run one cluster node until SIGINT or SIGTERM") { port, host, seeds, journal, http, tlsCert, tlsCa };
         command.SetAction(parse => LocalCommands.Guarded(() =>
         {
+            // Journal writes block a pool thread while another node holds the SQLite journal's write lock (a node
+            // frozen mid-write holds it until it runs again). With the default minimum (one thread per core) a few
+            // blocked writers can starve every actor of the node until the pool grows: after a SIGSTOP of the
+            // primary's node the clients waited up to 5 s, with this minimum at most 1.7 s in 7 runs (docs/benchmarks.md).
+            ThreadPool.GetMinThreads(out int workers, out int completions);
+            ThreadPool.SetMinThreads(Math.Max(workers, MinPoolThreads), completions);
             string self = $"{parse.GetValue(host)}:{parse.GetValue(port)}";
             var seedList = (parse.GetValue(seeds) ?? self).Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
             var tls = TlsOptions.Load(parse.GetValue(tlsCert), parse.GetValue(tlsCa));
