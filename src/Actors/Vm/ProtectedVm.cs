@@ -106,7 +106,7 @@ public sealed class ProtectedVm : ReceivePersistentActor, IWithTimers
 
     private void Undefined()
     {
-        Command<CreateVm>(Create);
+        Command<DefineVm>(Define);
         CommandAny(message =>
         {
             if (message is IControlRequest) Sender.Tell(new ControlError($"unknown VM '{_name}'", ControlErrorKind.UnknownVm));
@@ -116,7 +116,7 @@ public sealed class ProtectedVm : ReceivePersistentActor, IWithTimers
 
     private void StoppedPhase()
     {
-        Command<CreateVm>(Create);
+        Command<DefineVm>(Define);
         Command<StopVm>(_ => Sender.Tell(new ControlOk($"VM '{_name}' stopped")));
         Command<LocatePrimary>(_ => Sender.Tell(new VmRemoved(_name)));
         Command<PrimaryReport>(report => report.Primary.Tell(new RetireExecutor(_name)));
@@ -222,7 +222,10 @@ public sealed class ProtectedVm : ReceivePersistentActor, IWithTimers
         {
             if (_primary is not null) _primary.Forward(locate); // none: the next primary announces itself when live
         });
-        Command<CreateVm>(_ => Sender.Tell(new ControlError($"a VM named '{_name}' already exists", ControlErrorKind.AlreadyExists)));
+        // The directory sends the definition again until it hears back: the same one is answered as done.
+        Command<DefineVm>(define => Sender.Tell(IsDefinedAs(define)
+            ? new VmDefined(_name, CreatedMessage())
+            : new VmDefined(_name, $"a VM named '{_name}' already exists", ControlErrorKind.AlreadyExists)));
         Command<GetVmStatus>(status =>
         {
             if (_primary is not null) _primary.Forward(status);
@@ -238,11 +241,25 @@ public sealed class ProtectedVm : ReceivePersistentActor, IWithTimers
 
     // ---- Decisions ----
 
-    private void Create(CreateVm create)
+    /// <summary>The definition and its ports in one write (one journal round trip per VM of a create of many).</summary>
+    private void Define(DefineVm define)
     {
         var sender = Sender;
-        Persist(new Defined(create.Image, create.MemorySize), d =>
+        if (IsDefinedAs(define))
         {
+            sender.Tell(new VmDefined(_name, CreatedMessage())); // sent again while the first was being persisted
+            return;
+        }
+        var events = new List<object> { new Defined(define.Image, define.MemorySize) };
+        events.AddRange(define.Expose.Distinct().Select(p => new Exposed(p)));
+        PersistAll(events, e =>
+        {
+            if (e is Exposed exposed)
+            {
+                _exposure.Add(exposed.Port);
+                return;
+            }
+            var d = (Defined)e;
             _spec = new LaunchSpec(_name, d.Image, d.MemorySize);
             _stopped = false;
             _protection = ProtectionMode.On;
@@ -250,17 +267,21 @@ public sealed class ProtectedVm : ReceivePersistentActor, IWithTimers
             _exposure.Clear();
             ForgetSides();
         });
-        var ports = (create.Expose ?? []).Distinct().Select(p => new Exposed(p)).ToList();
-        PersistAll(ports, e => _exposure.Add(e.Port));
         // Runs after the handlers of the definition and of every port.
-        DeferAsync(create, _ =>
+        DeferAsync(define, _ =>
         {
-            string exposed = ports.Count == 0 ? "" : $", exposed on port {string.Join(", ", _exposure.Ports)} of every node";
-            sender.Tell(new ControlOk($"VM '{_name}' created{exposed}"));
+            sender.Tell(new VmDefined(_name, CreatedMessage()));
             AnnounceExposure();
             LookAtClaims();
         });
     }
+
+    private bool IsDefinedAs(DefineVm define) =>
+        _spec is { } spec && !_stopped && spec.MemorySize == define.MemorySize && spec.Image.AsSpan().SequenceEqual(define.Image) &&
+        define.Expose.All(_exposure.Contains);
+
+    private string CreatedMessage() =>
+        $"VM '{_name}' created{(_exposure.Ports.Count == 0 ? "" : $", exposed on port {string.Join(", ", _exposure.Ports)} of every node")}";
 
     private void Expose(ExposeVm expose)
     {
