@@ -84,12 +84,10 @@ public sealed class ScaleTests : Akka.TestKit.Xunit2.TestKit
         }
         string placedBefore = $"before the loss of {victim}: " + string.Join("; ", before.Select(s => $"{s.Name} {s.Primary}/{s.Secondary}"));
         AssertAtMost(after, s => s.Primary, 5, "primaries after the loss", placedBefore);
-        // The secondaries placed anew go to more than one survivor. Not "at most 5 a node": the coordinators
-        // that place them at the same moment sit on different nodes, each with its own view of the load, and
-        // they can herd onto the node that looked emptiest (7 of 12 seen on one node in a CI run).
-        var replaced = after.Where(a => before.Single(b => b.Name == a.Name).Secondary != a.Secondary).ToList();
-        Assert.True(replaced.Count < 2 || replaced.Select(s => s.Secondary).Distinct().Count() > 1,
-            $"every new secondary went to one node: {string.Join("; ", replaced.Select(s => $"{s.Name} {s.Primary}/{s.Secondary}"))}; {placedBefore}");
+        // The secondaries placed anew are picked by their primaries' nodes, each for all of its primaries in turn, so
+        // coordinators on different nodes placing at the same moment do not herd onto the survivor that looked emptiest
+        // to each of them (7 of 12 were seen on one node when each coordinator picked with its own view).
+        AssertAtMost(after, s => s.Secondary, 5, "secondaries after the loss", placedBefore);
     }
 
     [Fact]
