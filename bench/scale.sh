@@ -53,7 +53,7 @@ done
 sleep 10  # past start-up (JIT, cluster gossip settling): the reference is the idle cluster
 rss0=$("${probe[@]}" rss "${pids[@]}")
 cpu0=$("${probe[@]}" cpu 10 "${pids[@]}")
-t0=$(now); "${lockstep[@]}" vm list --contact "$contacts" >/dev/null 2>&1 || fail "vm list failed on an empty cluster"; cli_round=$(since "$t0")
+t0=$(now); "${lockstep[@]}" vm list --contact "$contacts" >/dev/null 2> list0.err || fail "vm list failed on an empty cluster: $(tail -2 list0.err)"; cli_round=$(since "$t0")
 
 names=(); others=()
 for ((i = 0; i < exposed; i++)); do names+=("vm$i"); done
@@ -61,11 +61,20 @@ for ((i = exposed; i < n; i++)); do others+=("vm$i"); done
 load_create=$(cut -d' ' -f1-3 /proc/loadavg)
 ticks0=$("${probe[@]}" ticks "${pids[@]}")
 t_create=$(now)
-timeout 900 "${lockstep[@]}" vm create "${names[@]}" --image "$root/guests/bin/kv.elf" --expose-from "$vmport" --contact "$contacts" > create.out 2> create.err &
+# A CLI that could not reach any node within its 5 s (a loaded machine) sent nothing: it is run again.
+create() {
+  local out="$1" err="$2"; shift 2
+  for attempt in 1 2 3; do
+    timeout 900 "${lockstep[@]}" vm create "$@" --image "$root/guests/bin/kv.elf" --contact "$contacts" > "$out" 2> "$err" && return 0
+    grep -q "no cluster node answered" "$err" || return 1
+    echo "scale.sh: a vm create could not reach the cluster (attempt $attempt); again" >&2
+  done
+  return 1
+}
+create create.out create.err "${names[@]}" --expose-from "$vmport" &
 creator=$!
 if (( ${#others[@]} )); then
-  timeout 900 "${lockstep[@]}" vm create "${others[@]}" --image "$root/guests/bin/kv.elf" --contact "$contacts" > create2.out 2> create2.err \
-    || fail "vm create (the VMs not exposed) failed: $(tail -3 create2.err)"
+  create create2.out create2.err "${others[@]}" || fail "vm create (the VMs not exposed) failed: $(tail -3 create2.err)"
 fi
 wait "$creator" || fail "vm create failed: $(tail -3 create.err)"
 create_s=$(since "$t_create")

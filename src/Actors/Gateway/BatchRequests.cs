@@ -15,9 +15,16 @@ public static class BatchRequests
     /// <summary>How long one VM's status may take within `vm list`.</summary>
     public static readonly TimeSpan StatusWait = TimeSpan.FromSeconds(5);
 
+    /// <summary>
+    /// How long the directory may take to give the names: the first request of a cluster starts it (its shard is
+    /// allocated, its journal read), which took over 5 s on a loaded machine and failed `vm list` on an empty cluster.
+    /// Below the CLI's own 30 s.
+    /// </summary>
+    public static readonly TimeSpan NamesWait = TimeSpan.FromSeconds(20);
+
     public static async Task<VmSummaries> List(IActorRef directory, IActorRef gateway)
     {
-        var names = await directory.Ask<VmList>(new ShardingEnvelope(VmDirectory.EntityId, new ListVms()), StatusWait);
+        var names = await directory.Ask<VmList>(new ShardingEnvelope(VmDirectory.EntityId, new ListVms()), NamesWait);
         var summaries = names.Names.Order(StringComparer.Ordinal).Select(name => Summarize(gateway, name));
         return new VmSummaries(await Task.WhenAll(summaries));
     }
