@@ -35,6 +35,11 @@ def cmd_rss(pids):
     print(rss_kib(pids))
 
 
+def cmd_since_ticks(before, pids):
+    """CPU seconds the processes used since `before` (ticks, as `ticks` printed them)."""
+    print(f"{(cpu_ticks(pids) - before) / TICKS:.2f}")
+
+
 def cmd_cpu(seconds, pids):
     before, t0 = cpu_ticks(pids), time.monotonic()
     time.sleep(seconds)
@@ -218,6 +223,10 @@ if __name__ == "__main__":
     verb, args = sys.argv[1], sys.argv[2:]
     if verb == "rss":
         cmd_rss([int(p) for p in args])
+    elif verb == "ticks":
+        print(cpu_ticks([int(p) for p in args]))
+    elif verb == "since-ticks":
+        cmd_since_ticks(int(args[0]), [int(p) for p in args[1:]])
     elif verb == "cpu":
         cmd_cpu(float(args[0]), [int(p) for p in args[1:]])
     elif verb == "states":

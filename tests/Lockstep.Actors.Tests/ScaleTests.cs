@@ -19,7 +19,7 @@ public sealed class ScaleTests : Akka.TestKit.Xunit2.TestKit
     [Fact]
     public void A_missed_announcement_is_learned_by_asking_and_a_takeover_is_pushed_at_once()
     {
-        using var cluster = new InProcessCluster(5100, 3);
+        using var cluster = new InProcessCluster(6200, 3);
         Assert.IsType<ControlOk>(cluster.Ask<object>(new CreateVm("kv", Kv, Ram), TimeSpan.FromSeconds(15)));
         var status = cluster.WaitForProtected("kv");
         var node = cluster.Node(0);
@@ -58,7 +58,7 @@ public sealed class ScaleTests : Akka.TestKit.Xunit2.TestKit
     public async Task Primaries_and_secondaries_spread_over_the_nodes_and_over_the_survivors_after_a_loss()
     {
         const int nodes = 4, vms = 12;
-        using var cluster = new InProcessCluster(5110, nodes);
+        using var cluster = new InProcessCluster(6210, nodes);
         var names = Enumerable.Range(0, vms).Select(i => $"s{i}").ToList();
         // All at once, through every node's gateway, as a create of many does.
         var creates = names.Select((name, i) => cluster.Node(i % nodes).Gateway.Ask<object>(new CreateVm(name, Kv, Ram), TimeSpan.FromSeconds(30))).ToArray();
@@ -84,18 +84,16 @@ public sealed class ScaleTests : Akka.TestKit.Xunit2.TestKit
         }
         string placedBefore = $"before the loss of {victim}: " + string.Join("; ", before.Select(s => $"{s.Name} {s.Primary}/{s.Secondary}"));
         AssertAtMost(after, s => s.Primary, 5, "primaries after the loss", placedBefore);
-        // The secondaries placed anew go to more than one survivor. Not "at most 5 a node": the coordinators
-        // that place them at the same moment sit on different nodes, each with its own view of the load, and
-        // they can herd onto the node that looked emptiest (7 of 12 seen on one node in a CI run).
-        var replaced = after.Where(a => before.Single(b => b.Name == a.Name).Secondary != a.Secondary).ToList();
-        Assert.True(replaced.Count < 2 || replaced.Select(s => s.Secondary).Distinct().Count() > 1,
-            $"every new secondary went to one node: {string.Join("; ", replaced.Select(s => $"{s.Name} {s.Primary}/{s.Secondary}"))}; {placedBefore}");
+        // The secondaries placed anew are picked by their primaries' nodes, each for all of its primaries in turn, so
+        // coordinators on different nodes placing at the same moment do not herd onto the survivor that looked emptiest
+        // to each of them (7 of 12 were seen on one node when each coordinator picked with its own view).
+        AssertAtMost(after, s => s.Secondary, 5, "secondaries after the loss", placedBefore);
     }
 
     [Fact]
     public async Task Creating_many_at_once_refuses_the_bad_names_alone_and_lists_the_rest()
     {
-        using var cluster = new InProcessCluster(5120, 3);
+        using var cluster = new InProcessCluster(6220, 3);
         var batch = new CreateVms(["m1", "bad name!", "m2", "m1"], Kv, Ram);
         var created = await cluster.Node(1).Gateway.Ask<VmsCreated>(batch, TimeSpan.FromSeconds(60));
         Assert.Equal(["m1", "bad name!", "m2", "m1"], created.Results.Select(r => r.Name));

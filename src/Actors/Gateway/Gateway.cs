@@ -45,7 +45,7 @@ public sealed class Gateway : ReceiveActor
 
         Receive<CreateVm>(c => directoryRegion.Forward(new ShardingEnvelope(VmDirectory.EntityId, c)));
         Receive<ListVms>(l => directoryRegion.Forward(new ShardingEnvelope(VmDirectory.EntityId, l)));
-        Receive<CreateVms>(batch => BatchRequests.Create(batch, directoryRegion).PipeTo(Sender));
+        Receive<CreateVms>(batch => directoryRegion.Forward(new ShardingEnvelope(VmDirectory.EntityId, batch)));
         Receive<ListVmSummaries>(_ => BatchRequests.List(directoryRegion, Self).PipeTo(Sender));
         Receive<StopVm>(s =>
         {

@@ -1,4 +1,5 @@
 using Akka.Actor;
+using Akka.Actor.Setup;
 using Akka.Cluster.Sharding;
 using Akka.Cluster.Tools.Client;
 using Akka.Configuration;
@@ -61,10 +62,12 @@ public static class LockstepNode
     {
         var journal = JournalLocation.Parse(options.Journal);
         if (journal.Kind == JournalKind.Sqlite) Directory.CreateDirectory(Path.GetDirectoryName(journal.Target)!);
-        var claims = ClaimStore.ForJournal(journal); // for SQLite also switches the shared file to WAL before the journal opens it
+        var claims = ClaimStore.ForJournal(journal);
         Config config = NodeConfig.Build(options, journal);
-        var setup = BootstrapSetup.Create().WithConfig(config);
-        var system = options.Tls is null ? ActorSystem.Create("lockstep", setup) : ActorSystem.Create("lockstep", setup.And(options.Tls.Setup()));
+        ActorSystemSetup setup = ActorSystemSetup.Create(BootstrapSetup.Create().WithConfig(config));
+        if (JournalConnections.For(journal) is { } connections) setup = setup.And(connections);
+        if (options.Tls is not null) setup = setup.And(options.Tls.Setup());
+        var system = ActorSystem.Create("lockstep", setup);
         var handles = Start(system, claims, options.Tls?.Links);
         await using var companion = alongside is null ? null : await alongside(handles);
         // A node downed by the split-brain resolver terminates its actor system (and so its executors):

@@ -8,7 +8,8 @@ namespace Lockstep.Actors.Placement;
 /// <summary>
 /// /user/node-load on every node: keeps this node's <see cref="NodeLoad"/> current from the executor hosts'
 /// reports (published on change), asks the host of every member that comes up (it may have published before
-/// this node subscribed), and forgets a node that is removed.
+/// this node subscribed), and forgets a node that is removed. It also picks the nodes for the secondaries of the
+/// primaries on this node, for their coordinators wherever they run (<see cref="PickSecondaryNode"/>).
 /// </summary>
 public sealed class NodeLoadListener : ReceiveActor
 {
@@ -22,6 +23,8 @@ public sealed class NodeLoadListener : ReceiveActor
         });
         Receive<ClusterEvent.MemberUp>(up => Ask(up.Member.Address));
         Receive<ClusterEvent.MemberRemoved>(removed => load.Forget(removed.Member.Address));
+        Receive<PickSecondaryNode>(pick => Sender.Tell(new SecondaryNodePicked(pick.Vm, pick.Pick,
+            load.Pick(Cluster.Get(Context.System), pick.Exclude.Append(pick.PrimaryNode), PlacementRole.Secondary, pick.Vm, pick.PrimaryNode))));
         Receive<SubscribeAck>(_ => { });
     }
 
@@ -35,6 +38,9 @@ public sealed class NodeLoadListener : ReceiveActor
     }
 
     protected override void PostStop() => Cluster.Get(Context.System).Unsubscribe(Self);
+
+    /// <summary>Where the node-load actor of <paramref name="node"/> is.</summary>
+    public static ActorSelection At(ActorSystem system, Address node) => system.ActorSelection(new RootActorPath(node) / "user" / "node-load");
 
     private void Ask(Address node) => NodePicker.ExecutorsAt(Context.System, node).Tell(new GetNodeLoad());
 }

@@ -40,6 +40,7 @@ public sealed class ProtectedVm : ReceivePersistentActor, IWithTimers
     private sealed record PlaceSecondary;
     private sealed record SecondaryStartTimeout(Guid Attempt);
     private sealed record SwitchoverTimeout(Guid Id);
+    private sealed record PickTimeout(Guid Pick);
 
     /// <summary>
     /// A `vm migrate --primary` under way: to <paramref name="Target"/>; <paramref name="HandingOverAt"/> is the generation
@@ -59,6 +60,8 @@ public sealed class ProtectedVm : ReceivePersistentActor, IWithTimers
     /// <summary>How long a node may take to answer StartSecondary before another node is tried.</summary>
     private static readonly TimeSpan SecondaryStartWait = TimeSpan.FromSeconds(3);
     private static readonly TimeSpan RetryDelay = TimeSpan.FromSeconds(1);
+    /// <summary>How long the primary's node may take to pick the secondary's node before this actor picks itself.</summary>
+    private static readonly TimeSpan PickWait = TimeSpan.FromMilliseconds(500);
 
     private readonly ILoggingAdapter _log = Context.GetLogger();
     private readonly string _name;
@@ -83,6 +86,8 @@ public sealed class ProtectedVm : ReceivePersistentActor, IWithTimers
     private (Guid Attempt, Address Node, IActorRef? Executor, long Generation)? _secondary;
     private readonly HashSet<Address> _badNodes = [];
     private Switchover? _switchover;
+    // A pick of the secondary's node asked of the primary's node, not yet answered.
+    private (Guid Pick, Address PrimaryNode)? _picking;
 
     public ProtectedVm(string name, ClaimStore claims)
     {
@@ -110,7 +115,7 @@ public sealed class ProtectedVm : ReceivePersistentActor, IWithTimers
 
     private void Undefined()
     {
-        Command<CreateVm>(Create);
+        Command<DefineVm>(Define);
         CommandAny(message =>
         {
             if (message is IControlRequest) Sender.Tell(new ControlError($"unknown VM '{_name}'", ControlErrorKind.UnknownVm));
@@ -120,7 +125,7 @@ public sealed class ProtectedVm : ReceivePersistentActor, IWithTimers
 
     private void StoppedPhase()
     {
-        Command<CreateVm>(Create);
+        Command<DefineVm>(Define);
         Command<StopVm>(_ => Sender.Tell(new ControlOk($"VM '{_name}' stopped")));
         Command<LocatePrimary>(_ => Sender.Tell(new VmRemoved(_name)));
         Command<PrimaryReport>(report => report.Primary.Tell(new RetireExecutor(_name)));
@@ -176,6 +181,13 @@ public sealed class ProtectedVm : ReceivePersistentActor, IWithTimers
     private void Running(bool adoptOnly = false)
     {
         Command<PrimaryReport>(OnPrimaryReport);
+        // In every phase, so that a pick under way always ends (it does nothing unless a secondary is still wanted).
+        Command<SecondaryNodePicked>(picked => OnPicked(picked.Pick, _ => picked.Node));
+        Command<PickTimeout>(timeout =>
+        {
+            if (_picking?.Pick == timeout.Pick) _log.Warning("{0}: the primary's node did not pick a node for the secondary within {1} ms; picking here", _name, PickWait.TotalMilliseconds);
+            OnPicked(timeout.Pick, PickHere);
+        });
         if (!adoptOnly)
         {
             Command<SecondaryUp>(OnSecondaryUp);
@@ -226,7 +238,10 @@ public sealed class ProtectedVm : ReceivePersistentActor, IWithTimers
         {
             if (_primary is not null) _primary.Forward(locate); // none: the next primary announces itself when live
         });
-        Command<CreateVm>(_ => Sender.Tell(new ControlError($"a VM named '{_name}' already exists", ControlErrorKind.AlreadyExists)));
+        // The directory sends the definition again until it hears back: the same one is answered as done.
+        Command<DefineVm>(define => Sender.Tell(IsDefinedAs(define)
+            ? new VmDefined(_name, CreatedMessage())
+            : new VmDefined(_name, $"a VM named '{_name}' already exists", ControlErrorKind.AlreadyExists)));
         Command<GetVmStatus>(status =>
         {
             if (_primary is not null) _primary.Forward(status);
@@ -242,11 +257,31 @@ public sealed class ProtectedVm : ReceivePersistentActor, IWithTimers
 
     // ---- Decisions ----
 
-    private void Create(CreateVm create)
+    /// <summary>The definition and its ports in one write (one journal round trip per VM of a create of many).</summary>
+    private void Define(DefineVm define)
     {
         var sender = Sender;
-        Persist(new Defined(create.Image, create.MemorySize), d =>
+        if (IsDefinedAs(define))
         {
+            sender.Tell(new VmDefined(_name, CreatedMessage())); // sent again while the first was being persisted
+            return;
+        }
+        var events = new List<object> { new Defined(define.Image, define.MemorySize) };
+        events.AddRange(define.Expose.Distinct().Select(p => new Exposed(p)));
+        if (define.Durable) events.Add(new MadeDurable());
+        PersistAll(events, e =>
+        {
+            if (e is Exposed exposed)
+            {
+                _exposure.Add(exposed.Port);
+                return;
+            }
+            if (e is MadeDurable)
+            {
+                _spec = _spec! with { Durable = true };
+                return;
+            }
+            var d = (Defined)e;
             _spec = new LaunchSpec(_name, d.Image, d.MemorySize);
             _stopped = false;
             _protection = ProtectionMode.On;
@@ -254,18 +289,21 @@ public sealed class ProtectedVm : ReceivePersistentActor, IWithTimers
             _exposure.Clear();
             ForgetSides();
         });
-        if (create.Durable) Persist(new MadeDurable(), _ => _spec = _spec! with { Durable = true });
-        var ports = (create.Expose ?? []).Distinct().Select(p => new Exposed(p)).ToList();
-        PersistAll(ports, e => _exposure.Add(e.Port));
         // Runs after the handlers of the definition and of every port.
-        DeferAsync(create, _ =>
+        DeferAsync(define, _ =>
         {
-            string exposed = ports.Count == 0 ? "" : $", exposed on port {string.Join(", ", _exposure.Ports)} of every node";
-            sender.Tell(new ControlOk($"VM '{_name}' created{(create.Durable ? " (durable)" : "")}{exposed}"));
+            sender.Tell(new VmDefined(_name, CreatedMessage()));
             AnnounceExposure();
             LookAtClaims();
         });
     }
+
+    private bool IsDefinedAs(DefineVm define) =>
+        _spec is { } spec && !_stopped && spec.MemorySize == define.MemorySize && spec.Image.AsSpan().SequenceEqual(define.Image) &&
+        spec.Durable == define.Durable && define.Expose.All(_exposure.Contains);
+
+    private string CreatedMessage() =>
+        $"VM '{_name}' created{(_spec is { Durable: true } ? " (durable)" : "")}{(_exposure.Ports.Count == 0 ? "" : $", exposed on port {string.Join(", ", _exposure.Ports)} of every node")}";
 
     private void Expose(ExposeVm expose)
     {
@@ -445,24 +483,59 @@ public sealed class ProtectedVm : ReceivePersistentActor, IWithTimers
         }
     }
 
+    private bool WantsSecondary() =>
+        _primary is not null && _primaryPhase == PrimaryPhase.Alone && _secondary is null && _spec is not null && _protection == ProtectionMode.On;
+
+    /// <summary>
+    /// The node for the secondary is picked by the primary's node (<see cref="PickSecondaryNode"/>), which picks for all
+    /// its primaries one after another; the operator's choice needs no pick. No answer in time: picked here.
+    /// </summary>
     private void EnsureSecondary()
     {
-        if (_primary is null || _primaryPhase != PrimaryPhase.Alone || _secondary is not null || _spec is null) return;
-        if (_protection != ProtectionMode.On) return;
-        var primaryNode = AddressOf(_primary);
-        var node = Preferred(primaryNode) ?? NodeLoad.Get(Context.System).Pick(_cluster, _badNodes.Append(primaryNode), PlacementRole.Secondary, _name, primaryNode);
-        if (node is null)
+        if (!WantsSecondary() || _picking is not null) return;
+        var primaryNode = AddressOf(_primary!);
+        if (Preferred(primaryNode) is { } preferred)
         {
-            _badNodes.Clear();
-            _log.Warning("{0}: no other node for a secondary; retrying", _name);
-            Timers.StartSingleTimer("place-secondary", new PlaceSecondary(), RetryDelay);
+            PlaceSecondaryOn(preferred, primaryNode);
             return;
         }
+        var pick = Guid.NewGuid();
+        _picking = (pick, primaryNode);
+        NodeLoadListener.At(Context.System, primaryNode).Tell(new PickSecondaryNode(_name, pick, primaryNode, _badNodes.ToList()));
+        Timers.StartSingleTimer("pick", new PickTimeout(pick), PickWait);
+    }
+
+    private void OnPicked(Guid pick, Func<Address, Address?> node)
+    {
+        if (_picking is not { } picking || picking.Pick != pick) return;
+        _picking = null;
+        Timers.Cancel("pick");
+        if (!WantsSecondary()) return;
+        if (AddressOf(_primary!) != picking.PrimaryNode)
+        {
+            EnsureSecondary(); // the primary moved meanwhile: its new node picks
+            return;
+        }
+        if (node(picking.PrimaryNode) is { } chosen)
+        {
+            PlaceSecondaryOn(chosen, picking.PrimaryNode);
+            return;
+        }
+        _badNodes.Clear();
+        _log.Warning("{0}: no other node for a secondary; retrying", _name);
+        Timers.StartSingleTimer("place-secondary", new PlaceSecondary(), RetryDelay);
+    }
+
+    private Address? PickHere(Address primaryNode) =>
+        NodeLoad.Get(Context.System).Pick(_cluster, _badNodes.Append(primaryNode), PlacementRole.Secondary, _name, primaryNode);
+
+    private void PlaceSecondaryOn(Address node, Address primaryNode)
+    {
         var attempt = Guid.NewGuid();
         _secondary = (attempt, node, null, _generation);
         _log.Info("{0}: placing a secondary for generation {1} on {2}", _name, _generation, NodePicker.Describe(node));
-        NodePicker.ExecutorsAt(Context.System, node).Tell(new StartSecondary(_spec, _generation, attempt, primaryNode, _history, Coordinator: Self));
-        _primary.Tell(new SecondaryPlaced(_name, _generation, NodePicker.Describe(node)));
+        NodePicker.ExecutorsAt(Context.System, node).Tell(new StartSecondary(_spec!, _generation, attempt, primaryNode, _history, Coordinator: Self));
+        _primary!.Tell(new SecondaryPlaced(_name, _generation, NodePicker.Describe(node)));
         Timers.StartSingleTimer("secondary-start", new SecondaryStartTimeout(attempt), SecondaryStartWait);
     }
 
@@ -644,6 +717,7 @@ public sealed class ProtectedVm : ReceivePersistentActor, IWithTimers
         if (_secondary?.Executor is { } secondary) Context.Unwatch(secondary);
         _primary = null;
         _secondary = null;
+        _picking = null;
     }
 
     private Address AddressOf(IActorRef actor) => actor.Path.Address.HasGlobalScope ? actor.Path.Address : _cluster.SelfAddress;

@@ -53,8 +53,8 @@ public sealed class ProtectedVmSpecs : Akka.TestKit.Xunit2.TestKit, IDisposable
     private (IActorRef Vm, TestProbe Primary, TestProbe PrimaryHost) CreateAndStart(string name)
     {
         var vm = Sys.ActorOf(ProtectedVm.Props(name, _storage.Claims), name);
-        vm.Tell(new CreateVm(name, SpecSupport.KvImage, 16 << 20));
-        ExpectMsg<ControlOk>(TimeSpan.FromSeconds(10));
+        vm.Tell(new DefineVm(name, SpecSupport.KvImage, 16 << 20, []));
+        ExpectMsg<VmDefined>(d => d.Error is null, TimeSpan.FromSeconds(10));
         var (start, host) = ExpectOnEitherHost<StartPrimary>();
         Assert.Equal(1, start.Generation);
         var primary = new TestProbe(SystemOf(host), new XunitAssertions());
@@ -80,6 +80,18 @@ public sealed class ProtectedVmSpecs : Akka.TestKit.Xunit2.TestKit, IDisposable
 
     private static SecondaryUp Up(StartSecondary start, TestProbe secondary) =>
         new(start.Vm.Name, start.Generation, start.Attempt, "127.0.0.1", 1, new byte[AttachToken.Length], "secondary-node", secondary.Ref);
+
+    /// <summary>The directory sends a definition again until it is answered (a shard restart drops it): once defined, it is answered, not done twice.</summary>
+    [Fact]
+    public void A_definition_sent_again_is_answered_without_a_second_primary_and_another_one_is_refused()
+    {
+        var (vm, _, _) = CreateAndStart("d1");
+        vm.Tell(new DefineVm("d1", SpecSupport.KvImage, 16 << 20, []));
+        Assert.Null(ExpectMsg<VmDefined>(TimeSpan.FromSeconds(5)).Error);
+        vm.Tell(new DefineVm("d1", SpecSupport.KvImage, 32 << 20, []));
+        Assert.Equal(ControlErrorKind.AlreadyExists, ExpectMsg<VmDefined>(TimeSpan.FromSeconds(5)).Error);
+        Assert.ThrowsAny<Xunit.Sdk.XunitException>(() => ExpectOnEitherHost<StartPrimary>(TimeSpan.FromSeconds(2)));
+    }
 
     [Fact]
     public void It_places_the_secondary_on_the_other_node_and_hands_it_to_the_primary()

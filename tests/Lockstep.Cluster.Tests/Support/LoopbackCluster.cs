@@ -9,8 +9,9 @@ namespace Lockstep.Cluster.Tests;
 /// all on the same port, as on separate hosts: every node can then bind the same exposed port.
 /// </summary>
 /// <param name="hocon">Lines added to the nodes' node.conf (a copy in the test's folder); null: the repository's as it is.</param>
-public sealed class LoopbackCluster(ProgramFixture program, ITestOutputHelper output, string testName, int port, string? hocon = null)
-    : TestCluster(program, output, testName, port)
+/// <param name="limit">How long the test may run at most (see <see cref="TestCluster"/>).</param>
+public sealed class LoopbackCluster(ProgramFixture program, ITestOutputHelper output, string testName, int port, string? hocon = null, TimeSpan? limit = null)
+    : TestCluster(program, output, testName, port, limit: limit)
 {
     public static IPAddress HostOf(int index) => IPAddress.Parse($"127.0.0.{index + 1}");
 

@@ -14,7 +14,7 @@ namespace Lockstep.Cluster.Tests;
 /// </summary>
 public class TestCluster : IAsyncDisposable
 {
-    /// <summary>No test may run longer than this, whatever it waits for.</summary>
+    /// <summary>No test may run longer than this (unless it says otherwise), whatever it waits for.</summary>
     private static readonly TimeSpan TestLimit = TimeSpan.FromMinutes(3);
 
     /// <summary>For the seed to be Up, then for all nodes to be Up.</summary>
@@ -24,13 +24,15 @@ public class TestCluster : IAsyncDisposable
 
     private readonly NodeCluster _nodes;
     private readonly List<ChildProcess> _clients = [];
-    private readonly CancellationTokenSource _limit = new(TestLimit);
+    private readonly CancellationTokenSource _limit;
     private readonly Stopwatch _clock = Stopwatch.StartNew();
     private bool _passed;
 
     /// <param name="journal">The nodes' --journal; default: a SQLite file in the test's folder.</param>
-    public TestCluster(ProgramFixture program, ITestOutputHelper output, string testName, int basePort, string? journal = null)
+    /// <param name="limit">How long the test may run at most; default <see cref="TestLimit"/>.</param>
+    public TestCluster(ProgramFixture program, ITestOutputHelper output, string testName, int basePort, string? journal = null, TimeSpan? limit = null)
     {
+        _limit = new CancellationTokenSource(limit ?? TestLimit);
         Program = program;
         Output = output;
         BasePort = basePort;
