@@ -20,7 +20,7 @@ public static class ConsoleEndpoints
     // A comment line now and then lets a proxy (and the browser) see the stream is alive while the guest is quiet.
     private static readonly TimeSpan KeepAlive = TimeSpan.FromSeconds(15);
 
-    public static void Map(WebApplication app, GatewayClient client)
+    public static void Map(WebApplication app, Func<GatewayClient> client)
     {
         var stopping = app.Lifetime.ApplicationStopping;
         app.MapGet("/api/vm/{name}/console", async (string name, HttpContext http, CancellationToken cancel) =>
@@ -29,7 +29,7 @@ public static class ConsoleEndpoints
             var cursor = new ConsoleCursor(name, last, from);
             try
             {
-                var chunk = await client.AskAsync<ConsoleChunk>(cursor.Request(), AskTimeout, cancel);
+                var chunk = await client().AskAsync<ConsoleChunk>(cursor.Request(), AskTimeout, cancel);
                 var step = cursor.Take(chunk);
                 return Results.Text(DashboardJson.Serialize(ConsoleDocument.From(chunk, step)), "application/json; charset=utf-8");
             }
@@ -49,7 +49,7 @@ public static class ConsoleEndpoints
             }
             // A reconnecting EventSource names the last event's id: the offset it had got to.
             if (ulong.TryParse(http.Request.Headers["Last-Event-ID"].ToString(), NumberStyles.None, CultureInfo.InvariantCulture, out ulong resumed)) from = resumed;
-            await Stream(http, client, name, from, stopping);
+            await Stream(http, client(), name, from, stopping);
         });
     }
 

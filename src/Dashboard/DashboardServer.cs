@@ -16,41 +16,33 @@ using Prometheus;
 namespace Lockstep.Dashboard;
 
 /// <summary>
-/// The web dashboard and /metrics of one node: an ASP.NET Core (Kestrel) host in the node's process, beside its
-/// actor system. Everything it shows comes from the gateway actor through asynchronous asks.
+/// The web dashboard and /metrics of one node: routes of the node's ASP.NET Core (Kestrel) host, the generic host
+/// that also runs its actor system. Everything it shows comes from the gateway actor through asynchronous asks.
 /// </summary>
-public sealed class DashboardServer : IAsyncDisposable
+public sealed class DashboardServer
 {
     private static readonly TimeSpan StatusTimeout = TimeSpan.FromSeconds(5);
     // As long as the CLI waits for an operation (creating a secondary takes a while).
     private static readonly TimeSpan OperationTimeout = TimeSpan.FromSeconds(30);
 
-    private readonly WebApplication _app;
+    private readonly GatewayClient _client;
     private readonly VmSampler _sampler;
+    private readonly DashboardMetrics _metrics;
+    private readonly NodeDataPathMetrics? _dataPath;
 
-    private DashboardServer(WebApplication app, VmSampler sampler, Uri address)
+    private DashboardServer(GatewayClient client, VmSampler sampler, DashboardMetrics metrics, NodeDataPathMetrics? dataPath)
     {
-        _app = app;
+        _client = client;
         _sampler = sampler;
-        Address = address;
+        _metrics = metrics;
+        _dataPath = dataPath;
     }
 
-    /// <summary>Where the dashboard is served, e.g. http://127.0.0.1:5390/.</summary>
-    public Uri Address { get; }
-
-    /// <summary>Starts serving on <paramref name="host"/>:<paramref name="port"/> (an IP address; anything else: all addresses).</summary>
-    /// <exception cref="IOException">The port cannot be bound.</exception>
-    /// <param name="engine">The node's replication engine, whose links and journal figures /metrics reads directly; null: none shown.</param>
-    /// <exception cref="InvalidOperationException">`lockstep.dashboard.poll-interval` is out of range.</exception>
-    public static async Task<DashboardServer> StartAsync(ActorSystem system, IActorRef gateway, ReplicationEngine? engine, string host, int port,
-        CancellationToken cancel)
+    /// <summary>Makes <paramref name="builder"/> serve HTTP/1 on <paramref name="host"/>:<paramref name="port"/> (an IP address; anything else: all addresses).</summary>
+    public static void Listen(WebApplicationBuilder builder, string host, int port)
     {
-        var interval = system.Settings.Config.GetTimeSpan("lockstep.dashboard.poll-interval", VmSampler.DefaultInterval, allowInfinite: false);
-        if (interval < VmSampler.MinInterval || interval > VmSampler.MaxInterval)
-            throw new InvalidOperationException($"lockstep.dashboard.poll-interval = {interval.TotalMilliseconds:0} ms: it must be between " +
-                $"{VmSampler.MinInterval.TotalMilliseconds:0} ms and {VmSampler.MaxInterval.TotalSeconds:0} s");
-        var builder = WebApplication.CreateSlimBuilder();
         builder.Logging.SetMinimumLevel(LogLevel.Warning);
+        // Open event streams end on the host's stopping signal; nothing else is waited for.
         builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(2));
         builder.WebHost.ConfigureKestrel(kestrel =>
         {
@@ -58,37 +50,47 @@ public sealed class DashboardServer : IAsyncDisposable
             else kestrel.ListenAnyIP(port);
             kestrel.ConfigureEndpointDefaults(endpoint => endpoint.Protocols = HttpProtocols.Http1);
         });
-        var app = builder.Build();
+    }
+
+    /// <summary>The dashboard of the node whose actor system and gateway these are; its sampler starts with <see cref="Start"/>.</summary>
+    /// <param name="engine">The node's replication engine, whose links and journal figures /metrics reads directly; null: none shown.</param>
+    /// <exception cref="InvalidOperationException">`lockstep.dashboard.poll-interval` is out of range.</exception>
+    public static DashboardServer Create(ActorSystem system, IActorRef gateway, ReplicationEngine? engine)
+    {
+        var interval = system.Settings.Config.GetTimeSpan("lockstep.dashboard.poll-interval", VmSampler.DefaultInterval, allowInfinite: false);
+        if (interval < VmSampler.MinInterval || interval > VmSampler.MaxInterval)
+            throw new InvalidOperationException($"lockstep.dashboard.poll-interval = {interval.TotalMilliseconds:0} ms: it must be between " +
+                $"{VmSampler.MinInterval.TotalMilliseconds:0} ms and {VmSampler.MaxInterval.TotalSeconds:0} s");
         var client = new GatewayClient(gateway);
         var sampler = new VmSampler(system, client, interval);
         var metrics = new DashboardMetrics(Metrics.NewCustomRegistry());
         var dataPath = engine is null ? null : new NodeDataPathMetrics(engine, ClusterMembers.NodeName(Akka.Cluster.Cluster.Get(system).SelfAddress));
         sampler.Polled += metrics.Update;
-        var server = new DashboardServer(app, sampler, new Uri($"http://{host}:{port}/"));
-        server.MapRoutes(client, metrics, dataPath);
-        await app.StartAsync(cancel);
-        sampler.Start();
-        return server;
+        return new DashboardServer(client, sampler, metrics, dataPath);
     }
 
-    public async ValueTask DisposeAsync()
-    {
-        await _sampler.DisposeAsync();
-        await _app.StopAsync();
-        await _app.DisposeAsync();
-    }
+    /// <summary>Starts polling the gateway for the pages, their charts and /metrics.</summary>
+    public void Start() => _sampler.Start();
 
-    private void MapRoutes(GatewayClient client, DashboardMetrics metrics, NodeDataPathMetrics? dataPath)
+    /// <summary>Ends the polling (once, when the host stops).</summary>
+    public ValueTask StopAsync() => _sampler.DisposeAsync();
+
+    /// <summary>
+    /// Serves the pages, the API and /metrics from the <see cref="DashboardServer"/> the host's services hold: it exists
+    /// only once the node's actors do, so every request resolves it (the host starts the web server after the actors).
+    /// </summary>
+    public static void MapRoutes(WebApplication app)
     {
-        var stopping = _app.Lifetime.ApplicationStopping;
-        _app.MapGet("/", () => Results.Content(StaticAssets.Text("index.html"), "text/html; charset=utf-8"));
-        _app.MapGet("/static/{file}", (string file) =>
+        DashboardServer Served() => app.Services.GetRequiredService<DashboardServer>();
+        var stopping = app.Lifetime.ApplicationStopping;
+        app.MapGet("/", () => Results.Content(StaticAssets.Text("index.html"), "text/html; charset=utf-8"));
+        app.MapGet("/static/{file}", (string file) =>
             StaticAssets.Find(file) is { } asset ? Results.Bytes(asset.Bytes, asset.ContentType) : Results.NotFound());
-        _app.MapGet("/vm/{name}", async (string name, CancellationToken cancel) =>
+        app.MapGet("/vm/{name}", async (string name, CancellationToken cancel) =>
         {
             try
             {
-                await client.AskAsync<VmStatus>(new GetVmStatus(name), StatusTimeout, cancel);
+                await Served()._client.AskAsync<VmStatus>(new GetVmStatus(name), StatusTimeout, cancel);
             }
             catch (GatewayRefusedException e) when (e.Error.Kind is ControlErrorKind.UnknownVm or ControlErrorKind.Stopped)
             {
@@ -101,15 +103,15 @@ public sealed class DashboardServer : IAsyncDisposable
             return Results.Content(StaticAssets.Text("vm.html"), "text/html; charset=utf-8");
         });
         // The last poll, not a new one: an extra poll would put a sample a moment after the last and skew the rates.
-        _app.MapGet("/api/overview", () => Json(OverviewDocument.From(_sampler.Latest)));
-        _app.MapGet("/api/vm/{name}", async (string name, CancellationToken cancel) =>
+        app.MapGet("/api/overview", () => Json(OverviewDocument.From(Served()._sampler.Latest)));
+        app.MapGet("/api/vm/{name}", async (string name, CancellationToken cancel) =>
         {
-            var members = _sampler.Latest.Members;
+            var members = Served()._sampler.Latest.Members;
             try
             {
-                var status = await client.AskAsync<VmStatus>(new GetVmStatus(name), StatusTimeout, cancel);
-                return Json(new VmDocument(DateTime.UtcNow, _sampler.Latest.Node, status, null, status.History.Select(HistoryRow.From).ToList(),
-                    _sampler.SamplesOf(name), members));
+                var status = await Served()._client.AskAsync<VmStatus>(new GetVmStatus(name), StatusTimeout, cancel);
+                return Json(new VmDocument(DateTime.UtcNow, Served()._sampler.Latest.Node, status, null, status.History.Select(HistoryRow.From).ToList(),
+                    Served()._sampler.SamplesOf(name), members));
             }
             catch (GatewayRefusedException e) when (e.Error.Kind is ControlErrorKind.UnknownVm or ControlErrorKind.Stopped)
             {
@@ -117,14 +119,14 @@ public sealed class DashboardServer : IAsyncDisposable
             }
             catch (GatewayRefusedException e)
             {
-                return Json(new VmDocument(DateTime.UtcNow, _sampler.Latest.Node, null, e.Error.Message, [], _sampler.SamplesOf(name), members));
+                return Json(new VmDocument(DateTime.UtcNow, Served()._sampler.Latest.Node, null, e.Error.Message, [], Served()._sampler.SamplesOf(name), members));
             }
         });
-        _app.MapGet("/api/events", (HttpContext http) =>
-            Stream(http, stopping, snapshot => DashboardJson.Serialize(OverviewDocument.From(snapshot))));
-        _app.MapGet("/api/vm/{name}/events", (string name, HttpContext http) =>
-            Stream(http, stopping, snapshot => DashboardJson.Serialize(VmDocumentFrom(snapshot, name))));
-        _app.MapPost("/api/vm/{name}/{operation}", async (string name, string operation, HttpContext http, CancellationToken cancel) =>
+        app.MapGet("/api/events", (HttpContext http) =>
+            Served().Stream(http, stopping, snapshot => DashboardJson.Serialize(OverviewDocument.From(snapshot))));
+        app.MapGet("/api/vm/{name}/events", (string name, HttpContext http) =>
+            Served().Stream(http, stopping, snapshot => DashboardJson.Serialize(VmDocumentFrom(snapshot, name))));
+        app.MapPost("/api/vm/{name}/{operation}", async (string name, string operation, HttpContext http, CancellationToken cancel) =>
         {
             IControlRequest request;
             try
@@ -137,7 +139,7 @@ public sealed class DashboardServer : IAsyncDisposable
             }
             try
             {
-                var ok = await client.AskAsync<ControlOk>(request, OperationTimeout, cancel);
+                var ok = await Served()._client.AskAsync<ControlOk>(request, OperationTimeout, cancel);
                 return Results.Json(new { ok = true, operation, vm = name, message = ok.Message }, DashboardJson.Options);
             }
             catch (GatewayRefusedException e)
@@ -145,14 +147,14 @@ public sealed class DashboardServer : IAsyncDisposable
                 return Refusal(e.Error.Message, e.Error.Kind, VmOperations.StatusOf(e.Error.Kind));
             }
         });
-        ConsoleEndpoints.Map(_app, client);
-        _app.MapGet("/metrics", async (HttpContext http, CancellationToken cancel) =>
+        ConsoleEndpoints.Map(app, () => Served()._client);
+        app.MapGet("/metrics", async (HttpContext http, CancellationToken cancel) =>
         {
             http.Response.ContentType = "text/plain; version=0.0.4; charset=utf-8";
-            await metrics.Registry.CollectAndExportAsTextAsync(http.Response.Body, cancel);
+            await Served()._metrics.Registry.CollectAndExportAsTextAsync(http.Response.Body, cancel);
             var more = new StringBuilder();
-            metrics.WriteHistograms(more);
-            dataPath?.Write(more);
+            Served()._metrics.WriteHistograms(more);
+            Served()._dataPath?.Write(more);
             await http.Response.WriteAsync(more.ToString(), cancel);
         });
     }

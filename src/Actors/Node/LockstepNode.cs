@@ -55,37 +55,31 @@ public static class LockstepNode
         return engine;
     }
 
-    /// <summary>Runs a node until <paramref name="stop"/> fires, then leaves the cluster gracefully.</summary>
-    /// <param name="alongside">Started once the node's actors are, stopped (disposed) when the node ends: the web dashboard.</param>
-    /// <returns>False when the cluster removed this node (downed by the split-brain resolver): the process should end.</returns>
-    public static async Task<bool> RunAsync(NodeOptions options, CancellationToken stop, Func<NodeHandles, Task<IAsyncDisposable?>>? alongside = null)
+    /// <summary>What a `lockstep node` process creates its actor system from: the configuration (node.conf from the
+    /// hocon folder with the flags on top), the setups (journal connections, TLS transport) and the claim store.</summary>
+    public static NodeBootstrap Prepare(NodeOptions options)
     {
         var journal = JournalLocation.Parse(options.Journal);
         if (journal.Kind == JournalKind.Sqlite) Directory.CreateDirectory(Path.GetDirectoryName(journal.Target)!);
         var claims = ClaimStore.ForJournal(journal);
         Config config = NodeConfig.Build(options, journal);
-        ActorSystemSetup setup = ActorSystemSetup.Create(BootstrapSetup.Create().WithConfig(config));
-        if (JournalConnections.For(journal) is { } connections) setup = setup.And(connections);
-        if (options.Tls is not null) setup = setup.And(options.Tls.Setup());
-        var system = ActorSystem.Create("lockstep", setup);
-        var handles = Start(system, claims, options.Tls?.Links);
-        await using var companion = alongside is null ? null : await alongside(handles);
-        // A node downed by the split-brain resolver terminates its actor system (and so its executors):
-        // the process must not linger as a zombie member.
-        var signal = Task.Delay(Timeout.Infinite, stop);
-        var ended = await Task.WhenAny(signal, system.WhenTerminated);
-        // Akka's own shutdown hook may end the system on the same signal before we see it: only downing counts as removed.
-        if (ended == system.WhenTerminated)
-        {
-            var reason = CoordinatedShutdown.Get(system).ShutdownReason;
-            // Akka.Remote ends a system whose own outbound TLS handshake failed: we dialled a peer that does not
-            // trust our certificate, or whose certificate we do not trust. Exiting quietly would hide that.
-            if (reason?.ExitCode == TlsHandshakeFailureExitCode)
-                throw new Security.TlsConfigurationException(
-                    "a TLS handshake with a peer failed (the log above names it): this node's certificate and the cluster's must be issued by the same CA");
-            return reason is not CoordinatedShutdown.ClusterDowningReason;
-        }
-        await CoordinatedShutdown.Get(system).Run(CoordinatedShutdown.ClrExitReason.Instance);
-        return true;
+        var setups = new List<Setup>();
+        if (JournalConnections.For(journal) is { } connections) setups.Add(connections);
+        if (options.Tls is not null) setups.Add(options.Tls.Setup());
+        return new NodeBootstrap(config, setups, claims, options.Tls?.Links);
+    }
+
+    /// <summary>Why a node's actor system ended without being asked to: false when the cluster downed it.</summary>
+    /// <returns>True when it ended for another reason (Akka's own shutdown hook on the stop signal).</returns>
+    /// <exception cref="Security.TlsConfigurationException">It ended because its own outbound TLS handshake failed.</exception>
+    public static bool EndedOnItsOwn(ActorSystem system)
+    {
+        var reason = CoordinatedShutdown.Get(system).ShutdownReason;
+        // Akka.Remote ends a system whose own outbound TLS handshake failed: we dialled a peer that does not
+        // trust our certificate, or whose certificate we do not trust. Exiting quietly would hide that.
+        if (reason?.ExitCode == TlsHandshakeFailureExitCode)
+            throw new Security.TlsConfigurationException(
+                "a TLS handshake with a peer failed (the log above names it): this node's certificate and the cluster's must be issued by the same CA");
+        return reason is not CoordinatedShutdown.ClusterDowningReason;
     }
 }

@@ -43,8 +43,7 @@ public static class NodeCommand
             using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, Leave);
             try
             {
-                var dashboard = NodeDashboard.For(parse.GetValue(http), parse.GetValue(host)!, stop.Token);
-                if (!LockstepNode.RunAsync(options, stop.Token, dashboard).GetAwaiter().GetResult())
+                if (!NodeHost.RunAsync(options, parse.GetValue(http), stop.Token).GetAwaiter().GetResult())
                 {
                     Console.Error.WriteLine("lockstep: this node was removed from the cluster (downed); exiting");
                     return ExitCodes.Unavailable;
