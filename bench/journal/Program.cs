@@ -130,7 +130,7 @@ static async Task<int> Writes(string hocon, int vms, int batches, int bytes, str
     {
         var ready = new TaskCompletionSource();
         var primary = system.ActorOf(Props.Create(() => new ReadyCounter(vms, ready)));
-        var journals = Enumerable.Range(0, vms).Select(i => system.ActorOf(VmLogJournal.Props($"bench-{Guid.NewGuid():N}-{i}", primary))).ToList();
+        var journals = Enumerable.Range(0, vms).Select(i => system.ActorOf(VmLogJournal.Props($"bench-{Guid.NewGuid():N}-{i}", primary, new Lockstep.Replication.Stats.LatencyHistogram()))).ToList();
         await ready.Task.WaitAsync(TimeSpan.FromMinutes(2));
         if (postgres) await Task.Delay(1500); // the recoveries' own transactions reach the counters first
         long rowsBefore = await Rows(postgres, connection);
