@@ -233,7 +233,12 @@ public sealed class ProtectedVm : ReceivePersistentActor, IWithTimers
         Command<GetExposure>(_ => Sender.Tell(_exposure.Describe(_name, node => NodePicker.Find(_cluster, node) is not null)));
         Command<ListenerReport>(report => _exposure.Record(report));
         Command<ClusterEvent.MemberUp>(up => TellExposure(up.Member.Address));
-        Command<ClusterEvent.CurrentClusterState>(_ => { });
+        // The members Up when the subscription began are told directly as well: the publish reaches only the front doors
+        // whose subscription has spread to this node's mediator, and a node Up a moment ago may not be among them yet.
+        Command<ClusterEvent.CurrentClusterState>(state =>
+        {
+            foreach (var member in state.Members.Where(m => m.Status == MemberStatus.Up)) TellExposure(member.Address);
+        });
         Command<LocatePrimary>(locate =>
         {
             if (_primary is not null) _primary.Forward(locate); // none: the next primary announces itself when live
