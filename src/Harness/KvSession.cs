@@ -54,6 +54,15 @@ public sealed class KvSession(int window, long retryMs, long timeoutMs)
     {
         // A new primary may release again what the old one already released; the sequence number identifies the output.
         if (!_seenOutputs.Add(seq)) return new KvReceipt(KvReceiptKind.Repeat);
+        return Receive(text);
+    }
+
+    /// <summary>
+    /// Matches an answer that carries no output sequence number (a datagram from a front door, which drops a new
+    /// primary's repeated outputs itself), by its request id alone; <paramref name="text"/> without its line end.
+    /// </summary>
+    public KvReceipt Receive(string text)
+    {
         string id = FirstWord(text);
         // kv answers "-" when it could not read the id; with nothing better to go by, it answers the oldest request.
         var request = _outstanding.Find(r => r.Id == id) ?? (id == "-" ? _outstanding.FirstOrDefault() : null);

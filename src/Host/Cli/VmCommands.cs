@@ -170,11 +170,20 @@ public static class VmCommands
 
     private static Command Send()
     {
-        var peer = new Option<uint>("--peer") { Description = "peer number the packets come from", DefaultValueFactory = _ => 1 };
+        var via = new Option<SendVia>("--via")
+        {
+            Description = "auto: through the front door when the VM is exposed, else through ClusterClient; door: the front door only; cluster: ClusterClient only",
+            DefaultValueFactory = _ => SendVia.Auto,
+        };
+        var port = new Option<int?>("--port") { Description = "through the front door: which of the VM's exposed ports (default: its first)" };
+        var peer = new Option<uint?>("--peer") { Description = "through ClusterClient: peer number the packets come from (default 1); the front door gives this client's address its peer id" };
         var window = new Option<int>("--window") { Description = "requests in flight at once", DefaultValueFactory = _ => 1 };
-        var retryMs = new Option<int>("--retry-ms") { Description = "send a request again when unanswered this long", DefaultValueFactory = _ => 1000 };
+        var retryMs = new Option<int?>("--retry-ms")
+        {
+            Description = $"send a request again when unanswered this long, through the front door to the next node (default {DoorRetryMs} ms; through ClusterClient {ClusterRetryMs} ms)",
+        };
         var timeout = new Option<double>("--timeout") { Description = "seconds to wait for a request's answer before giving up", DefaultValueFactory = _ => 30 };
-        var command = new Command("send", "Send stdin lines to a VM as packets; print its answers, one per line") { Name, peer, window, retryMs, timeout };
+        var command = new Command("send", "Send stdin lines to a VM as packets; print its answers, one per line") { Name, via, port, peer, window, retryMs, timeout };
         command.SetAction(parse => Guarded(() =>
         {
             string name = parse.GetValue(Name)!;
@@ -182,15 +191,48 @@ public static class VmCommands
             if (parse.GetValue(peer) >= PeerIds.FirstFrontDoorPeer) throw new UsageException($"--peer must be below {PeerIds.FirstFrontDoorPeer}: the ids above are the front door's clients");
             if (parse.GetValue(retryMs) < 1) throw new UsageException("--retry-ms must be at least 1");
             if (!(parse.GetValue(timeout) > 0)) throw new UsageException("--timeout must be more than 0 seconds");
-            using var client = Connect(parse);
-            // Fails now, with the gateway's own words, when there is no such VM.
-            client.Ask<VmStatus>(new GetVmStatus(name));
-            var session = new PacketSession(client, name, parse.GetValue(peer), parse.GetValue(window),
-                TimeSpan.FromMilliseconds(parse.GetValue(retryMs)), TimeSpan.FromSeconds(parse.GetValue(timeout)));
-            return session.Run(Console.In, Console.OpenStandardOutput(), Console.Error);
+            if (parse.GetValue(port) is { } wanted) CheckPort(wanted);
+            var how = parse.GetValue(via);
+            if (how == SendVia.Door && parse.GetValue(peer) is not null)
+                throw new UsageException("--peer names a ClusterClient peer; through the front door the nodes give this client's address its peer id");
+            if (how == SendVia.Cluster && parse.GetValue(port) is not null) throw new UsageException("--port is a front-door port; it does not go with --via cluster");
+
+            var client = Connect(parse);
+            IPacketPath path;
+            try
+            {
+                var doors = SendRoute.Doors(client, name, how, parse.GetValue(port), note => Console.Error.WriteLine($"lockstep: {note}"));
+                if (doors is not null && parse.GetValue(peer) is not null)
+                    throw new UsageException($"--peer names a ClusterClient peer, and {name} is exposed: add --via cluster to send as peer {parse.GetValue(peer)}, or leave --peer out for the front door");
+                path = doors is null ? new ClusterClientPath(client, name, parse.GetValue(peer) ?? 1) : new FrontDoorPath(doors, first: 0);
+            }
+            catch
+            {
+                client.Dispose();
+                throw;
+            }
+            int retry = parse.GetValue(retryMs) ?? (path is FrontDoorPath ? DoorRetryMs : ClusterRetryMs);
+            // The front door needs nothing more from the control plane: the data path does not depend on it.
+            if (path is FrontDoorPath) client.Dispose();
+            try
+            {
+                var session = new PacketSession(path, name, parse.GetValue(window), TimeSpan.FromMilliseconds(retry), TimeSpan.FromSeconds(parse.GetValue(timeout)));
+                return session.Run(Console.In, Console.OpenStandardOutput(), Console.Error);
+            }
+            finally
+            {
+                path.Dispose();
+                if (path is ClusterClientPath) client.Dispose();
+            }
         }));
         return command;
     }
+
+    /// <summary>What the target client does: a datagram unanswered for 50 ms goes to the next node.</summary>
+    private const int DoorRetryMs = 50;
+
+    /// <summary>ClusterClient's own failure detection and routing take far longer than a front door's.</summary>
+    private const int ClusterRetryMs = 1000;
 
     /// <summary>`vm console NAME [--follow] [--last N]`: the guest's released console output.</summary>
     private static Command ConsoleOutput()

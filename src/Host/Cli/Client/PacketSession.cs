@@ -1,34 +1,31 @@
 using System.Text;
 using System.Threading.Channels;
-using Akka.Actor;
-using Lockstep.Actors.Protocol;
 using Lockstep.Harness;
 
 namespace Lockstep.Host.Cli.Client;
 
 /// <summary>
-/// `vm send`: feeds request lines to a VM as packets from one peer and prints the VM's answers to that
-/// peer. The requests are a <see cref="KvSession"/>: re-sent until answered, so a failover in between costs
-/// time, not requests; the guest is expected to answer a repeated request id without executing it twice (as kv does).
+/// `vm send`: feeds request lines to a VM as packets and prints the VM's answers to this client, over an
+/// <see cref="IPacketPath"/>. The requests are a <see cref="KvSession"/>: re-sent until answered, so a failover in
+/// between costs time, not requests; the guest is expected to answer a repeated request id without executing it
+/// twice (as kv does). A line too long for one packet is not sent; the others go on, and the exit status says so.
 /// </summary>
 public sealed class PacketSession
 {
-    private readonly ControlClient _client;
+    private readonly IPacketPath _path;
     private readonly string _vm;
-    private readonly uint _peer;
     private readonly TimeSpan _timeout;
     private readonly KvSession _requests;
     private readonly Channel<object> _events = Channel.CreateUnbounded<object>();
     private readonly Queue<string> _pending = new();
-    private IActorRef _inbox = ActorRefs.Nobody;
     private bool _inputEnded;
-    private string? _lastError;
+    private long _lineNumber;
+    private int _refusedLines;
 
-    public PacketSession(ControlClient client, string vm, uint peer, int window, TimeSpan retry, TimeSpan timeout)
+    public PacketSession(IPacketPath path, string vm, int window, TimeSpan retry, TimeSpan timeout)
     {
-        _client = client;
+        _path = path;
         _vm = vm;
-        _peer = peer;
         _timeout = timeout;
         _requests = new KvSession(window, (long)retry.TotalMilliseconds, (long)timeout.TotalMilliseconds);
     }
@@ -36,7 +33,7 @@ public sealed class PacketSession
     /// <summary>Runs until the input ends and every request is answered, or a request times out. Returns the exit status.</summary>
     public int Run(TextReader input, Stream output, TextWriter errors)
     {
-        _inbox = _client.CreateInbox(_events.Writer);
+        _path.Start(_events.Writer);
         StartReading(input);
         return RunAsync(output, errors).GetAwaiter().GetResult();
     }
@@ -46,15 +43,19 @@ public sealed class PacketSession
         while (true)
         {
             long now = Environment.TickCount64;
-            while (_pending.TryPeek(out var line) && _requests.TryStart(line, now) is { } started)
+            var started = new List<(KvRequest, KvTag)>();
+            while (_pending.TryPeek(out var line) && _requests.TryStart(line, now) is { } next)
             {
                 _pending.Dequeue();
-                Send(started.Request, started.Tag);
+                started.Add(next);
             }
-            if (_inputEnded && _pending.Count == 0 && _requests.Outstanding.Count == 0) return ExitCodes.Success;
+            if (started.Count > 0) _path.Send(started, resend: false);
+            if (_inputEnded && _pending.Count == 0 && _requests.Outstanding.Count == 0)
+                return _refusedLines == 0 ? ExitCodes.Success : ExitCodes.BadInput;
 
             if (_requests.Expired(now).Count > 0) return GiveUp(errors);
-            foreach (var (request, tag) in _requests.DueForResend(now)) Send(request, tag);
+            var due = _requests.DueForResend(now);
+            if (due.Count > 0) _path.Send(due, resend: true);
 
             if (await NextEvent(_requests.NextDueInMs(now)) is { } item && Handle(item, output, errors) is int exit) return exit;
         }
@@ -84,48 +85,48 @@ public sealed class PacketSession
         switch (item)
         {
             case InputLine { Text: var line }:
+                _lineNumber++;
                 line = line.TrimEnd('\r');
-                if (!string.IsNullOrWhiteSpace(line)) _pending.Enqueue(line);
+                if (string.IsNullOrWhiteSpace(line)) return null;
+                int length = Encoding.UTF8.GetByteCount(line);
+                if (length > _path.MaxPacket)
+                {
+                    errors.WriteLine($"lockstep: input line {_lineNumber} not sent: {length:N0} bytes, a packet {_path.Route} holds at most {_path.MaxPacket:N0}");
+                    _refusedLines++;
+                    return null;
+                }
+                _pending.Enqueue(line);
                 return null;
             case InputEnded:
                 _inputEnded = true;
                 return null;
-            case VmPacket packet when packet.Name == _vm && packet.Peer == _peer:
-                string text = Encoding.UTF8.GetString(packet.Data).TrimEnd('\n').TrimEnd('\r');
-                if (_requests.Receive(packet.Seq, text).Kind != KvReceiptKind.Repeat)
+            case PathAnswer { Seq: var seq, Text: var text }:
+                var receipt = seq is { } number ? _requests.Receive(number, text) : _requests.Receive(text);
+                if (receipt.Kind != KvReceiptKind.Repeat)
                 {
                     output.Write(Encoding.UTF8.GetBytes(text + "\n"));
                     output.Flush();
                 }
                 return null;
-            case ControlOk:
-                _lastError = null;
-                return null;
-            case ControlError { Message: var message, Kind: var kind }:
-                if (kind is ControlErrorKind.UnknownVm or ControlErrorKind.Stopped)
-                {
-                    errors.WriteLine($"lockstep: {message}");
-                    return ExitCodes.BadInput;
-                }
-                // While a VM fails over the same refusal comes once per retry; once is enough to show.
-                if (message != _lastError) errors.WriteLine($"lockstep: {message} (retrying)");
-                _lastError = message;
+            case PathRefusal { Message: var message, Final: true }:
+                errors.WriteLine($"lockstep: {message}{NotSent()}");
+                return ExitCodes.BadInput;
+            case PathRefusal { Message: var message }:
+                errors.WriteLine($"lockstep: {message} (retrying)");
                 return null;
             default:
                 return null;
         }
     }
 
-    private void Send(KvRequest request, KvTag tag) =>
-        _client.Tell(new SendPacket(_vm, _peer, request.Data, tag.ToDeliveryTag()), _inbox);
-
     private int GiveUp(TextWriter errors)
     {
         string ids = string.Join(", ", _requests.Outstanding.Select(r => r.Id));
-        string rest = _pending.Count > 0 || !_inputEnded ? "; the remaining input was not sent" : "";
-        errors.WriteLine($"lockstep: no response from {_vm} to request {ids} within {_timeout.TotalSeconds:0.#} s{rest}");
+        errors.WriteLine($"lockstep: no response from {_vm} to request {ids} within {_timeout.TotalSeconds:0.#} s {_path.Route}{NotSent()}");
         return ExitCodes.Unavailable;
     }
+
+    private string NotSent() => _pending.Count > 0 || !_inputEnded ? "; the remaining input was not sent" : "";
 
     private void StartReading(TextReader input)
     {
