@@ -32,4 +32,45 @@ public static class FreePorts
         }
         return found;
     }
+
+    /// <summary>
+    /// A port for each of <paramref name="hosts"/> in turn, free on that host, each above the one before, from
+    /// <paramref name="basePort"/> up to <paramref name="searchWidth"/> ports on; fewer when that range has fewer.
+    /// </summary>
+    public static IReadOnlyList<int> FindFree(int basePort, IReadOnlyList<IPAddress> hosts, int searchWidth)
+    {
+        var found = new List<int>();
+        int port = basePort;
+        foreach (var host in hosts)
+        {
+            while (port < basePort + searchWidth && port <= IPEndPoint.MaxPort && !IsFree(port, host)) port++;
+            if (port >= basePort + searchWidth || port > IPEndPoint.MaxPort) break;
+            found.Add(port++);
+        }
+        return found;
+    }
+
+    /// <summary>The first port from <paramref name="basePort"/> (within <paramref name="searchWidth"/>) that every one of <paramref name="hosts"/> can bind for UDP and TCP, as an exposed VM's port must be; null when none.</summary>
+    public static int? FindFreeOnAll(int basePort, IReadOnlyList<IPAddress> hosts, int searchWidth)
+    {
+        for (int port = basePort; port < basePort + searchWidth && port <= IPEndPoint.MaxPort; port++)
+        {
+            if (hosts.All(h => IsFree(port, h) && IsFreeForDatagrams(port, h))) return port;
+        }
+        return null;
+    }
+
+    private static bool IsFreeForDatagrams(int port, IPAddress host)
+    {
+        try
+        {
+            using var socket = new Socket(host.AddressFamily, SocketType.Dgram, ProtocolType.Udp);
+            socket.Bind(new IPEndPoint(host, port));
+            return true;
+        }
+        catch (SocketException)
+        {
+            return false;
+        }
+    }
 }

@@ -4,6 +4,7 @@ using Lockstep.Actors.Protocol;
 using Lockstep.Engine.Devices;
 using Lockstep.Engine.Loading;
 using Lockstep.Replication.FrontDoor;
+using Lockstep.Harness;
 using Lockstep.Host.Cli.Client;
 
 namespace Lockstep.Host.Cli;
@@ -216,7 +217,8 @@ public static class VmCommands
             if (path is FrontDoorPath) client.Dispose();
             try
             {
-                var session = new PacketSession(path, name, parse.GetValue(window), TimeSpan.FromMilliseconds(retry), TimeSpan.FromSeconds(parse.GetValue(timeout)));
+                var session = new PacketSession(path, name, parse.GetValue(window), TimeSpan.FromMilliseconds(retry), TimeSpan.FromSeconds(parse.GetValue(timeout)),
+                    path is FrontDoorPath ? new RequestPacer() : null);
                 return session.Run(Console.In, Console.OpenStandardOutput(), Console.Error);
             }
             finally

@@ -49,7 +49,7 @@ public sealed class DemoLoad
             var client = new DemoPeer(peer, _transport, _clock, _retry, _giveUp);
             _running.Add(Task.Run(() => RunClientAsync(client, cancel), CancellationToken.None));
         }
-        _events.Add($"load started: {_clients} clients, one request at a time each, resent after {_retry.TotalMilliseconds:0} ms without an answer");
+        _events.Add($"load started: {_clients} UDP clients of the front door, one request at a time each, resent after {_retry.TotalMilliseconds:0} ms without an answer to the next node's address");
     }
 
     /// <summary>Stops issuing requests; every request already sent is still seen through, so its effect is known.</summary>

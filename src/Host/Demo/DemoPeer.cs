@@ -5,16 +5,18 @@ using Lockstep.Harness;
 namespace Lockstep.Host.Demo;
 
 /// <summary>
-/// One logical client of the kv VM: a peer number and a <see cref="KvSession"/> of its own, one request at a
-/// time. A request unanswered for a while is sent again with the same id, which kv answers from memory instead
-/// of executing it twice, so a failover costs this client time but never a lost or doubled operation.
+/// One logical client of the kv VM: a client number (a socket of its own, so a guest peer of its own) and a
+/// <see cref="KvSession"/> of its own, one request at a time. A request unanswered for a while is sent again with
+/// the same id to the next node, which kv answers from memory instead of executing it twice, so a failover costs
+/// this client time but never a lost or doubled operation.
 /// </summary>
 public sealed class DemoPeer
 {
     private readonly DemoTransport _transport;
     private readonly DemoClock _clock;
-    private readonly ChannelReader<(ulong Seq, string Text)> _answers;
+    private readonly ChannelReader<string> _answers;
     private readonly KvSession _session;
+    private readonly RequestPacer _pacer = new();
     private long _nextId;
 
     public DemoPeer(uint peer, DemoTransport transport, DemoClock clock, TimeSpan retry, TimeSpan giveUp)
@@ -32,22 +34,24 @@ public sealed class DemoPeer
     /// <summary>Sends "&lt;new id&gt; <paramref name="command"/>" until answered; null when no answer came within the give-up time.</summary>
     public async Task<DemoAnswer?> CallAsync(string command, CancellationToken cancel)
     {
+        if (_pacer.WaitMs(Now()) is > 0 and var wait) await Task.Delay(TimeSpan.FromMilliseconds(wait), cancel);
+        _pacer.Started(Now());
         string id = (++_nextId).ToString(CultureInfo.InvariantCulture);
         double startMs = _clock.NowMs;
-        var (request, tag) = _session.TryStart($"{id} {command}", Now())
+        var (request, _) = _session.TryStart($"{id} {command}", Now())
             ?? throw new InvalidOperationException("a DemoPeer runs one request at a time");
-        _transport.Send(Peer, request.Data, tag);
+        _transport.Send(Peer, request.Data, resend: false);
         while (_session.Expired(Now()).Count == 0)
         {
             if (await NextAnswerAsync(_session.NextDueInMs(Now()) ?? 0, cancel) is { } answer)
             {
                 // Anything else is a late copy of an earlier answer, already counted.
-                if (_session.Receive(answer.Seq, answer.Text) is not { Kind: KvReceiptKind.Answer }) continue;
-                int space = answer.Text.IndexOf(' ');
-                string body = space < 0 ? "" : answer.Text[(space + 1)..];
+                if (_session.Receive(answer) is not { Kind: KvReceiptKind.Answer }) continue;
+                int space = answer.IndexOf(' ');
+                string body = space < 0 ? "" : answer[(space + 1)..];
                 return new DemoAnswer(Peer, id, command, body, startMs, _clock.NowMs, request.Sends);
             }
-            foreach (var (again, againTag) in _session.DueForResend(Now())) _transport.Send(Peer, again.Data, againTag);
+            foreach (var (again, _) in _session.DueForResend(Now())) _transport.Send(Peer, again.Data, resend: true);
         }
         _session.Abandon(request);
         return null;
@@ -55,7 +59,7 @@ public sealed class DemoPeer
 
     private long Now() => (long)_clock.NowMs;
 
-    private async Task<(ulong Seq, string Text)?> NextAnswerAsync(long waitMs, CancellationToken cancel)
+    private async Task<string?> NextAnswerAsync(long waitMs, CancellationToken cancel)
     {
         if (_answers.TryRead(out var ready)) return ready;
         if (waitMs <= 0) return null;

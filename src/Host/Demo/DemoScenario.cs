@@ -17,6 +17,7 @@ public sealed class DemoScenario(DemoOptions options, TextWriter output, DemoInt
     private static readonly TimeSpan ProtectedWait = TimeSpan.FromSeconds(30);
     private static readonly TimeSpan TakeoverWait = TimeSpan.FromSeconds(20);
     private static readonly TimeSpan ReprotectWait = TimeSpan.FromSeconds(30);
+    private static readonly TimeSpan ListenWait = TimeSpan.FromSeconds(20);
     private const uint ReaderPeer = 1000;
     private const int PortSearchWidth = 200;
 
@@ -34,7 +35,7 @@ public sealed class DemoScenario(DemoOptions options, TextWriter output, DemoInt
         var events = new DemoEvents(_clock);
         string image = options.ImagePath();
         byte[] imageBytes = File.ReadAllBytes(image);
-        var ports = FreePorts.FindFree(options.BasePort, DemoOptions.NodeCount, PortSearchWidth);
+        var ports = FreePorts.FindFree(options.BasePort, DemoOptions.Hosts, PortSearchWidth);
         if (ports.Count < DemoOptions.NodeCount)
         {
             throw new UsageException(
@@ -42,9 +43,16 @@ public sealed class DemoScenario(DemoOptions options, TextWriter output, DemoInt
         }
 
         // Each node serves its dashboard (--http) on a port of its own, above the nodes' search range.
-        var httpPorts = FreePorts.FindFree(options.BasePort + PortSearchWidth, DemoOptions.NodeCount, PortSearchWidth);
+        var httpPorts = FreePorts.FindFree(options.BasePort + PortSearchWidth, DemoOptions.Hosts, PortSearchWidth);
         if (httpPorts.Count < DemoOptions.NodeCount)
             throw new UsageException($"--base-port {options.BasePort}: fewer than {DemoOptions.NodeCount} free ports for the dashboards from {options.BasePort + PortSearchWidth}");
+
+        // The VM's port, the same on every node (UDP and TCP), above the dashboards' range.
+        int vmPortFrom = options.BasePort + 2 * PortSearchWidth;
+        int vmPort = FreePorts.FindFreeOnAll(vmPortFrom, DemoOptions.Hosts, PortSearchWidth)
+            ?? throw new UsageException($"--base-port {options.BasePort}: no port in {vmPortFrom}..{vmPortFrom + PortSearchWidth - 1} is free for UDP and TCP on all of {string.Join(", ", DemoOptions.Hosts)}");
+        var places = DemoOptions.Hosts.Zip(ports, (host, port) => (Host: host.ToString(), Port: port)).ToList();
+        var dashboards = DemoOptions.Hosts.Zip(httpPorts, (host, port) => $"http://{host}:{port}/").ToList();
 
         string folder = Directory.CreateTempSubdirectory("lockstep-demo-").FullName;
         using var cluster = new NodeCluster(NodeProgram(), folder, "sqlite:" + Path.Combine(folder, "lockstep.db"), events.Add,
@@ -58,8 +66,9 @@ public sealed class DemoScenario(DemoOptions options, TextWriter output, DemoInt
             KeepFolder = options.Keep,
         };
         interrupt.OnCleanup(cluster.Dispose);
-        output.WriteLine($"lockstep demo: {ports.Count} nodes on ports {string.Join(", ", ports)}, image {image}");
-        output.WriteLine($"lockstep demo: dashboard at http://127.0.0.1:{httpPorts[0]}/ (every node serves one: {string.Join(", ", httpPorts.Select(p => $"http://127.0.0.1:{p}/"))})");
+        output.WriteLine($"lockstep demo: {places.Count} nodes at {string.Join(", ", places.Select(p => $"{p.Host}:{p.Port}"))}, image {image}");
+        output.WriteLine($"lockstep demo: the VM's front door is port {vmPort} of every node (UDP and TCP), e.g. `nc -u {DemoOptions.Hosts[1]} {vmPort}` and type `1 GET c1`");
+        output.WriteLine($"lockstep demo: dashboard at {dashboards[0]} (every node serves one: {string.Join(", ", dashboards)})");
         output.WriteLine($"lockstep demo: working folder {folder}{(options.Keep ? " (kept: --keep)" : " (removed at the end)")}");
         output.Flush();
 
@@ -72,7 +81,7 @@ public sealed class DemoScenario(DemoOptions options, TextWriter output, DemoInt
         try
         {
             view.Start();
-            report = await RunWithViewAsync(cluster, ports, events, view, imageBytes, cancel);
+            report = await RunWithViewAsync(cluster, places, vmPort, events, view, imageBytes, cancel);
         }
         catch (OperationCanceledException) when (cancel.IsCancellationRequested || interrupt.Reason is not null)
         {
@@ -107,13 +116,13 @@ public sealed class DemoScenario(DemoOptions options, TextWriter output, DemoInt
     private static LockstepProgram NodeProgram() =>
         new(typeof(DemoScenario).Assembly.Location, HoconFolder.Find() is { } hocon ? Path.GetFullPath(hocon) : null);
 
-    private async Task<DemoReport> RunWithViewAsync(NodeCluster cluster, IReadOnlyList<int> ports, DemoEvents events, DemoView view,
-        byte[] image, CancellationToken cancel)
+    private async Task<DemoReport> RunWithViewAsync(NodeCluster cluster, IReadOnlyList<(string Host, int Port)> places, int vmPort, DemoEvents events,
+        DemoView view, byte[] image, CancellationToken cancel)
     {
         view.Phase = "starting the nodes; waiting for them to form a cluster";
         try
         {
-            await cluster.StartAsync(ports.Select(port => ("127.0.0.1", port)).ToList(), ClusterWait, cancel);
+            await cluster.StartAsync(places, ClusterWait, cancel);
         }
         catch (ClusterStartException e)
         {
@@ -123,7 +132,7 @@ public sealed class DemoScenario(DemoOptions options, TextWriter output, DemoInt
         using var client = await ConnectAsync(ContactPoints.Parse(NodeCluster.ContactOf(cluster.Nodes)), events, cancel);
 
         view.Phase = "creating the VM";
-        await CreateVmAsync(client, image, events, cancel);
+        await CreateVmAsync(client, image, vmPort, events, cancel);
 
         using var monitor = new DemoStatusMonitor(client, DemoOptions.VmName, _clock, events, cluster.Describe);
         monitor.Start();
@@ -133,7 +142,9 @@ public sealed class DemoScenario(DemoOptions options, TextWriter output, DemoInt
         if (first is null)
             throw new DemoAbortedException($"{DemoOptions.VmName} was not Protected within {ProtectedWait.TotalSeconds:0} s (state {monitor.Latest?.State.ToString() ?? "unknown"})");
 
-        using var transport = new DemoTransport(client, DemoOptions.VmName, events);
+        view.Phase = $"waiting for every node's front door to listen on port {vmPort}";
+        var doors = await FrontDoorsAsync(client, vmPort, events, cancel);
+        using var transport = new DemoTransport(doors, events);
         var load = new DemoLoad(transport, _clock, events, DemoOptions.Clients, DemoOptions.Retry, DemoOptions.GiveUp);
         view.Load = load;
         _timeline.LoadStartMs = _clock.NowMs;
@@ -172,7 +183,9 @@ public sealed class DemoScenario(DemoOptions options, TextWriter output, DemoInt
             _timeline.ProtectedLoggedAtMs = _timeline.KillAtMs + (logged.AtUtc - _timeline.KillAtUtc).TotalMilliseconds;
             _timeline.ProtectedLoggedBy = logged.Node.Endpoint;
         }
-        report.AddFigures(_timeline, load, monitor.Samples(), final, cluster.Describe);
+        string path = $"UDP through the front door, port {vmPort} of {string.Join(", ", DemoOptions.Hosts)}: each client one socket (one guest peer on every node), " +
+                      $"an unanswered request resent after {DemoOptions.Retry.TotalMilliseconds:0} ms to the next node's address ({transport.Turns:N0} such resends)";
+        report.AddFigures(path, _timeline, load, monitor.Samples(), final, cluster.Describe);
         events.Add("checks done");
         view.Phase = "done";
         return report;
@@ -293,7 +306,7 @@ public sealed class DemoScenario(DemoOptions options, TextWriter output, DemoInt
         }
     }
 
-    private static async Task CreateVmAsync(ControlClient client, byte[] image, DemoEvents events, CancellationToken cancel)
+    private static async Task CreateVmAsync(ControlClient client, byte[] image, int vmPort, DemoEvents events, CancellationToken cancel)
     {
         for (int attempt = 1; ; attempt++)
         {
@@ -301,7 +314,7 @@ public sealed class DemoScenario(DemoOptions options, TextWriter output, DemoInt
             try
             {
                 // WaitAsync: an interrupt must not wait for the ask's own timeout.
-                var ok = await Task.Run(() => client.Ask<ControlOk>(new CreateVm(DemoOptions.VmName, image, DemoOptions.MemorySize)), cancel)
+                var ok = await Task.Run(() => client.Ask<ControlOk>(new CreateVm(DemoOptions.VmName, image, DemoOptions.MemorySize, [vmPort])), cancel)
                     .WaitAsync(cancel);
                 events.Add(ok.Message);
                 return;
@@ -319,6 +332,28 @@ public sealed class DemoScenario(DemoOptions options, TextWriter output, DemoInt
             {
                 throw new DemoAbortedException($"could not create the VM: {e.Message}");
             }
+        }
+    }
+
+    /// <summary>Every node's address at the VM's port, once each node's front door reports its listener open (through the control plane).</summary>
+    private async Task<IReadOnlyList<System.Net.IPEndPoint>> FrontDoorsAsync(ControlClient client, int vmPort, DemoEvents events, CancellationToken cancel)
+    {
+        double until = _clock.NowMs + ListenWait.TotalMilliseconds;
+        while (true)
+        {
+            var exposure = await Task.Run(() => client.Ask<VmExposure>(new GetExposure(DemoOptions.VmName)), cancel).WaitAsync(cancel);
+            var open = exposure.Listeners.Where(l => l.Port == vmPort && l.Open).Select(l => l.Host).ToHashSet();
+            if (open.Count == DemoOptions.NodeCount)
+            {
+                events.Add($"every node listens on port {vmPort} for {DemoOptions.VmName}");
+                return DemoOptions.Hosts.Select(h => new System.Net.IPEndPoint(h, vmPort)).ToList();
+            }
+            if (_clock.NowMs > until)
+            {
+                string problems = string.Join("; ", exposure.Listeners.Where(l => !l.Open).Select(l => $"{l.Host}: {l.Problem}"));
+                throw new DemoAbortedException($"only {open.Count} of {DemoOptions.NodeCount} nodes listen on port {vmPort} after {ListenWait.TotalSeconds:0} s{(problems.Length > 0 ? ": " + problems : "")}");
+            }
+            await Task.Delay(200, cancel);
         }
     }
 

@@ -1,69 +1,78 @@
 using System.Collections.Concurrent;
-using System.Text;
+using System.Net;
 using System.Threading.Channels;
-using Akka.Actor;
-using Lockstep.Actors.Protocol;
 using Lockstep.Harness;
 using Lockstep.Host.Cli.Client;
 
 namespace Lockstep.Host.Demo;
 
 /// <summary>
-/// Packets to and from one VM for many logical clients over a single ControlClient: every request names
-/// the same inbox as its sender, and the VM's answers are handed to the client of the peer they are for.
+/// The demo's clients reach the VM as ordinary UDP clients of the front door: each logical client has a socket
+/// of its own (so the nodes give it a guest peer id of its own, the same on every node), starts at a node of its
+/// own and, when a request goes unanswered, sends it again to the next node's address. No ClusterClient on this
+/// path: it stays the demo's control plane (create, status, replica check).
 /// </summary>
 public sealed class DemoTransport : IDisposable
 {
-    private readonly ControlClient _client;
-    private readonly string _vm;
+    private readonly IReadOnlyList<IPEndPoint> _doors;
     private readonly DemoEvents _events;
-    private readonly Channel<object> _inbox = Channel.CreateUnbounded<object>();
-    private readonly ConcurrentDictionary<uint, Channel<(ulong Seq, string Text)>> _peers = new();
-    private readonly IActorRef _inboxActor;
-    private readonly Task _dispatcher;
-    private string? _lastRefusal;
+    private readonly ConcurrentDictionary<uint, (DoorSocket Socket, Channel<string> Answers, Task Pump)> _clients = new();
+    private readonly CancellationTokenSource _stop = new();
+    private int _refusals;
 
-    public DemoTransport(ControlClient client, string vm, DemoEvents events)
+    /// <param name="doors">Each node's address at the VM's exposed port.</param>
+    public DemoTransport(IReadOnlyList<IPEndPoint> doors, DemoEvents events)
     {
-        _client = client;
-        _vm = vm;
+        _doors = doors;
         _events = events;
-        _inboxActor = client.CreateInbox(_inbox.Writer);
-        _dispatcher = Task.Run(DispatchAsync);
     }
 
-    /// <summary>The outputs for <paramref name="peer"/> (sequence number and text), in arrival order; one reader per peer.</summary>
-    public ChannelReader<(ulong Seq, string Text)> Register(uint peer) =>
-        _peers.GetOrAdd(peer, _ => Channel.CreateUnbounded<(ulong, string)>(new UnboundedChannelOptions { SingleReader = true })).Reader;
+    public IReadOnlyList<IPEndPoint> Doors => _doors;
 
-    public void Send(uint peer, byte[] data, KvTag tag) =>
-        _client.Tell(new SendPacket(_vm, peer, data, tag.ToDeliveryTag()), _inboxActor);
+    /// <summary>Resends that turned to another node, over all clients.</summary>
+    public int Turns => _clients.Values.Sum(c => c.Socket.Turns);
+
+    /// <summary>The answers for <paramref name="client"/> (text without its line end), in arrival order; one reader per client.</summary>
+    public ChannelReader<string> Register(uint client) => _clients.GetOrAdd(client, Open).Answers.Reader;
+
+    /// <summary>Sends a request for <paramref name="client"/>; <paramref name="resend"/>: it went unanswered, so to the next node.</summary>
+    public void Send(uint client, byte[] data, bool resend)
+    {
+        var socket = _clients.GetOrAdd(client, Open).Socket;
+        if (resend) socket.SendToNext(data);
+        else socket.Send(data);
+    }
 
     public void Dispose()
     {
-        _inbox.Writer.TryComplete();
-        _dispatcher.Wait(TimeSpan.FromSeconds(1));
+        _stop.Cancel();
+        foreach (var (socket, _, pump) in _clients.Values)
+        {
+            socket.Dispose();
+            pump.Wait(TimeSpan.FromSeconds(1));
+        }
+        _stop.Dispose();
     }
 
-    private async Task DispatchAsync()
+    private (DoorSocket, Channel<string>, Task) Open(uint client)
     {
-        await foreach (var message in _inbox.Reader.ReadAllAsync())
+        // Clients start spread over the nodes, so some of them start at the node that is about to die.
+        var socket = new DoorSocket(_doors, (int)(client % (uint)_doors.Count));
+        var answers = Channel.CreateUnbounded<string>(new UnboundedChannelOptions { SingleReader = true });
+        return (socket, answers, Task.Run(() => PumpAsync(socket, answers.Writer)));
+    }
+
+    private async Task PumpAsync(DoorSocket socket, ChannelWriter<string> answers)
+    {
+        while (await socket.ReceiveAsync(_stop.Token) is var (text, from))
         {
-            switch (message)
+            // The guest's answers start with the request id; this is the front door's own refusal.
+            if (text.StartsWith(FrontDoorPath.DoorRefusal, StringComparison.Ordinal))
             {
-                case VmPacket packet when packet.Name == _vm:
-                    if (_peers.TryGetValue(packet.Peer, out var answers))
-                        answers.Writer.TryWrite((packet.Seq, Encoding.UTF8.GetString(packet.Data).TrimEnd('\n', '\r')));
-                    break;
-                case ControlOk:
-                    _lastRefusal = null;
-                    break;
-                case ControlError { Message: var refusal }:
-                    // During a failover every retry is refused the same way; the log needs it once.
-                    if (refusal != _lastRefusal) _events.Add($"gateway refused a request: {refusal}");
-                    _lastRefusal = refusal;
-                    break;
+                if (Interlocked.Increment(ref _refusals) <= 3) _events.Add($"the front door at {from} refused a request: {text}");
+                continue;
             }
+            answers.TryWrite(text);
         }
     }
 }

@@ -18,13 +18,16 @@ public sealed class PacketSession
     private readonly KvSession _requests;
     private readonly Channel<object> _events = Channel.CreateUnbounded<object>();
     private readonly Queue<string> _pending = new();
+    private readonly RequestPacer? _pacer;
     private bool _inputEnded;
     private long _lineNumber;
     private int _refusedLines;
 
-    public PacketSession(IPacketPath path, string vm, int window, TimeSpan retry, TimeSpan timeout)
+    /// <param name="pacer">Limits how fast requests start (a front-door path: <see cref="RequestPacer"/>); null: no limit.</param>
+    public PacketSession(IPacketPath path, string vm, int window, TimeSpan retry, TimeSpan timeout, RequestPacer? pacer = null)
     {
         _path = path;
+        _pacer = pacer;
         _vm = vm;
         _timeout = timeout;
         _requests = new KvSession(window, (long)retry.TotalMilliseconds, (long)timeout.TotalMilliseconds);
@@ -44,9 +47,10 @@ public sealed class PacketSession
         {
             long now = Environment.TickCount64;
             var started = new List<(KvRequest, KvTag)>();
-            while (_pending.TryPeek(out var line) && _requests.TryStart(line, now) is { } next)
+            while (_pending.TryPeek(out var line) && (_pacer?.WaitMs(now) ?? 0) == 0 && _requests.TryStart(line, now) is { } next)
             {
                 _pending.Dequeue();
+                _pacer?.Started(now);
                 started.Add(next);
             }
             if (started.Count > 0) _path.Send(started, resend: false);
@@ -57,8 +61,19 @@ public sealed class PacketSession
             var due = _requests.DueForResend(now);
             if (due.Count > 0) _path.Send(due, resend: true);
 
-            if (await NextEvent(_requests.NextDueInMs(now)) is { } item && Handle(item, output, errors) is int exit) return exit;
+            if (await NextEvent(NextWakeMs(now)) is { } item && Handle(item, output, errors) is int exit) return exit;
         }
+    }
+
+    /// <summary>When a resend or expiry is due, or a request held back by the pacer may start; null: only an event can change anything.</summary>
+    private long? NextWakeMs(long now)
+    {
+        long? due = _requests.NextDueInMs(now);
+        if (_pending.Count == 0 || _pacer is null) return due;
+        long paced = _pacer.WaitMs(now);
+        // 0: the window is full, not the pacer; only an answer (an event) or a due resend frees it.
+        if (paced == 0) return due;
+        return due is long d ? Math.Min(d, paced) : paced;
     }
 
     /// <summary>The next event, or null when <paramref name="waitMs"/> (null: no limit) passes first.</summary>
