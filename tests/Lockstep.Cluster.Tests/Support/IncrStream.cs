@@ -34,6 +34,10 @@ public sealed class IncrStream
         IEnumerable<NodeProcess>? through = null, TimeSpan? spacing = null) =>
         new(cluster.Log, cluster.Cancel, cluster.StartSend(vm, peer, through), prefix, key, count, spacing ?? TimeSpan.FromMilliseconds(10));
 
+    /// <summary>Feeds a session already started (<paramref name="send"/>, stdin open), e.g. one through the front door.</summary>
+    public static IncrStream Over(TestCluster cluster, ChildProcess send, string prefix, string key, int count, TimeSpan? spacing = null) =>
+        new(cluster.Log, cluster.Cancel, send, prefix, key, count, spacing ?? TimeSpan.FromMilliseconds(10));
+
     public int Answered => _send.StdoutLines.Count;
 
     /// <summary>Waits until at least <paramref name="answers"/> answers came back.</summary>

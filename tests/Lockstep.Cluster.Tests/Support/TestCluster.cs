@@ -221,8 +221,13 @@ public class TestCluster : IAsyncDisposable
             "vm", "send", vm, "--peer", peer.ToString(CultureInfo.InvariantCulture),
             "--retry-ms", "300", "--timeout", "60", "--contact", ContactOf(through ?? Contacts),
         };
-        var process = ChildProcess.Start(ClientStartInfo(args), $"vm send {vm} --peer {peer}",
-            Path.Combine(Folder, $"send-{vm}-{peer}-{_clients.Count}.out"));
+        return StartClient(args, $"vm send {vm} --peer {peer}", $"send-{vm}-{peer}");
+    }
+
+    /// <summary>Starts a CLI command with its stdin open, for the test to feed; killed with the cluster. <paramref name="logName"/> names its output file.</summary>
+    public ChildProcess StartClient(IReadOnlyList<string> args, string description, string logName)
+    {
+        var process = ChildProcess.Start(ClientStartInfo(args), description, Path.Combine(Folder, $"{logName}-{_clients.Count}.out"));
         _clients.Add(process);
         return process;
     }
