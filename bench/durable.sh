@@ -4,13 +4,16 @@
 # of the same run (the machine may be shared: the ratios are what count).
 #  - latency: one connection, one request at a time (client, front door, primary, output rule: the durable
 #    one also waits for the journal's commit, in SQLite or PostgreSQL), 400 requests;
-#  - throughput: 8 connections with 16 requests in flight each, 4000 requests, answers over wall time.
-#   usage: bench/durable.sh [sqlite|postgres CONNECTION] [base-port] [trials]
+#  - throughput: 8 connections with 16 requests in flight each, 4000 requests, answers over wall time;
+#    around it the durable VM's status gives its journal commits: requests per commit, cuts per commit, how long
+#    the oldest cut of a commit waited in the journal's actor and how much of that was the store's write.
+#   usage: bench/durable.sh [sqlite|postgres CONNECTION] [base-port] [trials] [exposed-port-base]
 set -euo pipefail
 kind="${1:-sqlite}"
 if [[ "$kind" == postgres ]]; then connection="$2"; shift 2; else shift || true; fi
 base="${1:-5940}"
 trials="${2:-3}"
+exposed="${3:-$((base + 10))}"
 root="$(cd "$(dirname "$0")/.." && pwd)"
 work="$(mktemp -d /tmp/lockstep-durable-XXXXXX)"
 lockstep=(dotnet "$root/.build/host/lockstep.dll")
@@ -32,8 +35,8 @@ contacts="127.0.0.1:$base,127.0.0.1:$((base + 1)),127.0.0.1:$((base + 2))"
 sleep 10
 suffix="$(date +%s)"  # a PostgreSQL database may hold VMs of an earlier run
 plain="plain$suffix" durable="durable$suffix"
-"${lockstep[@]}" vm create "$plain" --image "$root/guests/bin/kv.elf" --expose $((base + 10)) --contact "$contacts" >/dev/null
-"${lockstep[@]}" vm create "$durable" --image "$root/guests/bin/kv.elf" --durable --expose $((base + 11)) --contact "$contacts" >/dev/null
+"${lockstep[@]}" vm create "$plain" --image "$root/guests/bin/kv.elf" --expose "$exposed" --contact "$contacts" >/dev/null
+"${lockstep[@]}" vm create "$durable" --image "$root/guests/bin/kv.elf" --durable --expose $((exposed + 1)) --contact "$contacts" >/dev/null
 for vm in "$plain" "$durable"; do
   for _ in $(seq 1 120); do
     "${lockstep[@]}" vm status "$vm" --json --contact "$contacts" 2>/dev/null | grep -q '"state": *"Protected"' && break
@@ -82,23 +85,39 @@ else:
     _, rate = run(port, 8, 16, 4000)
     print(f"{rate:.1f}")
 PY
+cat > commits.py <<'PY'
+import json, sys
+def figures(path):
+    j = json.load(open(path))["figures"]["journal"]
+    return [j["commits"], j["commitParts"], j["commitWaitedMs"], j["commitWriteMs"]]
+a, b = figures(sys.argv[1]), figures(sys.argv[2])
+commits, parts, waited, write = (y - x for x, y in zip(a, b))
+if commits <= 0: sys.exit("the durable VM's status shows no journal commit during the trial")
+print(f"{int(sys.argv[3]) / commits:.1f} {parts / commits:.1f} {waited / commits:.3f} {write / commits:.3f}")
+PY
+status() { "${lockstep[@]}" vm status "$durable" --json --contact "$contacts" > "$1"; }
 echo "# durable benchmark: journal $kind, 3 nodes, load before: $(cut -d' ' -f1-3 /proc/loadavg)"
-python3 client.py throughput $((base + 10)) >/dev/null; python3 client.py throughput $((base + 11)) >/dev/null  # warm-up, not counted
+python3 client.py throughput "$exposed" >/dev/null; python3 client.py throughput $((exposed + 1)) >/dev/null  # warm-up, not counted
 : > results.txt
 for t in $(seq 1 "$trials"); do
-  pl=$(python3 client.py latency $((base + 10))); dl=$(python3 client.py latency $((base + 11)))
-  pt=$(python3 client.py throughput $((base + 10))); dt=$(python3 client.py throughput $((base + 11)))
-  echo "$pl $dl $pt $dt" >> results.txt
+  pl=$(python3 client.py latency "$exposed"); dl=$(python3 client.py latency $((exposed + 1)))
+  pt=$(python3 client.py throughput "$exposed")
+  status before.json; dt=$(python3 client.py throughput $((exposed + 1))); status after.json
+  cm=$(python3 commits.py before.json after.json 4000)
+  echo "$pl $dl $pt $dt $cm" >> results.txt
   read -r a b c d <<< "$pl $dl"
-  echo "trial $t: latency protected p50 $a ms p99 $b ms, durable p50 $c ms p99 $d ms; throughput protected $pt req/s, durable $dt req/s (ratio $(python3 -c "print(f'{$dt/$pt:.3f}')"))"
+  read -r rpc ppc wait write <<< "$cm"
+  echo "trial $t: latency protected p50 $a ms p99 $b ms, durable p50 $c ms p99 $d ms; throughput protected $pt req/s, durable $dt req/s (ratio $(python3 -c "print(f'{$dt/$pt:.3f}')")); durable commits: $rpc requests and $ppc cuts each, the oldest cut waited $wait ms, the store's write $write ms"
 done
 python3 - <<'PY'
 rows = [list(map(float, l.split())) for l in open("results.txt")]
 med = lambda xs: sorted(xs)[len(xs)//2]
 pp50, pp99, dp50, dp99 = (med([r[i] for r in rows]) for i in range(4))
 ratios = [r[5] / r[4] for r in rows]
+rpc, ppc, wait, write = (med([r[i] for r in rows]) for i in range(6, 10))
 print(f"added latency of --durable (median of {len(rows)}): p50 {dp50 - pp50:+.2f} ms ({pp50:.2f} -> {dp50:.2f}), p99 {dp99 - pp99:+.2f} ms ({pp99:.2f} -> {dp99:.2f})")
 print(f"throughput ratio durable/protected, 8 connections x 16 in flight (median of {len(rows)}): {med(ratios):.3f}  (each: {', '.join(f'{r:.3f}' for r in ratios)})")
+print(f"durable journal under that load (median of {len(rows)}): {rpc:.1f} requests per commit ({ppc:.1f} cuts), a commit {wait:.2f} ms from its oldest cut's arrival, {write:.2f} ms of it the store's write")
 PY
 echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"
 grep -h "outputs are held\|journal write failed" node*.log | head -3 || true

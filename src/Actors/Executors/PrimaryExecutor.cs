@@ -93,10 +93,12 @@ public sealed class PrimaryExecutor : ReceiveActor, IPrimaryFacts, IWithTimers
     private readonly ConsoleFeed _console;
     private IActorRef _journal = ActorRefs.Nobody;
     private int _journalStarts;
-    // Durable (`vm create --durable`): outputs wait for the journal. One batch is written at a time; what is cut
-    // meanwhile goes in the next one (group commit), so the rate of commits, not of segments, bounds throughput.
+    // Durable (`vm create --durable`): outputs wait for the journal. Each cut goes to the journal at once; there one
+    // write is under way at a time and what comes meanwhile goes in the next one (group commit, see VmLogJournal).
     private readonly bool _durable;
     private DateTime? _journalWriteSince;
+    private long _flushedEnd;
+    private readonly CommitCounts _commits = new();
     // After a journal restart the batches in between are lost: commits count again from the next full checkpoint.
     // So too at the start: a promoted secondary's predecessor may not have journaled the log up to where this one begins.
     private bool _journalGap = true;
@@ -678,12 +680,9 @@ public sealed class PrimaryExecutor : ReceiveActor, IPrimaryFacts, IWithTimers
         });
         Receive<SegmentCut>(cut =>
         {
-            if (_batch.Add(cut.Segment, cut.Encoded) || (_durable && _journalWriteSince is null)) FlushBatch();
+            if (_batch.Add(cut.Segment, cut.Encoded) || _durable) FlushBatch();
         });
-        Receive<FlushLog>(_ =>
-        {
-            if (_journalWriteSince is null) FlushBatch();
-        });
+        Receive<FlushLog>(_ => FlushBatch());
         Receive<VmLogJournal.Committed>(OnJournalCommitted);
         Receive<VmLogJournal.Failed>(failed =>
         {
@@ -726,18 +725,23 @@ public sealed class PrimaryExecutor : ReceiveActor, IPrimaryFacts, IWithTimers
         _journal = Context.ActorOf(BackoffSupervisor.Props(options), "journal-supervisor");
     }
 
-    /// <summary>Sends what was cut since the last flush to the journal as one event (durable: its commit comes back, and the next flush waits for it).</summary>
+    /// <summary>Sends what was cut since the last flush to the journal (durable: its commit comes back).</summary>
     private void FlushBatch()
     {
         if (_batch.Take() is not { } batch) return;
         _journal.Tell(batch);
-        if (_durable) _journalWriteSince = DateTime.UtcNow;
+        _flushedEnd = batch.EndEntry;
+        if (_durable) _journalWriteSince ??= DateTime.UtcNow;
     }
 
     /// <summary>The journal committed the log before <see cref="VmLogJournal.Committed.Entries"/>: a fact for the loop's gate.</summary>
     private void OnJournalCommitted(VmLogJournal.Committed committed)
     {
-        if (!committed.Checkpoint) _journalWriteSince = null;
+        if (!committed.Checkpoint)
+        {
+            _journalWriteSince = committed.Entries >= _flushedEnd ? null : DateTime.UtcNow;
+            _commits.Add(committed);
+        }
         _journalProblem = null;
         if (committed.Checkpoint) _journalGap = false;
         if (!_durable) return;
@@ -747,7 +751,6 @@ public sealed class PrimaryExecutor : ReceiveActor, IPrimaryFacts, IWithTimers
             _resendOnCommit = null;
             foreach (var output in resend) Route(output);
         }
-        if (_journalWriteSince is null) FlushBatch();
     }
 
     private string JournalDetail() => JournalStatus() switch
@@ -764,7 +767,8 @@ public sealed class PrimaryExecutor : ReceiveActor, IPrimaryFacts, IWithTimers
         if (!_durable) return null;
         var (held, entries) = _loop.JournalState();
         double waiting = _journalWriteSince is { } since ? (DateTime.UtcNow - since).TotalMilliseconds : 0;
-        return new DurableJournal(entries, held, waiting, _journalProblem);
+        return new DurableJournal(entries, held, waiting, _journalProblem)
+            { Commits = _commits.Commits, Parts = _commits.Parts, WaitedMs = _commits.WaitedMs, WriteMs = _commits.WriteMs };
     }
 
     /// <summary>The push that front doors resend their in-flight packets on after a takeover: it must go out at once, not on a tick.</summary>

@@ -44,7 +44,10 @@ public sealed class VmLogJournal : ReceivePersistentActor
     /// To the primary: every log entry before <paramref name="Entries"/> is committed, in a batch or (<paramref name="Checkpoint"/>)
     /// in a full checkpoint, which holds all before it even when batches were lost. A durable VM's outputs wait for this.
     /// </summary>
-    public sealed record Committed(long Entries, bool Checkpoint);
+    /// <param name="Parts">How many batches the primary sent went into this commit (0 for a checkpoint).</param>
+    /// <param name="WaitedMs">From the arrival here of the oldest batch in it to the commit (what the oldest output in it waited here).</param>
+    /// <param name="WriteMs">From the persist call to the journal's confirmation (the store's share of <paramref name="WaitedMs"/>).</param>
+    public sealed record Committed(long Entries, bool Checkpoint, int Parts = 0, double WaitedMs = 0, double WriteMs = 0);
 
     /// <summary>To the primary: a write or the recovery failed; this writer stops and its supervisor starts it again later.</summary>
     public sealed record Failed(string Reason);
@@ -59,6 +62,10 @@ public sealed class VmLogJournal : ReceivePersistentActor
     // The sequence number of the newest full checkpoint saved here, null before the first: what goes once the next one is saved.
     private long? _newestFull;
     private readonly LatencyHistogram _writes;
+    // Group commit: batches that came while a write was under way, joined into one event (one row, one transaction)
+    // that goes as soon as that write is confirmed; the journal confirms in order, so commits are acknowledged in order.
+    private PendingBatch? _waiting;
+    private int _writesUnderWay;
 
     /// <param name="writes">The node's journal write latencies: from a persist call to the journal's confirmation.</param>
     public VmLogJournal(string name, IActorRef primary, LatencyHistogram writes)
@@ -73,16 +80,23 @@ public sealed class VmLogJournal : ReceivePersistentActor
         Recover<Increment>(_ => { });
         Recover<RecoveryCompleted>(_ => _primary.Tell(new Ready(_name)));
 
-        // One event, one transaction, for all the log that waited while the write before was under way (group commit).
-        Command<LogBatch>(batch => PersistTimed(batch, written => _primary.Tell(new Committed(written.EndEntry, false))));
-        Command<Increment>(increment => PersistTimed(increment, _ => { }));
+        Command<LogBatch>(OnBatch);
+        Command<Increment>(increment =>
+        {
+            WriteWaiting(); // increments and checkpoints follow the batches before them
+            PersistTimed(increment, _ => { });
+        });
         // After the writes before it: a snapshot takes the sequence number of the last write confirmed, and the
         // rebuild reads the events after that number as the ones that follow the checkpoint.
-        Command<Checkpoint>(checkpoint => DeferAsync(checkpoint, c =>
+        Command<Checkpoint>(checkpoint =>
         {
-            _saving.Enqueue(c.EntryIndex);
-            SaveSnapshot(c);
-        }));
+            WriteWaiting();
+            DeferAsync(checkpoint, c =>
+            {
+                _saving.Enqueue(c.EntryIndex);
+                SaveSnapshot(c);
+            });
+        });
         Command<SaveSnapshotSuccess>(success =>
         {
             if (_saving.TryDequeue(out long entries)) _primary.Tell(new Committed(entries, true));
@@ -113,6 +127,36 @@ public sealed class VmLogJournal : ReceivePersistentActor
 
     public static Props Props(string name, IActorRef primary, LatencyHistogram writes) =>
         Akka.Actor.Props.Create(() => new VmLogJournal(name, primary, writes));
+
+    /// <summary>One event, one transaction, for all the log that came while the write before was under way (group commit).</summary>
+    private void OnBatch(LogBatch batch)
+    {
+        if (_waiting is { } waiting && !waiting.TryJoin(batch))
+        {
+            WriteWaiting(); // not contiguous (cannot happen from one primary): both go, in order
+            _waiting = new PendingBatch(batch);
+        }
+        else _waiting ??= new PendingBatch(batch);
+        if (_writesUnderWay == 0) WriteWaiting();
+    }
+
+    private void WriteWaiting()
+    {
+        if (_waiting is not { } waiting) return;
+        _waiting = null;
+        _writesUnderWay++;
+        int parts = waiting.Parts;
+        long arrived = waiting.Arrived;
+        long at = Stopwatch.GetTimestamp();
+        PersistTimed(waiting.Take(), written =>
+        {
+            _writesUnderWay--;
+            long now = Stopwatch.GetTimestamp();
+            _primary.Tell(new Committed(written.EndEntry, false, parts, Stopwatch.GetElapsedTime(arrived, now).TotalMilliseconds,
+                Stopwatch.GetElapsedTime(at, now).TotalMilliseconds));
+            if (_writesUnderWay == 0) WriteWaiting();
+        });
+    }
 
     private void PersistTimed<T>(T @event, Action<T> persisted) where T : class
     {

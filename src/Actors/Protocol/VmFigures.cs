@@ -25,4 +25,17 @@ public sealed record VmFigures(long LogBytesShipped, ulong OutputsReleased, doub
 /// <param name="HeldOutputs">Outputs waiting now (for the journal, or the secondary's ack).</param>
 /// <param name="WriteWaitingMs">How long the journal write under way has taken so far; 0 when none is.</param>
 /// <param name="Problem">The journal's last failure since it last committed (outputs stay held meanwhile); null when it writes.</param>
-public sealed record DurableJournal(long CommittedEntries, int HeldOutputs, double WriteWaitingMs, string? Problem);
+public sealed record DurableJournal(long CommittedEntries, int HeldOutputs, double WriteWaitingMs, string? Problem)
+{
+    /// <summary>Log batches committed since this primary went live (each one transaction), for requests per commit.</summary>
+    public long Commits { get; init; }
+
+    /// <summary>Cuts of the log those commits carried (the primary sends the journal one per cut).</summary>
+    public long Parts { get; init; }
+
+    /// <summary>Summed over those commits: how long the oldest cut in each waited in the journal's actor until committed.</summary>
+    public double WaitedMs { get; init; }
+
+    /// <summary>Summed over those commits: the store's time, from the persist call to its confirmation.</summary>
+    public double WriteMs { get; init; }
+}

@@ -55,6 +55,10 @@ public static class StatusJson
                             ["heldOutputs"] = journal.HeldOutputs,
                             ["writeWaitingMs"] = journal.WriteWaitingMs,
                             ["problem"] = journal.Problem,
+                            ["commits"] = journal.Commits,
+                            ["commitParts"] = journal.Parts,
+                            ["commitWaitedMs"] = journal.WaitedMs,
+                            ["commitWriteMs"] = journal.WriteMs,
                         }
                         : null,
                     ["packetsDropped"] = figures.PacketsDropped,
