@@ -21,6 +21,7 @@ public sealed class DemoLoad
     private readonly TimeSpan _retry;
     private readonly TimeSpan _giveUp;
     private readonly List<Task> _running = [];
+    private readonly List<DemoPeer> _clientsStarted = [];
     private volatile bool _stopping;
 
     public DemoLoad(DemoTransport transport, DemoClock clock, DemoEvents events, int clients, TimeSpan retry, TimeSpan giveUp)
@@ -36,6 +37,9 @@ public sealed class DemoLoad
 
     public IReadOnlyList<uint> Peers { get; }
 
+    /// <summary>Requests held back by the clients' <see cref="Lockstep.Harness.RequestPacer"/>, over all clients.</summary>
+    public int PacedRequests => _clientsStarted.Sum(c => c.PacedRequests);
+
     public DemoSamples Samples { get; } = new();
 
     public DemoAcknowledged Acknowledged { get; } = new();
@@ -47,6 +51,7 @@ public sealed class DemoLoad
         foreach (uint peer in Peers)
         {
             var client = new DemoPeer(peer, _transport, _clock, _retry, _giveUp);
+            _clientsStarted.Add(client);
             _running.Add(Task.Run(() => RunClientAsync(client, cancel), CancellationToken.None));
         }
         _events.Add($"load started: {_clients} UDP clients of the front door, one request at a time each, resent after {_retry.TotalMilliseconds:0} ms without an answer to the next node's address");

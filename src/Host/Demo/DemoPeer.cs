@@ -18,6 +18,7 @@ public sealed class DemoPeer
     private readonly KvSession _session;
     private readonly RequestPacer _pacer = new();
     private long _nextId;
+    private int _paced;
 
     public DemoPeer(uint peer, DemoTransport transport, DemoClock clock, TimeSpan retry, TimeSpan giveUp)
     {
@@ -31,10 +32,17 @@ public sealed class DemoPeer
 
     public uint Peer { get; }
 
+    /// <summary>Requests this client held back to keep within <see cref="RequestPacer"/>'s limit.</summary>
+    public int PacedRequests => Volatile.Read(ref _paced);
+
     /// <summary>Sends "&lt;new id&gt; <paramref name="command"/>" until answered; null when no answer came within the give-up time.</summary>
     public async Task<DemoAnswer?> CallAsync(string command, CancellationToken cancel)
     {
-        if (_pacer.WaitMs(Now()) is > 0 and var wait) await Task.Delay(TimeSpan.FromMilliseconds(wait), cancel);
+        if (_pacer.WaitMs(Now()) is > 0 and var wait)
+        {
+            Interlocked.Increment(ref _paced);
+            await Task.Delay(TimeSpan.FromMilliseconds(wait), cancel);
+        }
         _pacer.Started(Now());
         string id = (++_nextId).ToString(CultureInfo.InvariantCulture);
         double startMs = _clock.NowMs;

@@ -184,7 +184,8 @@ public sealed class DemoScenario(DemoOptions options, TextWriter output, DemoInt
             _timeline.ProtectedLoggedBy = logged.Node.Endpoint;
         }
         string path = $"UDP through the front door, port {vmPort} of {string.Join(", ", DemoOptions.Hosts)}: each client one socket (one guest peer on every node), " +
-                      $"an unanswered request resent after {DemoOptions.Retry.TotalMilliseconds:0} ms to the next node's address ({transport.Turns:N0} such resends)";
+                      $"an unanswered request resent after {DemoOptions.Retry.TotalMilliseconds:0} ms to the next node's address ({transport.Turns:N0} such resends); " +
+                      $"at most {RequestPacer.GuestMemory} requests in {RequestPacer.LateCopyWindowMs} ms a client ({load.PacedRequests:N0} requests held back for it)";
         report.AddFigures(path, _timeline, load, monitor.Samples(), final, cluster.Describe);
         events.Add("checks done");
         view.Phase = "done";

@@ -1,0 +1,93 @@
+using System.Net;
+using System.Net.Sockets;
+using System.Text;
+
+namespace Lockstep.Harness.Tests;
+
+/// <summary>
+/// The front-door client's socket, against plain UDP sockets standing in for three nodes' doors on 127.0.0.1/.2/.3:
+/// one source address for every node (so one guest peer), turning to the next node, answers from any node.
+/// </summary>
+public sealed class DoorSocketTests
+{
+    private static readonly TimeSpan Wait = TimeSpan.FromSeconds(5);
+
+    [Fact]
+    public async Task Sends_to_its_node_turns_to_the_next_and_hears_answers_from_any()
+    {
+        var doors = Enumerable.Range(1, 3).Select(i => Bind(IPAddress.Parse($"127.0.0.{i}"))).ToList();
+        try
+        {
+            var endpoints = doors.Select(d => (IPEndPoint)d.Client.LocalEndPoint!).ToList();
+            using var client = new DoorSocket(endpoints, first: 2);
+            Assert.Equal(endpoints[2], client.Current);
+
+            client.Send(Encoding.UTF8.GetBytes("1 INCR c"));
+            var atThird = await Receive(doors[2]);
+            Assert.Equal("1 INCR c", Encoding.UTF8.GetString(atThird.Buffer));
+
+            client.SendToNext(Encoding.UTF8.GetBytes("1 INCR c"));
+            var atFirst = await Receive(doors[0]);
+            Assert.Equal(endpoints[0], client.Current);
+            Assert.Equal(1, client.Turns);
+            // The same client address at both nodes: what makes it one peer on every node.
+            Assert.Equal(atThird.RemoteEndPoint, atFirst.RemoteEndPoint);
+
+            // An answer from the node it turned away from still reaches it, line end dropped.
+            await doors[2].SendAsync(Encoding.UTF8.GetBytes("1 1\n"), atThird.RemoteEndPoint);
+            using var timeout = new CancellationTokenSource(Wait);
+            var answer = await client.ReceiveAsync(timeout.Token);
+            Assert.Equal(("1 1", endpoints[2]), answer);
+
+            Assert.Throws<ArgumentException>(() => client.Send(new byte[DoorSocket.MaxDatagram + 1]));
+        }
+        finally
+        {
+            foreach (var door in doors) door.Dispose();
+        }
+    }
+
+    [Fact]
+    public async Task Receiving_ends_with_null_when_cancelled_or_disposed()
+    {
+        using var door = Bind(IPAddress.Loopback);
+        var client = new DoorSocket([(IPEndPoint)door.Client.LocalEndPoint!]);
+        using (var cancel = new CancellationTokenSource(TimeSpan.FromMilliseconds(50)))
+            Assert.Null(await client.ReceiveAsync(cancel.Token));
+        var pending = client.ReceiveAsync(CancellationToken.None);
+        client.Dispose();
+        Assert.Null(await pending.AsTask().WaitAsync(Wait));
+    }
+
+    [Fact]
+    public void The_pacer_lets_64_requests_start_in_300_ms_and_holds_the_next_until_the_first_is_that_old()
+    {
+        var pacer = new RequestPacer();
+        for (int i = 0; i < RequestPacer.GuestMemory; i++)
+        {
+            Assert.Equal(0, pacer.WaitMs(10 + i));
+            pacer.Started(10 + i);
+        }
+        Assert.Equal(RequestPacer.LateCopyWindowMs - 90, pacer.WaitMs(100));
+        Assert.Equal(0, pacer.WaitMs(10 + RequestPacer.LateCopyWindowMs));
+    }
+
+    [Fact]
+    public void Answers_without_a_sequence_number_are_matched_by_id_and_a_second_answer_is_a_repeat()
+    {
+        var session = new KvSession(window: 1, retryMs: 50, timeoutMs: 1000);
+        session.TryStart("7 INCR c", nowMs: 0);
+        session.DueForResend(50);
+        Assert.Equal(KvReceiptKind.Answer, session.Receive("7 1").Kind);
+        Assert.Equal(KvReceiptKind.Repeat, session.Receive("7 1").Kind);
+        Assert.Equal(KvReceiptKind.Unsolicited, session.Receive("8 2").Kind);
+    }
+
+    private static UdpClient Bind(IPAddress address) => new(new IPEndPoint(address, 0));
+
+    private static async Task<UdpReceiveResult> Receive(UdpClient door)
+    {
+        using var timeout = new CancellationTokenSource(Wait);
+        return await door.ReceiveAsync(timeout.Token);
+    }
+}
