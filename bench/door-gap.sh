@@ -93,7 +93,7 @@ one_run() {
   fi
   # Where the time went, from the survivors' logs (the loss, the claim, the takeover, the announcement).
   for i in 0 1 2; do
-    grep -h "secondary lost\|is live as\|claiming generation\|claimed generation\|routing to the primary\|is Protected\|attaching the secondary\|the first output after\|the first answer through\|announcing it" "node$i.log" |
+    grep -h "secondary lost\|is live as\|claiming generation\|claimed generation\|routing to the primary\|is Protected\|attaching the secondary\|the first output after\|the first answer through\|announcing it\|the first packet\|the first checkpoint" "node$i.log" |
       sed -E "s/^\[[A-Z]+\]\[[0-9/]+ ([0-9:.]+)Z\]\[[^]]*\]\[[^]]*\]/    \1 ${hosts[$i]}/" || true
   done | sort
   stop_nodes

@@ -124,6 +124,9 @@ public sealed class PrimaryExecutor : ReceiveActor, IPrimaryFacts, IWithTimers
     // When the loop saw the last loss, and when its claim was won while no output has gone out since (Stopwatch timestamps): for the log's timing of a failover.
     private long _lossSeenAt;
     private long? _firstOutputAfterClaim;
+    // A promoted secondary's first steps as the primary, timed for the log (Stopwatch timestamps; null once logged).
+    private long? _promotedAt;
+    private bool _promotedPacketSeen, _promotedCheckpointSeen;
     // A secondary this primary placed itself while its coordinator was silent.
     private (Guid Attempt, Address Node)? _ownPlacement;
     private readonly HashSet<Address> _badNodes = [];
@@ -171,6 +174,7 @@ public sealed class PrimaryExecutor : ReceiveActor, IPrimaryFacts, IWithTimers
         {
             // A promoted secondary: its generation is won already, the machine goes live at once.
             _log.Info("{0}: live as the primary of generation {1}; announcing it to every node's front door", _name, _generation);
+            _promotedAt = Stopwatch.GetTimestamp();
             StartRunning();
             BecomeAlone();
         }
@@ -592,6 +596,11 @@ public sealed class PrimaryExecutor : ReceiveActor, IPrimaryFacts, IWithTimers
         Receive<OutputReleased>(r =>
         {
             Interlocked.Decrement(ref _releasedInFlight);
+            if (_promotedAt is { } promoted && r.Output.Kind == OutputKind.Packet)
+            {
+                _promotedAt = null;
+                _log.Info("{0}: the first packet out of the new primary left {1:F1} ms after going live", _name, Stopwatch.GetElapsedTime(promoted).TotalMilliseconds);
+            }
             if (_firstOutputAfterClaim is { } claimedAt)
             {
                 _firstOutputAfterClaim = null;
@@ -714,6 +723,11 @@ public sealed class PrimaryExecutor : ReceiveActor, IPrimaryFacts, IWithTimers
         });
         Receive<CheckpointTaken>(taken =>
         {
+            if (_promotedAt is { } promoted && !_promotedCheckpointSeen)
+            {
+                _promotedCheckpointSeen = true;
+                _log.Info("{0}: the first checkpoint as the new primary came {1:F1} ms after going live", _name, Stopwatch.GetElapsedTime(promoted).TotalMilliseconds);
+            }
             FlushBatch(); // batches before the checkpoint must reach the journal before it
             _journal.Tell(taken.Checkpoint);
         });
@@ -800,6 +814,11 @@ public sealed class PrimaryExecutor : ReceiveActor, IPrimaryFacts, IWithTimers
 
     private void OnSendPacket(SendPacket send, IActorRef sender)
     {
+        if (_promotedAt is { } promoted && !_promotedPacketSeen)
+        {
+            _promotedPacketSeen = true;
+            _log.Info("{0}: the first packet to the new primary came {1:F1} ms after going live", _name, Stopwatch.GetElapsedTime(promoted).TotalMilliseconds);
+        }
         if (_paused && ++_queuedWhilePaused > MaxQueuedWhilePaused)
         {
             sender.Tell(new ControlError($"VM '{_name}' is paused and {MaxQueuedWhilePaused} packets wait already; this one was not taken", ControlErrorKind.Busy));
