@@ -9,6 +9,7 @@
 #   stop-primary    SIGSTOP of the primary's node (the UDP client starts at that node), SIGCONT 2 s later
 # Prints one line per run (the longest silence that began within 3 s of the fault, and when it ended) and min / median / max; every INCR must be answered exactly once.
 #   usage: bench/door-gap.sh FAULT [RUNS] [NODE-PORT] [VM-PORT]
+# DOOR_GAP_KEEP_LOGS=1 keeps every run's node logs (not only a failed run's), to read where the time went.
 set -euo pipefail
 fault="${1:-}"
 runs="${2:-10}"
@@ -92,12 +93,12 @@ one_run() {
   fi
   # Where the time went, from the survivors' logs (the loss, the claim, the takeover, the announcement).
   for i in 0 1 2; do
-    grep -h "secondary lost\|is live as\|claiming generation\|claimed generation\|routing to the primary\|is Protected\|attaching the secondary" "node$i.log" |
+    grep -h "secondary lost\|is live as\|claiming generation\|claimed generation\|routing to the primary\|is Protected\|attaching the secondary\|the first output after\|the first answer through\|announcing it\|the first packet\|the first checkpoint" "node$i.log" |
       sed -E "s/^\[[A-Z]+\]\[[0-9/]+ ([0-9:.]+)Z\]\[[^]]*\]\[[^]]*\]/    \1 ${hosts[$i]}/" || true
   done | sort
   stop_nodes
   cd /
-  if (( rc != 0 )); then echo "  node logs of the failed run kept in $work"; else rm -rf "$work"; fi
+  if (( rc != 0 )) || [[ -n "${DOOR_GAP_KEEP_LOGS:-}" ]]; then echo "  node logs kept in $work"; else rm -rf "$work"; fi
   work=""
   return $rc
 }

@@ -88,6 +88,11 @@ def gap(stamps, t_fault):
     return worst[0] * 1000, worst[1] * 1000, before[len(before) // 2] * 1000 if before else nan
 
 
+def clock(t):
+    """A wall-clock moment as the nodes' log lines print it (UTC), to put a client's silence beside them."""
+    return "-" if t != t else time.strftime("%H:%M:%S", time.gmtime(t)) + f".{int(t * 1000) % 1000:03d}"
+
+
 def exact(answers):
     wrong = [(i + 1, a) for i, a in enumerate(answers) if a != str(i + 1)]
     return "yes" if not wrong else f"NO: {wrong[:5]}"
@@ -128,9 +133,10 @@ def main():
     tcp.join(5)
     udp_gap, udp_ended, udp_normal = gap(udp_stamps, t_fault)
     tcp_gap, tcp_ended, tcp_normal = gap(tcp_stamps, t_fault)
-    fault_at = time.strftime("%H:%M:%S", time.gmtime(t_fault)) + f".{int(t_fault * 1000) % 1000:03d}"
+    fault_at = clock(t_fault)
     print(f"fault_at={fault_at} udp_gap_ms={udp_gap:.0f} udp_gap_ended_ms={udp_ended:.0f} udp_normal_ms={udp_normal:.1f} udp_answers={len(udp_answers)} udp_resends={result.get('resends', '?')} "
-          f"udp_exact={exact(udp_answers).replace(' ', '')} tcp_gap_ms={tcp_gap:.0f} tcp_gap_ended_ms={tcp_ended:.0f} tcp_normal_ms={tcp_normal:.1f} "
+          f"udp_exact={exact(udp_answers).replace(' ', '')} udp_silent_from={clock(t_fault + (udp_ended - udp_gap) / 1000)} "
+          f"tcp_silent_from={clock(t_fault + (tcp_ended - tcp_gap) / 1000)} tcp_gap_ms={tcp_gap:.0f} tcp_gap_ended_ms={tcp_ended:.0f} tcp_normal_ms={tcp_normal:.1f} "
           f"tcp_answers={len(tcp_answers)} tcp_exact={exact(tcp_answers).replace(' ', '')} tcp_errors={len(errors)}")
     for e in errors:
         print(f"door_client: {e}", file=sys.stderr)

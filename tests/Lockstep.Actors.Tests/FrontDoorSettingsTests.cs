@@ -13,7 +13,15 @@ public sealed class FrontDoorSettingsTests
         Assert.Equal(TimeSpan.FromMilliseconds(750), FrontDoorSettings.From(ConfigurationFactory.ParseString("lockstep.front-door.max-datagram-age = 750ms")).MaxDatagramAge);
     }
 
+    [Fact]
+    public void The_connection_limit_defaults_to_1024_and_can_be_set()
+    {
+        Assert.Equal(1024, FrontDoorSettings.From(ConfigurationFactory.ParseString("lockstep.front-door.retry-bind = 1s")).MaxConnections);
+        Assert.Equal(3, FrontDoorSettings.From(ConfigurationFactory.ParseString("lockstep.front-door.max-connections = 3")).MaxConnections);
+    }
+
     [Theory]
+    [InlineData("max-connections = 0", "max-connections")]
     [InlineData("max-datagram-age = 0ms", "max-datagram-age")]
     [InlineData("max-datagram-age = -5ms", "max-datagram-age")]
     [InlineData("max-packet = 70000", "max-packet")]

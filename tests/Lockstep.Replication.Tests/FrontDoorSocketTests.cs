@@ -15,6 +15,7 @@ public sealed class FrontDoorSocketTests
         public void Datagram(IPEndPoint client, byte[] data) => Seen.Add($"datagram {Encoding.ASCII.GetString(data)}");
         public void DatagramTooLarge(IPEndPoint client, int length) => Seen.Add($"datagram too large {length}");
         public void Connected(long connection, IPEndPoint client) => Seen.Add($"connected {connection}");
+        public void ConnectionRefused(IPEndPoint client, int limit) => Seen.Add($"refused {limit}");
         public void Line(long connection, byte[] data) => Seen.Add($"line {connection} {Encoding.ASCII.GetString(data)}");
         public void LineTooLong(long connection) => Seen.Add($"line too long {connection}");
         public void ReadEnded(long connection) => Seen.Add($"read ended {connection}");
@@ -139,6 +140,49 @@ public sealed class FrontDoorSocketTests
         door.Close(1);
         Assert.Null(reader.ReadLine());
         Assert.NotNull(door.Write(1, [1]));
+    }
+
+    [Fact]
+    public void Tcp_refuses_a_connection_over_its_limit_with_an_error_line_and_takes_one_again_once_one_closed()
+    {
+        var facts = new Facts();
+        int port = FreePort();
+        using var door = new TcpDoor(IPAddress.Loopback, port, 100, facts, maxConnections: 2);
+        door.Start();
+        using var first = new TcpClient();
+        first.Connect(IPAddress.Loopback, port);
+        Assert.Equal("connected 1", facts.Next());
+        using var second = new TcpClient();
+        second.Connect(IPAddress.Loopback, port);
+        Assert.Equal("connected 2", facts.Next());
+
+        using var third = new TcpClient();
+        third.Connect(IPAddress.Loopback, port);
+        third.GetStream().Write(Encoding.ASCII.GetBytes("INCR x\n")); // sent before it reads its refusal: still told, not reset
+        using (var reader = new StreamReader(third.GetStream()))
+        {
+            third.ReceiveTimeout = 5000;
+            string? refusal = reader.ReadLine();
+            Assert.NotNull(refusal);
+            Assert.StartsWith("ERROR lockstep: too many connections", refusal);
+            Assert.Null(reader.ReadLine()); // and closed
+        }
+        Assert.Equal("refused 2", facts.Next());
+        Assert.Equal(1, door.RefusedConnections);
+        Assert.Equal(2, door.OpenConnections);
+
+        // The ones taken are unaffected, and a place freed is taken again.
+        first.GetStream().Write(Encoding.ASCII.GetBytes("still here\n"));
+        Assert.Equal("line 1 still here", facts.Next());
+        second.Close();
+        Assert.Equal("read ended 2", facts.Next());
+        door.Close(2); // as its owner does once the answers due are out
+        Assert.Equal(1, door.OpenConnections);
+        using var fourth = new TcpClient();
+        fourth.Connect(IPAddress.Loopback, port);
+        Assert.Equal("connected 3", facts.Next());
+        Assert.Equal(1, door.RefusedConnections);
+        Assert.Throws<ArgumentOutOfRangeException>(() => new TcpDoor(IPAddress.Loopback, FreePort(), 100, facts, maxConnections: 0));
     }
 
     [Fact]

@@ -61,6 +61,14 @@ internal sealed class PeerRoutes
         if (queue.Count == 0) _undelivered.Remove(packet.Peer);
     }
 
+    /// <summary>Tells the peer's client <paramref name="message"/>; false when the peer has no client now.</summary>
+    public bool Notify(uint peer, object message)
+    {
+        if (!_clients.TryGetValue(peer, out var client)) return false;
+        client.Tell(message);
+        return true;
+    }
+
     /// <summary>A client actor is gone: its peers have no route until a client registers them again.</summary>
     public void Forget(IActorRef client)
     {

@@ -1,3 +1,5 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
 using Akka.Actor;
 using Akka.Cluster;
 using Akka.Cluster.Sharding;
@@ -32,8 +34,11 @@ public sealed class PrimaryExecutor : ReceiveActor, IPrimaryFacts, IWithTimers
 {
     // Facts from the loop (sent by its threads to this actor).
     private sealed record OutputReleased(MachineOutput Output);
+    /// <summary>Released packets were dropped over <see cref="MaxReleasedInFlight"/>: their peers are in <see cref="_lostOutputs"/>.</summary>
+    private sealed record ReleasedDropped;
     private sealed record SecondaryCaughtUp;
-    private sealed record SecondaryChannelLost(CloseReason Reason, string Detail);
+    /// <param name="SeenAt">When the loop saw it (a Stopwatch timestamp): the failover's steps are timed from it.</param>
+    private sealed record SecondaryChannelLost(CloseReason Reason, string Detail, long SeenAt);
     private sealed record AttachFailedFact(string Detail);
     private sealed record VmEnded(VmState State, string Detail);
     private sealed record SegmentCut(LogSegment Segment, byte[] Encoded);
@@ -87,6 +92,9 @@ public sealed class PrimaryExecutor : ReceiveActor, IPrimaryFacts, IWithTimers
     private const int MaxReleasedInFlight = 16_384;
     private long _releasedInFlight;
     private long _releasedDropped;
+    // Peers whose released packets were dropped, with how many, until their clients are told; and whether that telling is queued (0/1).
+    private readonly ConcurrentDictionary<uint, long> _lostOutputs = new();
+    private int _lostOutputsQueued;
     private readonly List<FailoverRecord> _history;
     private readonly List<IActorRef> _hashCheckWaiters = [];
     private readonly LogBatcher _batch = new();
@@ -115,6 +123,12 @@ public sealed class PrimaryExecutor : ReceiveActor, IPrimaryFacts, IWithTimers
     private string? _secondaryNode;
     // Set between a loss and the claim that follows it.
     private (string Reason, bool Failure, IActorRef? Secondary)? _loss;
+    // When the loop saw the last loss, and when its claim was won while no output has gone out since (Stopwatch timestamps): for the log's timing of a failover.
+    private long _lossSeenAt;
+    private long? _firstOutputAfterClaim;
+    // A promoted secondary's first steps as the primary, timed for the log (Stopwatch timestamps; null once logged).
+    private long? _promotedAt;
+    private bool _promotedPacketSeen, _promotedCheckpointSeen;
     // A secondary this primary placed itself while its coordinator was silent.
     private (Guid Attempt, Address Node)? _ownPlacement;
     private readonly HashSet<Address> _badNodes = [];
@@ -162,6 +176,7 @@ public sealed class PrimaryExecutor : ReceiveActor, IPrimaryFacts, IWithTimers
         {
             // A promoted secondary: its generation is won already, the machine goes live at once.
             _log.Info("{0}: live as the primary of generation {1}; announcing it to every node's front door", _name, _generation);
+            _promotedAt = Stopwatch.GetTimestamp();
             StartRunning();
             BecomeAlone();
         }
@@ -461,7 +476,9 @@ public sealed class PrimaryExecutor : ReceiveActor, IPrimaryFacts, IWithTimers
         if (loss is { Failure: true } lost)
         {
             _history.Add(new FailoverRecord(DateTime.UtcNow, lost.Reason, 0, _node, _generation));
-            _log.Info("{0}: claimed generation {1}; going on alone, held outputs leave now", _name, _generation);
+            _log.Info("{0}: claimed generation {1} {2:F1} ms after the loop saw the loss; going on alone, held outputs leave now",
+                _name, _generation, Stopwatch.GetElapsedTime(_lossSeenAt).TotalMilliseconds);
+            _firstOutputAfterClaim = Stopwatch.GetTimestamp();
         }
         _loop.GoAlone();
         Publish();
@@ -477,7 +494,9 @@ public sealed class PrimaryExecutor : ReceiveActor, IPrimaryFacts, IWithTimers
     {
         bool orderly = lost.Reason is CloseReason.SaidGoodbye or CloseReason.PeerSaidGoodbye;
         string reason = orderly ? _operation?.Reason ?? "secondary restarted on request" : $"secondary lost: {lost.Detail}";
-        _log.Warning("{0}: {1}; claiming generation {2} before any held output leaves", _name, reason, _generation + 1);
+        _lossSeenAt = lost.SeenAt;
+        _log.Warning("{0}: {1}; claiming generation {2} before any held output leaves (the loop saw it {3:F1} ms ago)",
+            _name, reason, _generation + 1, Stopwatch.GetElapsedTime(lost.SeenAt).TotalMilliseconds);
         _loss = (reason, !orderly, _secondary);
         _secondary = null;
         _secondaryNode = null;
@@ -579,8 +598,20 @@ public sealed class PrimaryExecutor : ReceiveActor, IPrimaryFacts, IWithTimers
         Receive<OutputReleased>(r =>
         {
             Interlocked.Decrement(ref _releasedInFlight);
+            if (_promotedAt is { } promoted && r.Output.Kind == OutputKind.Packet)
+            {
+                _promotedAt = null;
+                _log.Info("{0}: the first packet out of the new primary left {1:F1} ms after going live", _name, Stopwatch.GetElapsedTime(promoted).TotalMilliseconds);
+            }
+            if (_firstOutputAfterClaim is { } claimedAt)
+            {
+                _firstOutputAfterClaim = null;
+                _log.Info("{0}: the first output after the loss left {1:F1} ms after the claim, {2:F1} ms after the loop saw the loss",
+                    _name, Stopwatch.GetElapsedTime(claimedAt).TotalMilliseconds, Stopwatch.GetElapsedTime(_lossSeenAt).TotalMilliseconds);
+            }
             Route(r.Output);
         });
+        Receive<ReleasedDropped>(_ => TellLostOutputs());
         Receive<SendPacket>(send => OnSendPacket(send, Sender));
         Receive<GetVmStatus>(_ => Sender.Tell(Status()));
         Receive<GetConsole>(request => Sender.Tell(_console.Read(request)));
@@ -691,6 +722,11 @@ public sealed class PrimaryExecutor : ReceiveActor, IPrimaryFacts, IWithTimers
         });
         Receive<CheckpointTaken>(taken =>
         {
+            if (_promotedAt is { } promoted && !_promotedCheckpointSeen)
+            {
+                _promotedCheckpointSeen = true;
+                _log.Info("{0}: the first checkpoint as the new primary came {1:F1} ms after going live", _name, Stopwatch.GetElapsedTime(promoted).TotalMilliseconds);
+            }
             FlushBatch(); // batches before the checkpoint must reach the journal before it
             _journal.Tell(taken.Checkpoint);
         });
@@ -782,6 +818,11 @@ public sealed class PrimaryExecutor : ReceiveActor, IPrimaryFacts, IWithTimers
 
     private void OnSendPacket(SendPacket send, IActorRef sender)
     {
+        if (_promotedAt is { } promoted && !_promotedPacketSeen)
+        {
+            _promotedPacketSeen = true;
+            _log.Info("{0}: the first packet to the new primary came {1:F1} ms after going live", _name, Stopwatch.GetElapsedTime(promoted).TotalMilliseconds);
+        }
         if (_paused && ++_queuedWhilePaused > MaxQueuedWhilePaused)
         {
             sender.Tell(new ControlError($"VM '{_name}' is paused and {MaxQueuedWhilePaused} packets wait already; this one was not taken", ControlErrorKind.Busy));
@@ -799,6 +840,22 @@ public sealed class PrimaryExecutor : ReceiveActor, IPrimaryFacts, IWithTimers
                     _name, tag.Ordinal, tag.Session);
         }
         else _loop.Deliver(send.Peer, send.Data);
+    }
+
+    /// <summary>A client waiting for an answer that was dropped would wait forever: each such peer's client is told (a front door closes that TCP connection).</summary>
+    private void TellLostOutputs()
+    {
+        Volatile.Write(ref _lostOutputsQueued, 0); // drops from here on queue a new message
+        long total = 0;
+        foreach (uint peer in _lostOutputs.Keys)
+        {
+            if (!_lostOutputs.TryRemove(peer, out long count)) continue;
+            total += count;
+            _routes.Notify(peer, new OutputsLost(_name, peer, count));
+        }
+        if (total > 0)
+            _log.Warning("{0}: {1} released packets were dropped on their way to their clients (this node fell behind the guest by more than {2}); their clients are told",
+                _name, total, MaxReleasedInFlight);
     }
 
     private void Route(MachineOutput output)
@@ -839,12 +896,16 @@ public sealed class PrimaryExecutor : ReceiveActor, IPrimaryFacts, IWithTimers
         {
             Interlocked.Decrement(ref _releasedInFlight);
             Interlocked.Increment(ref _releasedDropped);
+            if (output.Kind != OutputKind.Packet) return;
+            _lostOutputs.AddOrUpdate(output.Peer, 1, (_, count) => count + 1);
+            // One message however many are dropped: the mailbox is what fell behind.
+            if (Interlocked.Exchange(ref _lostOutputsQueued, 1) == 0) _self.Tell(new ReleasedDropped());
             return;
         }
         _self.Tell(new OutputReleased(output));
     }
     void IPrimaryFacts.SecondaryInSync() => _self.Tell(new SecondaryCaughtUp());
-    void IPrimaryFacts.SecondaryLost(CloseReason reason, string detail) => _self.Tell(new SecondaryChannelLost(reason, detail));
+    void IPrimaryFacts.SecondaryLost(CloseReason reason, string detail) => _self.Tell(new SecondaryChannelLost(reason, detail, Stopwatch.GetTimestamp()));
     void IPrimaryFacts.AttachFailed(string detail) => _self.Tell(new AttachFailedFact(detail));
     void IPrimaryFacts.Ended(VmState state, string detail) => _self.Tell(new VmEnded(state, detail));
     void IPrimaryFacts.LogCut(LogSegment segment, byte[] encoded) => _self.Tell(new SegmentCut(segment, encoded));

@@ -32,6 +32,8 @@ public sealed class ExposedPort : ReceiveActor, IDoorFacts, IWithTimers
     private sealed record DatagramIn(IPEndPoint Client, byte[] Data, long ArrivedAt);
     private sealed record DatagramOversized(IPEndPoint Client, int Length);
     private sealed record ConnectionOpened(long Connection, IPEndPoint Client);
+    private sealed record ConnectionRefusedFact(IPEndPoint Client, int Limit);
+    private sealed record ReportRefused;
     private sealed record LineIn(long Connection, byte[] Data);
     private sealed record LineOversized(long Connection);
     private sealed record ConnectionClosed(long Connection, string Why);
@@ -76,6 +78,10 @@ public sealed class ExposedPort : ReceiveActor, IDoorFacts, IWithTimers
     private DateTime _lastLocate = DateTime.MinValue;
     private long _clock;
     private int _staleDropped;
+    private long _refusedConnections;
+    private int _refusedSinceReport;
+    // When the route last changed, until the first answer after it (a Stopwatch timestamp): the log times a takeover's last step with it.
+    private long? _routeChangedAt;
 
     public ITimerScheduler Timers { get; set; } = null!;
 
@@ -122,6 +128,23 @@ public sealed class ExposedPort : ReceiveActor, IDoorFacts, IWithTimers
             _connectionPeers[c.Connection] = peer;
             _peerConnections[peer] = c.Connection;
         });
+        Receive<ConnectionRefusedFact>(r =>
+        {
+            _refusedConnections++;
+            if (_refusedSinceReport++ == 0)
+            {
+                _log.Warning("front door {0} port {1}: refused a TCP connection from {2}: {3} are open, the limit (lockstep.front-door.max-connections)",
+                    _vm, _port, r.Client, r.Limit);
+                Timers.StartSingleTimer("refused", new ReportRefused(), TimeSpan.FromSeconds(1));
+                ReportState();
+            }
+        });
+        Receive<ReportRefused>(_ =>
+        {
+            if (_refusedSinceReport > 1) _log.Warning("front door {0} port {1}: refused {2} more TCP connections (too many open)", _vm, _port, _refusedSinceReport - 1);
+            _refusedSinceReport = 0;
+            ReportState();
+        });
         Receive<LineIn>(l =>
         {
             if (_connectionPeers.TryGetValue(l.Connection, out uint peer)) Forward(peer, l.Data);
@@ -148,6 +171,7 @@ public sealed class ExposedPort : ReceiveActor, IDoorFacts, IWithTimers
             if (_draining.Contains(d.Connection)) CloseConnection(d.Connection);
         });
         Receive<VmPacket>(OnAnswer);
+        Receive<OutputsLost>(OnOutputsLost);
         Receive<PrimaryAnnounce>(OnAnnounce);
         Receive<Terminated>(t =>
         {
@@ -208,7 +232,7 @@ public sealed class ExposedPort : ReceiveActor, IDoorFacts, IWithTimers
         {
             try
             {
-                _tcp = new TcpDoor(_host, _port, _settings.MaxPacket, this);
+                _tcp = new TcpDoor(_host, _port, _settings.MaxPacket, this, _settings.MaxConnections);
                 _tcp.Start();
             }
             catch (SocketException e)
@@ -229,8 +253,11 @@ public sealed class ExposedPort : ReceiveActor, IDoorFacts, IWithTimers
         }
         _opened = problem is null;
         _problem = problem;
-        Context.Parent.Tell(new FrontDoor.ListenerChanged(_vm, new ListenerState(_node, _host.ToString(), _port, problem is null, problem)));
+        ReportState();
     }
+
+    private void ReportState() =>
+        Context.Parent.Tell(new FrontDoor.ListenerChanged(_vm, new ListenerState(_node, _host.ToString(), _port, _problem is null, _problem, _refusedConnections)));
 
     private void Forward(uint peer, byte[] data)
     {
@@ -274,7 +301,11 @@ public sealed class ExposedPort : ReceiveActor, IDoorFacts, IWithTimers
         bool changed = _primary is not null;
         _primary = announce;
         Context.Watch(announce.Executor);
-        if (changed) _log.Info("front door {0} port {1}: routing to the primary on {2} (generation {3})", _vm, _port, announce.Node, announce.Generation);
+        if (changed)
+        {
+            _log.Info("front door {0} port {1}: routing to the primary on {2} (generation {3})", _vm, _port, announce.Node, announce.Generation);
+            _routeChangedAt = Stopwatch.GetTimestamp();
+        }
         // What the old primary had not answered may have died with it; the new one gets it again (the guest drops repeats).
         if (changed || _inFlight.Count > 0) ResendInFlight();
     }
@@ -290,7 +321,30 @@ public sealed class ExposedPort : ReceiveActor, IDoorFacts, IWithTimers
         else if (_datagramPeers.TryGetValue(packet.Peer, out var client)) failed = _udp is null ? "UDP listener closed" : _udp.Send(client.Client, packet.Data);
         else return; // a connection that closed meanwhile
         if (failed is not null) _log.Info("front door {0} port {1}: an answer to peer {2} was not delivered: {3}", _vm, _port, packet.Peer, failed);
+        else if (_routeChangedAt is { } changedAt)
+        {
+            _routeChangedAt = null;
+            _log.Info("front door {0} port {1}: the first answer through the new route left {2:F1} ms after it", _vm, _port, Stopwatch.GetElapsedTime(changedAt).TotalMilliseconds);
+        }
         if (_draining.Contains(connection) && InFlight(packet.Peer) == 0) CloseConnection(connection);
+    }
+
+    /// <summary>
+    /// Answers to this peer were dropped in the primary's node: a TCP client would wait for them forever (it never resends), so
+    /// it is told in an error line and its connection closed; a UDP client resends on its own.
+    /// </summary>
+    private void OnOutputsLost(OutputsLost lost)
+    {
+        if (lost.Name != _vm) return;
+        if (_peerConnections.TryGetValue(lost.Peer, out long connection))
+        {
+            _log.Warning("front door {0} port {1}: {2} answers to TCP connection {3} were dropped in the primary's node (overloaded); closing it",
+                _vm, _port, lost.Count, connection);
+            _tcp?.Write(connection, Encoding.UTF8.GetBytes($"ERROR lockstep: {lost.Count} answers to this connection were lost (the VM's node is overloaded); closing it"));
+            CloseConnection(connection);
+        }
+        else if (_datagramPeers.ContainsKey(lost.Peer))
+            _log.Info("front door {0} port {1}: {2} answers to a UDP client were dropped in the primary's node (overloaded); the client resends", _vm, _port, lost.Count);
     }
 
     /// <summary>Counted, and logged once for a burst (a stall leaves many in the socket).</summary>
@@ -325,6 +379,7 @@ public sealed class ExposedPort : ReceiveActor, IDoorFacts, IWithTimers
         _self.Tell(new DatagramIn(client, data, Stopwatch.GetTimestamp() - (long)(waited.TotalSeconds * Stopwatch.Frequency)));
     void IDoorFacts.DatagramTooLarge(IPEndPoint client, int length) => _self.Tell(new DatagramOversized(client, length));
     void IDoorFacts.Connected(long connection, IPEndPoint client) => _self.Tell(new ConnectionOpened(connection, client));
+    void IDoorFacts.ConnectionRefused(IPEndPoint client, int limit) => _self.Tell(new ConnectionRefusedFact(client, limit));
     void IDoorFacts.Line(long connection, byte[] data) => _self.Tell(new LineIn(connection, data));
     void IDoorFacts.LineTooLong(long connection) => _self.Tell(new LineOversized(connection));
     void IDoorFacts.ReadEnded(long connection) => _self.Tell(new ConnectionReadEnded(connection));

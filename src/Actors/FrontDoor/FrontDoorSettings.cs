@@ -10,8 +10,14 @@ namespace Lockstep.Actors.FrontDoor;
 /// was stalled, in the port's mailbox) is dropped. Its client resent it long ago, perhaps through another node, and a
 /// copy arriving at the primary after the client went on by more requests than the guest remembers would run again.
 /// </param>
-public sealed record FrontDoorSettings(int MaxPacket, TimeSpan RetryBind, TimeSpan MaxDatagramAge)
+/// <param name="MaxConnections">
+/// TCP connections open at once per exposed port on this node (each holds a reading thread); one more is refused with an
+/// error line and counted in `vm expose NAME`.
+/// </param>
+public sealed record FrontDoorSettings(int MaxPacket, TimeSpan RetryBind, TimeSpan MaxDatagramAge, int MaxConnections = FrontDoorSettings.DefaultMaxConnections)
 {
+    public const int DefaultMaxConnections = 1024;
+
     /// <summary>The most a guest's network device takes in one packet (the engine's GuestMaxPacket).</summary>
     public const int GuestMaxPacket = 64 * 1024;
 
@@ -27,7 +33,9 @@ public sealed record FrontDoorSettings(int MaxPacket, TimeSpan RetryBind, TimeSp
             throw new ArgumentException($"lockstep.front-door.max-packet = {max}: use 1 to {GuestMaxPacket}");
         var age = Duration(section, "max-datagram-age", Default.MaxDatagramAge);
         if (age <= TimeSpan.Zero) throw new ArgumentException($"lockstep.front-door.max-datagram-age = {age.TotalMilliseconds} ms: use more than 0");
-        return new FrontDoorSettings(max, Duration(section, "retry-bind", Default.RetryBind), age);
+        int connections = section.GetInt("max-connections", Default.MaxConnections);
+        if (connections < 1) throw new ArgumentException($"lockstep.front-door.max-connections = {connections}: use 1 or more");
+        return new FrontDoorSettings(max, Duration(section, "retry-bind", Default.RetryBind), age, connections);
     }
 
     private static TimeSpan Duration(Config section, string name, TimeSpan fallback)

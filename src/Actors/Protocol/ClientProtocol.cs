@@ -88,6 +88,12 @@ public sealed record DeliveryTag(long Session, long Ordinal, long AnsweredBelow)
 /// <summary>A packet the VM sent to a peer, released under the output rule. Seq is the VM's output sequence number.</summary>
 public sealed record VmPacket(string Name, uint Peer, ulong Seq, byte[] Data);
 
+/// <summary>
+/// Released packets to <paramref name="Peer"/> were dropped in the primary's node on their way to its client (the node
+/// fell behind the guest by more than it keeps): a client waiting for an answer would wait forever, so its client is told.
+/// </summary>
+public sealed record OutputsLost(string Name, uint Peer, long Count);
+
 /// <summary>Test failover: the primary is stopped as if its node had died. Reply: <see cref="ControlOk"/>.</summary>
 public sealed record TestFailover(string Name) : IControlRequest;
 

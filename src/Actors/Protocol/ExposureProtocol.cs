@@ -19,9 +19,10 @@ public sealed record VmExposure(string Name, IReadOnlyList<int> Ports, IReadOnly
 
 /// <summary>
 /// One node's listener for one port: open (UDP and TCP), or the problem that keeps it closed (the node
-/// tries again every few seconds). Node is "host:port" of the node's cluster address.
+/// tries again every few seconds). Node is "host:port" of the node's cluster address. <paramref name="RefusedConnections"/>:
+/// TCP connections refused at this listener because its limit were open (`lockstep.front-door.max-connections`).
 /// </summary>
-public sealed record ListenerState(string Node, string Host, int Port, bool Open, string? Problem);
+public sealed record ListenerState(string Node, string Host, int Port, bool Open, string? Problem, long RefusedConnections = 0);
 
 /// <summary>
 /// Published by a VM's coordinator on <see cref="ExposureTopics.Exposure"/> when it starts, on every change,

@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Data.Common;
 
 namespace Lockstep.Replication.Claims;
@@ -21,6 +22,8 @@ public abstract class ClaimStore
         JournalKind.Sqlite => new SqliteClaimStore(journal.ClaimsTarget),
         _ => new PostgresClaimStore(journal.ClaimsTarget),
     };
+
+    private readonly Lazy<BlockingCollection<Action>> _claimThread = new(StartClaimThread);
 
     protected abstract DbConnection Open();
 
@@ -48,6 +51,8 @@ public abstract class ClaimStore
     /// <see cref="TryClaim"/> off the caller's thread, riding out storage that cannot answer right now (a
     /// locked file, a dropped connection): without an answer nobody may go live, so it asks again with
     /// backoff until it gets one. Cancelling ends the wait with <see cref="OperationCanceledException"/>.
+    /// The claim is written on this store's own thread, not the thread pool's: a failover's outputs wait for it, and on a
+    /// loaded node the pool's queue (or its threads blocked in the journal's own storage waits) would delay it.
     /// </summary>
     /// <param name="retrying">Told each time storage failed to answer, before the next try.</param>
     public async Task<bool> ClaimAsync(string vm, long generation, string owner, Action<Exception> retrying, CancellationToken cancel = default)
@@ -58,7 +63,7 @@ public abstract class ClaimStore
             cancel.ThrowIfCancellationRequested();
             try
             {
-                return await Task.Run(() => TryClaim(vm, generation, owner), cancel).ConfigureAwait(false);
+                return await OnClaimThread(() => TryClaim(vm, generation, owner), cancel).ConfigureAwait(false);
             }
             catch (DbException e)
             {
@@ -67,6 +72,44 @@ public abstract class ClaimStore
                 if (wait < TimeSpan.FromSeconds(1)) wait *= 2;
             }
         }
+    }
+
+    /// <summary>
+    /// Runs <paramref name="claim"/> on the claims thread, after what was queued before it. A caller that cancels before it
+    /// runs gets <see cref="OperationCanceledException"/> and nothing is written; once it runs, its answer is awaited
+    /// (a claim won must never go unused: nobody else could go live with that generation).
+    /// The caller's continuation runs on the claims thread (no hop through the pool): keep it short.
+    /// </summary>
+    private Task<bool> OnClaimThread(Func<bool> claim, CancellationToken cancel)
+    {
+        var done = new TaskCompletionSource<bool>();
+        _claimThread.Value.Add(() =>
+        {
+            if (cancel.IsCancellationRequested)
+            {
+                done.SetCanceled(cancel);
+                return;
+            }
+            try
+            {
+                done.SetResult(claim());
+            }
+            catch (Exception e)
+            {
+                done.SetException(e);
+            }
+        });
+        return done.Task;
+    }
+
+    private static BlockingCollection<Action> StartClaimThread()
+    {
+        var queue = new BlockingCollection<Action>();
+        new Thread(() =>
+        {
+            foreach (var work in queue.GetConsumingEnumerable()) work();
+        }) { IsBackground = true, Name = "lockstep-claims" }.Start();
+        return queue;
     }
 
     /// <summary>The newest generation and who holds it, read off the caller's thread; (0, null) when nobody ever claimed.</summary>

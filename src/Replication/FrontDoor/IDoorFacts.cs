@@ -14,6 +14,9 @@ public interface IDoorFacts
 
     void Connected(long connection, IPEndPoint client);
 
+    /// <summary>A connection was refused (and told so) because <paramref name="limit"/> were open already.</summary>
+    void ConnectionRefused(IPEndPoint client, int limit) { }
+
     void Line(long connection, byte[] data);
 
     void LineTooLong(long connection);

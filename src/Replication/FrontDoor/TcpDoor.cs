@@ -1,20 +1,26 @@
 using System.Collections.Concurrent;
 using System.Net;
 using System.Net.Sockets;
+using System.Text;
 
 namespace Lockstep.Replication.FrontDoor;
 
 /// <summary>
 /// One exposed TCP port on this node: an accepting thread and a reading thread per connection, which
 /// report connections and lines (<see cref="LineFramer"/>); answers are written from the caller's
-/// thread, each followed by '\n'.
+/// thread, each followed by '\n'. At most <c>maxConnections</c> are open at once (each holds a thread):
+/// one more is told why in an error line and closed, and counted (<see cref="RefusedConnections"/>).
 /// </summary>
 public sealed class TcpDoor : IDisposable
 {
     private static readonly TimeSpan SendTimeout = TimeSpan.FromSeconds(2);
+    /// <summary>A refused client gets its error line within this, or not at all: the accepting thread must go on.</summary>
+    private static readonly TimeSpan RefusalTimeout = TimeSpan.FromMilliseconds(100);
 
     private readonly Socket _listener;
     private readonly int _maxLine;
+    private readonly int _maxConnections;
+    private long _refused;
     private readonly IDoorFacts _facts;
     private readonly Thread _accepting;
     private readonly ConcurrentDictionary<long, Socket> _connections = new();
@@ -22,9 +28,11 @@ public sealed class TcpDoor : IDisposable
     private volatile bool _closed;
 
     /// <exception cref="SocketException">The port cannot be bound (in use, no such address).</exception>
-    public TcpDoor(IPAddress host, int port, int maxLine, IDoorFacts facts)
+    public TcpDoor(IPAddress host, int port, int maxLine, IDoorFacts facts, int maxConnections = int.MaxValue)
     {
+        if (maxConnections < 1) throw new ArgumentOutOfRangeException(nameof(maxConnections), maxConnections, "at least one connection");
         _maxLine = maxLine;
+        _maxConnections = maxConnections;
         _facts = facts;
         _listener = new Socket(host.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
         try
@@ -42,6 +50,12 @@ public sealed class TcpDoor : IDisposable
     }
 
     public IPEndPoint LocalEndPoint { get; }
+
+    /// <summary>Connections open now.</summary>
+    public int OpenConnections => _connections.Count;
+
+    /// <summary>Connections refused because <c>maxConnections</c> were open, since the door opened.</summary>
+    public long RefusedConnections => Interlocked.Read(ref _refused);
 
     public void Start() => _accepting.Start();
 
@@ -91,11 +105,54 @@ public sealed class TcpDoor : IDisposable
                 return;
             }
             socket.NoDelay = true;
+            if (_connections.Count >= _maxConnections)
+            {
+                Refuse(socket);
+                continue;
+            }
             socket.SendTimeout = (int)SendTimeout.TotalMilliseconds;
             long connection = Interlocked.Increment(ref _nextConnection);
             _connections[connection] = socket;
             _facts.Connected(connection, (IPEndPoint)socket.RemoteEndPoint!);
             new Thread(() => Read(connection, socket)) { IsBackground = true, Name = $"tcp-door-{LocalEndPoint.Port}-{connection}" }.Start();
+        }
+    }
+
+    private void Refuse(Socket socket)
+    {
+        Interlocked.Increment(ref _refused);
+        var client = socket.RemoteEndPoint as IPEndPoint;
+        try
+        {
+            socket.SendTimeout = (int)RefusalTimeout.TotalMilliseconds;
+            socket.Send(Encoding.UTF8.GetBytes($"ERROR lockstep: too many connections to this port ({_maxConnections} open); try again later\n"));
+            socket.Shutdown(SocketShutdown.Send);
+            // Closed only once the client's own bytes are read (or after a while): closing with them unread would reset
+            // the connection, and the client could lose the error line. Off the accepting thread, which must go on.
+            _ = Task.Run(() => Drain(socket));
+        }
+        catch (SocketException)
+        {
+            socket.Dispose(); // a client gone already: nothing to tell it
+        }
+        if (client is not null) _facts.ConnectionRefused(client, _maxConnections);
+    }
+
+    private static void Drain(Socket socket)
+    {
+        using (socket)
+        {
+            var buffer = new byte[4096];
+            var until = DateTime.UtcNow + TimeSpan.FromSeconds(1);
+            try
+            {
+                socket.ReceiveTimeout = 1000;
+                while (DateTime.UtcNow < until && socket.Receive(buffer) > 0) { }
+            }
+            catch (SocketException)
+            {
+                // timed out or reset: closed either way
+            }
         }
     }
 

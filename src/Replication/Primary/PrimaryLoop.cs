@@ -158,11 +158,12 @@ public sealed class PrimaryLoop
     });
 
     /// <summary>The next generation is this side's: held outputs leave, and later ones at once, until the next attach. A handover given up ends here too: the guest runs again.</summary>
-    public void GoAlone() => Post(() =>
+    public void GoAlone()
     {
-        _handover = null;
+        // The gate is thread-safe: the held outputs leave now, not after a turn of the VM's scheduler thread.
         _gate.GoAlone();
-    });
+        Post(() => _handover = null);
+    }
 
     /// <summary>
     /// A planned switchover: stops running the guest (once it has taken every packet that arrived), ships everything, and once the secondary has acknowledged it all and

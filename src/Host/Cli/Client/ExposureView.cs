@@ -16,7 +16,10 @@ public static class ExposureView
             var listeners = exposure.Listeners.Where(l => l.Port == port).ToList();
             if (listeners.Count == 0) text.Append($"  port {port}: no node has reported yet\n");
             foreach (var l in listeners)
-                text.Append(l.Open ? $"  port {port} on {l.Host} (node {l.Node}): listening\n" : $"  port {port} on {l.Host} (node {l.Node}): NOT LISTENING: {l.Problem}\n");
+            {
+                string refused = l.RefusedConnections > 0 ? $"; {l.RefusedConnections} TCP connections refused (too many open)" : "";
+                text.Append(l.Open ? $"  port {port} on {l.Host} (node {l.Node}): listening{refused}\n" : $"  port {port} on {l.Host} (node {l.Node}): NOT LISTENING: {l.Problem}{refused}\n");
+            }
         }
         return text.ToString();
     }
