@@ -7,38 +7,19 @@ set -euo pipefail
 count="${1:-50}"
 nodes="${2:-2}"
 base="${3:-4910}"
-root="$(cd "$(dirname "$0")/.." && pwd)"
-work="$(mktemp -d /tmp/lockstep-idle-XXXXXX)"
-lockstep=(dotnet "$root/.build/host/lockstep.dll")
-"$root/lockstep" --help >/dev/null  # build once
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done
-  rm -rf "$work"
-}
-trap cleanup EXIT
-cd "$work"
-contacts=""
-for i in $(seq 0 $((nodes - 1))); do
-  "${lockstep[@]}" node --port $((base + i)) --seeds 127.0.0.1:$base > node$i.log 2>&1 &
-  pids+=($!)
-  contacts="${contacts:+$contacts,}127.0.0.1:$((base + i))"
-done
-sleep 30  # joined, and past the start-up JIT: sooner, the empty nodes measured busier than with 50 VMs
+source "$(dirname "$0")/lib.sh"
+bench_init idle-cpu
+specs=()
+for i in $(seq 0 $((nodes - 1))); do specs+=("127.0.0.1:$((base + i))"); done
+bench_start_cluster "${specs[@]}"
+contacts="$(bench_contacts)"
+sleep 20  # past the start-up JIT: sooner, the empty nodes measured busier than with 50 VMs
 
-ticks() { local t=0; for p in "${pids[@]}"; do t=$((t + $(awk '{print $14 + $15}' /proc/$p/stat))); done; echo $t; }
-hz=$(getconf CLK_TCK)
-sample() {
-  local a b
-  a=$(ticks); sleep 10; b=$(ticks)
-  python3 -c "print(f'{($b - $a) / $hz / 10 * 100:.2f}')"
-}
-
-empty=$(sample)
+empty=$(bench_cpu 10 "${bench_pids[@]}")
 echo "nodes: $nodes, idle with no VM: ${empty}% of a core (all nodes together, over 10 s)"
-started=$(date +%s.%N)
+started=$(bench_now)
 for i in $(seq 1 "$count"); do
-  "${lockstep[@]}" vm create "idle$i" --image "$root/guests/bin/kv.elf" --contact "$contacts" >/dev/null
+  "${lockstep[@]}" vm create "idle$i" --image "$bench_root/guests/bin/kv.elf" --contact "$contacts" --contact-timeout 60 >/dev/null
 done
 protected=0
 for _ in $(seq 1 240); do
@@ -47,11 +28,10 @@ for _ in $(seq 1 240); do
   [[ "$protected" -ge "$count" ]] && break
   sleep 1
 done
-echo "created $count VMs in $(python3 -c "import time; print(f'{time.time() - $started:.0f}')") s; Protected: $protected"
+echo "created $count VMs in $(bench_since "$started") s; Protected: $protected"
 sleep 10  # the last re-protections and journal checkpoints settle
 for round in 1 2; do
-  busy=$(sample)
-  python3 -c "
-e, b, n = $empty, $busy, $count
-print(f'with {n} idle protected kv VMs (sample $round): {b:.2f}% of a core; per VM over the empty nodes: {(b - e) / n:.3f}%, all of it counted against the VMs: {b / n:.3f}% (target < 0.05)')"
+  busy=$(bench_cpu 10 "${bench_pids[@]}")
+  awk -v e="$empty" -v b="$busy" -v n="$count" -v r="$round" 'BEGIN {
+    printf "with %d idle protected kv VMs (sample %d): %.2f%% of a core; per VM over the empty nodes: %.3f%%, all of it counted against the VMs: %.3f%% (target < 0.05)\n", n, r, b, (b - e) / n, b / n }'
 done

@@ -6,32 +6,19 @@
 set -euo pipefail
 vms="${1:-20}"
 base="${2:-4910}"
-root="$(cd "$(dirname "$0")/.." && pwd)"
-work="$(mktemp -d /tmp/lockstep-idle-XXXXXX)"
-lockstep=(dotnet "$root/.build/host/lockstep.dll")
-"$root/lockstep" --help >/dev/null  # build once
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done
-  rm -rf "$work"
-}
-trap cleanup EXIT
-cd "$work"
-for i in 0 1 2; do
-  "${lockstep[@]}" node --port $((base + i)) --seeds 127.0.0.1:$base > node$i.log 2>&1 &
-  pids+=($!)
-done
-contacts="127.0.0.1:$base,127.0.0.1:$((base + 1)),127.0.0.1:$((base + 2))"
-sleep 8
-threads() { for p in "${pids[@]}"; do ls "/proc/$p/task" | wc -l; done | paste -sd' '; }
-echo "threads per node before any VM: $(threads)"
+source "$(dirname "$0")/lib.sh"
+bench_init idle-nodes
+bench_start_cluster "127.0.0.1:$base" "127.0.0.1:$((base + 1))" "127.0.0.1:$((base + 2))"
+contacts="$(bench_contacts)"
+sleep 5
+echo "threads per node before any VM: $(bench_threads "${bench_pids[@]}")"
 for v in $(seq 1 "$vms"); do
-  "${lockstep[@]}" vm create "idle$v" --image "$root/guests/bin/kv.elf" --contact "$contacts" >/dev/null
+  "${lockstep[@]}" vm create "idle$v" --image "$bench_root/guests/bin/kv.elf" --contact "$contacts" --contact-timeout 60 >/dev/null
 done
 protected=0
 for v in $(seq 1 "$vms"); do
   for _ in $(seq 1 120); do
-    if "${lockstep[@]}" vm status "idle$v" --json --contact "$contacts" 2>/dev/null | grep -q '"state": *"Protected"'; then
+    if "${lockstep[@]}" vm status "idle$v" --json --contact "$contacts" --contact-timeout 60 2>/dev/null | grep -q '"state": *"Protected"'; then
       protected=$((protected + 1))
       break
     fi
@@ -40,15 +27,9 @@ for v in $(seq 1 "$vms"); do
 done
 echo "Protected: $protected of $vms VMs"
 sleep 5
-ticks() { for p in "${pids[@]}"; do awk '{print $14 + $15}' "/proc/$p/stat"; done | paste -sd' '; }
-before="$(ticks)"
-sleep 10
-after="$(ticks)"
-echo "threads per node with $vms idle protected VMs: $(threads)"
-python3 - "$before" "$after" "$(getconf CLK_TCK)" "$vms" <<'PY'
-import sys
-b = [int(x) for x in sys.argv[1].split()]; a = [int(x) for x in sys.argv[2].split()]
-hz = int(sys.argv[3]); vms = int(sys.argv[4])
-cpu = [(y - x) / hz / 10 * 100 for x, y in zip(b, a)]
-print("idle CPU per node over 10 s: " + ", ".join(f"{c:.1f}%" for c in cpu) + f" of a core; {sum(cpu) / vms:.2f}% per VM (all nodes)")
-PY
+cpu=$(bench_cpu_each 10 "${bench_pids[@]}")
+echo "threads per node with $vms idle protected VMs: $(bench_threads "${bench_pids[@]}")"
+awk -v cpu="$cpu" -v vms="$vms" 'BEGIN {
+  n = split(cpu, c, " "); line = "idle CPU per node over 10 s: "; t = 0
+  for (i = 1; i <= n; i++) { line = line (i > 1 ? ", " : "") c[i] "%"; t += c[i] }
+  printf "%s of a core; %.2f%% per VM (all nodes)\n", line, t / vms }'

@@ -16,6 +16,14 @@ public sealed class ErrorTests(ProgramFixture program, ITestOutputHelper output)
         var noCluster = await cluster.Cli(["vm", "list", "--contact", $"127.0.0.1:{DeadPort}"]);
         AssertOneLineFailure(noCluster, "no cluster node answered");
         Assert.Contains($"127.0.0.1:{DeadPort}", noCluster.Stderr[0]);
+        var patient = await cluster.Cli(["vm", "list", "--contact", $"127.0.0.1:{DeadPort}", "--contact-timeout", "1.5"]);
+        AssertOneLineFailure(patient, "within 1.5 s");
+        Assert.Equal(69, patient.ExitCode); // src/Host/Cli/ExitCodes.cs: Unavailable
+        foreach (string badTimeout in new[] { "0", "-3", "nan", "soon" })
+        {
+            var refused = await cluster.Cli(["vm", "list", "--contact", $"127.0.0.1:{DeadPort}", "--contact-timeout", badTimeout]);
+            AssertOneLineFailure(refused, "--contact-timeout");
+        }
 
         await cluster.StartNodes(count: 1);
 

@@ -19,6 +19,13 @@ public static class VmCommands
         Recursive = true,
     };
 
+    private static readonly Option<double> ContactTimeout = new("--contact-timeout")
+    {
+        Description = "seconds to wait for the first cluster node to answer (a loaded machine, or a node busy creating many VMs, may need more)",
+        DefaultValueFactory = _ => ControlClient.ReachTimeout.TotalSeconds,
+        Recursive = true,
+    };
+
     private static readonly Option<string?> TlsCert = TlsOptions.Certificate(recursive: true);
 
     private static readonly Option<string?> TlsCa = TlsOptions.Authority(recursive: true);
@@ -31,6 +38,7 @@ public static class VmCommands
     public static Command Create() => new("vm", "Manage protected VMs on a running cluster")
     {
         Contact,
+        ContactTimeout,
         TlsCert,
         TlsCa,
         CreateVm(),
@@ -293,8 +301,14 @@ public static class VmCommands
         return command;
     }
 
-    private static ControlClient Connect(ParseResult parse) =>
-        ControlClient.Connect(ContactPoints.Parse(parse.GetValue(Contact)!), TlsOptions.Load(parse.GetValue(TlsCert), parse.GetValue(TlsCa)));
+    private static ControlClient Connect(ParseResult parse)
+    {
+        double seconds = parse.GetValue(ContactTimeout);
+        if (!double.IsFinite(seconds) || seconds <= 0 || seconds > 3600)
+            throw new UsageException($"--contact-timeout must be a number of seconds above 0 and at most 3600, not {seconds}");
+        return ControlClient.Connect(ContactPoints.Parse(parse.GetValue(Contact)!), TlsOptions.Load(parse.GetValue(TlsCert), parse.GetValue(TlsCa)),
+            TimeSpan.FromSeconds(seconds));
+    }
 
     /// <summary>Reads the image and checks it is a loadable executable, so obvious mistakes never reach the cluster.</summary>
     private static byte[] ReadImage(string path, uint ram)

@@ -17,7 +17,7 @@ public sealed class ControlClient : IDisposable
     // mediator may pick a dead node's gateway, which stays registered until that node is removed.
     public const string GatewayPath = "/user/gateway";
 
-    /// <summary>How long a command waits for the first sign of a live cluster.</summary>
+    /// <summary>How long a command waits for the first sign of a live cluster, unless told otherwise (`--contact-timeout`).</summary>
     public static readonly TimeSpan ReachTimeout = TimeSpan.FromSeconds(5);
 
     /// <summary>How long a request may take once the cluster is known to be there (creating a VM takes a while).</summary>
@@ -42,12 +42,13 @@ public sealed class ControlClient : IDisposable
 
     /// <summary>Starts the client and waits until the gateway of some node has answered.</summary>
     /// <param name="tls">The client's certificate and the cluster CA, for a cluster that runs over TLS; null for plain text.</param>
-    public static ControlClient Connect(ContactPoints contacts, ClusterTls? tls = null)
+    /// <param name="reach">How long to wait for the first answer; null: <see cref="ReachTimeout"/>.</param>
+    public static ControlClient Connect(ContactPoints contacts, ClusterTls? tls = null, TimeSpan? reach = null)
     {
         var client = new ControlClient(contacts, tls);
         try
         {
-            client.Probe();
+            client.Probe(reach ?? ReachTimeout);
             return client;
         }
         catch
@@ -99,25 +100,25 @@ public sealed class ControlClient : IDisposable
         }
     }
 
-    private void Probe()
+    private void Probe(TimeSpan reach)
     {
         // Every actor answers Identify itself, so this proves a receptionist and the gateway behind it
         // are alive without depending on any request the gateway handles.
         object reply;
         try
         {
-            reply = _clusterClient.Ask<object>(new ClusterClient.Send(GatewayPath, new Identify("probe"), localAffinity: true), ReachTimeout)
+            reply = _clusterClient.Ask<object>(new ClusterClient.Send(GatewayPath, new Identify("probe"), localAffinity: true), reach)
                 .GetAwaiter().GetResult();
         }
         catch (AskTimeoutException)
         {
-            throw Unreachable();
+            throw Unreachable(reach);
         }
-        if (reply is not ActorIdentity { Subject: not null }) throw Unreachable();
+        if (reply is not ActorIdentity { Subject: not null }) throw Unreachable(reach);
     }
 
     // Both sides' TLS refusals look alike from here: the handshake fails and nothing answers.
-    private ClusterUnavailableException Unreachable() => _tls is null
-        ? new($"no cluster node answered at {Contacts} (is `lockstep node` running? if the cluster uses TLS, give --tls-cert)")
-        : new($"no cluster node answered at {Contacts} over TLS (is `lockstep node` running, with a certificate of the same cluster CA as --tls-cert?)");
+    private ClusterUnavailableException Unreachable(TimeSpan reach) => _tls is null
+        ? new($"no cluster node answered at {Contacts} within {reach.TotalSeconds:0.#} s (is `lockstep node` running? if the cluster uses TLS, give --tls-cert)")
+        : new($"no cluster node answered at {Contacts} over TLS within {reach.TotalSeconds:0.#} s (is `lockstep node` running, with a certificate of the same cluster CA as --tls-cert?)");
 }
