@@ -17,9 +17,15 @@ public static class DemoCommand
         var afterSeconds = new Option<double>("--after-seconds") { Description = "seconds of client load once the VM is Protected again", DefaultValueFactory = _ => 8 };
         var image = new Option<string>("--image") { Description = "the kv guest image", DefaultValueFactory = _ => DemoOptions.DefaultImage };
         var keep = new Option<bool>("--keep") { Description = "keep the working folder (node logs, journal) for debugging" };
+        var via = new Option<string>("--via")
+        {
+            Description = "door: the clients are UDP clients of the front door; cluster: they send through ClusterClient, as before the front door (for comparison)",
+            DefaultValueFactory = _ => "door",
+        };
+        via.AcceptOnlyFromAmong("door", "cluster");
         var command = new Command("demo", "Show a failover on a local three-node cluster under client load, and check the result")
         {
-            basePort, loadSeconds, afterSeconds, image, keep,
+            basePort, loadSeconds, afterSeconds, image, keep, via,
         };
         command.SetAction(parse => LocalCommands.Guarded(() =>
         {
@@ -29,7 +35,7 @@ public static class DemoCommand
             if (!(seconds >= 1 && seconds <= 60)) throw new UsageException("--load-seconds must be between 1 and 60");
             double after = parse.GetValue(afterSeconds);
             if (!(after >= 0 && after <= 60)) throw new UsageException("--after-seconds must be between 0 and 60");
-            var options = new DemoOptions(port, seconds, after, parse.GetValue(image)!, parse.GetValue(keep));
+            var options = new DemoOptions(port, seconds, after, parse.GetValue(image)!, parse.GetValue(keep), parse.GetValue(via) == "cluster");
             using var interrupt = new DemoInterrupt();
             try
             {

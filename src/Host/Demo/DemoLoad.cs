@@ -14,23 +14,21 @@ public sealed class DemoLoad
     /// <summary>Keys per client, reused in turn: kv holds 4096 keys, and a long run must not fill it.</summary>
     private const int KeysPerClient = 512;
 
-    private readonly DemoTransport _transport;
+    private readonly IDemoTransport _transport;
     private readonly DemoClock _clock;
     private readonly DemoEvents _events;
     private readonly int _clients;
-    private readonly TimeSpan _retry;
     private readonly TimeSpan _giveUp;
     private readonly List<Task> _running = [];
     private readonly List<DemoPeer> _clientsStarted = [];
     private volatile bool _stopping;
 
-    public DemoLoad(DemoTransport transport, DemoClock clock, DemoEvents events, int clients, TimeSpan retry, TimeSpan giveUp)
+    public DemoLoad(IDemoTransport transport, DemoClock clock, DemoEvents events, int clients, TimeSpan giveUp)
     {
         _transport = transport;
         _clock = clock;
         _events = events;
         _clients = clients;
-        _retry = retry;
         _giveUp = giveUp;
         Peers = Enumerable.Range(1, clients).Select(p => (uint)p).ToList();
     }
@@ -50,11 +48,11 @@ public sealed class DemoLoad
     {
         foreach (uint peer in Peers)
         {
-            var client = new DemoPeer(peer, _transport, _clock, _retry, _giveUp);
+            var client = new DemoPeer(peer, _transport, _clock, _giveUp);
             _clientsStarted.Add(client);
             _running.Add(Task.Run(() => RunClientAsync(client, cancel), CancellationToken.None));
         }
-        _events.Add($"load started: {_clients} UDP clients of the front door, one request at a time each, resent after {_retry.TotalMilliseconds:0} ms without an answer to the next node's address");
+        _events.Add($"load started: {_clients} clients, one request at a time each, through {_transport.Describe()}");
     }
 
     /// <summary>Stops issuing requests; every request already sent is still seen through, so its effect is known.</summary>

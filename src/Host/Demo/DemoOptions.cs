@@ -9,19 +9,14 @@ namespace Lockstep.Host.Demo;
 /// <param name="AfterSeconds">Seconds of load once the VM is Protected again.</param>
 /// <param name="Image">The kv guest image.</param>
 /// <param name="Keep">Keep the working folder (node logs, journal) for debugging.</param>
-public sealed record DemoOptions(int BasePort, double LoadSeconds, double AfterSeconds, string Image, bool Keep)
+/// <param name="ViaCluster">The clients' packets through ClusterClient instead of the front door (for comparison).</param>
+public sealed record DemoOptions(int BasePort, double LoadSeconds, double AfterSeconds, string Image, bool Keep, bool ViaCluster = false)
 {
     public const string DefaultImage = "guests/bin/kv.elf";
     public const int NodeCount = 3;
     public const int Clients = 4;
     public const string VmName = "demo-kv";
     public const uint MemorySize = 16 * 1024 * 1024;
-
-    /// <summary>
-    /// An unanswered request is sent again after this long, to the next node's front door (what the target
-    /// client does); kv answers a repeated id from memory.
-    /// </summary>
-    public static readonly TimeSpan Retry = TimeSpan.FromMilliseconds(50);
 
     /// <summary>The nodes' addresses: distinct loopback addresses, so that every node can bind the VM's port, as separate hosts would.</summary>
     public static readonly IReadOnlyList<System.Net.IPAddress> Hosts =

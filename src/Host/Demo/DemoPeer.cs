@@ -12,21 +12,22 @@ namespace Lockstep.Host.Demo;
 /// </summary>
 public sealed class DemoPeer
 {
-    private readonly DemoTransport _transport;
+    private readonly IDemoTransport _transport;
     private readonly DemoClock _clock;
-    private readonly ChannelReader<string> _answers;
+    private readonly ChannelReader<(ulong? Seq, string Text)> _answers;
     private readonly KvSession _session;
-    private readonly RequestPacer _pacer = new();
+    private readonly RequestPacer? _pacer;
     private long _nextId;
     private int _paced;
 
-    public DemoPeer(uint peer, DemoTransport transport, DemoClock clock, TimeSpan retry, TimeSpan giveUp)
+    public DemoPeer(uint peer, IDemoTransport transport, DemoClock clock, TimeSpan giveUp)
     {
         Peer = peer;
         _transport = transport;
         _clock = clock;
         // One request at a time: every earlier one is answered (or given up), so late copies of them can be dropped.
-        _session = new KvSession(window: 1, (long)retry.TotalMilliseconds, (long)giveUp.TotalMilliseconds);
+        _session = new KvSession(window: 1, (long)transport.Retry.TotalMilliseconds, (long)giveUp.TotalMilliseconds);
+        _pacer = transport.NeedsPacing ? new RequestPacer() : null;
         _answers = transport.Register(peer);
     }
 
@@ -38,28 +39,34 @@ public sealed class DemoPeer
     /// <summary>Sends "&lt;new id&gt; <paramref name="command"/>" until answered; null when no answer came within the give-up time.</summary>
     public async Task<DemoAnswer?> CallAsync(string command, CancellationToken cancel)
     {
-        if (_pacer.WaitMs(Now()) is > 0 and var wait)
+        if (_pacer?.WaitMs(Now()) is > 0 and var wait)
         {
             Interlocked.Increment(ref _paced);
             await Task.Delay(TimeSpan.FromMilliseconds(wait), cancel);
         }
-        _pacer.Started(Now());
+        _pacer?.Started(Now());
         string id = (++_nextId).ToString(CultureInfo.InvariantCulture);
         double startMs = _clock.NowMs;
-        var (request, _) = _session.TryStart($"{id} {command}", Now())
+        var (request, tag) = _session.TryStart($"{id} {command}", Now())
             ?? throw new InvalidOperationException("a DemoPeer runs one request at a time");
-        _transport.Send(Peer, request.Data, resend: false);
+        _transport.Send(Peer, request, tag, resend: false);
         while (_session.Expired(Now()).Count == 0)
         {
             if (await NextAnswerAsync(_session.NextDueInMs(Now()) ?? 0, cancel) is { } answer)
             {
                 // Anything else is a late copy of an earlier answer, already counted.
-                if (_session.Receive(answer) is not { Kind: KvReceiptKind.Answer }) continue;
-                int space = answer.IndexOf(' ');
-                string body = space < 0 ? "" : answer[(space + 1)..];
+                var (seq, text) = answer;
+                var receipt = seq is { } number ? _session.Receive(number, text) : _session.Receive(text);
+                if (receipt is not { Kind: KvReceiptKind.Answer }) continue;
+                int space = text.IndexOf(' ');
+                string body = space < 0 ? "" : text[(space + 1)..];
                 return new DemoAnswer(Peer, id, command, body, startMs, _clock.NowMs, request.Sends);
             }
-            foreach (var (again, _) in _session.DueForResend(Now())) _transport.Send(Peer, again.Data, resend: true);
+            foreach (var (again, againTag) in _session.DueForResend(Now()))
+            {
+                _transport.Send(Peer, again, againTag, resend: true);
+                _pacer?.Resent(Now());
+            }
         }
         _session.Abandon(request);
         return null;
@@ -67,7 +74,7 @@ public sealed class DemoPeer
 
     private long Now() => (long)_clock.NowMs;
 
-    private async Task<string?> NextAnswerAsync(long waitMs, CancellationToken cancel)
+    private async Task<(ulong? Seq, string Text)?> NextAnswerAsync(long waitMs, CancellationToken cancel)
     {
         if (_answers.TryRead(out var ready)) return ready;
         if (waitMs <= 0) return null;

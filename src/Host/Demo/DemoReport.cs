@@ -26,7 +26,8 @@ public sealed partial class DemoReport
 
     /// <summary>The figures of the run, from the client's answers, the status samples and the last status.</summary>
     /// <param name="clientPath">How the clients reached the VM.</param>
-    public void AddFigures(string clientPath, DemoTimeline timeline, DemoLoad load, IReadOnlyList<DemoStatusSample> samples, VmStatus? final,
+    /// <param name="via">The same in short, for the gap: "through the front door".</param>
+    public void AddFigures(string clientPath, string via, DemoTimeline timeline, DemoLoad load, IReadOnlyList<DemoStatusSample> samples, VmStatus? final,
         Func<string?, string> describe)
     {
         _figures.Add(("clients", clientPath));
@@ -48,7 +49,7 @@ public sealed partial class DemoReport
         var (normalGap, _) = load.Samples.LongestSilence(timeline.LoadStartMs + 1000, timeline.KillAtMs);
         var (gap, gapStart) = load.Samples.LongestSilence(timeline.KillAtMs, timeline.LoadEndMs);
         string when = gapStart - timeline.KillAtMs < 50 ? "at the kill" : $"{Seconds(gapStart - timeline.KillAtMs)} after the kill";
-        _figures.Add(("failover gap (client)", $"{Ms(gap)} without any answer through the front door, beginning {when} (before the kill at most {Ms(normalGap)})"));
+        _figures.Add(("failover gap (client)", $"{Ms(gap)} without any answer {via}, beginning {when} (before the kill at most {Ms(normalGap)})"));
         if (load.Samples.SilenceAcross(timeline.KillAtMs) is { } across && Math.Abs(across - gap) >= 1)
             _figures.Add(("silence across the kill", $"{Ms(across)} from the last answer before the kill to the first one after it"));
 

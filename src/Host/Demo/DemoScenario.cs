@@ -144,8 +144,8 @@ public sealed class DemoScenario(DemoOptions options, TextWriter output, DemoInt
 
         view.Phase = $"waiting for every node's front door to listen on port {vmPort}";
         var doors = await FrontDoorsAsync(client, vmPort, events, cancel);
-        using var transport = new DemoTransport(doors, events);
-        var load = new DemoLoad(transport, _clock, events, DemoOptions.Clients, DemoOptions.Retry, DemoOptions.GiveUp);
+        using IDemoTransport transport = options.ViaCluster ? new DemoClusterTransport(client, DemoOptions.VmName, events) : new DemoDoorTransport(doors, events);
+        var load = new DemoLoad(transport, _clock, events, DemoOptions.Clients, DemoOptions.GiveUp);
         view.Load = load;
         _timeline.LoadStartMs = _clock.NowMs;
         load.Start(cancel);
@@ -164,7 +164,7 @@ public sealed class DemoScenario(DemoOptions options, TextWriter output, DemoInt
         events.Add($"load stopped: {load.Samples.Count:N0} requests answered");
 
         view.Phase = "checking what the clients were told against the VM's state";
-        var reader = new DemoPeer(ReaderPeer, transport, _clock, DemoOptions.Retry, DemoOptions.GiveUp);
+        var reader = new DemoPeer(ReaderPeer, transport, _clock, DemoOptions.GiveUp);
         var verifier = new DemoVerifier(reader);
         var report = new DemoReport();
         report.Add(DemoVerifier.Sequences(load.Peers, load.Acknowledged));
@@ -183,10 +183,11 @@ public sealed class DemoScenario(DemoOptions options, TextWriter output, DemoInt
             _timeline.ProtectedLoggedAtMs = _timeline.KillAtMs + (logged.AtUtc - _timeline.KillAtUtc).TotalMilliseconds;
             _timeline.ProtectedLoggedBy = logged.Node.Endpoint;
         }
-        string path = $"UDP through the front door, port {vmPort} of {string.Join(", ", DemoOptions.Hosts)}: each client one socket (one guest peer on every node), " +
-                      $"an unanswered request resent after {DemoOptions.Retry.TotalMilliseconds:0} ms to the next node's address ({transport.Turns:N0} such resends); " +
-                      $"at most {RequestPacer.GuestMemory} requests in {RequestPacer.LateCopyWindowMs} ms a client ({load.PacedRequests:N0} requests held back for it)";
-        report.AddFigures(path, _timeline, load, monitor.Samples(), final, cluster.Describe);
+        string path = transport is DemoDoorTransport door
+            ? $"{door.Describe()} ({door.Turns:N0} such resends); for {RequestPacer.LateCopyWindowMs} ms after a resend at most {RequestPacer.GuestMemory - 1} " +
+              $"more requests a client ({load.PacedRequests:N0} requests held back for it)"
+            : transport.Describe();
+        report.AddFigures(path, transport is DemoDoorTransport ? "through the front door" : "through ClusterClient", _timeline, load, monitor.Samples(), final, cluster.Describe);
         events.Add("checks done");
         view.Phase = "done";
         return report;

@@ -59,7 +59,11 @@ public sealed class PacketSession
 
             if (_requests.Expired(now).Count > 0) return GiveUp(errors);
             var due = _requests.DueForResend(now);
-            if (due.Count > 0) _path.Send(due, resend: true);
+            if (due.Count > 0)
+            {
+                _path.Send(due, resend: true);
+                _pacer?.Resent(now);
+            }
 
             if (await NextEvent(NextWakeMs(now)) is { } item && Handle(item, output, errors) is int exit) return exit;
         }
