@@ -81,7 +81,7 @@ public sealed class FrontDoor : ReceiveActor
             var key = (announce.Name, port);
             if (_ports.ContainsKey(key)) continue;
             _ports[key] = Context.ActorOf(
-                ExposedPort.Props(announce.Name, port, _host, _settings, _gateway, _incarnation),
+                FrontDoorSettings.OnOwnThreads(ExposedPort.Props(announce.Name, port, _host, _settings, _gateway, _incarnation), Context.System),
                 $"{announce.Name}-{port}-{++_children}");
             _states[key] = new ListenerState(_node, _host.ToString(), port, false, "opening");
         }

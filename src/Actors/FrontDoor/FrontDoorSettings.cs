@@ -18,6 +18,13 @@ public sealed record FrontDoorSettings(int MaxPacket, TimeSpan RetryBind, TimeSp
 {
     public const int DefaultMaxConnections = 1024;
 
+    /// <summary>The front door's own dispatcher (threads of its own) where the node's configuration defines it.</summary>
+    public const string DispatcherPath = "lockstep.front-door.dispatcher";
+
+    /// <summary>Props on the front door's own dispatcher when <paramref name="system"/> defines it, else as they are (a test's system).</summary>
+    public static Akka.Actor.Props OnOwnThreads(Akka.Actor.Props props, Akka.Actor.ActorSystem system) =>
+        system.Dispatchers.HasDispatcher(DispatcherPath) ? props.WithDispatcher(DispatcherPath) : props;
+
     /// <summary>The most a guest's network device takes in one packet (the engine's GuestMaxPacket).</summary>
     public const int GuestMaxPacket = 64 * 1024;
 

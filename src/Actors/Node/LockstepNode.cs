@@ -35,7 +35,7 @@ public static class LockstepNode
         var directoryRegion = sharding.Start("vm-directory", _ => VmDirectory.Props(vmRegion), shardingSettings, new VmMessageExtractor());
         var gateway = system.ActorOf(Gateway.Gateway.Props(vmRegion, directoryRegion), "gateway");
         ClusterClientReceptionist.Get(system).RegisterService(gateway);
-        system.ActorOf(FrontDoor.FrontDoor.Props(gateway, vmRegion, FrontDoorSettings.From(system.Settings.Config)), "front-door");
+        system.ActorOf(FrontDoorSettings.OnOwnThreads(FrontDoor.FrontDoor.Props(gateway, vmRegion, FrontDoorSettings.From(system.Settings.Config)), system), "front-door");
         return new NodeHandles(system, gateway, executors, vmRegion, claims, engine);
     }
 
