@@ -43,14 +43,18 @@ public static class VmJournalReader
         // Newest first: a full checkpoint that fails its checks is passed over for the one before it.
         for (long upTo = long.MaxValue; checkpoint is null;)
         {
-            var answer = await store.Ask<object>(new LoadSnapshot(id, new SnapshotSelectionCriteria(upTo), long.MaxValue), timeout);
-            var selected = answer switch
+            var answer = await LoadSnapshotAsync(store, id, upTo, timeout);
+            if (answer is LoadSnapshotFailed failed)
             {
-                LoadSnapshotResult result => result.Snapshot,
-                LoadSnapshotFailed failed => throw failed.Cause,
-                _ => throw new InvalidOperationException($"unexpected answer from the snapshot store: {answer.GetType().Name}"),
-            };
-            if (selected is null) break;
+                // The row does not even come back as a snapshot (it does not deserialise, or the store cannot read it):
+                // find its sequence number, name it, and try the one before it.
+                long bad = await UnreadableSnapshotAsync(system, store, id, upTo, timeout) ?? throw failed.Cause;
+                refused.Add($"the journal's snapshot at sequence number {bad} cannot be read ({failed.Cause.GetType().Name}: {failed.Cause.Message}) and is not used; the one before it is tried");
+                (newerThanUsable, upTo) = (bad, bad - 1);
+                if (bad <= 0) break;
+                continue;
+            }
+            if (((LoadSnapshotResult)answer).Snapshot is not { } selected) break;
             long seq = selected.Metadata.SequenceNr;
             if (selected.Snapshot is VmLogJournal.Checkpoint candidate && Unusable(candidate.Snapshot) is null)
             {
@@ -67,6 +71,41 @@ public static class VmJournalReader
         var events = await EventsAsync(system, id, from);
         return new History(checkpoint, OfType<VmLogJournal.Increment>(events.Where(e => e.SequenceNr < newerThanUsable)),
             OfType<VmLogJournal.LogBatch>(events), refused);
+    }
+
+    /// <summary>The newest snapshot up to <paramref name="upTo"/>.</summary>
+    /// <returns>A <see cref="LoadSnapshotResult"/> or a <see cref="LoadSnapshotFailed"/>.</returns>
+    private static async Task<object> LoadSnapshotAsync(IActorRef store, string id, long upTo, TimeSpan timeout)
+    {
+        var answer = await store.Ask<object>(new LoadSnapshot(id, new SnapshotSelectionCriteria(upTo), long.MaxValue), timeout);
+        return answer is LoadSnapshotResult or LoadSnapshotFailed
+            ? answer
+            : throw new InvalidOperationException($"unexpected answer from the snapshot store: {answer.GetType().Name}");
+    }
+
+    /// <summary>
+    /// The sequence number of the snapshot that makes loading the newest up to <paramref name="upTo"/> fail, or null when
+    /// the load fails for any bound (the store itself is failing). A load up to a bound fails once the bound reaches that
+    /// snapshot and answers below it (the older snapshot or none), so halving between -1 and the journal's highest sequence
+    /// number finds it. Each failed load is followed by one that cannot fail (up to -1, nothing): the store's circuit
+    /// breaker opens after a few failures in a row, and a success in between keeps it closed.
+    /// </summary>
+    private static async Task<long?> UnreadableSnapshotAsync(ActorSystem system, IActorRef store, string id, long upTo, TimeSpan timeout)
+    {
+        var kept = await EventsAsync(system, id, 1);
+        long loads = -1, fails = Math.Min(upTo, kept.Count == 0 ? 0 : kept.Max(e => e.SequenceNr));
+        if (await LoadSnapshotAsync(store, id, fails, timeout) is not LoadSnapshotFailed) return null;
+        while (fails - loads > 1)
+        {
+            long middle = loads + (fails - loads) / 2;
+            if (await LoadSnapshotAsync(store, id, middle, timeout) is LoadSnapshotFailed)
+            {
+                fails = middle;
+                if (await LoadSnapshotAsync(store, id, -1, timeout) is LoadSnapshotFailed) return null;
+            }
+            else loads = middle;
+        }
+        return fails;
     }
 
     /// <summary>Why a full checkpoint cannot be started from (checked whole, its checksum included), or null.</summary>

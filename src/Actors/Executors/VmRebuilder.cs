@@ -17,7 +17,9 @@ namespace Lockstep.Actors.Executors;
 /// there: the log is then replayed from the checkpoint before it, which the journal still holds, so this costs
 /// time, not state. A full checkpoint that is corrupt or truncated is named and passed over for the one before
 /// it (the journal keeps the chain before the newest, <see cref="VmLogJournal"/>). A batch that does not decode
-/// is named and ends the log there: the machine is the one of the newest consistent point, never of garbage.
+/// is named and ends the log there: the machine is the one of the newest consistent point, never of garbage. So does
+/// a segment that decodes but whose replay diverges (the machine does what the log does not say): the rebuild starts
+/// again from the same checkpoint and replays the log up to that segment.
 /// Only when nothing consistent is left to start from is it an error. It only reads: the checkpoint from
 /// the snapshot store, the batches through Akka.Persistence.Query, never as a second writer of
 /// the log's persistence id. The journal copy of the log trails the live log by up to a batch,
@@ -70,34 +72,64 @@ public sealed class VmRebuilder : ReceiveActor
     private PrimaryLaunch Rebuild(StartPrimary start, Loaded loaded)
     {
         var vm = start.Vm;
-        var machine = new Machine(vm.MemorySize);
         var segments = Segments(loaded.Batches, vm.Name);
-        long from;
-        string startedFrom;
-        int applied = 0;
+        // Replay only the entries before this one: a batch whose replay diverged is left out, with all after it.
+        long upTo = long.MaxValue;
+        for (bool first = true; ; first = false)
+        {
+            var origin = Origin(start, loaded, segments, first);
+            if (origin.Fresh)
+                return new PrimaryLaunch(vm, origin.Machine, start.Generation, false, 0, 0, [], null, start.History, null) { Protection = start.Protection, Coordinator = start.Coordinator };
+            var replayed = segments.Where(s => s.Segment.FirstEntryIndex >= origin.From && s.Segment.FirstEntryIndex < upTo).ToList();
+            try
+            {
+                return Replay(start, origin, replayed);
+            }
+            catch (DivergenceException e) when (Culprit(replayed, e.EntryIndex) is { } culprit)
+            {
+                // Each segment passed its checksum, so the bytes are as written; the log disagrees with the machine all the same
+                // (written by another execution, or spoiled and sealed again). Up to the segment where that showed, they agreed.
+                _log.Error("{0}: the journal batch of entries {1}-{2} passes its checks but its replay diverges in the segment from entry {3} ({4}); the log is replayed up to entry {3}, the newest consistent point",
+                    vm.Name, culprit.BatchFirst, culprit.BatchEnd, culprit.Segment.FirstEntryIndex, e.Message);
+                upTo = culprit.Segment.FirstEntryIndex;
+            }
+        }
+    }
+
+    /// <summary>Where a rebuild starts; <paramref name="Fresh"/>: the journal holds nothing of the VM (the image booted, no log).</summary>
+    private sealed record Start(Machine Machine, long From, string Description, bool Fresh = false);
+
+    /// <summary>The machine of the newest usable checkpoint chain, or of the image booted when the log goes back to entry 0.</summary>
+    private Start Origin(StartPrimary start, Loaded loaded, IReadOnlyList<JournalSegment> segments, bool logRefusals)
+    {
+        var vm = start.Vm;
+        var machine = new Machine(vm.MemorySize);
         var increments = loaded.Increments;
         if (loaded.Checkpoint is { } checkpoint)
         {
-            applied = CheckpointChain.Restore(machine, checkpoint.Snapshot, increments.Select(i => i.Snapshot).ToList(),
-                (index, why) => _log.Warning("{0}: the journal's increment at entry {1} is not used ({2}); the log is replayed from the checkpoint before it",
-                    vm.Name, increments[index].EntryIndex, why));
-            from = applied == 0 ? checkpoint.EntryIndex : increments[applied - 1].EntryIndex;
-            startedFrom = $"full checkpoint at {checkpoint.Position}, {applied} of {increments.Count} increments after it";
+            int applied = CheckpointChain.Restore(machine, checkpoint.Snapshot, increments.Select(i => i.Snapshot).ToList(), (index, why) =>
+            {
+                if (logRefusals)
+                    _log.Warning("{0}: the journal's increment at entry {1} is not used ({2}); the log is replayed from the checkpoint before it",
+                        vm.Name, increments[index].EntryIndex, why);
+            });
+            long from = applied == 0 ? checkpoint.EntryIndex : increments[applied - 1].EntryIndex;
+            return new Start(machine, from, $"full checkpoint at {checkpoint.Position}, {applied} of {increments.Count} increments after it");
         }
-        else
-        {
-            ElfLoader.Load(machine, vm.Image);
-            if (segments.Count == 0 && loaded.Refused.Count == 0)
-                return new PrimaryLaunch(vm, machine, start.Generation, false, 0, 0, [], null, start.History, null) { Protection = start.Protection, Coordinator = start.Coordinator };
-            // No checkpoint to start from: the log from its first entry, if the journal still holds it, is the other way.
-            if (segments.Count == 0 || segments[0].FirstEntryIndex != 0)
-                throw new InvalidDataException($"the journal holds no usable full checkpoint and not the log from its start (its first batch begins at entry {(segments.Count > 0 ? segments[0].FirstEntryIndex : 0)}): nothing consistent to rebuild from");
-            from = 0;
-            startedFrom = "the image booted, no usable checkpoint";
-        }
+        ElfLoader.Load(machine, vm.Image);
+        if (segments.Count == 0 && loaded.Refused.Count == 0) return new Start(machine, 0, "the image booted", Fresh: true);
+        // No checkpoint to start from: the log from its first entry, if the journal still holds it, is the other way.
+        if (segments.Count == 0 || segments[0].Segment.FirstEntryIndex != 0)
+            throw new InvalidDataException($"the journal holds no usable full checkpoint and not the log from its start (its first batch begins at entry {(segments.Count > 0 ? segments[0].Segment.FirstEntryIndex : 0)}): nothing consistent to rebuild from");
+        return new Start(machine, 0, "the image booted, no usable checkpoint");
+    }
+
+    private PrimaryLaunch Replay(StartPrimary start, Start origin, IEnumerable<JournalSegment> segments)
+    {
+        var (vm, machine, from) = (start.Vm, origin.Machine, origin.From);
         var replay = new ReplayInputs(from, machine.Position);
         machine.SwitchInputs(replay);
-        foreach (var segment in segments.Where(s => s.FirstEntryIndex >= from))
+        foreach (var segment in segments.Select(s => s.Segment))
         {
             if (segment.FirstEntryIndex != replay.ReceivedEntryIndex) break; // a gap: replay what is contiguous
             if (segment.Horizon < replay.Horizon)
@@ -110,7 +142,7 @@ public sealed class VmRebuilder : ReceiveActor
         var produced = new List<MachineOutput>();
         machine.RunUntilStopped(produced.Add);
         _log.Info("{0}: rebuilt from the journal at instruction {1} ({2}, {3} entries replayed)",
-            vm.Name, machine.Position, startedFrom, replay.NextEntryIndex - from);
+            vm.Name, machine.Position, origin.Description, replay.NextEntryIndex - from);
         // Whether these outputs left before the loss is unknown: resend them, receivers drop repeats by seq.
         ulong firstProduced = produced.Count > 0 ? produced[0].Seq : machine.NextOutputSeq;
         return new PrimaryLaunch(vm, machine, start.Generation, false, replay.NextEntryIndex, firstProduced, produced, null, start.History, null)
@@ -120,10 +152,23 @@ public sealed class VmRebuilder : ReceiveActor
         };
     }
 
+    /// <summary>
+    /// The segment to blame for a divergence at <paramref name="entry"/>: the replayed one holding it, or the last replayed
+    /// when the machine wanted an entry past the end of what was replayed; null when none was replayed (nothing to leave out).
+    /// A divergence shows where the machine first does what the log does not say, which may be later than the bytes that
+    /// caused it: without a state hash in each segment the log cannot say more, so this is the newest point known consistent.
+    /// </summary>
+    private static JournalSegment? Culprit(IReadOnlyList<JournalSegment> replayed, long entry) =>
+        replayed.Count == 0 ? null
+            : replayed.FirstOrDefault(s => s.Segment.FirstEntryIndex <= entry && entry < s.Segment.EndEntryIndex) ?? replayed[^1];
+
+    /// <summary>A decoded segment with the journal batch (row) it came from.</summary>
+    private sealed record JournalSegment(LogSegment Segment, long BatchFirst, long BatchEnd);
+
     /// <summary>The segments of the batches in order, up to the first that does not decode (named in the log): what follows it is not replayed.</summary>
-    private List<LogSegment> Segments(IEnumerable<VmLogJournal.LogBatch> batches, string vm)
+    private List<JournalSegment> Segments(IEnumerable<VmLogJournal.LogBatch> batches, string vm)
     {
-        var segments = new List<LogSegment>();
+        var segments = new List<JournalSegment>();
         foreach (var batch in batches)
         {
             int offset = 0;
@@ -133,12 +178,13 @@ public sealed class VmRebuilder : ReceiveActor
                 int take = length < 0 || length > batch.Segments.Length - offset ? batch.Segments.Length - offset : (int)length;
                 try
                 {
-                    segments.Add(LogCodec.Decode(batch.Segments.AsSpan(offset, take), $"journal batch of entries {batch.FirstEntry}-{batch.EndEntry} (byte offset {offset})"));
+                    segments.Add(new JournalSegment(LogCodec.Decode(batch.Segments.AsSpan(offset, take), $"journal batch of entries {batch.FirstEntry}-{batch.EndEntry} (byte offset {offset})"),
+                        batch.FirstEntry, batch.EndEntry));
                 }
                 catch (LogFormatException e)
                 {
                     _log.Error("{0}: {1}; the log is replayed up to entry {2}, the newest consistent point", vm, e.Message,
-                        segments.Count > 0 ? segments[^1].EndEntryIndex : batch.FirstEntry);
+                        segments.Count > 0 ? segments[^1].Segment.EndEntryIndex : batch.FirstEntry);
                     return segments;
                 }
                 offset += take;

@@ -13,12 +13,12 @@ namespace Lockstep.Actors.Tests.Specs;
 public sealed class JournalCorruptionSpecs : JournalSpecBase
 {
     /// <summary>
-    /// Flips a byte at <paramref name="at"/> (below 64) of every copy of <paramref name="stored"/> in the journal's
-    /// files: found by its first 64 bytes, so the flipped byte is one of the bytes found, wherever SQLite put the row.
+    /// Flips a byte at <paramref name="at"/> (below <paramref name="length"/>) of every copy of <paramref name="stored"/> in the journal's
+    /// files: found by its first <paramref name="length"/> bytes, so the flipped byte is one of the bytes found, wherever SQLite put the row.
     /// </summary>
-    private void CorruptOnDisk(byte[] stored, int at)
+    private void CorruptOnDisk(byte[] stored, int at, int length = 64)
     {
-        var pattern = stored.AsSpan(0, Math.Min(64, stored.Length)).ToArray();
+        var pattern = stored.AsSpan(0, Math.Min(length, stored.Length)).ToArray();
         Assert.InRange(at, 0, pattern.Length - 1);
         int copies = 0;
         foreach (string file in DatabaseFiles)
@@ -88,6 +88,48 @@ public sealed class JournalCorruptionSpecs : JournalSpecBase
         StopJournal();
         CorruptOnDisk(spoiled.Segments, 20); // in the segment's body: its checksum tells
         var launch = RebuiltNaming("journal batch", expected);
+        Assert.Equal(kv.Segments[11].FirstEntryIndex, launch.FirstEntryIndex);
+    }
+
+    [Fact]
+    public void A_full_checkpoint_row_that_no_longer_deserialises_is_named_by_its_sequence_number_and_the_rebuild_starts_from_the_one_before()
+    {
+        var (kv, newest) = WriteKeeping(2, 3);
+        var expected = kv.Replayed();
+        StopJournal();
+        // The row as the snapshot store wrote it: the serializer's bytes, which begin with the type's name. Found by its first
+        // 200 bytes (into the checkpoint's own header, so the older full checkpoint's row does not match), spoiled in the name.
+        byte[] row = Sys.Serialization.FindSerializerFor(newest).ToBinary(newest);
+        CorruptOnDisk(row, 12, length: 200);
+        var launch = RebuiltNaming("cannot be read", expected);
+        Assert.Equal(kv.Segments[^1].EndEntryIndex, launch.FirstEntryIndex);
+    }
+
+    [Fact]
+    public void A_sole_full_checkpoint_row_that_no_longer_deserialises_is_passed_over_for_the_log_from_boot()
+    {
+        var (kv, full) = WriteKeeping(1, 0);
+        var expected = kv.Replayed();
+        StopJournal();
+        CorruptOnDisk(Sys.Serialization.FindSerializerFor(full).ToBinary(full), 12, length: 200);
+        var launch = RebuiltNaming("cannot be read", expected);
+        Assert.Equal(kv.Segments[^1].EndEntryIndex, launch.FirstEntryIndex);
+    }
+
+    [Fact]
+    public void A_batch_that_passes_its_checks_but_whose_replay_diverges_is_named_and_the_rebuild_starts_at_the_segment_before_it()
+    {
+        // Segment 11 follows the newest chain's last increment; its first input becomes a clock read at the same instruction,
+        // sealed properly: it decodes, but the machine never makes that read there.
+        var kv = WriteChains(2, sendInstead: (index, batch) =>
+        {
+            if (index != 11) return batch;
+            var segment = LogCodec.Decode(batch.Segments, "the batch as cut");
+            var entries = segment.Entries.ToArray();
+            entries[0] = new LogEntry(EntryKind.Rtc, entries[0].Position, 12345);
+            return batch with { Segments = LogCodec.Encode(segment with { Entries = entries }) };
+        });
+        var launch = RebuiltNaming("replay diverges", kv.Replayed(11));
         Assert.Equal(kv.Segments[11].FirstEntryIndex, launch.FirstEntryIndex);
     }
 

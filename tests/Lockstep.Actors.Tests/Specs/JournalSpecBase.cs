@@ -133,7 +133,9 @@ public abstract class JournalSpecBase : Akka.TestKit.Xunit2.TestKit, IDisposable
     protected RecordedKv WriteTwoChains(Func<int, object, object?>? spoil = null, Func<int, bool>? sendSegment = null) => WriteChains(2, spoil, sendSegment);
 
     /// <summary>As <see cref="WriteTwoChains"/>, with <paramref name="chains"/> chains of a full checkpoint and two increments.</summary>
-    protected RecordedKv WriteChains(int chains, Func<int, object, object?>? spoil = null, Func<int, bool>? sendSegment = null)
+    /// <param name="sendInstead">What is sent for batch number i, instead of the batch the run cut (its segments stay as cut).</param>
+    protected RecordedKv WriteChains(int chains, Func<int, object, object?>? spoil = null, Func<int, bool>? sendSegment = null,
+        Func<int, VmLogJournal.LogBatch, VmLogJournal.LogBatch>? sendInstead = null)
     {
         var kv = new RecordedKv();
         var chain = new CheckpointChain(fullEvery: 3, fullFraction: double.PositiveInfinity);
@@ -141,6 +143,7 @@ public abstract class JournalSpecBase : Akka.TestKit.Xunit2.TestKit, IDisposable
         void Batch(int requests)
         {
             var batch = kv.Serve(requests);
+            if (sendInstead is not null) batch = sendInstead(kv.Segments.Count - 1, batch);
             if (sendSegment?.Invoke(kv.Segments.Count - 1) ?? true) _journal.Tell(batch);
         }
         for (int round = 0; round < 3 * chains; round++)
