@@ -21,8 +21,16 @@ bench_init() {
   trap 'exit 130' INT TERM
 }
 
+# A process and everything it started (a background `vm create` under `timeout`, say), by pid.
+bench_kill_tree() {
+  local child
+  for child in $(pgrep -P "$1" 2>/dev/null); do bench_kill_tree "$child"; done
+  kill -TERM "$1" 2>/dev/null || true
+}
+
 bench_cleanup() {
   local p tries
+  for p in $(jobs -p); do bench_kill_tree "$p"; done
   for p in "${bench_pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done
   for p in "${bench_pids[@]}"; do
     for tries in $(seq 1 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
