@@ -29,6 +29,10 @@ public abstract class JournalSpecBase : Akka.TestKit.Xunit2.TestKit, IDisposable
     private readonly TestProbe _primary;
     private readonly IActorRef _journal;
 
+    /// <summary>The journal actor under test, and the probe that stands for its primary (it gets Ready, Committed, Failed).</summary>
+    protected IActorRef Journal => _journal;
+    protected TestProbe Primary => _primary;
+
     /// <summary>The SQLite files of the journal (the database and, while it is in use, its write-ahead log).</summary>
     protected IEnumerable<string> DatabaseFiles => Directory.EnumerateFiles(_folder, "journal.db*");
 
