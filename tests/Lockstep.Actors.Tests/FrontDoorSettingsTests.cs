@@ -1,3 +1,4 @@
+using Akka.Actor;
 using Akka.Configuration;
 using Lockstep.Actors.FrontDoor;
 
@@ -18,6 +19,38 @@ public sealed class FrontDoorSettingsTests
     {
         Assert.Equal(1024, FrontDoorSettings.From(ConfigurationFactory.ParseString("lockstep.front-door.retry-bind = 1s")).MaxConnections);
         Assert.Equal(3, FrontDoorSettings.From(ConfigurationFactory.ParseString("lockstep.front-door.max-connections = 3")).MaxConnections);
+    }
+
+    private sealed class WhichThread : ReceiveActor
+    {
+        public WhichThread() => Receive<string>(_ => Sender.Tell(Thread.CurrentThread.IsThreadPoolThread));
+    }
+
+    /// <summary>The node's own configuration (hocon/node.conf), its front-door section only, in a local actor system.</summary>
+    private static Config NodeFrontDoorSection()
+    {
+        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+        {
+            string file = Path.Combine(dir.FullName, "hocon", "node.conf");
+            if (!File.Exists(file)) continue;
+            var section = ConfigurationFactory.ParseString(File.ReadAllText(file)).GetConfig("lockstep.front-door.dispatcher");
+            return ConfigurationFactory.ParseString($"akka.loglevel = WARNING\n{FrontDoorSettings.DispatcherPath} {{\n{section.Root}\n}}");
+        }
+        throw new FileNotFoundException("hocon/node.conf not found above the test's folder");
+    }
+
+    [Fact]
+    public async Task The_front_door_runs_on_threads_of_its_own_where_the_node_configures_them_and_on_the_pool_elsewhere()
+    {
+        using (var node = ActorSystem.Create("node", NodeFrontDoorSection()))
+        {
+            Assert.True(node.Dispatchers.HasDispatcher(FrontDoorSettings.DispatcherPath));
+            var door = node.ActorOf(FrontDoorSettings.OnOwnThreads(Props.Create(() => new WhichThread()), node));
+            Assert.False(await door.Ask<bool>("which", TimeSpan.FromSeconds(10)));
+        }
+        using var plain = ActorSystem.Create("plain", "akka.loglevel = WARNING");
+        var pooled = plain.ActorOf(FrontDoorSettings.OnOwnThreads(Props.Create(() => new WhichThread()), plain));
+        Assert.True(await pooled.Ask<bool>("which", TimeSpan.FromSeconds(10)));
     }
 
     [Theory]
