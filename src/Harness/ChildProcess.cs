@@ -140,6 +140,24 @@ public sealed class ChildProcess : IDisposable
     }
 
     /// <summary>Sends a signal by name (STOP, CONT, TERM) with the system's kill command.</summary>
+    /// <summary>
+    /// "INT" (Ctrl-C), or "TERM" where this process was itself started with SIGINT ignored: a shell without job control
+    /// starts its background commands so, children inherit it, and a .NET process whose SIGINT was ignored from the start
+    /// never sees one (checked: `lockstep node` started that way stays up on SIGINT). A test of a clean stop on an
+    /// interrupt then asks with SIGTERM, which every command that stops on Ctrl-C also handles.
+    /// </summary>
+    public static string InterruptSignal => InheritsIgnoredSigint() ? "TERM" : "INT";
+
+    private static bool InheritsIgnoredSigint()
+    {
+        const string field = "SigIgn:";
+        if (!File.Exists("/proc/self/status")) return false;
+        string? line = File.ReadLines("/proc/self/status").FirstOrDefault(l => l.StartsWith(field, StringComparison.Ordinal));
+        if (line is null) return false;
+        ulong ignored = Convert.ToUInt64(line[field.Length..].Trim(), 16);
+        return (ignored & (1UL << (2 - 1))) != 0; // bit n-1 is signal n; SIGINT is 2
+    }
+
     public void Signal(string name)
     {
         var info = new ProcessStartInfo("kill") { UseShellExecute = false, RedirectStandardError = true };

@@ -34,8 +34,9 @@ public sealed class ConsoleTests(ProgramFixture program, ITestOutputHelper outpu
             TimeSpan.FromSeconds(30), "a new primary on a surviving node", survivors);
         Assert.True(await follow.WaitForOutput(p => p.StdoutLines.Count >= linesBefore + 400, TimeSpan.FromSeconds(60), cluster.Cancel),
             $"the follower got no 400 lines after the kill: {follow.StdoutLines.Count - linesBefore}; stderr: {string.Join('\n', follow.StderrLines)}");
-        follow.Signal("INT");
-        Assert.True(await follow.WaitForExit(TimeSpan.FromSeconds(20), cluster.Cancel), "the follower did not end on SIGINT");
+        string interrupt = ChildProcess.InterruptSignal;
+        follow.Signal(interrupt);
+        Assert.True(await follow.WaitForExit(TimeSpan.FromSeconds(20), cluster.Cancel), $"the follower did not end on SIG{interrupt}");
         Assert.Equal(0, follow.ExitCode);
 
         var lines = follow.StdoutLines;
