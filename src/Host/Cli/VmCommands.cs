@@ -185,7 +185,7 @@ public static class VmCommands
             DefaultValueFactory = _ => SendVia.Auto,
         };
         var port = new Option<int?>("--port") { Description = "through the front door: which of the VM's exposed ports (default: its first)" };
-        var peer = new Option<uint?>("--peer") { Description = "through ClusterClient: peer number the packets come from (default 1); the front door gives this client's address its peer id" };
+        var peer = new Option<uint?>("--peer") { Description = "send through ClusterClient as this peer number (implies --via cluster; default 1 there); the front door gives this client's address its peer id" };
         var window = new Option<int>("--window") { Description = "requests in flight at once", DefaultValueFactory = _ => 1 };
         var retryMs = new Option<int?>("--retry-ms")
         {
@@ -202,6 +202,10 @@ public static class VmCommands
             if (!(parse.GetValue(timeout) > 0)) throw new UsageException("--timeout must be more than 0 seconds");
             if (parse.GetValue(port) is { } wanted) CheckPort(wanted);
             var how = parse.GetValue(via);
+            // Only through ClusterClient does a client choose its peer number, so --peer means that path: scripts written
+            // for it keep its behaviour, and ask the control plane nothing before the first packet (a status asked during a
+            // partition or a failover waited for sharding and failed sends that the data path would have carried).
+            if (how == SendVia.Auto && parse.GetValue(peer) is not null) how = SendVia.Cluster;
             if (how == SendVia.Door && parse.GetValue(peer) is not null)
                 throw new UsageException("--peer names a ClusterClient peer; through the front door the nodes give this client's address its peer id");
             if (how == SendVia.Cluster && parse.GetValue(port) is not null) throw new UsageException("--port is a front-door port; it does not go with --via cluster");
@@ -211,8 +215,6 @@ public static class VmCommands
             try
             {
                 var doors = SendRoute.Doors(client, name, how, parse.GetValue(port), note => Console.Error.WriteLine($"lockstep: {note}"));
-                if (doors is not null && parse.GetValue(peer) is not null)
-                    throw new UsageException($"--peer names a ClusterClient peer, and {name} is exposed: add --via cluster to send as peer {parse.GetValue(peer)}, or leave --peer out for the front door");
                 path = doors is null ? new ClusterClientPath(client, name, parse.GetValue(peer) ?? 1) : new FrontDoorPath(doors, first: 0);
             }
             catch

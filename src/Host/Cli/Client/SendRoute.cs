@@ -17,8 +17,8 @@ public enum SendVia
 }
 
 /// <summary>
-/// Picks `vm send`'s data path through the control plane, once, before any packet: the VM's status (which
-/// also refuses an unknown VM) and, unless told to use ClusterClient, its exposure, whose listener reports name
+/// Picks `vm send`'s data path through the control plane, once, before any packet, unless told to use ClusterClient:
+/// the VM's status (which also refuses an unknown VM) and its exposure, whose listener reports name
 /// every live node's address at the VM's port. The front door's nodes are ordered from the primary's, so the
 /// first datagram takes the shortest way.
 /// </summary>
@@ -34,8 +34,9 @@ public static class SendRoute
     /// <exception cref="ClusterUnavailableException">No node listens for the VM on the port.</exception>
     public static IReadOnlyList<IPEndPoint>? Doors(ControlClient client, string vm, SendVia via, int? port, Action<string> note)
     {
-        var status = client.Ask<VmStatus>(new GetVmStatus(vm));
+        // ClusterClient's path needs nothing from the control plane first (an unknown VM is refused by its first packet).
         if (via == SendVia.Cluster) return null;
+        var status = client.Ask<VmStatus>(new GetVmStatus(vm));
         var exposure = client.Ask<VmExposure>(new GetExposure(vm));
         if (exposure.Ports.Count == 0)
         {
