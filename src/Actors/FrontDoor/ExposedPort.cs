@@ -39,6 +39,9 @@ public sealed class ExposedPort : ReceiveActor, IDoorFacts, IWithTimers
     private sealed record ConnectionClosed(long Connection, string Why);
     private sealed record ConnectionReadEnded(long Connection);
     private sealed record DrainOver(long Connection);
+    private sealed record AnswerWriteFailed(long Connection, uint Peer, string Why);
+    private sealed record WriterFinished(long Connection);
+    private sealed record CloseNow(long Connection);
     private sealed record DoorBroke(string What, string Why);
     private sealed record TryOpen;
     private sealed record ResendNow;
@@ -53,6 +56,8 @@ public sealed class ExposedPort : ReceiveActor, IDoorFacts, IWithTimers
     private static readonly TimeSpan LocateInterval = TimeSpan.FromMilliseconds(250);
     /// <summary>How long a connection whose client stopped sending stays open for answers still due.</summary>
     private static readonly TimeSpan DrainWait = TimeSpan.FromSeconds(10);
+    /// <summary>How long a connection this node ends stays open after its last line, for the client to read it.</summary>
+    private static readonly TimeSpan LastLineGrace = TimeSpan.FromSeconds(1);
 
     private readonly ILoggingAdapter _log = Context.GetLogger();
     private readonly string _vm;
@@ -72,6 +77,7 @@ public sealed class ExposedPort : ReceiveActor, IDoorFacts, IWithTimers
     private readonly Dictionary<long, uint> _connectionPeers = [];
     private readonly Dictionary<uint, long> _peerConnections = [];
     private readonly HashSet<long> _draining = [];
+    private readonly Dictionary<long, ConnectionWriter> _writers = [];
     private readonly Dictionary<uint, Queue<byte[]>> _inFlight = [];
     private readonly Dictionary<uint, ulong> _lastSeq = [];
     private PrimaryAnnounce? _primary;
@@ -101,7 +107,7 @@ public sealed class ExposedPort : ReceiveActor, IDoorFacts, IWithTimers
         {
             _log.Warning("front door {0} port {1}: the {2} listener failed: {3}; opening it again", _vm, _port, broke.What, broke.Why);
             if (broke.What == "udp") { _udp?.Dispose(); _udp = null; }
-            else { _tcp?.Dispose(); _tcp = null; }
+            else { _tcp?.Dispose(); _tcp = null; AbandonWriters(); }
             Open();
         });
         Receive<DatagramIn>(d =>
@@ -152,11 +158,13 @@ public sealed class ExposedPort : ReceiveActor, IDoorFacts, IWithTimers
         Receive<LineOversized>(l =>
         {
             _log.Warning("front door {0} port {1}: refused a line longer than {2} bytes on connection {3}", _vm, _port, _settings.MaxPacket, l.Connection);
-            _tcp?.Write(l.Connection, Encoding.UTF8.GetBytes($"ERROR lockstep: line longer than {_settings.MaxPacket} bytes refused"));
+            if (_connectionPeers.TryGetValue(l.Connection, out uint peer))
+                WriterFor(l.Connection, peer)?.Offer(Encoding.UTF8.GetBytes($"ERROR lockstep: line longer than {_settings.MaxPacket} bytes refused"));
         });
         Receive<ConnectionClosed>(c =>
         {
             _draining.Remove(c.Connection);
+            if (_writers.Remove(c.Connection, out var writer)) writer.Abandon();
             if (_connectionPeers.Remove(c.Connection, out uint peer)) Forget(peer);
         });
         Receive<ConnectionReadEnded>(c =>
@@ -169,6 +177,19 @@ public sealed class ExposedPort : ReceiveActor, IDoorFacts, IWithTimers
         Receive<DrainOver>(d =>
         {
             if (_draining.Contains(d.Connection)) CloseConnection(d.Connection);
+        });
+        Receive<AnswerWriteFailed>(f =>
+        {
+            _writers.Remove(f.Connection);
+            _log.Info("front door {0} port {1}: an answer to peer {2} was not delivered: {3}", _vm, _port, f.Peer, f.Why);
+        });
+        // Closed a moment after its last line: closing with the client's bytes unread resets the connection, and the client
+        // could lose that line (an error line, most often); the door's reader goes on taking them meanwhile.
+        Receive<WriterFinished>(f => Timers.StartSingleTimer($"close-{f.Connection}", new CloseNow(f.Connection), LastLineGrace));
+        Receive<CloseNow>(c =>
+        {
+            _writers.Remove(c.Connection);
+            _tcp?.Close(c.Connection);
         });
         Receive<VmPacket>(OnAnswer);
         Receive<OutputsLost>(OnOutputsLost);
@@ -208,6 +229,7 @@ public sealed class ExposedPort : ReceiveActor, IDoorFacts, IWithTimers
 
     protected override void PostStop()
     {
+        AbandonWriters();
         _udp?.Dispose();
         _tcp?.Dispose();
     }
@@ -317,7 +339,16 @@ public sealed class ExposedPort : ReceiveActor, IDoorFacts, IWithTimers
         _lastSeq[packet.Peer] = packet.Seq;
         if (_inFlight.TryGetValue(packet.Peer, out var queue) && queue.Count > 0) queue.Dequeue();
         string? failed = null;
-        if (_peerConnections.TryGetValue(packet.Peer, out long connection)) failed = _tcp is null ? "TCP listener closed" : _tcp.Write(connection, packet.Data);
+        if (_peerConnections.TryGetValue(packet.Peer, out long connection))
+        {
+            if (_tcp is null) failed = "TCP listener closed";
+            else if (WriterFor(connection, packet.Peer) is { } writer && !writer.Offer(packet.Data))
+            {
+                _log.Warning("front door {0} port {1}: TCP connection {2} left {3} answers unread; closing it", _vm, _port, connection, ConnectionWriter.MaxUnwritten);
+                CloseConnection(connection, $"ERROR lockstep: answers to this connection were lost: it left {ConnectionWriter.MaxUnwritten} unread; closing it");
+                return;
+            }
+        }
         else if (_datagramPeers.TryGetValue(packet.Peer, out var client)) failed = _udp is null ? "UDP listener closed" : _udp.Send(client.Client, packet.Data);
         else return; // a connection that closed meanwhile
         if (failed is not null) _log.Info("front door {0} port {1}: an answer to peer {2} was not delivered: {3}", _vm, _port, packet.Peer, failed);
@@ -340,8 +371,7 @@ public sealed class ExposedPort : ReceiveActor, IDoorFacts, IWithTimers
         {
             _log.Warning("front door {0} port {1}: {2} answers to TCP connection {3} were dropped in the primary's node (overloaded); closing it",
                 _vm, _port, lost.Count, connection);
-            _tcp?.Write(connection, Encoding.UTF8.GetBytes($"ERROR lockstep: {lost.Count} answers to this connection were lost (the VM's node is overloaded); closing it"));
-            CloseConnection(connection);
+            CloseConnection(connection, $"ERROR lockstep: {lost.Count} answers to this connection were lost (the VM's node is overloaded); closing it");
         }
         else if (_datagramPeers.ContainsKey(lost.Peer))
             _log.Info("front door {0} port {1}: {2} answers to a UDP client were dropped in the primary's node (overloaded); the client resends", _vm, _port, lost.Count);
@@ -355,9 +385,28 @@ public sealed class ExposedPort : ReceiveActor, IDoorFacts, IWithTimers
 
     private int InFlight(uint peer) => _inFlight.TryGetValue(peer, out var queue) ? queue.Count : 0;
 
-    private void CloseConnection(long connection)
+    private void AbandonWriters()
     {
-        _tcp?.Close(connection);
+        foreach (var writer in _writers.Values) writer.Abandon();
+        _writers.Clear();
+    }
+
+    /// <summary>The connection's writer, started on its first answer; null without a listener.</summary>
+    private ConnectionWriter? WriterFor(long connection, uint peer)
+    {
+        if (_writers.TryGetValue(connection, out var writer)) return writer;
+        if (_tcp is null) return null;
+        return _writers[connection] = new ConnectionWriter(_tcp, connection,
+            why => _self.Tell(new AnswerWriteFailed(connection, peer, why)), () => _self.Tell(new WriterFinished(connection)));
+    }
+
+    /// <summary>Closes once the answers written to it so far are out, then <paramref name="lastLine"/> if given.</summary>
+    private void CloseConnection(long connection, string? lastLine = null)
+    {
+        var writer = _writers.GetValueOrDefault(connection);
+        if (writer is null && lastLine is not null && _connectionPeers.TryGetValue(connection, out uint owner)) writer = WriterFor(connection, owner);
+        if (writer is not null) writer.Finish(lastLine is null ? null : Encoding.UTF8.GetBytes(lastLine)); // it closes the connection when done
+        else _tcp?.Close(connection);
         _draining.Remove(connection);
         Timers.Cancel($"drain-{connection}");
         if (_connectionPeers.Remove(connection, out uint peer)) Forget(peer);
