@@ -18,10 +18,13 @@ using Lockstep.Engine.Snapshots;
 //     VMS journal actors (VmLogJournal, node.conf's journal settings, overridden by key=value under
 //     akka.persistence.journal.sql) each writing BATCHES log batches of BYTES at once: time until all
 //     rows are in; on PostgreSQL also how many transactions the server committed for them.
+//   journal-bench profile HOCON-DIR BYTES COUNT [key=value ...]
+//     what one durable commit of BYTES costs, one write at a time, on a new SQLite file (WriteProfile.cs).
 
 return args.FirstOrDefault() switch
 {
     "checkpoints" when args.Length == 2 => Checkpoints(File.ReadAllBytes(args[1])),
+    "profile" when args.Length >= 4 => await Lockstep.Bench.Journal.WriteProfile.Run(args[1], int.Parse(args[2]), int.Parse(args[3]), args[4..]),
     "writes" when args.Length >= 7 => await Writes(args[1], int.Parse(args[2]), int.Parse(args[3]), int.Parse(args[4]), args[5], args[6], args[7..]),
     _ => Usage(),
 };

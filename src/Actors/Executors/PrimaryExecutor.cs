@@ -713,7 +713,10 @@ public sealed class PrimaryExecutor : ReceiveActor, IPrimaryFacts, IWithTimers
         });
         Receive<SegmentCut>(cut =>
         {
-            if (_batch.Add(cut.Segment, cut.Encoded) || _durable) FlushBatch();
+            // A durable VM's segments go as they are: its journal joins what comes during a write (group commit, PendingBatch),
+            // and gathering here as well only copied each segment once more.
+            if (_durable) Journal(new VmLogJournal.LogBatch(cut.Segment.FirstEntryIndex, cut.Segment.EndEntryIndex, cut.Segment.Horizon, cut.Encoded));
+            else if (_batch.Add(cut.Segment, cut.Encoded)) FlushBatch();
             // Started by the first segment of a batch, not periodic: an idle VM's actor is never woken for nothing
             // (a 200 ms timer per primary was 5,000 messages a second for 1,000 idle VMs).
             else if (!Timers.IsTimerActive("flush-log")) Timers.StartSingleTimer("flush-log", new FlushLog(), FlushInterval);
@@ -766,10 +769,15 @@ public sealed class PrimaryExecutor : ReceiveActor, IPrimaryFacts, IWithTimers
         _journal = Context.ActorOf(BackoffSupervisor.Props(options), "journal-supervisor");
     }
 
-    /// <summary>Sends what was cut since the last flush to the journal (durable: its commit comes back).</summary>
+    /// <summary>Sends what was gathered since the last flush to the journal.</summary>
     private void FlushBatch()
     {
-        if (_batch.Take() is not { } batch) return;
+        if (_batch.Take() is { } batch) Journal(batch);
+    }
+
+    /// <summary>To the journal (a durable VM: its commit comes back).</summary>
+    private void Journal(VmLogJournal.LogBatch batch)
+    {
         _journal.Tell(batch);
         _flushedEnd = batch.EndEntry;
         if (_durable) _journalWriteSince ??= DateTime.UtcNow;
