@@ -97,6 +97,8 @@ public sealed class PrimaryExecutor : ReceiveActor, IPrimaryFacts, IWithTimers
     private long _releasedDropped;
     // Peers whose released packets were dropped, with how many, until their clients are told; and whether that telling is queued (0/1).
     private readonly ConcurrentDictionary<uint, long> _lostOutputs = new();
+    // What each front door (node, port) dropped of this VM's packets, as it last said.
+    private readonly Dictionary<(string Node, int Port), long> _doorDrops = [];
     private int _lostOutputsQueued;
     private readonly List<FailoverRecord> _history;
     private readonly List<IActorRef> _hashCheckWaiters = [];
@@ -614,6 +616,7 @@ public sealed class PrimaryExecutor : ReceiveActor, IPrimaryFacts, IWithTimers
             Route(r.Output);
         });
         Receive<ReleasedDropped>(_ => TellLostOutputs());
+        Receive<DoorDrops>(d => _doorDrops[(d.Node, d.Port)] = d.Total);
         Receive<SendPacket>(send => OnSendPacket(send, Sender));
         Receive<GetVmStatus>(_ => Sender.Tell(Status()));
         Receive<GetConsole>(request => Sender.Tell(_console.Read(request)));
@@ -897,7 +900,7 @@ public sealed class PrimaryExecutor : ReceiveActor, IPrimaryFacts, IWithTimers
             (_ended?.Detail ?? $"{_phase}{(_paused ? ", guest paused" : "")}; re-protection pause {stats.LastReprotectPauseMs:F1} ms") + JournalDetail(),
             new VmFigures(stats.LogBytesShipped, stats.OutputsReleased, stats.LastReprotectPauseMs, _paused,
                 stats.PacketsDropped, stats.HeldOutputs, Interlocked.Read(ref _releasedDropped) + _routes.Dropped, stats.OutputHold, stats.LastReprotectMs)
-            { Journal = JournalStatus() });
+            { Journal = JournalStatus(), DoorDropped = _doorDrops.Values.Sum() });
     }
 
     // ---- IPrimaryFacts: called on the loop's threads, handed on as messages ----

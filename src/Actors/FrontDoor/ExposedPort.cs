@@ -46,7 +46,15 @@ public sealed class ExposedPort : ReceiveActor, IDoorFacts, IWithTimers
     private sealed record TryOpen;
     private sealed record ResendNow;
     private sealed record ReportStale;
+    private sealed record ReportDrops;
+    private sealed record ArmDropReport;
 
+    /// <summary>Datagrams read from the port and not yet handled here; beyond it they are dropped (a flood must not grow this node's memory).</summary>
+    public const int MaxQueuedDatagrams = 4096;
+    /// <summary>Packets sent to the primary (or the gateway) and not yet taken there (its ControlOk); beyond it they are dropped, for the primary's mailbox too must stay bounded.</summary>
+    public const int MaxUntaken = 1024;
+    /// <summary>Untaken packets are forgotten when nothing was taken for this long (answers lost with a primary, or through the gateway).</summary>
+    private static readonly TimeSpan UntakenExpiry = TimeSpan.FromSeconds(1);
     /// <summary>Packets kept per peer for a new primary; the kv guest remembers as many request ids per peer.</summary>
     private const int MaxInFlightPerPeer = 64;
     /// <summary>Datagram clients remembered (least recently heard forgotten beyond this).</summary>
@@ -84,6 +92,12 @@ public sealed class ExposedPort : ReceiveActor, IDoorFacts, IWithTimers
     private DateTime _lastLocate = DateTime.MinValue;
     private long _clock;
     private int _staleDropped;
+    private int _queuedDatagrams; // touched by the UDP door's thread too
+    private long _floodDropped; // touched by the UDP door's thread too
+    private long _floodReported;
+    private int _dropReportArmed; // touched by the UDP door's thread too
+    private int _untaken;
+    private long _lastTaken = Stopwatch.GetTimestamp();
     private long _refusedConnections;
     private int _refusedSinceReport;
     // When the route last changed, until the first answer after it (a Stopwatch timestamp): the log times a takeover's last step with it.
@@ -112,6 +126,7 @@ public sealed class ExposedPort : ReceiveActor, IDoorFacts, IWithTimers
         });
         Receive<DatagramIn>(d =>
         {
+            Interlocked.Decrement(ref _queuedDatagrams);
             if (Stopwatch.GetElapsedTime(d.ArrivedAt) > _settings.MaxDatagramAge)
             {
                 DropStale();
@@ -200,9 +215,10 @@ public sealed class ExposedPort : ReceiveActor, IDoorFacts, IWithTimers
             _primary = null;
             Locate();
         });
-        Receive<ControlOk>(_ => { });
+        Receive<ControlOk>(_ => Taken());
         Receive<ControlError>(e =>
         {
+            Taken();
             if (e.Kind == ControlErrorKind.Unavailable) Timers.StartSingleTimer("resend", new ResendNow(), UnavailableRetry);
             else _log.Warning("front door {0} port {1}: a packet was refused: {2}", _vm, _port, e.Message);
         });
@@ -212,6 +228,16 @@ public sealed class ExposedPort : ReceiveActor, IDoorFacts, IWithTimers
             _log.Warning("front door {0} port {1}: dropped {2} datagrams that waited more than {3} ms in this node (stalled?); their clients resend",
                 _vm, _port, _staleDropped, _settings.MaxDatagramAge.TotalMilliseconds);
             _staleDropped = 0;
+        });
+        Receive<ArmDropReport>(_ => Timers.StartSingleTimer("drops", new ReportDrops(), TimeSpan.FromSeconds(1)));
+        Receive<ReportDrops>(_ =>
+        {
+            Volatile.Write(ref _dropReportArmed, 0); // drops from here on arm the next report
+            long dropped = Interlocked.Read(ref _floodDropped);
+            _log.Warning("front door {0} port {1}: {2} packets dropped in the last second, {3} since the port opened (a client sends faster than the VM takes them)",
+                _vm, _port, dropped - _floodReported, dropped);
+            _floodReported = dropped;
+            _primary?.Executor.Tell(new DoorDrops(_vm, _node, _port, dropped));
         });
         Receive<VmRemoved>(_ => { });
         Receive<SubscribeAck>(_ => { });
@@ -298,7 +324,30 @@ public sealed class ExposedPort : ReceiveActor, IDoorFacts, IWithTimers
     private void Send(uint peer, byte[] data)
     {
         if (_primary is null) Locate();
+        if (_untaken >= MaxUntaken)
+        {
+            if (Stopwatch.GetElapsedTime(_lastTaken) < UntakenExpiry)
+            {
+                CountFloodDrop();
+                return;
+            }
+            _untaken = 0; // their answers were lost (a primary died with them): not a flood
+        }
+        if (_untaken++ == 0) _lastTaken = Stopwatch.GetTimestamp();
         (_primary?.Executor ?? _gateway).Tell(new SendPacket(_vm, peer, data), Self);
+    }
+
+    private void Taken()
+    {
+        if (_untaken > 0) _untaken--;
+        _lastTaken = Stopwatch.GetTimestamp();
+    }
+
+    /// <summary>Counted, logged and told to the primary once a second while a flood lasts; called on the UDP door's thread too.</summary>
+    private void CountFloodDrop()
+    {
+        Interlocked.Increment(ref _floodDropped);
+        if (Interlocked.Exchange(ref _dropReportArmed, 1) == 0) _self.Tell(new ArmDropReport());
     }
 
     private void Locate()
@@ -423,9 +472,20 @@ public sealed class ExposedPort : ReceiveActor, IDoorFacts, IWithTimers
 
     // ---- IDoorFacts: called on the doors' threads, handed on as messages ----
 
-    void IDoorFacts.Datagram(IPEndPoint client, byte[] data) => _self.Tell(new DatagramIn(client, data, Stopwatch.GetTimestamp()));
+    void IDoorFacts.Datagram(IPEndPoint client, byte[] data) => Queue(new DatagramIn(client, data, Stopwatch.GetTimestamp()));
     void IDoorFacts.Datagram(IPEndPoint client, byte[] data, TimeSpan waited) =>
-        _self.Tell(new DatagramIn(client, data, Stopwatch.GetTimestamp() - (long)(waited.TotalSeconds * Stopwatch.Frequency)));
+        Queue(new DatagramIn(client, data, Stopwatch.GetTimestamp() - (long)(waited.TotalSeconds * Stopwatch.Frequency)));
+
+    private void Queue(DatagramIn datagram)
+    {
+        if (Interlocked.Increment(ref _queuedDatagrams) > MaxQueuedDatagrams)
+        {
+            Interlocked.Decrement(ref _queuedDatagrams);
+            CountFloodDrop();
+            return;
+        }
+        _self.Tell(datagram);
+    }
     void IDoorFacts.DatagramTooLarge(IPEndPoint client, int length) => _self.Tell(new DatagramOversized(client, length));
     void IDoorFacts.Connected(long connection, IPEndPoint client) => _self.Tell(new ConnectionOpened(connection, client));
     void IDoorFacts.ConnectionRefused(IPEndPoint client, int limit) => _self.Tell(new ConnectionRefusedFact(client, limit));

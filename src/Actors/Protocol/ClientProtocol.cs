@@ -94,6 +94,12 @@ public sealed record VmPacket(string Name, uint Peer, ulong Seq, byte[] Data);
 /// </summary>
 public sealed record OutputsLost(string Name, uint Peer, long Count);
 
+/// <summary>
+/// From a front door to the VM's primary: packets for the VM that the door on <paramref name="Node"/>, port <paramref name="Port"/>,
+/// dropped because too many waited (a client flood), <paramref name="Total"/> since that door opened. Sent when it grew, at most once a second.
+/// </summary>
+public sealed record DoorDrops(string Name, string Node, int Port, long Total);
+
 /// <summary>Test failover: the primary is stopped as if its node had died. Reply: <see cref="ControlOk"/>.</summary>
 public sealed record TestFailover(string Name) : IControlRequest;
 

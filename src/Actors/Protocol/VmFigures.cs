@@ -18,6 +18,9 @@ public sealed record VmFigures(long LogBytesShipped, ulong OutputsReleased, doub
 {
     /// <summary>A durable VM's journal as its outputs see it; null for a VM that is not durable.</summary>
     public DurableJournal? Journal { get; init; }
+
+    /// <summary>Packets for the VM that its front doors dropped because too many waited in the door or for this primary (a client flood), summed over the doors that told this primary.</summary>
+    public long DoorDropped { get; init; }
 }
 
 /// <summary>Where a durable VM's journal stands: its outputs leave only once it has committed the log before them.</summary>

@@ -64,6 +64,7 @@ public static class StatusJson
                     ["packetsDropped"] = figures.PacketsDropped,
                     ["heldOutputs"] = figures.HeldOutputs,
                     ["outputsDropped"] = figures.OutputsDropped,
+                    ["doorDropped"] = figures.DoorDropped,
                 }
                 : null,
             ["history"] = history,
