@@ -213,6 +213,7 @@ public sealed class ExposedPort : ReceiveActor, IDoorFacts, IWithTimers
         {
             if (_primary is null || !t.ActorRef.Equals(_primary.Executor)) return;
             _primary = null;
+            _untaken = 0; // what it had not taken died with it
             Locate();
         });
         Receive<ControlOk>(_ => Taken());
@@ -370,6 +371,7 @@ public sealed class ExposedPort : ReceiveActor, IDoorFacts, IWithTimers
         if (_primary is not null && (announce.Generation < _primary.Generation || announce.Executor.Equals(_primary.Executor))) return;
         if (_primary is not null) Context.Unwatch(_primary.Executor);
         bool changed = _primary is not null;
+        if (changed) _untaken = 0; // the old primary's ControlOks may never come
         _primary = announce;
         Context.Watch(announce.Executor);
         if (changed)
