@@ -140,5 +140,6 @@ if any("victim_closed_ms" in r and r["victim_closed_ms"] != "nan" for r in rows)
     print(f"  the killed node's sockets closed after SIGKILL (ms): {spread('victim_closed_ms')}; its resident memory (MiB): {spread('victim_rss_mib')} "
           f"(anonymous {spread('victim_anon_mib')}; shared {spread('victim_shmem_mib')})")
 print(f"  the first survivor's loop saw the loss after the fault (ms): {spread('loss_seen_ms')}")
+print(f"  the silence across the fault itself (ms; the longest may be a later one, the re-protection's): UDP {spread('udp_at_fault_ms')}; TCP {spread('tcp_at_fault_ms')}")
 PY
 (( failed == 0 ))

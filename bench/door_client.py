@@ -126,6 +126,14 @@ def gap(stamps, t_fault):
     return worst[0] * 1000, worst[1] * 1000, before[len(before) // 2] * 1000 if before else nan
 
 
+def across(stamps, t_fault):
+    """In ms: the silence that spans the fault itself (the last answer before it to the first after), apart from a later
+    one (a re-protection's pause) that the longest silence may be."""
+    last = max((t for t in stamps if t < t_fault), default=None)
+    first = min((t for t in stamps if t >= t_fault), default=None)
+    return (first - last) * 1000 if last is not None and first is not None else float("nan")
+
+
 def clock(t):
     """A wall-clock moment as the nodes' log lines print it (UTC), to put a client's silence beside them."""
     return "-" if t != t else time.strftime("%H:%M:%S", time.gmtime(t)) + f".{int(t * 1000) % 1000:03d}"
@@ -180,7 +188,7 @@ def main():
           f"udp_exact={exact(udp_answers).replace(' ', '')} udp_silent_from={clock(t_fault + (udp_ended - udp_gap) / 1000)} "
           f"tcp_silent_from={clock(t_fault + (tcp_ended - tcp_gap) / 1000)} tcp_gap_ms={tcp_gap:.0f} tcp_gap_ended_ms={tcp_ended:.0f} tcp_normal_ms={tcp_normal:.1f} "
           f"tcp_answers={len(tcp_answers)} tcp_exact={exact(tcp_answers).replace(' ', '')} tcp_errors={len(errors)} "
-          f"victim_closed_ms={closed:.1f} {memory}")
+          f"victim_closed_ms={closed:.1f} {memory} udp_at_fault_ms={across(udp_stamps, t_fault):.0f} tcp_at_fault_ms={across(tcp_stamps, t_fault):.0f}")
     for e in errors:
         print(f"door_client: {e}", file=sys.stderr)
     ok = not errors and exact(udp_answers) == "yes" and exact(tcp_answers) == "yes" and len(udp_answers) >= u0 + after and len(tcp_answers) >= t0 + after
