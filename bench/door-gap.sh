@@ -96,7 +96,7 @@ one_run() {
     done | sort | awk -v f="$fault_at" '
       function ms(t, p) { split(t, p, ":"); return ((p[1] * 60 + p[2]) * 60 + p[3]) * 1000 }
       { d = ms($1) - ms(f); if (d < -43200000) d += 86400000; printf "    %s %+8.1f ms %s\n", $1, d, substr($0, length($1) + 2) }')"
-  seen="$(awk '/secondary lost|primary lost/ && $3 == "ms" { ago = 0; if (match($0, /the loop saw it [0-9.]+ ms ago/)) { split(substr($0, RSTART, RLENGTH), w, " "); ago = w[5] }
+  seen="$(awk '/secondary lost|primary lost/ && $3 == "ms" && $2 > 0 { ago = 0; if (match($0, /the loop saw it [0-9.]+ ms ago/)) { split(substr($0, RSTART, RLENGTH), w, " "); ago = w[5] }
       printf "%.1f", $2 - ago; exit }' <<<"$timeline")"
   if [[ "$sides" != "$primary $secondary" ]]; then
     echo "  not counted: the sides had changed before the fault (now: primary and secondary ${sides:-unknown})"
