@@ -29,7 +29,7 @@ pids=()
 work=""
 stop_nodes() {
   for p in "${pids[@]}"; do kill -CONT "$p" 2>/dev/null || true; kill -9 "$p" 2>/dev/null || true; done
-  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+  for p in "${pids[@]}"; do for _ in $(seq 1 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done; done
   pids=()
 }
 cleanup() { stop_nodes; [[ -n "$work" ]] && rm -rf "$work"; rm -f "$results"; }
@@ -41,6 +41,7 @@ one_run() {
   for i in 0 1 2; do
     "${lockstep[@]}" node --host "${hosts[$i]}" --port "$port" --seeds "127.0.0.1:$port" > "node$i.log" 2>&1 &
     pids+=($!)
+    disown $!  # no "Killed" line from bash when a run kills a node on purpose
     local deadline=$((SECONDS + 60))
     until grep -q "Leader is moving node \[akka.tcp://lockstep@${hosts[$i]}:$port\] to \[Up\]" node0.log 2>/dev/null; do
       (( SECONDS < deadline )) || { echo "node ${hosts[$i]} not Up within 60 s" >&2; return 1; }
@@ -75,7 +76,7 @@ one_run() {
     kill-secondary) victim=$s; udp_start=$b; tcp_host=$b; signal=kill ;;
   esac
   local line rc=0
-  line="$(python3 "$root/bench/door_client.py" "$vmport" "$(IFS=,; echo "${hosts[*]}")" "$udp_start" "${hosts[$tcp_host]}" "${pids[$victim]}" "$signal")" || rc=$?
+  line="$(python3 "$root/bench/door_client.py" "$vmport" "$(IFS=,; echo "${hosts[*]}")" "$udp_start" "${hosts[$tcp_host]}" "${pids[$victim]}" "$signal" "${hosts[$victim]}")" || rc=$?
   echo "$fault primary=$primary secondary=$secondary $line"
   # The sides may have changed before the fault (a link silent too long on the loaded machine, a secondary replaced):
   # then the run did not measure what it says and is left out of the figures (its exactly-once check still counts).
@@ -85,17 +86,29 @@ one_run() {
   sides="$(for i in 0 1 2; do
       sed -nE "s/^\[[A-Z]+\]\[[0-9/]+ ([0-9:.]+)Z\].*attaching the secondary on ([0-9.]+:[0-9]+).*/\1 ${hosts[$i]}:$port \2/p" "node$i.log"
     done | sort | awk -v f="$fault_at" '$1 < f { last = $2 " " $3 } END { print last }')"
+  # Where the time went, from the survivors' logs (the loss, the claim, the takeover, the announcement), each line
+  # with its time after the signal; and the first survivor's loop to see the loss (a line's "the loop saw it N ms ago"
+  # taken off its time).
+  local timeline seen
+  timeline="$(for i in 0 1 2; do
+      grep -h "secondary lost\|primary lost\|is live as\|claiming generation\|claimed generation\|routing to the primary\|is Protected\|attaching the secondary\|the first output after\|the first answer through\|announcing it\|the first packet\|the first checkpoint" "node$i.log" |
+        sed -E "s/^\[[A-Z]+\]\[[0-9/]+ ([0-9:.]+)Z\]\[[^]]*\]\[[^]]*\]/\1 ${hosts[$i]}/" || true
+    done | sort | awk -v f="$fault_at" '
+      function ms(t, p) { split(t, p, ":"); return ((p[1] * 60 + p[2]) * 60 + p[3]) * 1000 }
+      { d = ms($1) - ms(f); if (d < -43200000) d += 86400000; printf "    %s %+8.1f ms %s\n", $1, d, substr($0, length($1) + 2) }')"
+  seen="$(awk '/secondary lost|primary lost/ && $3 == "ms" && $2 > 0 { ago = 0; if (match($0, /the loop saw it [0-9.]+ ms ago/)) { split(substr($0, RSTART, RLENGTH), w, " "); ago = w[5] }
+      printf "%.1f", $2 - ago; exit }' <<<"$timeline")"
   if [[ "$sides" != "$primary $secondary" ]]; then
     echo "  not counted: the sides had changed before the fault (now: primary and secondary ${sides:-unknown})"
     spoiled=$((spoiled + 1))
   else
-    echo "$line" >> "$results"
+    echo "$line loss_seen_ms=${seen:-nan}" >> "$results"
   fi
-  # Where the time went, from the survivors' logs (the loss, the claim, the takeover, the announcement).
-  for i in 0 1 2; do
-    grep -h "secondary lost\|is live as\|claiming generation\|claimed generation\|routing to the primary\|is Protected\|attaching the secondary\|the first output after\|the first answer through\|announcing it\|the first packet\|the first checkpoint" "node$i.log" |
-      sed -E "s/^\[[A-Z]+\]\[[0-9/]+ ([0-9:.]+)Z\]\[[^]]*\]\[[^]]*\]/    \1 ${hosts[$i]}/" || true
-  done | sort
+  if [[ "$signal" == kill ]]; then
+    sed -nE 's/.*victim_closed_ms=([^ ]+) victim_rss_mib=([^ ]+) victim_anon_mib=([^ ]+) victim_file_mib=([^ ]+) victim_shmem_mib=([^ ]+) victim_threads=([^ ]+).*/  the kernel ending the victim: its sockets closed \1 ms after SIGKILL (resident \2 MiB: anonymous \3, file \4, shared \5; \6 threads)/p' <<<"$line"
+    echo "  the first survivor's loop saw the loss ${seen:-(not found)} ms after SIGKILL"
+  fi
+  echo "$timeline"
   stop_nodes
   cd /
   if (( rc != 0 )) || [[ -n "${DOOR_GAP_KEEP_LOGS:-}" ]]; then echo "  node logs kept in $work"; else rm -rf "$work"; fi
@@ -120,5 +133,13 @@ for what in ("udp", "tcp"):
     if gaps:
         print(f"  {what.upper()} gap: min {gaps[0]:.0f} ms, median {statistics.median(gaps):.0f} ms, max {gaps[-1]:.0f} ms "
               f"(normal gap between answers p50 {statistics.median(normal):.1f} ms); exactly once in {exact} of {len(rows)} runs")
+def spread(key):
+    values = sorted(float(r[key]) for r in rows if key in r and r[key] != "nan")
+    return f"min {values[0]:.1f}, median {statistics.median(values):.1f}, max {values[-1]:.1f}" if values else "not measured"
+if any("victim_closed_ms" in r and r["victim_closed_ms"] != "nan" for r in rows):
+    print(f"  the killed node's sockets closed after SIGKILL (ms): {spread('victim_closed_ms')}; its resident memory (MiB): {spread('victim_rss_mib')} "
+          f"(anonymous {spread('victim_anon_mib')}; shared {spread('victim_shmem_mib')})")
+print(f"  the first survivor's loop saw the loss after the fault (ms): {spread('loss_seen_ms')}")
+print(f"  the silence across the fault itself (ms; the longest may be a later one, the re-protection's): UDP {spread('udp_at_fault_ms')}; TCP {spread('tcp_at_fault_ms')}")
 PY
 (( failed == 0 ))
