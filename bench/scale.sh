@@ -109,6 +109,8 @@ reprotected_s=$(bench_since "$t_kill")
 prober_status=0
 wait "$prober" || prober_status=$?
 cat failover.out | tee -a figures.txt
+survivor_logs=(); for i in 0 1 2; do (( i == victim_index )) || survivor_logs+=("node$i.log"); done
+"${probe[@]}" stages killed "${survivor_logs[@]}" | tee -a figures.txt
 echo "every VM Protected again (away from $victim) ${reprotected_s} s after the kill (polled with vm list, about 1 s resolution); load average at the kill: $load_kill" | tee -a figures.txt
 echo "placement after the kill:" >&2
 "${probe[@]}" placement after.json > /dev/null

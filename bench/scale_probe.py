@@ -206,6 +206,62 @@ def cmd_targets(path, n, reprotected):
     print(f"  nothing acknowledged lost (sample streams exactly once): {once.group(1) if once else 'not measured'}")
 
 
+LOG_TIME = re.compile(r"\]\[(\d\d)/(\d\d)/(\d{4}) (\d\d):(\d\d):(\d\d\.\d+)Z\]")
+
+
+def log_time(line):
+    """Wall-clock seconds of an Akka log line ([LEVEL][MM/DD/YYYY HH:MM:SS.fffZ]...), or None."""
+    m = LOG_TIME.search(line)
+    if not m:
+        return None
+    import calendar
+    month, day, year, hour, minute, second = m.groups()
+    whole = calendar.timegm((int(year), int(month), int(day), int(hour), int(minute), 0))
+    return whole + float(second)
+
+
+def cmd_stages(kill_file, logs):
+    """The failover by stage, from the survivors' logs: ms after the kill (p50 / max over the VMs that went through it)."""
+    t_kill = float(open(kill_file).read().split()[0])
+    stages = {  # stage -> {vm: ms after the kill}; the first line per VM (the latest per VM for the front doors)
+        "link to the dead node seen down": {}, "secondary decided (claim asked)": {}, "secondary's claim won (launch)": {},
+        "new primary live (announcing)": {}, "primary alone: claim won, outputs free": {},
+        "every surviving front door routes to it": {}, "first packet to the new primary": {},
+        "first answer through the new route": {}}
+    patterns = [
+        ("secondary decided (claim asked)", re.compile(r"\] (\S+): primary lost \(.*\); claiming generation"), min),
+        ("secondary's claim won (launch)", re.compile(r"\] (\S+): .* is live as generation"), min),
+        ("new primary live (announcing)", re.compile(r"\] (\S+): live as the primary of generation"), min),
+        ("primary alone: claim won, outputs free", re.compile(r"\] (\S+): claimed generation \d+ .* going on alone"), min),
+        ("every surviving front door routes to it", re.compile(r"front door (\S+) port \d+: routing to the primary on"), max),
+        ("first packet to the new primary", re.compile(r"\] (\S+): the first packet to the new primary came"), min),
+        ("first answer through the new route", re.compile(r"front door (\S+) port \d+: the first answer through the new route"), min),
+    ]
+    for index, path in enumerate(logs):
+        for line in open(path, errors="replace"):
+            t = log_time(line)
+            if t is None or t < t_kill:
+                continue
+            ms = (t - t_kill) * 1000
+            if "lockstep link" in line and " down: " in line:
+                stages["link to the dead node seen down"].setdefault(f"node {index}", ms)
+                continue
+            for stage, pattern, pick in patterns:
+                m = pattern.search(line)
+                if m:
+                    seen = stages[stage]
+                    vm = m.group(1)
+                    seen[vm] = pick(seen.get(vm, ms), ms)
+                    break
+    print("failover by stage (ms after the kill, from the survivors' logs; log times are when the line was written):")
+    for stage, seen in stages.items():
+        if not seen:
+            print(f"  {stage}: none")
+            continue
+        values = sorted(seen.values())
+        print(f"  {stage}: p50 {percentile(values, 50):.0f}, p99 {percentile(values, 99):.0f}, max {values[-1]:.0f} (over {len(values)})")
+
+
 def fail(message):
     print(f"scale.sh: {message}", file=sys.stderr)
     sys.exit(1)
@@ -219,6 +275,8 @@ if __name__ == "__main__":
         cmd_placement(args[0])
     elif verb == "targets":
         cmd_targets(args[0], int(args[1]), float(args[2]))
+    elif verb == "stages":
+        cmd_stages(args[0], args[1:])
     elif verb == "failover":
         cmd_failover(int(args[0]), int(args[1]), args[2].split(","), args[3], int(args[4]), int(args[5]), float(args[6]), args[7])
     else:

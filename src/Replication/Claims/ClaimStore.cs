@@ -23,28 +23,48 @@ public abstract class ClaimStore
         _ => new PostgresClaimStore(journal.ClaimsTarget),
     };
 
-    private readonly Lazy<BlockingCollection<Action>> _claimThread = new(StartClaimThread);
+    private readonly Lazy<BlockingCollection<PendingClaim>> _claimThread;
+
+    private long _groups;
+
+    protected ClaimStore() => _claimThread = new(StartClaimThread);
+
+    /// <summary>Transactions the claims thread has written (each a group of the claims queued at that moment), for tests and figures.</summary>
+    public long GroupsWritten => Interlocked.Read(ref _groups);
 
     protected abstract DbConnection Open();
 
-    /// <summary>True for the provider's "row with this key exists" error.</summary>
-    protected abstract bool IsDuplicateKey(DbException error);
+    /// <summary>One caller's claim waiting on the claims thread for the group it will be written in.</summary>
+    private sealed record PendingClaim(string Vm, long Generation, string Owner, CancellationToken Cancel, TaskCompletionSource<bool> Done);
 
     /// <summary>True when this caller now owns <paramref name="generation"/> of the VM; false when someone else got it first.</summary>
-    public bool TryClaim(string vm, long generation, string owner)
+    public bool TryClaim(string vm, long generation, string owner) => TryClaimAll([(vm, generation, owner)])[0];
+
+    /// <summary>
+    /// Several claims in one transaction (one commit, one fsync, for a node's worth of takeovers), each answered on its
+    /// own: true where that caller now owns the generation, false where the row was there already (taken earlier, by
+    /// another store, or by an earlier claim of the same group). A storage error fails the whole group: nothing of it is
+    /// written, and the callers ask again.
+    /// </summary>
+    public bool[] TryClaimAll(IReadOnlyList<(string Vm, long Generation, string Owner)> claims)
     {
+        var won = new bool[claims.Count];
+        if (claims.Count == 0) return won;
         using var connection = Open();
-        using var command = Command(connection, "INSERT INTO lockstep_claims (vm, generation, owner, claimed_at) VALUES (@vm, @generation, @owner, @at)",
-            ("vm", vm), ("generation", generation), ("owner", owner), ("at", DateTime.UtcNow.ToString("O")));
-        try
+        using var transaction = connection.BeginTransaction();
+        string at = DateTime.UtcNow.ToString("O");
+        for (int i = 0; i < claims.Count; i++)
         {
-            command.ExecuteNonQuery();
-            return true;
+            var (vm, generation, owner) = claims[i];
+            // Rows affected, not a key error: a lost claim must not abort the transaction the others of the group ride in.
+            using var command = Command(connection,
+                "INSERT INTO lockstep_claims (vm, generation, owner, claimed_at) VALUES (@vm, @generation, @owner, @at) ON CONFLICT DO NOTHING",
+                ("vm", vm), ("generation", generation), ("owner", owner), ("at", at));
+            command.Transaction = transaction;
+            won[i] = command.ExecuteNonQuery() == 1;
         }
-        catch (DbException e) when (IsDuplicateKey(e))
-        {
-            return false;
-        }
+        transaction.Commit();
+        return won;
     }
 
     /// <summary>
@@ -52,7 +72,9 @@ public abstract class ClaimStore
     /// locked file, a dropped connection): without an answer nobody may go live, so it asks again with
     /// backoff until it gets one. Cancelling ends the wait with <see cref="OperationCanceledException"/>.
     /// The claim is written on this store's own thread, not the thread pool's: a failover's outputs wait for it, and on a
-    /// loaded node the pool's queue (or its threads blocked in the journal's own storage waits) would delay it.
+    /// loaded node the pool's queue (or its threads blocked in the journal's own storage waits) would delay it. That thread
+    /// writes every claim queued when it comes round in one transaction (<see cref="TryClaimAll"/>): a node's worth of
+    /// takeovers claiming at once waits for one commit, not for one commit per VM in turn.
     /// </summary>
     /// <param name="retrying">Told each time storage failed to answer, before the next try.</param>
     public async Task<bool> ClaimAsync(string vm, long generation, string owner, Action<Exception> retrying, CancellationToken cancel = default)
@@ -63,7 +85,7 @@ public abstract class ClaimStore
             cancel.ThrowIfCancellationRequested();
             try
             {
-                return await OnClaimThread(() => TryClaim(vm, generation, owner), cancel).ConfigureAwait(false);
+                return await OnClaimThread(vm, generation, owner, cancel).ConfigureAwait(false);
             }
             catch (DbException e)
             {
@@ -75,41 +97,56 @@ public abstract class ClaimStore
     }
 
     /// <summary>
-    /// Runs <paramref name="claim"/> on the claims thread, after what was queued before it. A caller that cancels before it
-    /// runs gets <see cref="OperationCanceledException"/> and nothing is written; once it runs, its answer is awaited
+    /// Queues the claim for the claims thread's next group. A caller that cancels before its group is written gets
+    /// <see cref="OperationCanceledException"/> and nothing is written for it; once written, its answer is awaited
     /// (a claim won must never go unused: nobody else could go live with that generation).
     /// The caller's continuation runs on the claims thread (no hop through the pool): keep it short.
     /// </summary>
-    private Task<bool> OnClaimThread(Func<bool> claim, CancellationToken cancel)
+    private Task<bool> OnClaimThread(string vm, long generation, string owner, CancellationToken cancel)
     {
-        var done = new TaskCompletionSource<bool>();
-        _claimThread.Value.Add(() =>
-        {
-            if (cancel.IsCancellationRequested)
-            {
-                done.SetCanceled(cancel);
-                return;
-            }
-            try
-            {
-                done.SetResult(claim());
-            }
-            catch (Exception e)
-            {
-                done.SetException(e);
-            }
-        });
-        return done.Task;
+        var pending = new PendingClaim(vm, generation, owner, cancel, new TaskCompletionSource<bool>());
+        _claimThread.Value.Add(pending);
+        return pending.Done.Task;
     }
 
-    private static BlockingCollection<Action> StartClaimThread()
+    private BlockingCollection<PendingClaim> StartClaimThread()
     {
-        var queue = new BlockingCollection<Action>();
+        var queue = new BlockingCollection<PendingClaim>();
         new Thread(() =>
         {
-            foreach (var work in queue.GetConsumingEnumerable()) work();
+            var group = new List<PendingClaim>();
+            foreach (var first in queue.GetConsumingEnumerable())
+            {
+                group.Clear();
+                group.Add(first);
+                while (queue.TryTake(out var next)) group.Add(next);
+                WriteGroup(group);
+            }
         }) { IsBackground = true, Name = "lockstep-claims" }.Start();
         return queue;
+    }
+
+    private void WriteGroup(List<PendingClaim> queued)
+    {
+        var group = new List<PendingClaim>(queued.Count);
+        foreach (var pending in queued)
+        {
+            if (pending.Cancel.IsCancellationRequested) pending.Done.SetCanceled(pending.Cancel);
+            else group.Add(pending);
+        }
+        if (group.Count == 0) return;
+        bool[] won;
+        Interlocked.Increment(ref _groups);
+        try
+        {
+            won = TryClaimAll(group.Select(p => (p.Vm, p.Generation, p.Owner)).ToList());
+        }
+        catch (Exception e)
+        {
+            foreach (var pending in group) pending.Done.SetException(e);
+            return;
+        }
+        for (int i = 0; i < group.Count; i++) group[i].Done.SetResult(won[i]);
     }
 
     /// <summary>The newest generation and who holds it, read off the caller's thread; (0, null) when nobody ever claimed.</summary>

@@ -15,6 +15,4 @@ public sealed class PostgresClaimStore : ClaimStore
     }
 
     protected override DbConnection Open() => _dataSource.OpenConnection();
-
-    protected override bool IsDuplicateKey(DbException error) => error is PostgresException { SqlState: PostgresErrorCodes.UniqueViolation };
 }

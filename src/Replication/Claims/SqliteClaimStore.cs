@@ -6,7 +6,6 @@ namespace Lockstep.Replication.Claims;
 /// <summary>Claims in a SQLite file that the nodes of a local cluster share (beside their journal file).</summary>
 public sealed class SqliteClaimStore : ClaimStore
 {
-    private const int SqliteConstraint = 19;
     private const int BusyTimeoutMs = 2_000;
     private readonly string _connectionString;
 
@@ -29,6 +28,4 @@ public sealed class SqliteClaimStore : ClaimStore
         wait.ExecuteNonQuery();
         return connection;
     }
-
-    protected override bool IsDuplicateKey(DbException error) => error is SqliteException { SqliteErrorCode: SqliteConstraint };
 }
