@@ -853,7 +853,7 @@ public sealed class PrimaryExecutor : ReceiveActor, IPrimaryFacts, IWithTimers
             if (Stopwatch.GetElapsedTime(_lateLoggedAt) >= TimeSpan.FromSeconds(1))
             {
                 _lateLoggedAt = Stopwatch.GetTimestamp();
-                _log.Info("{0}: dropped a datagram of peer {1:x} that arrived {2:F0} ms ago: its client sent {3} newer requests meanwhile, more than the guest remembers ({4} late copies dropped so far)",
+                _log.Info("{0}: dropped a datagram of peer {1:x} that arrived {2:F0} ms ago: {3} requests of its client that arrived later were taken before it, the ids the guest remembers ({4} late copies dropped so far)",
                     _name, send.Peer, TimeSpan.FromTicks(DateTime.UtcNow.Ticks - send.ArrivedAt).TotalMilliseconds, LateDatagrams.Window, _lateDatagrams.Dropped);
             }
             return;
