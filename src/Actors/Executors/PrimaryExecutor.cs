@@ -14,6 +14,7 @@ using Lockstep.Engine.Recording;
 using Lockstep.Replication;
 using Lockstep.Replication.Channel;
 using Lockstep.Replication.Claims;
+using Lockstep.Replication.FrontDoor;
 using Lockstep.Replication.Primary;
 using Lockstep.Replication.Stats;
 
@@ -90,6 +91,8 @@ public sealed class PrimaryExecutor : ReceiveActor, IPrimaryFacts, IWithTimers
     private readonly string _owner;
     private readonly CancellationTokenSource _stopping = new();
     private readonly PeerRoutes _routes = new();
+    private readonly LateDatagrams _lateDatagrams = new();
+    private long _lateLoggedAt = long.MinValue / 2; // a Stopwatch timestamp: late copies are logged at most once a second
 
     /// <summary>Released outputs on their way to this actor's mailbox, at most (see <see cref="IPrimaryFacts.Released"/>).</summary>
     private const int MaxReleasedInFlight = 16_384;
@@ -842,6 +845,17 @@ public sealed class PrimaryExecutor : ReceiveActor, IPrimaryFacts, IWithTimers
         if (_paused && ++_queuedWhilePaused > MaxQueuedWhilePaused)
         {
             sender.Tell(new ControlError($"VM '{_name}' is paused and {MaxQueuedWhilePaused} packets wait already; this one was not taken", ControlErrorKind.Busy));
+            return;
+        }
+        if (PeerIds.IsDatagramPeer(send.Peer) && !_lateDatagrams.Admit(send.Peer, send.ArrivedAt))
+        {
+            if (!sender.IsNobody()) sender.Tell(new ControlOk("dropped: late")); // taken, as far as the door counts; the route stays where the client is
+            if (Stopwatch.GetElapsedTime(_lateLoggedAt) >= TimeSpan.FromSeconds(1))
+            {
+                _lateLoggedAt = Stopwatch.GetTimestamp();
+                _log.Info("{0}: dropped a datagram of peer {1:x} that arrived {2:F0} ms ago: {3} requests of its client that arrived later were taken before it, the ids the guest remembers ({4} late copies dropped so far)",
+                    _name, send.Peer, TimeSpan.FromTicks(DateTime.UtcNow.Ticks - send.ArrivedAt).TotalMilliseconds, LateDatagrams.Window, _lateDatagrams.Dropped);
+            }
             return;
         }
         if (!sender.IsNobody())

@@ -135,7 +135,8 @@ public sealed class ExposedPort : ReceiveActor, IDoorFacts, IWithTimers
             uint peer = PeerIds.ForDatagram(_port, d.Client);
             _datagramPeers[peer] = (d.Client, ++_clock);
             if (_datagramPeers.Count > MaxDatagramPeers) Forget(_datagramPeers.MinBy(kv => kv.Value.Heard).Key);
-            Forward(peer, d.Data);
+            // The wall clock's reading at the kernel's arrival: the primary compares it across doors (LateDatagrams).
+            Forward(peer, d.Data, DateTime.UtcNow.Ticks - Stopwatch.GetElapsedTime(d.ArrivedAt).Ticks);
         });
         Receive<DatagramOversized>(d =>
         {
@@ -308,7 +309,8 @@ public sealed class ExposedPort : ReceiveActor, IDoorFacts, IWithTimers
     private void ReportState() =>
         Context.Parent.Tell(new FrontDoor.ListenerChanged(_vm, new ListenerState(_node, _host.ToString(), _port, _problem is null, _problem, _refusedConnections)));
 
-    private void Forward(uint peer, byte[] data)
+    /// <param name="arrivedAt">A datagram's arrival, UTC ticks (0 for a connection's line).</param>
+    private void Forward(uint peer, byte[] data, long arrivedAt = 0)
     {
         // Only a connection's packets are kept: a UDP client resends on its own (to any node), and a copy
         // kept here after the client moved to another node could reach a new primary long after its answer,
@@ -319,10 +321,10 @@ public sealed class ExposedPort : ReceiveActor, IDoorFacts, IWithTimers
             queue.Enqueue(data);
             while (queue.Count > MaxInFlightPerPeer) queue.Dequeue();
         }
-        Send(peer, data);
+        Send(peer, data, arrivedAt);
     }
 
-    private void Send(uint peer, byte[] data)
+    private void Send(uint peer, byte[] data, long arrivedAt = 0)
     {
         if (_primary is null) Locate();
         if (_untaken >= MaxUntaken)
@@ -335,7 +337,7 @@ public sealed class ExposedPort : ReceiveActor, IDoorFacts, IWithTimers
             _untaken = 0; // their answers were lost (a primary died with them): not a flood
         }
         if (_untaken++ == 0) _lastTaken = Stopwatch.GetTimestamp();
-        (_primary?.Executor ?? _gateway).Tell(new SendPacket(_vm, peer, data), Self);
+        (_primary?.Executor ?? _gateway).Tell(new SendPacket(_vm, peer, data, ArrivedAt: arrivedAt), Self);
     }
 
     private void Taken()

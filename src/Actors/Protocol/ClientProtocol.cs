@@ -77,7 +77,9 @@ public sealed record VmStatus(
 /// <summary>Delivers one packet from <paramref name="Peer"/> to the VM. Reply: <see cref="ControlOk"/> once accepted by the live primary.
 /// Response packets to that peer then come to the sender as <see cref="VmPacket"/>.</summary>
 /// <param name="Tag">Where the packet stands in its client's session, so a late copy of an answered request can be dropped; null: always delivered.</param>
-public sealed record SendPacket(string Name, uint Peer, byte[] Data, DeliveryTag? Tag = null) : IControlRequest;
+/// <param name="ArrivedAt">A front-door datagram's: UTC ticks when the first node's kernel took it in, so a late copy can be dropped
+/// (<see cref="Lockstep.Replication.FrontDoor.LateDatagrams"/>); 0: unknown.</param>
+public sealed record SendPacket(string Name, uint Peer, byte[] Data, DeliveryTag? Tag = null, long ArrivedAt = 0) : IControlRequest;
 
 /// <summary>
 /// A request's place in its client session: <paramref name="Ordinal"/> numbers the session's requests

@@ -5,6 +5,7 @@ using Lockstep.Actors.Executors;
 using Lockstep.Actors.Protocol;
 using Lockstep.Engine.Cpu;
 using Lockstep.Replication.Channel;
+using Lockstep.Replication.FrontDoor;
 using Lockstep.Replication.Secondary;
 
 namespace Lockstep.Actors.Tests.Specs;
@@ -154,6 +155,38 @@ public sealed class PrimaryExecutorSpecs : Akka.TestKit.Xunit2.TestKit, IDisposa
         primary.Tell(new PeerClosed("p6", 5), client.Ref);
         primary.Tell(new SendPacket("p6", 5, Encoding.ASCII.GetBytes("3 GET a")), ActorRefs.NoSender);
         client.ExpectNoMsg(TimeSpan.FromSeconds(1));
+    }
+
+    /// <summary>
+    /// The double INCR of door-gap kill-secondary: a UDP client's request reached a stalled door, the client resent it through
+    /// another door, was answered, and sent more requests than the guest remembers ids for; then the stalled door's copy came
+    /// (its age checked before the stall). The guest no longer knew the id and ran it again; now the primary drops it.
+    /// </summary>
+    [Fact]
+    public void A_late_datagram_copy_from_a_stalled_door_is_not_run_again_once_its_client_went_on_by_more_than_the_guest_remembers()
+    {
+        var (primary, coordinator) = StartPrimary("p8");
+        coordinator.ExpectReport(PrimaryPhase.Alone);
+        uint peer = PeerIds.ForDatagram(15790, new System.Net.IPEndPoint(System.Net.IPAddress.Loopback, 40000));
+        var stalledDoor = CreateTestProbe();
+        var door = CreateTestProbe();
+        long start = DateTime.UtcNow.Ticks;
+        long At(int ms) => start + ms * TimeSpan.TicksPerMillisecond;
+        // The request's first copy, held in the stalled node; its resend 50 ms later through another door.
+        var late = new SendPacket("p8", peer, Encoding.ASCII.GetBytes("u1 INCR cu"), ArrivedAt: At(0));
+        for (int i = 1; i <= LateDatagrams.Window + 2; i++)
+        {
+            primary.Tell(new SendPacket("p8", peer, Encoding.ASCII.GetBytes($"u{i} INCR cu"), ArrivedAt: At(50 + 4 * i)), door.Ref);
+            door.ExpectMsg<ControlOk>();
+            Assert.Equal($"u{i} {i}", Encoding.ASCII.GetString(door.ExpectMsg<VmPacket>(TimeSpan.FromSeconds(10)).Data));
+        }
+        primary.Tell(late, stalledDoor.Ref);
+        stalledDoor.ExpectMsg<ControlOk>();
+        int next = LateDatagrams.Window + 3;
+        primary.Tell(new SendPacket("p8", peer, Encoding.ASCII.GetBytes($"u{next} INCR cu"), ArrivedAt: At(50 + 4 * next)), door.Ref);
+        door.ExpectMsg<ControlOk>();
+        Assert.Equal($"u{next} {next}", Encoding.ASCII.GetString(door.ExpectMsg<VmPacket>(TimeSpan.FromSeconds(10)).Data));
+        stalledDoor.ExpectNoMsg(TimeSpan.FromMilliseconds(200)); // no answer to the late copy either
     }
 
     /// <summary>
