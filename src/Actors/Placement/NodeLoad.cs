@@ -16,7 +16,9 @@ public enum PlacementRole { Primary, Secondary }
 /// secondaries go to the survivors with the fewest. Picks are made by the coordinators (and by a primary
 /// whose coordinator is silent) on whichever node each runs; each node's reservations cover the bursts
 /// it makes itself (a create of many), and ties are broken by a hash of the VM's and the node's names,
-/// so nodes that pick at the same moment on the same counts do not all choose the same node.
+/// so nodes that pick at the same moment on the same counts do not all choose the same node. A VM picked for again
+/// while its reservation lives (its coordinator and its primary both placing after a takeover) gets the same node,
+/// so one placement is not counted twice and the two do not go to different nodes.
 /// One per actor system (an Akka extension); thread-safe, since actors on several threads pick.
 /// </summary>
 public sealed class NodeLoad : IExtension
@@ -31,7 +33,9 @@ public sealed class NodeLoad : IExtension
 
     private readonly object _gate = new();
     private readonly Dictionary<Address, NodeLoadReport> _reports = [];
-    private readonly List<(Address Node, PlacementRole Role, Address? PrimaryNode, DateTime At)> _reserved = [];
+    private readonly List<Reservation> _reserved = [];
+
+    private sealed record Reservation(string Vm, Address Node, PlacementRole Role, Address? PrimaryNode, DateTime At);
 
     public static NodeLoad Get(ActorSystem system) => system.WithExtension<NodeLoad, NodeLoadProvider>();
 
@@ -78,21 +82,34 @@ public sealed class NodeLoad : IExtension
     /// first the node holding the fewest secondaries of that primary node's VMs: if that node is lost, its VMs
     /// take over where their secondaries are, and that load should spread over the survivors.
     /// </summary>
-    public Address? Pick(Cluster cluster, IEnumerable<Address> exclude, PlacementRole role, string vm, Address? primaryNode = null)
+    public Address? Pick(Cluster cluster, IEnumerable<Address> exclude, PlacementRole role, string vm, Address? primaryNode = null) =>
+        Pick(NodePicker.Candidates(cluster, exclude), role, vm, primaryNode, DateTime.UtcNow);
+
+    /// <summary><see cref="Pick(Cluster, IEnumerable{Address}, PlacementRole, string, Address?)"/> among <paramref name="candidates"/>, at <paramref name="now"/>.</summary>
+    public Address? Pick(IReadOnlyList<Address> candidates, PlacementRole role, string vm, Address? primaryNode, DateTime now)
     {
-        var candidates = NodePicker.Candidates(cluster, exclude);
         if (candidates.Count == 0) return null;
         lock (_gate)
         {
-            var now = DateTime.UtcNow;
             _reserved.RemoveAll(r => now - r.At > ReservationLife);
+            int earlier = _reserved.FindIndex(r => r.Vm == vm && r.Role == role && r.PrimaryNode == primaryNode);
+            if (earlier >= 0)
+            {
+                var previous = _reserved[earlier];
+                _reserved.RemoveAt(earlier);
+                if (candidates.Contains(previous.Node))
+                {
+                    _reserved.Add(previous with { At = now });
+                    return previous.Node;
+                }
+            }
             var chosen = candidates
                 .OrderBy(node => primaryNode is { } paired ? Paired(node, paired) : 0)
                 .ThenBy(node => Count(node, role))
                 .ThenBy(node => Count(node, PlacementRole.Primary) + Count(node, PlacementRole.Secondary))
                 .ThenBy(node => TieBreak(vm, node))
                 .First();
-            _reserved.Add((chosen, role, primaryNode, now));
+            _reserved.Add(new Reservation(vm, chosen, role, primaryNode, now));
             return chosen;
         }
     }

@@ -8,8 +8,8 @@ namespace Lockstep.Actors.Placement;
 /// <summary>
 /// /user/node-load on every node: keeps this node's <see cref="NodeLoad"/> current from the executor hosts'
 /// reports (published on change), asks the host of every member that comes up (it may have published before
-/// this node subscribed), and forgets a node that is removed. It also picks the nodes for the secondaries of the
-/// primaries on this node, for their coordinators wherever they run (<see cref="PickSecondaryNode"/>).
+/// this node subscribed), and forgets a node that is removed. It also picks nodes for coordinators wherever they run
+/// (<see cref="PickNode"/>): for the secondaries of the primaries on this node, and, on the oldest member, for primaries.
 /// </summary>
 public sealed class NodeLoadListener : ReceiveActor
 {
@@ -23,8 +23,8 @@ public sealed class NodeLoadListener : ReceiveActor
         });
         Receive<ClusterEvent.MemberUp>(up => Ask(up.Member.Address));
         Receive<ClusterEvent.MemberRemoved>(removed => load.Forget(removed.Member.Address));
-        Receive<PickSecondaryNode>(pick => Sender.Tell(new SecondaryNodePicked(pick.Vm, pick.Pick,
-            load.Pick(Cluster.Get(Context.System), pick.Exclude.Append(pick.PrimaryNode), PlacementRole.Secondary, pick.Vm, pick.PrimaryNode))));
+        Receive<PickNode>(pick => Sender.Tell(new NodePicked(pick.Vm, pick.Pick, load.Pick(Cluster.Get(Context.System),
+            pick.PrimaryNode is { } primaryNode ? pick.Exclude.Append(primaryNode) : pick.Exclude, pick.Role, pick.Vm, pick.PrimaryNode))));
         Receive<SubscribeAck>(_ => { });
     }
 

@@ -18,6 +18,18 @@ public static class NodePicker
             .ToList();
     }
 
+    /// <summary>
+    /// The oldest Up, reachable member (every node agrees on it while membership is settled), or this node: where
+    /// primaries are picked.
+    /// </summary>
+    public static Address Oldest(Cluster cluster)
+    {
+        var unreachable = cluster.State.Unreachable.Select(m => m.Address).ToHashSet();
+        return cluster.State.Members
+            .Where(m => m.Status == MemberStatus.Up && !unreachable.Contains(m.Address))
+            .Aggregate((Member?)null, (oldest, m) => oldest is null || m.IsOlderThan(oldest) ? m : oldest)?.Address ?? cluster.SelfAddress;
+    }
+
     /// <summary>The executor host of a node (one per node, at /user/executors).</summary>
     public static ActorSelection ExecutorsAt(ActorSystem system, Address node) =>
         system.ActorSelection(new RootActorPath(node) / "user" / "executors");

@@ -1,4 +1,5 @@
 using Akka.Actor;
+using Lockstep.Actors.Placement;
 
 // What each node runs, as placement sees it: counts, published by the node's executor host on change.
 
@@ -19,16 +20,19 @@ public sealed record PairCount(Address PrimaryNode, int Count);
 public sealed record GetNodeLoad;
 
 /// <summary>
-/// A coordinator to the node-load actor (/user/node-load) of the node its primary runs on: pick the node for the next
-/// secondary. Every secondary of the primaries on one node is picked by that node, one after another with its own
-/// reservations, so coordinators on different nodes that place at the same moment (after a node loss) do not each
-/// see the same counts and herd onto the same survivor. Reply: <see cref="SecondaryNodePicked"/>.
+/// A coordinator to the node-load actor (/user/node-load) of the node that picks for it: pick the node for the VM's
+/// next primary or secondary. Only picks made in one table are counted together (its reservations cover what the
+/// reports do not show yet), so coordinators on different nodes that place at the same moment do not each see the same
+/// counts and herd onto one node. A secondary is picked by the node its primary runs on (after a node loss every
+/// survivor places the new secondaries of its own primaries in turn); a primary by the oldest member (a create of many
+/// arrives at coordinators on every node at once). Reply: <see cref="NodePicked"/>.
 /// </summary>
+/// <param name="PrimaryNode">For a secondary: where its primary runs (never picked).</param>
 /// <param name="Exclude">Besides the primary's node: nodes that just failed a placement for this VM.</param>
-public sealed record PickSecondaryNode(string Vm, Guid Pick, Address PrimaryNode, IReadOnlyList<Address> Exclude);
+public sealed record PickNode(string Vm, Guid Pick, PlacementRole Role, Address? PrimaryNode, IReadOnlyList<Address> Exclude);
 
-/// <summary>The answer to <see cref="PickSecondaryNode"/>: null when no other node can take it.</summary>
-public sealed record SecondaryNodePicked(string Vm, Guid Pick, Address? Node);
+/// <summary>The answer to <see cref="PickNode"/>: null when no node can take it.</summary>
+public sealed record NodePicked(string Vm, Guid Pick, Address? Node);
 
 public static class LoadTopics
 {

@@ -43,6 +43,12 @@ public sealed class ProtectedVm : ReceivePersistentActor, IWithTimers
     private sealed record PickTimeout(Guid Pick);
 
     /// <summary>
+    /// A node pick asked of <paramref name="Picker"/>'s node-load actor, for the primary of <paramref name="Generation"/> or
+    /// for a secondary of the primary on <paramref name="PrimaryNode"/>; <paramref name="Asked"/> times so far.
+    /// </summary>
+    private sealed record PendingPick(Guid Id, PlacementRole Role, Address Picker, Address? PrimaryNode, long Generation, int Asked);
+
+    /// <summary>
     /// A `vm migrate --primary` under way: to <paramref name="Target"/>; <paramref name="HandingOverAt"/> is the generation
     /// whose primary was told to hand over (null while the secondary is still being moved there).
     /// </summary>
@@ -60,8 +66,14 @@ public sealed class ProtectedVm : ReceivePersistentActor, IWithTimers
     /// <summary>How long a node may take to answer StartSecondary before another node is tried.</summary>
     private static readonly TimeSpan SecondaryStartWait = TimeSpan.FromSeconds(3);
     private static readonly TimeSpan RetryDelay = TimeSpan.FromSeconds(1);
-    /// <summary>How long the primary's node may take to pick the secondary's node before this actor picks itself.</summary>
+    /// <summary>How long the picking node may take to answer before it is asked again.</summary>
     private static readonly TimeSpan PickWait = TimeSpan.FromMilliseconds(500);
+    /// <summary>
+    /// How often the picking node is asked before this actor picks itself. Its answer is usually only late (a loaded
+    /// machine, a burst of placements after a node loss), and only that node's picks are counted together: a pick made
+    /// here with this node's view is how secondaries herded onto one survivor.
+    /// </summary>
+    private const int PickAsks = 3;
 
     private readonly ILoggingAdapter _log = Context.GetLogger();
     private readonly string _name;
@@ -87,7 +99,7 @@ public sealed class ProtectedVm : ReceivePersistentActor, IWithTimers
     private readonly HashSet<Address> _badNodes = [];
     private Switchover? _switchover;
     // A pick of the secondary's node asked of the primary's node, not yet answered.
-    private (Guid Pick, Address PrimaryNode)? _picking;
+    private PendingPick? _picking;
 
     public ProtectedVm(string name, ClaimStore claims)
     {
@@ -182,10 +194,17 @@ public sealed class ProtectedVm : ReceivePersistentActor, IWithTimers
     {
         Command<PrimaryReport>(OnPrimaryReport);
         // In every phase, so that a pick under way always ends (it does nothing unless a secondary is still wanted).
-        Command<SecondaryNodePicked>(picked => OnPicked(picked.Pick, _ => picked.Node));
+        Command<NodePicked>(picked => OnPicked(picked.Pick, _ => picked.Node));
         Command<PickTimeout>(timeout =>
         {
-            if (_picking?.Pick == timeout.Pick) _log.Warning("{0}: the primary's node did not pick a node for the secondary within {1} ms; picking here", _name, PickWait.TotalMilliseconds);
+            if (_picking is not { } picking || picking.Id != timeout.Pick) return;
+            if (picking.Asked < PickAsks)
+            {
+                AskForPick(picking with { Asked = picking.Asked + 1 }); // the same pick: its first answer still counts
+                return;
+            }
+            _log.Warning("{0}: {1} did not pick a node for the {2} in {3} asks of {4} ms; picking here", _name, NodePicker.Describe(picking.Picker),
+                picking.Role == PlacementRole.Primary ? "primary" : "secondary", PickAsks, PickWait.TotalMilliseconds);
             OnPicked(timeout.Pick, PickHere);
         });
         if (!adoptOnly)
@@ -405,8 +424,18 @@ public sealed class ProtectedVm : ReceivePersistentActor, IWithTimers
             Timers.StartSingleTimer("primary-start", new PrimaryStartTimeout(newest.Generation), PrimaryStartWait);
             return;
         }
-        long generation = newest.Generation + 1;
-        var node = NodeLoad.Get(Context.System).Pick(_cluster, [], PlacementRole.Primary, _name);
+        // Picked by the oldest member for every coordinator, so that a create of many through every node's gateway is
+        // counted in one table (each coordinator with its own view put 5 of 12 primaries on one of 4 nodes).
+        AskForPick(new PendingPick(Guid.NewGuid(), PlacementRole.Primary, NodePicker.Oldest(_cluster), null, newest.Generation + 1, 1));
+    }
+
+    private void OnPrimaryPicked(long generation, Address? node)
+    {
+        if (_primary is not null)
+        {
+            EnsureSecondary(); // a primary reported meanwhile (its wish for a secondary waited for this pick to end)
+            return;
+        }
         if (node is null)
         {
             _log.Warning("{0}: no node to place the primary on", _name);
@@ -492,8 +521,8 @@ public sealed class ProtectedVm : ReceivePersistentActor, IWithTimers
         _primary is not null && _primaryPhase == PrimaryPhase.Alone && _secondary is null && _spec is not null && _protection == ProtectionMode.On;
 
     /// <summary>
-    /// The node for the secondary is picked by the primary's node (<see cref="PickSecondaryNode"/>), which picks for all
-    /// its primaries one after another; the operator's choice needs no pick. No answer in time: picked here.
+    /// The node for the secondary is picked by the primary's node (<see cref="PickNode"/>), which picks for all
+    /// its primaries one after another; the operator's choice needs no pick. No answer to a few asks: picked here.
     /// </summary>
     private void EnsureSecondary()
     {
@@ -504,26 +533,37 @@ public sealed class ProtectedVm : ReceivePersistentActor, IWithTimers
             PlaceSecondaryOn(preferred, primaryNode);
             return;
         }
-        var pick = Guid.NewGuid();
-        _picking = (pick, primaryNode);
-        NodeLoadListener.At(Context.System, primaryNode).Tell(new PickSecondaryNode(_name, pick, primaryNode, _badNodes.ToList()));
-        Timers.StartSingleTimer("pick", new PickTimeout(pick), PickWait);
+        AskForPick(new PendingPick(Guid.NewGuid(), PlacementRole.Secondary, primaryNode, primaryNode, _generation, 1));
     }
 
-    private void OnPicked(Guid pick, Func<Address, Address?> node)
+    private void AskForPick(PendingPick picking)
     {
-        if (_picking is not { } picking || picking.Pick != pick) return;
+        _picking = picking;
+        NodeLoadListener.At(Context.System, picking.Picker).Tell(new PickNode(_name, picking.Id, picking.Role, picking.PrimaryNode,
+            picking.Role == PlacementRole.Secondary ? _badNodes.ToList() : []));
+        Timers.StartSingleTimer("pick", new PickTimeout(picking.Id), PickWait);
+    }
+
+    private void OnPicked(Guid pick, Func<PendingPick, Address?> node)
+    {
+        if (_picking is not { } picking || picking.Id != pick) return;
         _picking = null;
         Timers.Cancel("pick");
+        if (picking.Role == PlacementRole.Primary)
+        {
+            OnPrimaryPicked(picking.Generation, node(picking));
+            return;
+        }
         if (!WantsSecondary()) return;
-        if (AddressOf(_primary!) != picking.PrimaryNode)
+        var primaryNode = picking.PrimaryNode!;
+        if (AddressOf(_primary!) != primaryNode)
         {
             EnsureSecondary(); // the primary moved meanwhile: its new node picks
             return;
         }
-        if (node(picking.PrimaryNode) is { } chosen)
+        if (node(picking) is { } chosen)
         {
-            PlaceSecondaryOn(chosen, picking.PrimaryNode);
+            PlaceSecondaryOn(chosen, primaryNode);
             return;
         }
         _badNodes.Clear();
@@ -531,8 +571,8 @@ public sealed class ProtectedVm : ReceivePersistentActor, IWithTimers
         Timers.StartSingleTimer("place-secondary", new PlaceSecondary(), RetryDelay);
     }
 
-    private Address? PickHere(Address primaryNode) =>
-        NodeLoad.Get(Context.System).Pick(_cluster, _badNodes.Append(primaryNode), PlacementRole.Secondary, _name, primaryNode);
+    private Address? PickHere(PendingPick picking) => NodeLoad.Get(Context.System).Pick(_cluster,
+        picking.PrimaryNode is { } primaryNode ? _badNodes.Append(primaryNode) : [], picking.Role, _name, picking.PrimaryNode);
 
     private void PlaceSecondaryOn(Address node, Address primaryNode)
     {
