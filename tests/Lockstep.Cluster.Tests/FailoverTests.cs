@@ -42,6 +42,34 @@ public sealed class FailoverTests(ProgramFixture program, ITestOutputHelper outp
         cluster.Passed();
     }
 
+    /// <summary>
+    /// The whole machine stalls (every node stopped at once, then all go on): each link takes its own node's stall off
+    /// the silence it counts, so the VM does not fail over, and the requests across it are answered exactly once.
+    /// Counted as the peer's silence, the stall failed over every VM on every link at once (on a loaded machine with
+    /// 1,000 VMs: 1,280 takeovers, then the split-brain resolver downed nodes). Akka's own failure detector allows a
+    /// 3 s pause; this one is well inside it and twice the links' timeout.
+    /// </summary>
+    [Fact]
+    public async Task AStallOfEveryNodeAtOnceFailsNothingOver()
+    {
+        await using var cluster = new TestCluster(program, output, nameof(AStallOfEveryNodeAtOnceFailsNothingOver), 4670);
+        await cluster.StartNodes();
+        var before = await cluster.CreateKv(Vm);
+
+        await IncrStream.Start(cluster, Vm, Peer, "a", Key, Requests)
+            .RunThroughFault(() => cluster.StallAllNodes(TimeSpan.FromSeconds(1.5)), "every node was stopped for 1.5 s", AnswersBeforeFault, StreamTimeout);
+        await AssertValue(cluster, "g1", Requests);
+
+        var after = await cluster.Status(Vm);
+        Assert.NotNull(after);
+        cluster.Log($"after the stall: {after}");
+        Assert.Equal("Protected", after.State);
+        Assert.Equal(before.Generation, after.Generation);
+        Assert.Equal(before.Primary, after.Primary);
+        Assert.Equal(before.Secondary, after.Secondary);
+        cluster.Passed();
+    }
+
     [Fact]
     public async Task PausePrimaryProcess()
     {

@@ -47,6 +47,7 @@ public sealed class NodeLink
     private readonly ConcurrentDictionary<uint, LinkChannel> _channels = new();
     private long _startedAt = Stopwatch.GetTimestamp(); // reset when the handshake is done: the open's second counts from there
     private long _lastReceived = Stopwatch.GetTimestamp();
+    private long _stalledWhenLastReceived; // the node's OwnStalls.Total then
     private long _lastSent = Stopwatch.GetTimestamp();
     private int _waitingToSend;
     private uint _lastChannelId;
@@ -242,16 +243,20 @@ public sealed class NodeLink
 
     /// <summary>
     /// The heartbeat timer's turn (every <see cref="LockstepSettings.HeartbeatInterval"/>): a link silent
-    /// beyond the timeout ends (Silent); one that carried nothing lately sends a heartbeat, unless the
+    /// beyond the timeout, in time this node ran (<see cref="OwnStalls"/>), ends (Silent); one that carried nothing lately sends a heartbeat, unless the
     /// send lock is taken (something is being sent anyway) or the socket would block (the timer serves
     /// every link and must not wait on one).
     /// </summary>
     internal void Tick()
     {
         if (!IsOpen) return;
-        if (SilentFor > _settings.HeartbeatTimeout && !HasUnread())
+        var silent = SilentFor;
+        var counted = _owner.Stalls.Discounted(silent, Interlocked.Read(ref _stalledWhenLastReceived));
+        if (counted > _settings.HeartbeatTimeout && !HasUnread())
         {
-            Close(CloseReason.Silent, $"link to {Peer} silent for {SilentFor.TotalMilliseconds:F0} ms");
+            Close(CloseReason.Silent, counted == silent
+                ? $"link to {Peer} silent for {silent.TotalMilliseconds:F0} ms"
+                : $"link to {Peer} silent for {counted.TotalMilliseconds:F0} ms of this node's running time ({silent.TotalMilliseconds:F0} ms in all)");
             return;
         }
         if (!Outgoing && !_everAdmitted && Stopwatch.GetElapsedTime(Interlocked.Read(ref _startedAt)) > (_ready ? NodeLinks.OpenTimeout : HandshakeTimeout))
@@ -323,6 +328,7 @@ public sealed class NodeLink
                 var payload = new byte[FrameCodec.PayloadLength(header, MaxLinkPayload)];
                 input.ReadExactly(payload);
                 Interlocked.Exchange(ref _lastReceived, Stopwatch.GetTimestamp());
+                Interlocked.Exchange(ref _stalledWhenLastReceived, _owner.Stalls.Total);
                 Dispatch(FrameCodec.ChannelOf(header), FrameCodec.Decode(header[0], payload));
             }
         }

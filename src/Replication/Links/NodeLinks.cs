@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
 using Lockstep.Replication.Channel;
@@ -43,6 +44,7 @@ public sealed class NodeLinks : IDisposable
     public NodeLinks(string host, int port, LockstepSettings settings)
     {
         _settings = settings;
+        Stalls = new OwnStalls(settings.HeartbeatInterval, Stopwatch.GetTimestamp());
         Host = host;
         _listener = new TcpListener(IPAddress.TryParse(host, out var address) ? address : Dns.GetHostAddresses(host)[0], port);
         _listener.Start(64);
@@ -52,6 +54,9 @@ public sealed class NodeLinks : IDisposable
     }
 
     public string Host { get; }
+
+    /// <summary>How long this node's link timer was held up: not counted as any link's silence.</summary>
+    public OwnStalls Stalls { get; }
 
     /// <summary>The port every secondary of this node reports: primaries connect here.</summary>
     public int Port { get; }
@@ -191,7 +196,10 @@ public sealed class NodeLinks : IDisposable
     private void TimerLoop()
     {
         while (!_stop.Wait(_settings.HeartbeatInterval))
+        {
+            Stalls.Turn(Stopwatch.GetTimestamp());
             foreach (var link in Links()) link.Tick();
+        }
     }
 
     /// <summary>Closes the listener and every link (their channels close with <see cref="CloseReason.Local"/>).</summary>

@@ -106,6 +106,21 @@ public class TestCluster : IAsyncDisposable
         Log($"SIGCONT {node}");
     }
 
+    /// <summary>
+    /// SIGSTOP every node at once (one `kill`), SIGCONT every one after <paramref name="stall"/>: the whole machine
+    /// stood still (a starved host holds all its processes). They stay contacts.
+    /// </summary>
+    public void StallAllNodes(TimeSpan stall)
+    {
+        var running = Nodes.Where(n => !n.Process.HasExited && !n.Paused).ToList();
+        var processes = running.Select(n => n.Process).ToList();
+        ChildProcess.Signal("STOP", processes);
+        Log($"SIGSTOP {string.Join(", ", running)}");
+        Thread.Sleep(stall);
+        ChildProcess.Signal("CONT", processes);
+        Log($"SIGCONT {string.Join(", ", running)} after {stall.TotalSeconds:F1} s");
+    }
+
     /// <summary>Where node i listens, the cluster being about to start <paramref name="count"/> nodes.</summary>
     protected virtual IReadOnlyList<(string Host, int Port)> PrepareNodes(int count)
     {
