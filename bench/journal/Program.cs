@@ -1,13 +1,12 @@
 using System.Diagnostics;
 using System.Text;
 using Akka.Actor;
-using Akka.Configuration;
-using Akka.Persistence.Sql;
 using Lockstep.Actors.Executors;
 using Lockstep.Engine.Cpu;
 using Lockstep.Engine.Loading;
 using Lockstep.Engine.Recording;
 using Lockstep.Engine.Snapshots;
+using Lockstep.Bench.Journal;
 
 // What the journal writes for many VMs (bench/journal.sh):
 //   journal-bench checkpoints GUEST.elf
@@ -24,7 +23,7 @@ using Lockstep.Engine.Snapshots;
 return args.FirstOrDefault() switch
 {
     "checkpoints" when args.Length == 2 => Checkpoints(File.ReadAllBytes(args[1])),
-    "profile" when args.Length >= 4 => await Lockstep.Bench.Journal.WriteProfile.Run(args[1], int.Parse(args[2]), int.Parse(args[3]), args[4..]),
+    "profile" when args.Length >= 4 => await WriteProfile.Run(args[1], int.Parse(args[2]), int.Parse(args[3]), args[4..]),
     "writes" when args.Length >= 7 => await Writes(args[1], int.Parse(args[2]), int.Parse(args[3]), int.Parse(args[4]), args[5], args[6], args[7..]),
     _ => Usage(),
 };
@@ -106,33 +105,14 @@ static async Task<int> Writes(string hocon, int vms, int batches, int bytes, str
 {
     bool postgres = kind == "postgres";
     if (!postgres && kind != "sqlite") return Usage();
-    if (!postgres)
-    {
-        connection = $"Data Source={(connection != "temp" ? connection : Path.Combine(Directory.CreateTempSubdirectory("journal-bench-").FullName, "journal.db"))};Default Timeout=30";
-        using var wal = new Microsoft.Data.Sqlite.SqliteConnection(connection);
-        wal.Open();
-        using var pragma = wal.CreateCommand();
-        pragma.CommandText = "PRAGMA journal_mode=WAL"; // as a node sets it (SqliteClaimStore)
-        pragma.ExecuteNonQuery();
-    }
-    string provider = postgres ? "PostgreSQL.15" : "SQLite.MS";
-    var node = ConfigurationFactory.ParseString(File.ReadAllText(Path.Combine(hocon, "node.conf")));
-    string tuned = string.Join("\n", overrides.Select(o => $"akka.persistence.journal.sql.{o}"));
-    var config = ConfigurationFactory.ParseString($$"""
-        akka.actor.provider = local
-        akka.extensions = []
-        akka.loglevel = WARNING
-        akka.persistence.journal.sql.connection-string = "{{connection}}"
-        akka.persistence.journal.sql.provider-name = "{{provider}}"
-        akka.persistence.snapshot-store.sql.connection-string = "{{connection}}"
-        akka.persistence.snapshot-store.sql.provider-name = "{{provider}}"
-        {{tuned}}
-        """).WithFallback(node).WithFallback(SqlPersistence.DefaultConfiguration);
+    if (!postgres) connection = BenchJournal.SqliteFile(connection, "journal-bench-");
+    var config = BenchJournal.Config(hocon, connection, postgres ? "PostgreSQL.15" : "SQLite.MS", overrides);
     var system = ActorSystem.Create("journal-bench", config);
     try
     {
         var ready = new TaskCompletionSource();
-        var primary = system.ActorOf(Props.Create(() => new ReadyCounter(vms, ready)));
+        var committed = new TaskCompletionSource();
+        var primary = system.ActorOf(Props.Create(() => new JournalWatcher(vms, (long)vms * batches, ready, committed)));
         var journals = Enumerable.Range(0, vms).Select(i => system.ActorOf(VmLogJournal.Props($"bench-{Guid.NewGuid():N}-{i}", primary, new Lockstep.Replication.Stats.LatencyHistogram()))).ToList();
         await ready.Task.WaitAsync(TimeSpan.FromMinutes(2));
         if (postgres) await Task.Delay(1500); // the recoveries' own transactions reach the counters first
@@ -144,22 +124,17 @@ static async Task<int> Writes(string hocon, int vms, int batches, int bytes, str
         for (int b = 0; b < batches; b++)
             foreach (var journal in journals)
                 journal.Tell(new VmLogJournal.LogBatch(b, b + 1, (ulong)b, payload));
-        long expected = rowsBefore + (long)vms * batches;
-        int polls = 0;
-        while (await Rows(postgres, connection) < expected)
-        {
-            polls++;
-            if (clock.Elapsed > TimeSpan.FromMinutes(5)) throw new TimeoutException("the rows did not all arrive in 5 minutes");
-            await Task.Delay(20);
-        }
+        // Confirmed by the journals themselves: batches that wait while a write is under way are joined into one row.
+        await committed.Task.WaitAsync(TimeSpan.FromMinutes(5));
         double seconds = clock.Elapsed.TotalSeconds;
+        long rows = await Rows(postgres, connection) - rowsBefore;
         int events = vms * batches;
         Console.WriteLine($"{kind}, {vms} VMs x {batches} batches of {bytes} B ({string.Join(' ', overrides.DefaultIfEmpty("node.conf as is"))}): " +
-            $"{seconds:F2} s, {events / seconds:N0} batches/s, {events * (double)bytes / seconds / 1048576:F1} MiB/s");
+            $"{seconds:F2} s, {events / seconds:N0} batches/s, {events * (double)bytes / seconds / 1048576:F1} MiB/s; {rows} rows ({events / (double)Math.Max(rows, 1):F1} batches per row)");
         if (postgres)
         {
             await Task.Delay(1500); // the server publishes its counters about once a second
-            long commits = await Commits(connection) - commitsBefore - polls - 2;
+            long commits = await Commits(connection) - commitsBefore - 2;
             Console.WriteLine($"  {commits} transactions committed for {events} batches: {events / (double)Math.Max(commits, 1):F1} batches per transaction");
         }
         return 0;
@@ -198,14 +173,20 @@ static async Task<long> Commits(string connection)
 }
 
 /// <summary>Plays the primary of every journal actor: counts their Ready messages.</summary>
-internal sealed class ReadyCounter : ReceiveActor
+/// <summary>Stands for the VMs' primaries: counts the journals that are ready, then the batches they confirm committed.</summary>
+internal sealed class JournalWatcher : ReceiveActor
 {
-    public ReadyCounter(int expected, TaskCompletionSource done)
+    public JournalWatcher(int journals, long batches, TaskCompletionSource ready, TaskCompletionSource committed)
     {
         int seen = 0;
+        long confirmed = 0;
         Receive<VmLogJournal.Ready>(_ =>
         {
-            if (++seen == expected) done.TrySetResult();
+            if (++seen == journals) ready.TrySetResult();
+        });
+        Receive<VmLogJournal.Committed>(c =>
+        {
+            if (!c.Checkpoint && (confirmed += c.Parts) >= batches) committed.TrySetResult();
         });
     }
 }

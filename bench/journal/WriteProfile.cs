@@ -1,7 +1,5 @@
 using System.Diagnostics;
 using Akka.Actor;
-using Akka.Configuration;
-using Akka.Persistence.Sql;
 using Lockstep.Actors.Executors;
 using Microsoft.Data.Sqlite;
 
@@ -17,26 +15,8 @@ internal static class WriteProfile
 {
     public static async Task<int> Run(string hocon, int bytes, int count, string[] overrides)
     {
-        string file = Path.Combine(Directory.CreateTempSubdirectory("journal-profile-").FullName, "journal.db");
-        string connection = $"Data Source={file};Default Timeout=30";
-        using (var wal = new SqliteConnection(connection))
-        {
-            wal.Open();
-            using var pragma = wal.CreateCommand();
-            pragma.CommandText = "PRAGMA journal_mode=WAL";
-            pragma.ExecuteNonQuery();
-        }
-        var node = ConfigurationFactory.ParseString(File.ReadAllText(Path.Combine(hocon, "node.conf")));
-        var config = ConfigurationFactory.ParseString($$"""
-            akka.actor.provider = local
-            akka.extensions = []
-            akka.loglevel = WARNING
-            akka.persistence.journal.sql.connection-string = "{{connection}}"
-            akka.persistence.journal.sql.provider-name = "SQLite.MS"
-            akka.persistence.snapshot-store.sql.connection-string = "{{connection}}"
-            akka.persistence.snapshot-store.sql.provider-name = "SQLite.MS"
-            {{string.Join("\n", overrides.Select(o => $"akka.persistence.journal.sql.{o}"))}}
-            """).WithFallback(node).WithFallback(SqlPersistence.DefaultConfiguration);
+        string connection = BenchJournal.SqliteFile("temp", "journal-profile-");
+        var config = BenchJournal.Config(hocon, connection, "SQLite.MS", overrides);
         var system = ActorSystem.Create("journal-profile", config);
         try
         {
