@@ -68,6 +68,41 @@ public class TranslatorTests
 
     // ---- Guests ------------------------------------------------------------------------
 
+    /// <summary>Runs until <paramref name="position"/> instructions have run in all (outputs and other stops passed over).</summary>
+    private static void RunTo(Machine machine, ulong position)
+    {
+        while (machine.Position < position && !machine.IsHalted) machine.Run(position - machine.Position);
+    }
+
+    /// <summary>
+    /// Machines of one image share compiled code (one JIT per region in the process, not per machine): the second
+    /// machine compiles nothing itself, and each still runs on its own state, also when their runs interleave.
+    /// </summary>
+    [Fact]
+    public void Machines_running_the_same_code_share_compiled_regions_and_each_runs_on_its_own_state()
+    {
+        var first = Repo.LoadGuest("bench");
+        var second = Repo.LoadGuest("bench");
+        var reference = Repo.LoadGuest("bench", translate: false);
+        RunTo(first, 300_000);
+        Assert.True(first.CompiledRegions > 0);
+        // Interleaved: the same compiled methods, bound to two machines at different points of the program.
+        for (int i = 1; i <= 20; i++)
+        {
+            RunTo(second, (ulong)i * 10_000);
+            RunTo(first, 300_000 + (ulong)i * 15_000);
+        }
+        Assert.False(first.IsHalted || second.IsHalted);
+        Assert.True(second.CompiledRegions > 0);
+        Assert.Equal(second.CompiledRegions, second.SharedRegions); // all compiled for the first one already
+        RunTo(reference, second.Position);
+        AssertSameCore(reference, second);
+        AssertSameState(reference, second);
+        RunTo(reference, first.Position);
+        AssertSameCore(reference, first);
+        AssertSameState(reference, first);
+    }
+
     [Theory]
     [InlineData("hello", 1_000_000, 300)]
     [InlineData("bench", 40_000_000, 2_000_000)]

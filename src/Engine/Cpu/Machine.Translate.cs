@@ -20,7 +20,10 @@ public sealed unsafe partial class Machine
     private readonly TranslationCache _translations;
 
     /// <summary>RAM and the page flags, for compiled code to load rather than hold as constants.</summary>
-    private readonly nint* _bases;
+    internal readonly nint* CodeBases;
+
+    // Slots of CodeBases: where compiled code finds this machine's state (its code is shared by every machine).
+    internal const int RamBaseSlot = 0, PageStateBaseSlot = 1, RegistersBaseSlot = 2;
 
     /// <summary>
     /// A store by compiled code that the machine must look at (see <see cref="MarkWritten"/>): into
@@ -34,6 +37,9 @@ public sealed unsafe partial class Machine
 
     /// <summary>Regions compiled so far (dropped ones included).</summary>
     public int CompiledRegions => _translations.Compiled;
+
+    /// <summary>Of <see cref="CompiledRegions"/>, those whose code was compiled before, for this or another machine of the process (no JIT).</summary>
+    public int SharedRegions { get; private set; }
 
     /// <summary>Instructions executed by compiled code rather than by the interpreter.</summary>
     public ulong CompiledInstructions { get; private set; }
@@ -89,6 +95,13 @@ public sealed unsafe partial class Machine
         return region;
     }
 
-    internal TranslatedCode Compile(Region region) =>
-        RegionEmitter.Compile(this, region, new MachineMemory(_x, _ram, RamSize, _pageState, _bases));
+    internal TranslatedCode Compile(Region region)
+    {
+        var words = new List<uint>();
+        foreach (var block in region.Blocks)
+            for (int i = 0; i < block.Length; i++) words.Add(*(uint*)(_ram + (block.PcOf(i) - MemoryMap.RamBase)));
+        var (code, reused) = RegionEmitter.Compile(this, region, System.Runtime.InteropServices.CollectionsMarshal.AsSpan(words));
+        if (reused) SharedRegions++;
+        return code;
+    }
 }

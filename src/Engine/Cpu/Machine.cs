@@ -72,10 +72,11 @@ public sealed unsafe partial class Machine
         _ram = _ramMemory.Pointer;
         _decoded = (DecodedInstruction*)_decodedMemory.Pointer;
         _pageState = (byte*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(_pageStateArray));
-        _basesArray = GC.AllocateArray<nint>(2, pinned: true);
-        _basesArray[0] = (nint)_ram;
-        _basesArray[1] = (nint)_pageState;
-        _bases = (nint*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(_basesArray));
+        _basesArray = GC.AllocateArray<nint>(3, pinned: true);
+        _basesArray[RamBaseSlot] = (nint)_ram;
+        _basesArray[PageStateBaseSlot] = (nint)_pageState;
+        _basesArray[RegistersBaseSlot] = (nint)_x;
+        CodeBases = (nint*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(_basesArray));
         Inputs = inputs ?? new LiveInputs();
         _translations = new TranslationCache(PageCount);
     }

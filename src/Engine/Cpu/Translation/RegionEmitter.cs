@@ -11,18 +11,6 @@ namespace Lockstep.Engine.Cpu.Translation;
 /// <param name="budget">Instructions it may execute, at most <see cref="RegionEmitter.MaxBudget"/>; on return, how many of them are left.</param>
 internal delegate uint TranslatedCode(uint pc, ref ulong budget);
 
-/// <summary>The machine's pinned state, whose addresses compiled code holds as constants.</summary>
-internal readonly unsafe struct MachineMemory(uint* registers, byte* ram, uint ramSize, byte* pageState, nint* bases)
-{
-    /// <summary><see cref="Ram"/> and <see cref="PageState"/> again, in memory (see <see cref="RegionEmitter"/>'s locals for them).</summary>
-    public readonly nint* Bases = bases;
-    public readonly uint* Registers = registers;
-    public readonly byte* Ram = ram;
-    public readonly uint RamSize = ramSize;
-    /// <summary>Per page, the machine's flags (<see cref="Machine.PageWritable"/> and the others).</summary>
-    public readonly byte* PageState = pageState;
-}
-
 /// <summary>
 /// Turns a <see cref="Region"/> into a DynamicMethod. Guest registers live in IL locals: loaded on
 /// entry, written back on the way out. Every block first checks that the budget covers all of it,
@@ -37,6 +25,7 @@ internal sealed unsafe class RegionEmitter
     public const ulong MaxBudget = 1UL << 62;
 
     private static readonly FieldInfo PendingStore = typeof(Machine).GetField(nameof(Machine.PendingStore), BindingFlags.Instance | BindingFlags.NonPublic)!;
+    private static readonly FieldInfo CodeBases = typeof(Machine).GetField(nameof(Machine.CodeBases), BindingFlags.Instance | BindingFlags.NonPublic)!;
     private static readonly MethodInfo Div = typeof(Arithmetic).GetMethod(nameof(Arithmetic.Div))!;
     private static readonly MethodInfo Divu = typeof(Arithmetic).GetMethod(nameof(Arithmetic.Divu))!;
     private static readonly MethodInfo Rem = typeof(Arithmetic).GetMethod(nameof(Arithmetic.Rem))!;
@@ -44,7 +33,7 @@ internal sealed unsafe class RegionEmitter
 
     private readonly ILGenerator _il;
     private readonly Region _region;
-    private readonly MachineMemory _memory;
+    private readonly uint _ramSize;
     private readonly LocalBuilder?[] _registers = new LocalBuilder?[32];
     private readonly bool[] _written = new bool[32];
     // Arrays and lists of classes rather than dictionaries of structs: each generic instantiation over
@@ -54,14 +43,14 @@ internal sealed unsafe class RegionEmitter
     private readonly bool[] _isBlock = new bool[RegionScanner.WordsPerPage];
     private readonly List<ExitStub> _exits = [];
     private readonly List<Action> _outOfLine = [];
-    private readonly LocalBuilder _budget, _nextPc, _offset, _ramBase, _pageStateBase;
+    private readonly LocalBuilder _budget, _nextPc, _offset, _ramBase, _pageStateBase, _registersBase;
     private readonly Label _leave;
 
-    private RegionEmitter(ILGenerator il, Region region, MachineMemory memory)
+    private RegionEmitter(ILGenerator il, Region region, uint ramSize)
     {
         _il = il;
         _region = region;
-        _memory = memory;
+        _ramSize = ramSize;
         _pageBase = region.Entry & ~(uint)(MemoryMap.PageSize - 1);
         _budget = il.DeclareLocal(typeof(ulong));
         _nextPc = il.DeclareLocal(typeof(uint));
@@ -71,14 +60,25 @@ internal sealed unsafe class RegionEmitter
         // register across a loop when it has one to spare.
         _ramBase = il.DeclareLocal(typeof(nint));
         _pageStateBase = il.DeclareLocal(typeof(nint));
+        _registersBase = il.DeclareLocal(typeof(nint));
         _leave = il.DefineLabel();
     }
 
-    public static TranslatedCode Compile(Machine machine, Region region, MachineMemory memory)
+    /// <summary>
+    /// The region's code for <paramref name="machine"/>: compiled once per process for all machines with the same
+    /// code (<see cref="SharedCompiledCode"/>). It reaches the machine's registers, RAM and page flags through the
+    /// machine it is bound to (<see cref="Machine.CodeBases"/>), never through addresses of one machine held as constants.
+    /// </summary>
+    /// <param name="words">The instruction words of the region's blocks, block after block.</param>
+    public static (TranslatedCode Code, bool Reused) Compile(Machine machine, Region region, ReadOnlySpan<uint> words)
     {
-        var method = new DynamicMethod($"guest_{region.Entry:x8}", typeof(uint), [typeof(Machine), typeof(uint), typeof(ulong).MakeByRefType()], typeof(Machine), skipVisibility: true);
-        new RegionEmitter(method.GetILGenerator(), region, memory).Emit();
-        return method.CreateDelegate<TranslatedCode>(machine);
+        uint ramSize = machine.RamSize;
+        return SharedCompiledCode.For(machine, region, words, () =>
+        {
+            var method = new DynamicMethod($"guest_{region.Entry:x8}", typeof(uint), [typeof(Machine), typeof(uint), typeof(ulong).MakeByRefType()], typeof(Machine), skipVisibility: true);
+            new RegionEmitter(method.GetILGenerator(), region, ramSize).Emit();
+            return method;
+        });
     }
 
     private void Emit()
@@ -92,16 +92,13 @@ internal sealed unsafe class RegionEmitter
         _il.Emit(OpCodes.Ldarg_2);
         _il.Emit(OpCodes.Ldind_I8);
         _il.Emit(OpCodes.Stloc, _budget);
-        Pointer(_memory.Bases);
-        _il.Emit(OpCodes.Ldind_I);
-        _il.Emit(OpCodes.Stloc, _ramBase);
-        Pointer(_memory.Bases + 1);
-        _il.Emit(OpCodes.Ldind_I);
-        _il.Emit(OpCodes.Stloc, _pageStateBase);
+        LoadBase(Machine.RamBaseSlot, _ramBase);
+        LoadBase(Machine.PageStateBaseSlot, _pageStateBase);
+        LoadBase(Machine.RegistersBaseSlot, _registersBase);
         for (int r = 1; r < 32; r++)
         {
             if (_registers[r] is not { } local) continue;
-            Pointer(_memory.Registers + r);
+            Register(r);
             _il.Emit(OpCodes.Ldind_U4);
             _il.Emit(OpCodes.Stloc, local);
         }
@@ -157,7 +154,7 @@ internal sealed unsafe class RegionEmitter
         for (int r = 1; r < 32; r++)
         {
             if (!_written[r]) continue;
-            Pointer(_memory.Registers + r);
+            Register(r);
             _il.Emit(OpCodes.Ldloc, _registers[r]!);
             _il.Emit(OpCodes.Stind_I4);
         }
@@ -345,7 +342,7 @@ internal sealed unsafe class RegionEmitter
         _il.Emit(OpCodes.Add);
         _il.Emit(OpCodes.Stloc, _offset);
         _il.Emit(OpCodes.Ldloc, _offset);
-        _il.Emit(OpCodes.Ldc_I4, (int)(_memory.RamSize - size));
+        _il.Emit(OpCodes.Ldc_I4, (int)(_ramSize - size));
         _il.Emit(OpCodes.Bgt_Un, outside);
     }
 
@@ -500,10 +497,26 @@ internal sealed unsafe class RegionEmitter
 
     private void Set(byte rd) => _il.Emit(OpCodes.Stloc, _registers[rd]!);
 
-    private void Pointer(void* address)
+    /// <summary>Slot <paramref name="slot"/> of the bound machine's <see cref="Machine.CodeBases"/> into <paramref name="local"/>.</summary>
+    private void LoadBase(int slot, LocalBuilder local)
     {
-        _il.Emit(OpCodes.Ldc_I8, (long)address);
-        _il.Emit(OpCodes.Conv_U);
+        _il.Emit(OpCodes.Ldarg_0);
+        _il.Emit(OpCodes.Ldfld, CodeBases);
+        if (slot != 0)
+        {
+            _il.Emit(OpCodes.Ldc_I4, slot * sizeof(nint));
+            _il.Emit(OpCodes.Add);
+        }
+        _il.Emit(OpCodes.Ldind_I);
+        _il.Emit(OpCodes.Stloc, local);
+    }
+
+    /// <summary>The address of guest register <paramref name="r"/> (in the machine's pinned register file).</summary>
+    private void Register(int r)
+    {
+        _il.Emit(OpCodes.Ldloc, _registersBase);
+        _il.Emit(OpCodes.Ldc_I4, r * sizeof(uint));
+        _il.Emit(OpCodes.Add);
     }
 
     private sealed class ExitStub(Label label, uint pc, int refund)
