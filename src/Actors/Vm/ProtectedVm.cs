@@ -98,7 +98,7 @@ public sealed class ProtectedVm : ReceivePersistentActor, IWithTimers
     private (Guid Attempt, Address Node, IActorRef? Executor, long Generation)? _secondary;
     private readonly HashSet<Address> _badNodes = [];
     private Switchover? _switchover;
-    // A pick of the secondary's node asked of the primary's node, not yet answered.
+    // A node pick asked of the picking node (the primary's, or the oldest member's), not yet answered.
     private PendingPick? _picking;
 
     public ProtectedVm(string name, ClaimStore claims)
