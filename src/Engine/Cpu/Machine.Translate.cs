@@ -19,7 +19,7 @@ public sealed unsafe partial class Machine
 {
     private readonly TranslationCache _translations;
 
-    /// <summary>RAM and the page flags, for compiled code to load rather than hold as constants.</summary>
+    /// <summary>Where RAM, the page flags and the registers are, for compiled code to load through the machine it is bound to.</summary>
     internal readonly nint* CodeBases;
 
     // Slots of CodeBases: where compiled code finds this machine's state (its code is shared by every machine).

@@ -18,9 +18,6 @@ internal static class SharedCompiledCode
 
     private static readonly ConcurrentDictionary<RegionKey, Lazy<DynamicMethod>> Methods = new();
 
-    /// <summary>Distinct regions compiled so far in this process (kept ones).</summary>
-    public static int Count => Methods.Count;
-
     /// <returns>The code bound to <paramref name="machine"/>, and whether it was compiled before (for this or another machine).</returns>
     public static (TranslatedCode Code, bool Reused) For(Machine machine, Region region, ReadOnlySpan<uint> words, Func<DynamicMethod> compile)
     {
