@@ -4,7 +4,6 @@ using System.Net.Sockets;
 using System.Text;
 using Akka.Actor;
 using Akka.Cluster;
-using Akka.Cluster.Tools.PublishSubscribe;
 using Akka.Event;
 using Lockstep.Actors.Placement;
 using Lockstep.Actors.Protocol;
@@ -241,8 +240,6 @@ public sealed class ExposedPort : ReceiveActor, IDoorFacts, IWithTimers
             _floodReported = dropped;
             _primary?.Executor.Tell(new DoorDrops(_vm, _node, _port, dropped));
         });
-        Receive<VmRemoved>(_ => { });
-        Receive<SubscribeAck>(_ => { });
     }
 
     public static Props Props(string vm, int port, IPAddress host, FrontDoorSettings settings, IActorRef gateway, long incarnation) =>
@@ -250,7 +247,6 @@ public sealed class ExposedPort : ReceiveActor, IDoorFacts, IWithTimers
 
     protected override void PreStart()
     {
-        DistributedPubSub.Get(Context.System).Mediator.Tell(new Subscribe(Topics.Primaries, Self));
         Locate(); // the primary may have announced itself before this port was opened
         Open();
     }

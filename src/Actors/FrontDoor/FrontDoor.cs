@@ -49,20 +49,27 @@ public sealed class FrontDoor : ReceiveActor
             _states[key] = changed.State;
             Report(changed.Vm);
         });
-        // A primary's announcement pushed straight here (FrontDoorPush): to this VM's ports at once.
+        // A primary's announcement, pushed straight here (FrontDoorPush) or published: to this VM's ports only. The ports do not
+        // subscribe themselves: with a port per VM, each of a node's worth of takeovers reached every port of every node
+        // (334 announcements x 1,000 ports a node in bench/scale.sh 1000), and the datagrams behind them waited.
         Receive<PrimaryAnnounce>(announce =>
         {
             foreach (var (key, port) in _ports)
                 if (key.Vm == announce.Name) port.Forward(announce);
         });
+        Receive<VmRemoved>(_ => { }); // the VM's ports close on its exposure's announcement
         Receive<SubscribeAck>(_ => { });
     }
 
     public static Props Props(IActorRef gateway, IActorRef vmRegion, FrontDoorSettings settings) =>
         Akka.Actor.Props.Create(() => new FrontDoor(gateway, vmRegion, settings));
 
-    protected override void PreStart() =>
-        DistributedPubSub.Get(Context.System).Mediator.Tell(new Subscribe(ExposureTopics.Exposure, Self));
+    protected override void PreStart()
+    {
+        var mediator = DistributedPubSub.Get(Context.System).Mediator;
+        mediator.Tell(new Subscribe(ExposureTopics.Exposure, Self));
+        mediator.Tell(new Subscribe(Topics.Primaries, Self));
+    }
 
     private void OnAnnounce(ExposureAnnounce announce)
     {

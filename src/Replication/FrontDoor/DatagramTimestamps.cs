@@ -7,8 +7,8 @@ namespace Lockstep.Replication.FrontDoor;
 /// <summary>
 /// Reads datagrams together with the moment the kernel took them in (Linux SO_TIMESTAMPNS), so that a front
 /// door can tell a datagram that waited in its socket while the node was stalled (SIGSTOP, a long pause of
-/// the process) from one that just came. Elsewhere, or where the option is refused, <see cref="TryEnable"/>
-/// is false and the caller reads datagrams the ordinary way, without an age.
+/// the process) from one that just came. Where the option is refused, <see cref="TryEnable"/> is false and
+/// datagrams read come without an age; elsewhere than Linux the caller reads them the ordinary way.
 /// </summary>
 internal static unsafe partial class DatagramTimestamps
 {
@@ -16,7 +16,6 @@ internal static unsafe partial class DatagramTimestamps
     private const int SoTimestampNs = 35; // the option, and the type of its control message (SCM_TIMESTAMPNS)
     private const int MsgTrunc = 0x20;
     private const int MsgDontWait = 0x40;
-    private const short PollIn = 1;
     private const int EIntr = 4, EAgain = 11, EConnRefused = 111;
     private const ushort AfInet = 2, AfInet6 = 10;
 
@@ -39,19 +38,8 @@ internal static unsafe partial class DatagramTimestamps
         public int Flags;
     }
 
-    [StructLayout(LayoutKind.Sequential)]
-    private struct PollFd
-    {
-        public int Fd;
-        public short Events;
-        public short Revents;
-    }
-
     [LibraryImport("libc", EntryPoint = "recvmsg", SetLastError = true)]
     private static partial nint RecvMsg(int fd, MsgHdr* message, int flags);
-
-    [LibraryImport("libc", EntryPoint = "poll", SetLastError = true)]
-    private static partial int Poll(PollFd* fds, nuint count, int timeoutMs);
 
     /// <summary>Asks the kernel to stamp each datagram's arrival; false where that cannot be had.</summary>
     public static bool TryEnable(Socket socket)
@@ -69,13 +57,13 @@ internal static unsafe partial class DatagramTimestamps
     }
 
     /// <summary>
-    /// Waits up to <paramref name="waitMs"/> for a datagram. Returns its full length (it may exceed the buffer,
-    /// which then holds its start), or -1 when none came in time; <paramref name="waited"/> is how long it sat
-    /// in the socket before this read (zero without a stamp).
+    /// Reads one datagram if the socket holds one, without waiting. Returns its full length (it may exceed the buffer,
+    /// which then holds its start), or -1 when there was none; <paramref name="waited"/> is how long it sat in the
+    /// socket before this read (zero without a stamp).
     /// </summary>
     /// <exception cref="SocketException">The socket failed.</exception>
     /// <exception cref="ObjectDisposedException">The socket was closed.</exception>
-    public static int Receive(Socket socket, byte[] buffer, int waitMs, out IPEndPoint? from, out TimeSpan waited)
+    public static int TryReceive(Socket socket, byte[] buffer, out IPEndPoint? from, out TimeSpan waited)
     {
         from = null;
         waited = TimeSpan.Zero;
@@ -86,10 +74,6 @@ internal static unsafe partial class DatagramTimestamps
         try
         {
             int fd = (int)handle.DangerousGetHandle();
-            var pollFd = new PollFd { Fd = fd, Events = PollIn };
-            int ready = Poll(&pollFd, 1, waitMs);
-            if (ready < 0) return Marshal.GetLastPInvokeError() == EIntr ? -1 : throw new SocketException(Marshal.GetLastPInvokeError());
-            if (ready == 0) return -1;
             byte* name = stackalloc byte[128];
             byte* control = stackalloc byte[128];
             fixed (byte* data = buffer)
@@ -100,7 +84,7 @@ internal static unsafe partial class DatagramTimestamps
                 if (length < 0)
                 {
                     int error = Marshal.GetLastPInvokeError();
-                    // Nothing after all, or an ICMP "port unreachable" for an earlier answer: the door is fine.
+                    // Nothing (left), or an ICMP "port unreachable" for an earlier answer: the door is fine.
                     if (error is EAgain or EIntr or EConnRefused) return -1;
                     throw new SocketException(error);
                 }

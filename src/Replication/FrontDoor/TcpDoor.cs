@@ -6,7 +6,8 @@ using System.Text;
 namespace Lockstep.Replication.FrontDoor;
 
 /// <summary>
-/// One exposed TCP port on this node: an accepting thread and a reading thread per connection, which
+/// One exposed TCP port on this node: connections are accepted on the process's <see cref="DoorPoller"/> thread
+/// (elsewhere than Linux, on an accepting thread of the door's own) and each gets a reading thread, which
 /// report connections and lines (<see cref="LineFramer"/>); answers are written from the caller's
 /// thread, each followed by '\n'. At most <c>maxConnections</c> are open at once (each holds a thread):
 /// one more is told why in an error line and closed, and counted (<see cref="RefusedConnections"/>).
@@ -22,7 +23,10 @@ public sealed class TcpDoor : IDisposable
     private readonly int _maxConnections;
     private long _refused;
     private readonly IDoorFacts _facts;
-    private readonly Thread _accepting;
+    /// <summary>Connections accepted at one turn on the poller: a busy port lets the other doors go on before it takes more.</summary>
+    private const int AcceptsPerTurn = 16;
+    private readonly Thread? _accepting;
+    private ulong? _polled;
     private readonly ConcurrentDictionary<long, Socket> _connections = new();
     private long _nextConnection;
     private volatile bool _closed;
@@ -46,7 +50,8 @@ public sealed class TcpDoor : IDisposable
             throw;
         }
         LocalEndPoint = (IPEndPoint)_listener.LocalEndPoint!;
-        _accepting = new Thread(Accept) { IsBackground = true, Name = $"tcp-door-{port}" };
+        if (DoorPoller.Supported) _listener.Blocking = false; // accepted when the poller says one waits; gone meanwhile must not block it
+        else _accepting = new Thread(Accept) { IsBackground = true, Name = $"tcp-door-{port}" };
     }
 
     public IPEndPoint LocalEndPoint { get; }
@@ -57,7 +62,11 @@ public sealed class TcpDoor : IDisposable
     /// <summary>Connections refused because <c>maxConnections</c> were open, since the door opened.</summary>
     public long RefusedConnections => Interlocked.Read(ref _refused);
 
-    public void Start() => _accepting.Start();
+    public void Start()
+    {
+        if (_accepting is not null) _accepting.Start();
+        else _polled = DoorPoller.Shared.Add(_listener, AcceptSome);
+    }
 
     /// <summary>Writes <paramref name="data"/> and '\n'; null when written, else why not (the connection is then closed).</summary>
     public string? Write(long connection, byte[] data)
@@ -86,6 +95,7 @@ public sealed class TcpDoor : IDisposable
     public void Dispose()
     {
         _closed = true;
+        if (_polled is { } id) DoorPoller.Shared.Remove(_listener, id);
         _listener.Dispose();
         foreach (long connection in _connections.Keys) Close(connection);
     }
@@ -104,24 +114,64 @@ public sealed class TcpDoor : IDisposable
                 if (!_closed) _facts.DoorFailed("tcp", e.Message);
                 return;
             }
-            socket.NoDelay = true;
-            if (_connections.Count >= _maxConnections)
-            {
-                Refuse(socket);
-                continue;
-            }
-            socket.SendTimeout = (int)SendTimeout.TotalMilliseconds;
-            long connection = Interlocked.Increment(ref _nextConnection);
-            _connections[connection] = socket;
-            _facts.Connected(connection, (IPEndPoint)socket.RemoteEndPoint!);
-            new Thread(() => Read(connection, socket)) { IsBackground = true, Name = $"tcp-door-{LocalEndPoint.Port}-{connection}" }.Start();
+            Accepted(socket);
         }
     }
 
-    private void Refuse(Socket socket)
+    /// <summary>On the poller's thread: the connections waiting, up to <see cref="AcceptsPerTurn"/>.</summary>
+    private void AcceptSome()
+    {
+        for (int i = 0; i < AcceptsPerTurn && !_closed; i++)
+        {
+            Socket socket;
+            try
+            {
+                socket = _listener.Accept();
+            }
+            catch (SocketException e) when (e.SocketErrorCode is SocketError.WouldBlock or SocketError.ConnectionAborted or SocketError.Interrupted)
+            {
+                return; // none left, or one that went away before it was taken
+            }
+            catch (Exception e) when (e is SocketException or ObjectDisposedException)
+            {
+                if (_closed) return;
+                if (_polled is { } id) DoorPoller.Shared.Remove(_listener, id);
+                _facts.DoorFailed("tcp", e.Message);
+                return;
+            }
+            socket.Blocking = true;
+            Accepted(socket);
+        }
+    }
+
+    private void Accepted(Socket socket)
+    {
+        IPEndPoint client;
+        try
+        {
+            socket.NoDelay = true;
+            client = (IPEndPoint)socket.RemoteEndPoint!;
+        }
+        catch (SocketException)
+        {
+            socket.Dispose(); // reset between the accept and now: nobody to serve
+            return;
+        }
+        if (_connections.Count >= _maxConnections)
+        {
+            Refuse(socket, client);
+            return;
+        }
+        socket.SendTimeout = (int)SendTimeout.TotalMilliseconds;
+        long connection = Interlocked.Increment(ref _nextConnection);
+        _connections[connection] = socket;
+        _facts.Connected(connection, client);
+        new Thread(() => Read(connection, socket)) { IsBackground = true, Name = $"tcp-door-{LocalEndPoint.Port}-{connection}" }.Start();
+    }
+
+    private void Refuse(Socket socket, IPEndPoint client)
     {
         Interlocked.Increment(ref _refused);
-        var client = socket.RemoteEndPoint as IPEndPoint;
         try
         {
             socket.SendTimeout = (int)RefusalTimeout.TotalMilliseconds;
@@ -135,7 +185,7 @@ public sealed class TcpDoor : IDisposable
         {
             socket.Dispose(); // a client gone already: nothing to tell it
         }
-        if (client is not null) _facts.ConnectionRefused(client, _maxConnections);
+        _facts.ConnectionRefused(client, _maxConnections);
     }
 
     private static void Drain(Socket socket)

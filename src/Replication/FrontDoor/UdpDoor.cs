@@ -4,20 +4,25 @@ using System.Net.Sockets;
 namespace Lockstep.Replication.FrontDoor;
 
 /// <summary>
-/// One exposed UDP port on this node: a thread receives datagrams and reports them; answers are sent
-/// from the caller's thread. The receive buffer holds any IPv4 datagram whole, so an oversized one is
-/// seen at its full length and refused, never cut. Where the kernel stamps arrivals (<see cref="DatagramTimestamps"/>),
-/// each datagram is reported with how long it waited in the socket before it was read.
+/// One exposed UDP port on this node: datagrams are read and reported on the process's <see cref="DoorPoller"/>
+/// thread (elsewhere than Linux, on a thread of the door's own); answers are sent from the caller's thread. The
+/// receive buffer holds any IPv4 datagram whole, so an oversized one is seen at its full length and refused, never
+/// cut. Where the kernel stamps arrivals (<see cref="DatagramTimestamps"/>), each datagram is reported with how long
+/// it waited in the socket before it was read.
 /// </summary>
 public sealed class UdpDoor : IDisposable
 {
     private const int ReceiveBuffer = 64 * 1024;
+    /// <summary>Datagrams read at one turn on the poller: a busy door lets the others read before it goes on.</summary>
+    private const int ReadsPerTurn = 16;
 
     private readonly Socket _socket;
     private readonly int _maxPacket;
     private readonly IDoorFacts _facts;
-    private readonly Thread _thread;
-    private readonly bool _stamped;
+    private readonly Thread? _thread;
+    // One per reading thread, not per door: on the poller a thousand doors share one.
+    [ThreadStatic] private static byte[]? t_buffer;
+    private ulong? _polled;
     private volatile bool _closed;
 
     /// <exception cref="SocketException">The port cannot be bound (in use, no such address).</exception>
@@ -35,11 +40,15 @@ public sealed class UdpDoor : IDisposable
             _socket.Dispose();
             throw;
         }
-        _stamped = DatagramTimestamps.TryEnable(_socket);
-        _thread = new Thread(_stamped ? ReceiveStamped : Receive) { IsBackground = true, Name = $"udp-door-{port}" };
+        if (DoorPoller.Supported) DatagramTimestamps.TryEnable(_socket);
+        else _thread = new Thread(Receive) { IsBackground = true, Name = $"udp-door-{port}" };
     }
 
-    public void Start() => _thread.Start();
+    public void Start()
+    {
+        if (_thread is not null) _thread.Start();
+        else _polled = DoorPoller.Shared.Add(_socket, ReadSome);
+    }
 
     /// <summary>Sends one datagram; null when sent, else why not.</summary>
     public string? Send(IPEndPoint client, byte[] data)
@@ -58,29 +67,37 @@ public sealed class UdpDoor : IDisposable
     public void Dispose()
     {
         _closed = true;
-        if (_stamped) Poke();
+        if (_polled is { } id) DoorPoller.Shared.Remove(_socket, id);
         _socket.Dispose();
     }
 
-    /// <summary>An empty datagram to this door's own address, so its thread waiting in poll sees the close now.</summary>
-    private void Poke()
+    /// <summary>On the poller's thread: what the socket holds, up to <see cref="ReadsPerTurn"/> datagrams.</summary>
+    private void ReadSome()
     {
-        try
+        for (int i = 0; i < ReadsPerTurn && !_closed; i++)
         {
-            var local = (IPEndPoint)_socket.LocalEndPoint!;
-            var to = local.Address.Equals(IPAddress.Any) ? IPAddress.Loopback : local.Address.Equals(IPAddress.IPv6Any) ? IPAddress.IPv6Loopback : local.Address;
-            using var poke = new Socket(to.AddressFamily, SocketType.Dgram, ProtocolType.Udp);
-            poke.SendTo([], new IPEndPoint(to, local.Port));
-        }
-        catch (SocketException)
-        {
-            // The thread sees the close at its next wake-up (within a second) instead.
+            int length;
+            IPEndPoint? client;
+            TimeSpan waited;
+            try
+            {
+                length = DatagramTimestamps.TryReceive(_socket, Buffer(), out client, out waited);
+            }
+            catch (Exception e) when (e is SocketException or ObjectDisposedException)
+            {
+                if (_closed) return;
+                if (_polled is { } id) DoorPoller.Shared.Remove(_socket, id);
+                _facts.DoorFailed("udp", e.Message);
+                return;
+            }
+            if (length < 0 || client is null) return;
+            Report(client, Buffer(), length, waited);
         }
     }
 
     private void Receive()
     {
-        var buffer = new byte[Math.Max(ReceiveBuffer, _maxPacket + 1)];
+        var buffer = Buffer();
         EndPoint from = new IPEndPoint(_socket.AddressFamily == AddressFamily.InterNetworkV6 ? IPAddress.IPv6Any : IPAddress.Any, 0);
         while (!_closed)
         {
@@ -102,27 +119,11 @@ public sealed class UdpDoor : IDisposable
         }
     }
 
-    private void ReceiveStamped()
+    private byte[] Buffer()
     {
-        var buffer = new byte[Math.Max(ReceiveBuffer, _maxPacket + 1)];
-        while (!_closed)
-        {
-            int length;
-            IPEndPoint? client;
-            TimeSpan waited;
-            try
-            {
-                // Bounded, in case the poke at closing is lost: an idle port wakes once a second.
-                length = DatagramTimestamps.Receive(_socket, buffer, 1000, out client, out waited);
-            }
-            catch (Exception e) when (e is SocketException or ObjectDisposedException)
-            {
-                if (!_closed) _facts.DoorFailed("udp", e.Message);
-                return;
-            }
-            if (_closed) return;
-            if (length >= 0 && client is not null) Report(client, buffer, length, waited);
-        }
+        int size = Math.Max(ReceiveBuffer, _maxPacket + 1);
+        if (t_buffer is null || t_buffer.Length < size) t_buffer = new byte[size];
+        return t_buffer;
     }
 
     private void Report(IPEndPoint client, byte[] buffer, int length, TimeSpan waited)
