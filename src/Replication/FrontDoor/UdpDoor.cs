@@ -40,9 +40,12 @@ public sealed class UdpDoor : IDisposable
             _socket.Dispose();
             throw;
         }
+        LocalEndPoint = (IPEndPoint)_socket.LocalEndPoint!;
         if (DoorPoller.Supported) DatagramTimestamps.TryEnable(_socket);
         else _thread = new Thread(Receive) { IsBackground = true, Name = $"udp-door-{port}" };
     }
+
+    public IPEndPoint LocalEndPoint { get; }
 
     public void Start()
     {
