@@ -183,6 +183,46 @@ public sealed class ScaleTests : Akka.TestKit.Xunit2.TestKit
         }
     }
 
+    [Fact]
+    public async Task Listing_while_the_directorys_node_is_lost_gives_the_vms_the_gateway_routes_to_and_says_so()
+    {
+        // Terminated without leaving (no coordinated shutdown): the others see it unreachable, as after a crash, and the directory waits.
+        using var cluster = new InProcessCluster(6230, 3, config: "akka.coordinated-shutdown.run-by-actor-system-terminate = off");
+        var created = await cluster.Node(0).Gateway.Ask<VmsCreated>(new CreateVms(["l1", "l2", "l3"], Kv, Ram), TimeSpan.FromSeconds(60));
+        Assert.All(created.Results, r => Assert.Null(r.Error));
+        foreach (var name in new[] { "l1", "l2", "l3" }) cluster.WaitForProtected(name);
+        var whole = await cluster.Node(0).Gateway.Ask<VmSummaries>(new ListVmSummaries(), TimeSpan.FromSeconds(20));
+        Assert.Null(whole.Note);
+        int directoryNode = DirectoryNode(cluster);
+        cluster.Kill(directoryNode);
+        var survivor = cluster.Alive.First();
+        // Until the lost node is downed nobody can host the directory, yet the list comes, from the routes, in seconds.
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        var list = await survivor.Gateway.Ask<VmSummaries>(new ListVmSummaries(), TimeSpan.FromSeconds(15));
+        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(12), $"the list took {clock.Elapsed.TotalSeconds:F1} s");
+        Assert.Equal(["l1", "l2", "l3"], list.Vms.Select(v => v.Name));
+        Assert.NotNull(list.Note);
+        Assert.Contains("directory did not answer", list.Note);
+        // Once the directory is back, the list is its own again.
+        InProcessCluster.WaitUntil(() => survivor.Gateway.Ask<VmSummaries>(new ListVmSummaries(), TimeSpan.FromSeconds(15)).GetAwaiter().GetResult().Note is null,
+            TimeSpan.FromSeconds(60), "the directory did not come back");
+    }
+
+    private static int DirectoryNode(InProcessCluster cluster)
+    {
+        foreach (var node in cluster.Alive)
+        {
+            var region = ClusterSharding.Get(node.System).ShardRegion("vm-directory");
+            var state = region.Ask<CurrentShardRegionState>(GetShardRegionState.Instance, TimeSpan.FromSeconds(5)).GetAwaiter().GetResult();
+            if (state.Shards.Any(s => s.EntityIds.Count > 0))
+            {
+                var address = Akka.Cluster.Cluster.Get(node.System).SelfAddress;
+                return cluster.IndexOf($"{address.Host}:{address.Port}");
+            }
+        }
+        throw new InvalidOperationException("no node hosts the VM directory");
+    }
+
     private static void AssertAtMost(IEnumerable<VmStatus> statuses, Func<VmStatus, string?> node, int most, string what, string context = "")
     {
         var counts = statuses.GroupBy(node).ToDictionary(g => g.Key ?? "-", g => g.Count());

@@ -46,7 +46,7 @@ public sealed class Gateway : ReceiveActor
         Receive<CreateVm>(c => directoryRegion.Forward(new ShardingEnvelope(VmDirectory.EntityId, c)));
         Receive<ListVms>(l => directoryRegion.Forward(new ShardingEnvelope(VmDirectory.EntityId, l)));
         Receive<CreateVms>(batch => directoryRegion.Forward(new ShardingEnvelope(VmDirectory.EntityId, batch)));
-        Receive<ListVmSummaries>(_ => BatchRequests.List(directoryRegion, Self).PipeTo(Sender));
+        Receive<ListVmSummaries>(_ => BatchRequests.List(directoryRegion, Self, _primaries.Keys.ToList()).PipeTo(Sender));
         Receive<StopVm>(s =>
         {
             if (_primaries.Remove(s.Name, out var primary)) primary.Executor.Tell(s, ActorRefs.NoSender);

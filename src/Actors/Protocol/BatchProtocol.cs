@@ -50,4 +50,5 @@ public sealed record ListVmSummaries(string Name = "") : IControlRequest;
 /// </summary>
 public sealed record VmSummary(string Name, VmState? State, long Generation, string? Primary, string? Secondary, string? Problem);
 
-public sealed record VmSummaries(IReadOnlyList<VmSummary> Vms);
+/// <param name="Note">Set when the list is not the directory's: why, and what it may miss.</param>
+public sealed record VmSummaries(IReadOnlyList<VmSummary> Vms, string? Note = null);

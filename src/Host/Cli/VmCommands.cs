@@ -145,6 +145,7 @@ public static class VmCommands
         {
             using var client = Connect(parse);
             var list = client.Ask<VmSummaries>(new ListVmSummaries());
+            if (list.Note is not null) Console.Error.WriteLine($"lockstep: note: {list.Note}");
             Console.Out.Write(parse.GetValue(json) ? BatchOutput.Json(list) + "\n" : BatchOutput.Table(list));
             if (list.Vms.Count == 0 && !parse.GetValue(json)) Console.Error.WriteLine("no VMs");
             return ExitCodes.Success;
