@@ -4,7 +4,7 @@
 # of the same run (the machine may be shared: the ratios are what count).
 #  - latency: one connection, one request at a time (client, front door, primary, output rule: the durable
 #    one also waits for the journal's commit, in SQLite or PostgreSQL), 400 requests;
-#  - throughput: 8 connections with 16 requests in flight each, 4000 requests, answers over wall time;
+#  - throughput: 8 connections with 16 requests in flight each (DURABLE_WINDOW=N for N), 4000 requests, answers over wall time;
 #    around it the durable VM's status gives its journal commits: requests per commit, cuts per commit, how long
 #    the oldest cut of a commit waited in the journal's actor and how much of that was the store's write;
 #  - on SQLite, the store's floor: a bare SQLite commit on the same disk, as the journal makes them.
@@ -28,11 +28,14 @@ cleanup() {
 }
 trap cleanup EXIT
 cd "$work"
+# Three loopback addresses, one port: every node binds each exposed port on its own address, as separate hosts would,
+# and each VM's client goes to its primary's node (with all nodes on one address, only one of them held a port, and
+# whether a VM's primary was on that node decided more of the ratio than --durable did).
 for i in 0 1 2; do
-  "${lockstep[@]}" node --port $((base + i)) --seeds 127.0.0.1:$base --journal "$journal" > node$i.log 2>&1 &
+  "${lockstep[@]}" node --host 127.0.0.$((i + 1)) --port "$base" --seeds 127.0.0.1:$base --journal "$journal" > node$i.log 2>&1 &
   pids+=($!)
 done
-contacts="127.0.0.1:$base,127.0.0.1:$((base + 1)),127.0.0.1:$((base + 2))"
+contacts="127.0.0.1:$base,127.0.0.2:$base,127.0.0.3:$base"
 for _ in $(seq 1 90); do  # a loaded machine may take a while to bring the nodes up
   "${lockstep[@]}" vm list --contact "$contacts" >/dev/null 2>&1 && break
   sleep 1
@@ -49,11 +52,13 @@ for vm in "$plain" "$durable"; do
   done
 done
 sleep 2  # the front doors open the exposed ports once they hear of the VMs
+primary_host() { "${lockstep[@]}" vm status "$1" --json --contact "$contacts" | python3 -c 'import json,sys; print(json.load(sys.stdin)["primary"].split(":")[0])'; }
+plain_host="$(primary_host "$plain")" durable_host="$(primary_host "$durable")"
 
 cat > client.py <<'PY'
 import socket, sys, time
 def run(port, connections, window, total):
-    socks = [socket.create_connection(("127.0.0.1", port)) for _ in range(connections)]
+    socks = [socket.create_connection((host, port)) for _ in range(connections)]
     for s in socks: s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     per = total // connections
     lat, sent, got, buf = [], [0] * connections, [0] * connections, [b""] * connections
@@ -81,13 +86,13 @@ def run(port, connections, window, total):
                 if sent[i] < per: send(i)
     wall = time.perf_counter() - start
     return lat, per * connections / wall
-mode, port = sys.argv[1], int(sys.argv[2])
+mode, host, port = sys.argv[1], sys.argv[2], int(sys.argv[3])
 if mode == "latency":
     lat, _ = run(port, 1, 1, 400)
     lat = sorted(lat[20:])  # the first 20 warm up
     print(f"{lat[len(lat)//2]:.3f} {lat[int(len(lat)*0.99)]:.3f}")
 else:
-    _, rate = run(port, 8, 16, 4000)
+    _, rate = run(port, 8, int(sys.argv[4]), 4000)
     print(f"{rate:.1f}")
 PY
 cat > commits.py <<'PY'
@@ -104,20 +109,24 @@ else:
     print(f"{int(sys.argv[3]) / commits:.1f} {parts / commits:.1f} {waited / commits:.3f} {write / commits:.3f}")
 PY
 status() { "${lockstep[@]}" vm status "$durable" --json --contact "$contacts" > "$1"; }
-echo "# durable benchmark: journal $kind, 3 nodes, load before: $(cut -d' ' -f1-3 /proc/loadavg)"
-python3 client.py throughput "$exposed" >/dev/null; python3 client.py throughput $((exposed + 1)) >/dev/null  # warm-up, not counted
+echo "# durable benchmark: journal $kind, 3 nodes (127.0.0.1-3), the protected VM's primary on $plain_host, the durable one's on $durable_host, load before: $(cut -d' ' -f1-3 /proc/loadavg)"
+window="${DURABLE_WINDOW:-16}"
+[[ "$window" =~ ^[1-9][0-9]*$ ]] && (( window <= 64 )) || { echo "durable.sh: DURABLE_WINDOW must be 1..64 (kv remembers a peer's last 64 request ids), not '$window'" >&2; exit 64; }
+python3 client.py throughput "$plain_host" "$exposed" "$window" >/dev/null; python3 client.py throughput "$durable_host" $((exposed + 1)) "$window" >/dev/null  # warm-up, not counted
 : > results.txt
 for t in $(seq 1 "$trials"); do
-  pl=$(python3 client.py latency "$exposed"); dl=$(python3 client.py latency $((exposed + 1)))
-  pt=$(python3 client.py throughput "$exposed")
-  status before.json; dt=$(python3 client.py throughput $((exposed + 1))); status after.json
+  pl=$(python3 client.py latency "$plain_host" "$exposed"); dl=$(python3 client.py latency "$durable_host" $((exposed + 1)))
+  pt=$(python3 client.py throughput "$plain_host" "$exposed" "$window")
+  status before.json; dt=$(python3 client.py throughput "$durable_host" $((exposed + 1)) "$window"); status after.json
   cm=$(python3 commits.py before.json after.json 4000)
   echo "$pl $dl $pt $dt $cm" >> results.txt
   read -r a b c d <<< "$pl $dl"
   read -r rpc ppc wait write <<< "$cm"
   echo "trial $t: latency protected p50 $a ms p99 $b ms, durable p50 $c ms p99 $d ms; throughput protected $pt req/s, durable $dt req/s (ratio $(python3 -c "print(f'{$dt/$pt:.3f}')")); durable commits: $rpc requests and $ppc cuts each, the oldest cut waited $wait ms, the store's write $write ms"
 done
-python3 - <<'PY'
+DURABLE_WINDOW="$window" python3 - <<'PY'
+import os
+window = os.environ["DURABLE_WINDOW"]
 rows = [list(map(float, l.split())) for l in open("results.txt")]
 med = lambda xs: sorted(xs)[len(xs)//2]
 pp50, pp99, dp50, dp99 = (med([r[i] for r in rows]) for i in range(4))
@@ -126,7 +135,7 @@ import math
 counted = [r for r in rows if not math.isnan(r[6])]
 rpc, ppc, wait, write = (med([r[i] for r in counted]) if counted else math.nan for i in range(6, 10))
 print(f"added latency of --durable (median of {len(rows)}): p50 {dp50 - pp50:+.2f} ms ({pp50:.2f} -> {dp50:.2f}), p99 {dp99 - pp99:+.2f} ms ({pp99:.2f} -> {dp99:.2f})")
-print(f"throughput ratio durable/protected, 8 connections x 16 in flight (median of {len(rows)}): {med(ratios):.3f}  (each: {', '.join(f'{r:.3f}' for r in ratios)})")
+print(f"throughput ratio durable/protected, 8 connections x {window} in flight (median of {len(rows)}): {med(ratios):.3f}  (each: {', '.join(f'{r:.3f}' for r in ratios)})")
 print(f"durable journal under that load (median of {len(counted)}): {rpc:.1f} requests per commit ({ppc:.1f} cuts), a commit {wait:.2f} ms from its oldest cut's arrival, {write:.2f} ms of it the store's write")
 PY
 if [[ "$kind" == sqlite ]]; then
