@@ -21,7 +21,7 @@ public sealed class InProcessCluster : IDisposable
     private readonly int _basePort;
 
     /// <param name="directory">Shared storage of an earlier cluster to start on (a whole-cluster restart); a new one when null.</param>
-    /// <param name="config">HOCON on top of every node's configuration.</param>
+    /// <param name="config">HOCON on top of every node's configuration (the tests' own settings included).</param>
     public InProcessCluster(int basePort, int size, string? directory = null, string? config = null)
     {
         _ownsDirectory = directory is null;
@@ -32,7 +32,7 @@ public sealed class InProcessCluster : IDisposable
         for (int i = 0; i < size; i++)
         {
             var options = new NodeOptions("127.0.0.1", basePort + i, [$"127.0.0.1:{basePort}"], $"sqlite:{db}", RepoRoot.Hocon);
-            var nodeConfig = ConfigurationFactory.ParseString((config ?? "") + "\nakka.loglevel = WARNING\nakka.cluster.split-brain-resolver.stable-after = 3s")
+            var nodeConfig = ConfigurationFactory.ParseString("akka.loglevel = WARNING\nakka.cluster.split-brain-resolver.stable-after = 3s\n" + (config ?? ""))
                 .WithFallback(NodeConfig.Build(options, JournalLocation.Parse($"sqlite:{db}")));
             var system = ActorSystem.Create("lockstep", nodeConfig);
             _nodes.Add(LockstepNode.Start(system, claims));

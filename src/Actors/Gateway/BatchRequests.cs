@@ -29,7 +29,7 @@ public static class BatchRequests
     /// </summary>
     public static readonly TimeSpan DirectoryPatience = TimeSpan.FromSeconds(3);
 
-    /// <param name="routed">The VMs the gateway knows a primary of; with none known it waits for the directory alone.</param>
+    /// <param name="routed">The VMs the gateway has heard a primary of; with none it waits for the directory alone.</param>
     public static async Task<VmSummaries> List(IActorRef directory, IActorRef gateway, IReadOnlyCollection<string> routed)
     {
         var names = directory.Ask<VmList>(new ShardingEnvelope(VmDirectory.EntityId, new ListVms()), NamesWait);
@@ -38,7 +38,7 @@ public static class BatchRequests
             _ = names.ContinueWith(late => late.Exception, TaskContinuationOptions.OnlyOnFaulted); // its timeout is expected now
             return new VmSummaries(await Summarize(gateway, routed).ConfigureAwait(false),
                 $"the VM directory did not answer within {DirectoryPatience.TotalSeconds:0} s (its node may be lost and not yet downed): " +
-                $"these are the {routed.Count} VMs this node knows a primary of, which leaves out any it never heard of");
+                $"these are the {routed.Count} VMs this node has heard a primary of, which leaves out any it never heard of");
         }
         return new VmSummaries(await Summarize(gateway, (await names.ConfigureAwait(false)).Names).ConfigureAwait(false));
     }

@@ -23,6 +23,9 @@ public sealed class Gateway : ReceiveActor
     private const int MaxAsked = 10_000;
 
     private readonly Dictionary<string, PrimaryAnnounce> _primaries = [];
+    // Every VM a primary was announced for until it is removed: a primary that died is forgotten above until its
+    // successor announces itself, but `vm list` without the directory must still name the VM (bounded by the VMs there are).
+    private readonly HashSet<string> _heardOf = [];
     private readonly Dictionary<string, DateTime> _asked = [];
     private readonly IActorRef _vmRegion;
 
@@ -30,7 +33,11 @@ public sealed class Gateway : ReceiveActor
     {
         _vmRegion = vmRegion;
         Receive<PrimaryAnnounce>(Learn);
-        Receive<VmRemoved>(r => Forget(r.Name));
+        Receive<VmRemoved>(r =>
+        {
+            Forget(r.Name);
+            _heardOf.Remove(r.Name);
+        });
         Receive<Terminated>(t =>
         {
             foreach (var name in _primaries.Where(kv => kv.Value.Executor.Equals(t.ActorRef)).Select(kv => kv.Key).ToList())
@@ -46,7 +53,7 @@ public sealed class Gateway : ReceiveActor
         Receive<CreateVm>(c => directoryRegion.Forward(new ShardingEnvelope(VmDirectory.EntityId, c)));
         Receive<ListVms>(l => directoryRegion.Forward(new ShardingEnvelope(VmDirectory.EntityId, l)));
         Receive<CreateVms>(batch => directoryRegion.Forward(new ShardingEnvelope(VmDirectory.EntityId, batch)));
-        Receive<ListVmSummaries>(_ => BatchRequests.List(directoryRegion, Self, _primaries.Keys.ToList()).PipeTo(Sender));
+        Receive<ListVmSummaries>(_ => BatchRequests.List(directoryRegion, Self, _heardOf.ToList()).PipeTo(Sender));
         Receive<StopVm>(s =>
         {
             if (_primaries.Remove(s.Name, out var primary)) primary.Executor.Tell(s, ActorRefs.NoSender);
@@ -79,6 +86,7 @@ public sealed class Gateway : ReceiveActor
         if (known is not null && !known.Executor.Equals(announce.Executor)) Context.Unwatch(known.Executor);
         if (known is null || !known.Executor.Equals(announce.Executor)) Context.Watch(announce.Executor);
         _primaries[announce.Name] = announce;
+        _heardOf.Add(announce.Name);
         _asked.Remove(announce.Name);
     }
 
