@@ -32,7 +32,8 @@ public sealed class InProcessCluster : IDisposable
         for (int i = 0; i < size; i++)
         {
             var options = new NodeOptions("127.0.0.1", basePort + i, [$"127.0.0.1:{basePort}"], $"sqlite:{db}", RepoRoot.Hocon);
-            var nodeConfig = ConfigurationFactory.ParseString("akka.loglevel = WARNING\nakka.cluster.split-brain-resolver.stable-after = 3s\n" + (config ?? ""))
+            // No serializer warm-up: three systems in one process would spend ~12 s of CPU on it per cluster, and these tests time nothing.
+            var nodeConfig = ConfigurationFactory.ParseString("akka.loglevel = WARNING\nakka.cluster.split-brain-resolver.stable-after = 3s\nlockstep.serializer-warmup = off\n" + (config ?? ""))
                 .WithFallback(NodeConfig.Build(options, JournalLocation.Parse($"sqlite:{db}")));
             var system = ActorSystem.Create("lockstep", nodeConfig);
             _nodes.Add(LockstepNode.Start(system, claims));

@@ -302,7 +302,9 @@ public sealed class PrimaryExecutor : ReceiveActor, IPrimaryFacts, IWithTimers
         _phase = PrimaryPhase.Attaching;
         Receive<SecondaryCaughtUp>(_ =>
         {
-            _log.Info("{0} is Protected (generation {1}, secondary on {2})", _name, _generation, _secondaryNode);
+            var stats = _loop.Stats();
+            _log.Info("{0} is Protected (generation {1}, secondary on {2}; RAM copied in {3:F1} ms, the snapshot acknowledged {4:F1} ms after the pause)",
+                _name, _generation, _secondaryNode, stats.LastPrecopyMs, stats.LastSnapshotAckMs);
             _badNodes.Clear();
             CompleteOperation(PrimaryPhase.Protected);
             Become(Protected);

@@ -26,6 +26,7 @@ public static class LockstepNode
     public static NodeHandles Start(ActorSystem system, ClaimStore claims, Replication.Links.LinkTls? linkTls = null)
     {
         var settings = LockstepSettingsConfig.From(system.Settings.Config) with { Tls = linkTls };
+        if (system.Settings.Config.GetBoolean("lockstep.serializer-warmup", true)) WarmSerializersAside(system);
         var sharding = ClusterSharding.Get(system);
         var shardingSettings = ClusterShardingSettings.Create(system);
         var vmRegion = sharding.Start("vm", name => ProtectedVm.Props(name, claims), shardingSettings, new VmMessageExtractor());
@@ -37,6 +38,30 @@ public static class LockstepNode
         ClusterClientReceptionist.Get(system).RegisterService(gateway);
         system.ActorOf(FrontDoorSettings.OnOwnThreads(FrontDoor.FrontDoor.Props(gateway, vmRegion, FrontDoorSettings.From(system.Settings.Config)), system), "front-door");
         return new NodeHandles(system, gateway, executors, vmRegion, claims, engine);
+    }
+
+    /// <summary>
+    /// Builds the serializers of the protocol messages (<see cref="SerializerWarmup"/>) on a thread of its own: it takes
+    /// seconds of CPU, and the node joins and takes work meanwhile (a message sent before its type is built builds it,
+    /// as without the warm-up).
+    /// </summary>
+    private static void WarmSerializersAside(ActorSystem system)
+    {
+        var log = Logging.GetLogger(system, "lockstep-node");
+        new Thread(() =>
+        {
+            try
+            {
+                var warmup = SerializerWarmup.Run(system);
+                log.Info("serializers built for {0} protocol messages in {1:F0} ms ({2} left to their first use)", warmup.Warmed.Count, warmup.Took.TotalMilliseconds, warmup.Skipped.Count);
+                foreach (var (type, why) in warmup.Skipped) log.Warning("serializer for {0} not built ahead: {1}", type.Name, why);
+            }
+            catch (Exception e)
+            {
+                // Only a head start is lost; nothing may escape this thread (it would end the node).
+                log.Warning("building the serializers ahead failed: {0}", e.Message);
+            }
+        }) { IsBackground = true, Name = "serializer-warmup" }.Start();
     }
 
     /// <summary>

@@ -83,8 +83,8 @@ public sealed class PrimaryLoop
     private double _logBytesPerSecond, _reprotectPauseMs, _precopyMs;
     private long _logBytesShipped;
     // When the attach in progress began (VM thread), and how long the last one took to bring its secondary in sync (reader thread).
-    private long _attachStartedAt;
-    private double _reprotectMs;
+    private long _attachStartedAt, _pausedAt;
+    private double _reprotectMs, _snapshotAckMs;
 
     /// <param name="releasedSeq">The first output sequence number not known to be released (a promoted or rebuilt primary's).</param>
     /// <param name="filter">The delivery marks a promoted secondary took over; null for a fresh start.</param>
@@ -229,7 +229,7 @@ public sealed class PrimaryLoop
     public PrimaryStats Stats() => new(_machine.Position, _machine.NextOutputSeq, _gate.LagMs,
         Volatile.Read(ref _logBytesPerSecond), Volatile.Read(ref _reprotectPauseMs), Volatile.Read(ref _logBytesShipped),
         Volatile.Read(ref _precopyMs), _gate.ReleasedSeq, _inputs.DroppedPackets, _gate.HeldCount, Volatile.Read(ref _outputPauses),
-        _gate.HoldTimes.Snapshot(), Volatile.Read(ref _reprotectMs));
+        _gate.HoldTimes.Snapshot(), Volatile.Read(ref _reprotectMs), Volatile.Read(ref _snapshotAckMs));
 
     private void Post(Action command)
     {
@@ -422,6 +422,7 @@ public sealed class PrimaryLoop
                 if (_gate.Ack(link, ack.Horizon, ack.Replayed))
                 {
                     Volatile.Write(ref _reprotectMs, Stopwatch.GetElapsedTime(Volatile.Read(ref _attachStartedAt)).TotalMilliseconds);
+                    Volatile.Write(ref _snapshotAckMs, Stopwatch.GetElapsedTime(Volatile.Read(ref _pausedAt)).TotalMilliseconds);
                     _facts.SecondaryInSync();
                 }
                 if (_draining) _vm.Wake();
@@ -519,6 +520,7 @@ public sealed class PrimaryLoop
         }
         Volatile.Write(ref _precopyMs, Stopwatch.GetElapsedTime(copy.StartedAt).TotalMilliseconds);
         var pause = Stopwatch.StartNew();
+        Volatile.Write(ref _pausedAt, Stopwatch.GetTimestamp());
         // Entries before the snapshot are inside it, so the secondary skips them; the journal still needs them.
         var before = _recorder.Cut(_machine.Position);
         if (before.Entries.Length > 0) _facts.LogCut(before, LogCodec.Encode(before));
