@@ -21,15 +21,21 @@ public sealed class NodeCluster : IDisposable
     private readonly List<NodeProcess> _nodes = [];
     private readonly Lock _lock = new();
     private bool _disposed;
+    private readonly bool _warmSerializers;
+    // What `lockstep node` reads as HOCON over its node.conf (the Host's NodeCommand.NodeHoconVariable).
+    private const string NodeHoconVariable = "LOCKSTEP_NODE_HOCON";
 
     /// <param name="program">The build the nodes run.</param>
     /// <param name="folder">An existing folder for the nodes' working directory and logs.</param>
     /// <param name="journal">The nodes' --journal: sqlite:PATH or postgres:CONNECTION.</param>
     /// <param name="log">Told what happens: nodes started, Up, ending on their own.</param>
     /// <param name="wrap">Changes how node i is started, e.g. inside a network namespace; null: as it is.</param>
+    /// <param name="warmSerializers">Whether the nodes build their serializers at start (`lockstep.serializer-warmup`): seconds of
+    /// CPU per node, worth it before a fault is timed (the demo), not in tests that start clusters by the dozen and time nothing.</param>
     public NodeCluster(LockstepProgram program, string folder, string journal, Action<string> log,
-        Func<int, ProcessStartInfo, ProcessStartInfo>? wrap = null)
+        Func<int, ProcessStartInfo, ProcessStartInfo>? wrap = null, bool warmSerializers = false)
     {
+        _warmSerializers = warmSerializers;
         _program = program;
         Folder = folder;
         Journal = journal;
@@ -144,6 +150,7 @@ public sealed class NodeCluster : IDisposable
             string label = Labels[index].ToString();
             string portText = port.ToString(CultureInfo.InvariantCulture);
             var info = _program.StartInfo(Folder, ["node", "--host", host, "--port", portText, "--seeds", seed, "--journal", Journal]);
+            if (!_warmSerializers) info.Environment[NodeHoconVariable] = "lockstep.serializer-warmup = off";
             if (_wrap is not null) info = _wrap(index, info);
             string logPath = Path.Combine(Folder, $"node-{label}-{portText}.log");
             var process = ChildProcess.Start(info, $"node {label} {host}:{portText}", logPath);

@@ -4,7 +4,7 @@ using Lockstep.Replication.Claims;
 
 namespace Lockstep.Actors.Node;
 
-/// <summary>Builds a node's configuration: node.conf from the hocon folder, with the flags on top.</summary>
+/// <summary>Builds a node's configuration: node.conf from the hocon folder, the options' own HOCON over it, the flags on top.</summary>
 public static class NodeConfig
 {
     public static Config Build(NodeOptions options, JournalLocation journal)
@@ -26,6 +26,7 @@ public static class NodeConfig
             akka.persistence.query.journal.sql.write-plugin = "akka.persistence.journal.sql"
             """);
         if (options.Tls is not null) overrides = Security.ClusterTls.TransportConfig().WithFallback(overrides);
+        if (!string.IsNullOrWhiteSpace(options.Hocon)) overrides = overrides.WithFallback(ConfigurationFactory.ParseString(options.Hocon));
         return overrides
             .WithFallback(ConfigurationFactory.ParseString(File.ReadAllText(file)))
             .WithFallback(SqlPersistence.DefaultConfiguration);

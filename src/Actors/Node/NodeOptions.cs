@@ -6,5 +6,6 @@ namespace Lockstep.Actors.Node;
 /// <param name="Seeds">"host:port" of seed nodes; empty means this node seeds itself.</param>
 /// <param name="Journal">"sqlite:PATH" or "postgres:CONNECTION-STRING".</param>
 /// <param name="HoconDirectory">Folder with node.conf (the repository's hocon/).</param>
+/// <param name="Hocon">HOCON laid over node.conf (under the flags): the environment variable LOCKSTEP_NODE_HOCON of `lockstep node`.</param>
 /// <param name="Tls">When set, Akka.Remote runs over mutual TLS pinned to the cluster CA (plain text is refused).</param>
-public sealed record NodeOptions(string Hostname, int Port, IReadOnlyList<string> Seeds, string Journal, string? HoconDirectory, Security.ClusterTls? Tls = null);
+public sealed record NodeOptions(string Hostname, int Port, IReadOnlyList<string> Seeds, string Journal, string? HoconDirectory, Security.ClusterTls? Tls = null, string? Hocon = null);

@@ -10,6 +10,9 @@ public static class NodeCommand
 {
     private const int MinPoolThreads = 32;
 
+    /// <summary>HOCON laid over hocon/node.conf for this node alone (under the flags), e.g. a test's settings.</summary>
+    public const string NodeHoconVariable = "LOCKSTEP_NODE_HOCON";
+
     public static Command Create()
     {
         var port = new Option<int>("--port") { Description = "Akka.Remote port of this node", DefaultValueFactory = _ => 4053 };
@@ -31,7 +34,8 @@ public static class NodeCommand
             string self = $"{parse.GetValue(host)}:{parse.GetValue(port)}";
             var seedList = (parse.GetValue(seeds) ?? self).Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
             var tls = TlsOptions.Load(parse.GetValue(tlsCert), parse.GetValue(tlsCa));
-            var options = new NodeOptions(parse.GetValue(host)!, parse.GetValue(port), seedList, parse.GetValue(journal)!, HoconFolder.Find(), tls);
+            var options = new NodeOptions(parse.GetValue(host)!, parse.GetValue(port), seedList, parse.GetValue(journal)!, HoconFolder.Find(), tls,
+                Environment.GetEnvironmentVariable(NodeHoconVariable));
             using var stop = new CancellationTokenSource();
             // A signal can come while the action returns and disposes the token source: nothing is left to stop then.
             void Leave(PosixSignalContext context)

@@ -61,7 +61,7 @@ public sealed class DemoScenario(DemoOptions options, TextWriter output, DemoInt
                 info.ArgumentList.Add("--http");
                 info.ArgumentList.Add(httpPorts[node].ToString(System.Globalization.CultureInfo.InvariantCulture));
                 return info;
-            })
+            }, warmSerializers: true)
         {
             KeepFolder = options.Keep,
         };
