@@ -82,7 +82,8 @@ public sealed class PrimaryLoop
     // Written by the VM thread only; read anywhere with Volatile.
     private double _logBytesPerSecond, _reprotectPauseMs, _precopyMs;
     private long _logBytesShipped;
-    // When the attach in progress began (VM thread), and how long the last one took to bring its secondary in sync (reader thread).
+    // When the attach in progress began and when its pause came (VM thread), and how long the last one took to bring its
+    // secondary in sync, from its start and from its pause (reader thread).
     private long _attachStartedAt, _pausedAt;
     private double _reprotectMs, _snapshotAckMs;
 
