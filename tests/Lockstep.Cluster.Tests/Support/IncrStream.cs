@@ -10,13 +10,15 @@ namespace Lockstep.Cluster.Tests;
 public sealed class IncrStream
 {
     private readonly Action<string> _log;
+    private readonly Action<string> _failed;
     private readonly CancellationToken _cancel;
     private readonly ChildProcess _send;
     private readonly Task _feeder;
 
-    private IncrStream(Action<string> log, CancellationToken cancel, ChildProcess send, string prefix, string key, int count, TimeSpan spacing)
+    private IncrStream(Action<string> log, Action<string> failed, CancellationToken cancel, ChildProcess send, string prefix, string key, int count, TimeSpan spacing)
     {
         _log = log;
+        _failed = failed;
         _cancel = cancel;
         _send = send;
         Prefix = prefix;
@@ -32,11 +34,11 @@ public sealed class IncrStream
     /// <summary>Starts the session through <paramref name="through"/> (default: the cluster's contacts).</summary>
     public static IncrStream Start(TestCluster cluster, string vm, uint peer, string prefix, string key, int count,
         IEnumerable<NodeProcess>? through = null, TimeSpan? spacing = null) =>
-        new(cluster.Log, cluster.Cancel, cluster.StartSend(vm, peer, through), prefix, key, count, spacing ?? TimeSpan.FromMilliseconds(10));
+        new(cluster.Log, cluster.NoteFailure, cluster.Cancel, cluster.StartSend(vm, peer, through), prefix, key, count, spacing ?? TimeSpan.FromMilliseconds(10));
 
     /// <summary>Feeds a session already started (<paramref name="send"/>, stdin open), e.g. one through the front door.</summary>
     public static IncrStream Over(TestCluster cluster, ChildProcess send, string prefix, string key, int count, TimeSpan? spacing = null) =>
-        new(cluster.Log, cluster.Cancel, send, prefix, key, count, spacing ?? TimeSpan.FromMilliseconds(10));
+        new(cluster.Log, cluster.NoteFailure, cluster.Cancel, send, prefix, key, count, spacing ?? TimeSpan.FromMilliseconds(10));
 
     public int Answered => _send.StdoutLines.Count;
 
@@ -44,24 +46,30 @@ public sealed class IncrStream
     public async Task WaitForAnswers(int answers, TimeSpan timeout)
     {
         if (!await _send.WaitForOutput(p => p.StdoutLines.Count >= answers, timeout, _cancel))
-            throw new Xunit.Sdk.XunitException(
+            throw Failure(
                 $"only {Answered} of the first {answers} answers within {timeout.TotalSeconds} s; stderr:\n{string.Join("\n", _send.StderrLines)}");
     }
 
     /// <summary>Waits for the session to end (all answered) and returns its answer lines; fails when it does not end well.</summary>
     public async Task<IReadOnlyList<string>> Finish(TimeSpan timeout)
     {
-        await _feeder.WaitAsync(timeout, _cancel);
+        try
+        {
+            await _feeder.WaitAsync(timeout, _cancel);
+        }
+        catch (Exception e)
+        {
+            throw Failure($"the feeder of vm send ended with {e.GetType().Name}: {e.Message}; {Answered} of {Count} answered");
+        }
         if (!await _send.WaitForExit(timeout, _cancel))
         {
             _send.Kill();
-            throw new Xunit.Sdk.XunitException(
+            throw Failure(
                 $"vm send did not end within {timeout.TotalSeconds} s; {Answered} of {Count} answered; stderr:\n{string.Join("\n", _send.StderrLines)}");
         }
         var lines = _send.StdoutLines;
         _log($"vm send ended with {_send.ExitCode}: {lines.Count} answers; stderr: {string.Join(" | ", _send.StderrLines)}");
-        Assert.True(_send.ExitCode == 0,
-            $"vm send exited with {_send.ExitCode}; stderr:\n{string.Join("\n", _send.StderrLines)}");
+        if (_send.ExitCode != 0) throw Failure($"vm send exited with {_send.ExitCode}; stderr:\n{string.Join("\n", _send.StderrLines)}");
         return lines;
     }
 
@@ -75,7 +83,7 @@ public sealed class IncrStream
         await WaitForAnswers(answersBefore, TimeSpan.FromSeconds(60));
         int answeredAtFault = Answered;
         fault();
-        Assert.True(answeredAtFault < Count, $"the stream was over ({answeredAtFault} answers) before {what}");
+        if (answeredAtFault >= Count) throw Failure($"the stream was over ({answeredAtFault} answers) before {what}");
         AssertExactlyOnce(await Finish(timeout), before: 0);
     }
 
@@ -106,9 +114,16 @@ public sealed class IncrStream
         problems.AddRange(values.Keys.Select(id => $"answer to a request never sent: {id}"));
         var sorted = lines.Select(l => l.Split(' ')).Where(p => p.Length == 2 && long.TryParse(p[1], out _))
             .Select(p => long.Parse(p[1], CultureInfo.InvariantCulture)).Order().ToList();
-        Assert.True(problems.Count == 0,
-            $"{problems.Count} problems with {lines.Count} answers to {Count} INCRs:\n{string.Join("\n", problems.Take(30))}\n" +
+        if (problems.Count > 0)
+            throw Failure($"{problems.Count} problems with {lines.Count} answers to {Count} INCRs:\n{string.Join("\n", problems.Take(30))}\n" +
             $"values seen, sorted: {string.Join(",", sorted)}");
+    }
+
+    /// <summary>The exception to throw, the message noted for the end of the cluster's failure report too.</summary>
+    private Xunit.Sdk.XunitException Failure(string message)
+    {
+        _failed($"INCR stream {Prefix}: {message}");
+        return new Xunit.Sdk.XunitException(message);
     }
 
     private async Task Feed(TimeSpan spacing)

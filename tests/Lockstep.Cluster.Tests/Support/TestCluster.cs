@@ -25,6 +25,7 @@ public class TestCluster : IAsyncDisposable
     private readonly NodeCluster _nodes;
     private readonly List<ChildProcess> _clients = [];
     private readonly CancellationTokenSource _limit;
+    private readonly List<string> _failures = [];
     private readonly Stopwatch _clock = Stopwatch.StartNew();
     private bool _passed;
 
@@ -59,6 +60,15 @@ public class TestCluster : IAsyncDisposable
     public CancellationToken Cancel => _limit.Token;
 
     public static string ContactOf(IEnumerable<NodeProcess> nodes) => NodeCluster.ContactOf(nodes);
+
+    /// <summary>
+    /// A failure a helper saw, with the time: repeated at the very end of the failure report, since a CI log
+    /// may show only its last part and xunit prints the assertion's message before the test's output.
+    /// </summary>
+    public void NoteFailure(string message)
+    {
+        lock (_failures) _failures.Add($"[{_clock.Elapsed.TotalSeconds,6:F1}s {DateTime.UtcNow:HH:mm:ss.fff}Z] {message}");
+    }
 
     public void Log(string message)
     {
@@ -214,7 +224,11 @@ public class TestCluster : IAsyncDisposable
                 return last;
             }
             if (clock.Elapsed > timeout)
-                throw new Xunit.Sdk.XunitException($"{vm} did not reach '{what}' within {timeout.TotalSeconds} s; last status: {last?.Json ?? "(none)"}");
+            {
+                string failure = $"{vm} did not reach '{what}' within {timeout.TotalSeconds} s; last status: {last?.Json ?? "(none)"}";
+                NoteFailure(failure);
+                throw new Xunit.Sdk.XunitException(failure);
+            }
             await Task.Delay(300, Cancel);
         }
     }
@@ -265,6 +279,7 @@ public class TestCluster : IAsyncDisposable
     public ValueTask DisposeAsync()
     {
         // Cleanup must neither throw (it would hide the test's own failure) nor leave a process behind.
+        var clients = _clients.Select(Report).OfType<string>().ToList();
         foreach (var client in _clients) client.Dispose();
         var nodes = Nodes;
         var ends = nodes.Select(n => (n.KilledOnPurpose ? "killed by the test, " : n.Left ? "told to leave by the test, " : "")
@@ -278,9 +293,29 @@ public class TestCluster : IAsyncDisposable
             Output.WriteLine($"test failed or LOCKSTEP_TESTS_KEEP=1; its folder (node logs, journal) is kept: {Folder}");
             for (int i = 0; i < nodes.Count; i++) Output.WriteLine($"{nodes[i]}: {ends[i]}");
             foreach (var node in nodes) Output.WriteLine($"===== {node} log, last lines =====\n{Tail(node.Output, 60)}");
+            // Last, so that a CI log cut to its end still shows what the clients were told.
+            foreach (string client in clients) Output.WriteLine(client);
+            lock (_failures)
+                foreach (string failure in _failures) Output.WriteLine($"===== failure seen =====\n{failure}");
         }
         _limit.Dispose();
         return ValueTask.CompletedTask;
+    }
+
+    /// <summary>What a client that complained or failed was told; null for one that had nothing to say.</summary>
+    private static string? Report(ChildProcess client)
+    {
+        try
+        {
+            int? exit = client.HasExited ? client.ExitCode : null;
+            if (client.StderrLines.Count == 0 && exit is null or 0) return null;
+            return $"===== client {client.Description} ({(exit is { } code ? $"exit {code}" : "still running")}, "
+                + $"{client.StdoutLines.Count} lines out), stderr, last lines =====\n{string.Join("\n", client.StderrLines.TakeLast(15))}";
+        }
+        catch (InvalidOperationException)
+        {
+            return null; // never started
+        }
     }
 
     public static string Tail(string text, int lines)
