@@ -24,13 +24,26 @@ function addSamples(samples) {
 
 function setText(id, text) { document.getElementById(id).textContent = text ?? "-"; }
 
+// The page mixes a fresh status (its first fetch) with the node's polls, and a poll sent just before a failover is
+// answered by the old primary after the new one was shown: a status of an earlier generation than the one on the
+// page is stale and not shown. Only for a while, so that a VM stopped and created again under the name shows up.
+const staleFor = 10000;
+let shown = { generation: -1, at: 0 };
+
+function isStale(doc) {
+  const at = Date.parse(doc.at);
+  return doc.status.generation < shown.generation && at - shown.at < staleFor;
+}
+
 function renderStatus(doc) {
+  if (doc.status && isStale(doc)) return;
   setText("node", `served by ${doc.node}`);
   const error = document.getElementById("vm-error");
   error.hidden = !doc.error;
   error.textContent = doc.error ?? "";
   const s = doc.status;
   if (!s) return;
+  shown = { generation: s.generation, at: Date.parse(doc.at) };
   const state = document.getElementById("state");
   state.textContent = s.state + (s.figures?.paused ? " (guest paused)" : "");
   state.className = `state state-${s.state}`;
