@@ -52,10 +52,14 @@ public sealed class FrontDoor : ReceiveActor
         // A primary's announcement, pushed straight here (FrontDoorPush) or published: to this VM's ports only. The ports do not
         // subscribe themselves: with a port per VM, each of a node's worth of takeovers reached every port of every node
         // (334 announcements x 1,000 ports a node in bench/scale.sh 1000), and the datagrams behind them waited.
+        // The node's gateway gets it too: its own subscription misses what was published before the mediators' registry
+        // reached the publishing node (a primary that went live within a second of the cluster forming), and `vm list`
+        // without the directory names only the VMs the gateway has heard of.
         Receive<PrimaryAnnounce>(announce =>
         {
             foreach (var (key, port) in _ports)
                 if (key.Vm == announce.Name) port.Forward(announce);
+            _gateway.Forward(announce);
         });
         Receive<VmRemoved>(_ => { }); // the VM's ports close on its exposure's announcement
         Receive<SubscribeAck>(_ => { });
