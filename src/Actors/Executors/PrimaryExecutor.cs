@@ -480,16 +480,18 @@ public sealed class PrimaryExecutor : ReceiveActor, IPrimaryFacts, IWithTimers
             BecomeAlone();
             return;
         }
+        // The held outputs leave first; the history and the log line after them.
+        long claimedAt = Stopwatch.GetTimestamp();
+        _loop.GoAlone();
         var loss = _loss;
         _loss = null;
         if (loss is { Failure: true } lost)
         {
             _history.Add(new FailoverRecord(DateTime.UtcNow, lost.Reason, 0, _node, _generation));
             _log.Info("{0}: claimed generation {1} {2:F1} ms after the loop saw the loss; going on alone, held outputs leave now",
-                _name, _generation, Stopwatch.GetElapsedTime(_lossSeenAt).TotalMilliseconds);
-            _firstOutputAfterClaim = Stopwatch.GetTimestamp();
+                _name, _generation, Stopwatch.GetElapsedTime(_lossSeenAt, claimedAt).TotalMilliseconds);
+            _firstOutputAfterClaim = claimedAt;
         }
-        _loop.GoAlone();
         Publish();
         BecomeAlone(failed: loss?.Secondary);
     }
@@ -504,6 +506,10 @@ public sealed class PrimaryExecutor : ReceiveActor, IPrimaryFacts, IWithTimers
         bool orderly = lost.Reason is CloseReason.SaidGoodbye or CloseReason.PeerSaidGoodbye;
         string reason = orderly ? _operation?.Reason ?? "secondary restarted on request" : $"secondary lost: {lost.Detail}";
         _lossSeenAt = lost.SeenAt;
+        // The claim first: the held outputs wait for it, the log line and the report do not (traced on a loaded node,
+        // they took 0.8-3.2 ms before the claim was asked for, much of it compiling the log call's first use).
+        if (lost.Reason.PeerIsGone()) Claim(_generation + 1);
+        else Timers.StartSingleTimer("claim", new ClaimNow(_generation + 1), _settings.ClaimDelayAfterSilence);
         _log.Warning("{0}: {1}; claiming generation {2} before any held output leaves (the loop saw it {3:F1} ms ago)",
             _name, reason, _generation + 1, Stopwatch.GetElapsedTime(lost.SeenAt).TotalMilliseconds);
         _loss = (reason, !orderly, _secondary);
@@ -511,8 +517,6 @@ public sealed class PrimaryExecutor : ReceiveActor, IPrimaryFacts, IWithTimers
         _secondaryNode = null;
         Become(Claiming);
         Report();
-        if (lost.Reason.PeerIsGone()) Claim(_generation + 1);
-        else Timers.StartSingleTimer("claim", new ClaimNow(_generation + 1), _settings.ClaimDelayAfterSilence);
     }
 
     private void RestartSecondary(RestartSecondary _)

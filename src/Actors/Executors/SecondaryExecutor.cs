@@ -102,17 +102,18 @@ public sealed class SecondaryExecutor : ReceiveActor, ISecondaryFacts
     /// <summary>Holding the state and replaying the log a short distance behind the primary.</summary>
     private void Replaying()
     {
+        // The claim before the log line: the takeover waits for the claim, not for the line (whose first use compiles code).
         Receive<PrimaryLostFact>(lost =>
         {
-            _log.Warning("{0}: primary lost ({1}); claiming generation {2}", _name, lost.Detail, _start.Generation + 1);
-            Become(() => TakingOver(lost.Takeover, lost.Detail));
             ClaimNext();
+            Become(() => TakingOver(lost.Takeover, lost.Detail));
+            _log.Warning("{0}: primary lost ({1}); claiming generation {2}", _name, lost.Detail, _start.Generation + 1);
         });
         Receive<HandedOverFact>(handedOver =>
         {
-            _log.Info("{0}: the primary handed over; claiming generation {1}", _name, _start.Generation + 1);
-            Become(() => TakingOver(handedOver.Takeover, lostDetail: null));
             ClaimNext();
+            Become(() => TakingOver(handedOver.Takeover, lostDetail: null));
+            _log.Info("{0}: the primary handed over; claiming generation {1}", _name, _start.Generation + 1);
         });
         Common();
     }
@@ -143,7 +144,6 @@ public sealed class SecondaryExecutor : ReceiveActor, ISecondaryFacts
                 return;
             }
             double gapMs = takeover.SilentMs + System.Diagnostics.Stopwatch.GetElapsedTime(takeover.DetectedAt).TotalMilliseconds;
-            _log.Warning("{0}: {1}; this secondary on {2} is live as generation {3} after {4:F0} ms", _name, what, Node, generation, gapMs);
             List<FailoverRecord> history;
             if (lostDetail is null)
             {
@@ -158,6 +158,7 @@ public sealed class SecondaryExecutor : ReceiveActor, ISecondaryFacts
             // After the launch is queued at the host: the old primary, told now, stops without claiming and sends the
             // packets it kept to the host, which has the new primary by then.
             if (lostDetail is null) _loop.ConfirmTakeover();
+            _log.Warning("{0}: {1}; this secondary on {2} is live as generation {3} after {4:F0} ms", _name, what, Node, generation, gapMs);
             Context.Stop(Self);
         });
         Receive<RetireExecutor>(_ => _log.Info("{0}: not retiring while taking over", _name));
