@@ -10,6 +10,8 @@
 # Prints one line per run (the longest silence that began within 3 s of the fault, and when it ended) and min / median / max; every INCR must be answered exactly once.
 #   usage: bench/door-gap.sh FAULT [RUNS] [NODE-PORT] [VM-PORT]
 # DOOR_GAP_KEEP_LOGS=1 keeps every run's node logs (not only a failed run's), to read where the time went.
+# DOOR_GAP_HOST=DIR runs another build's lockstep.dll (a copy of .build/host, for A/B series; set LOCKSTEP_HOCON to the
+# hocon folder then, since a copy elsewhere does not find it).
 set -euo pipefail
 fault="${1:-}"
 runs="${2:-10}"
@@ -20,10 +22,10 @@ case "$fault" in
   *) echo "usage: bench/door-gap.sh kill-primary|kill-secondary|stop-primary [RUNS] [NODE-PORT] [VM-PORT]" >&2; exit 64 ;;
 esac
 root="$(cd "$(dirname "$0")/.." && pwd)"
-lockstep=(dotnet "$root/.build/host/lockstep.dll")
+lockstep=(dotnet "${DOOR_GAP_HOST:-$root/.build/host}/lockstep.dll")
 hosts=(127.0.0.1 127.0.0.2 127.0.0.3)
 contacts="127.0.0.1:$port,127.0.0.2:$port,127.0.0.3:$port"
-"$root/lockstep" --help >/dev/null  # build once
+[[ -n "${DOOR_GAP_HOST:-}" ]] || "$root/lockstep" --help >/dev/null  # build once
 results="$(mktemp /tmp/lockstep-door-gap-XXXXXX.txt)"
 pids=()
 work=""
