@@ -404,7 +404,7 @@ public sealed class NodeLink
     /// <summary>Ends the link and every channel on it; the first reason given is the one that stays.</summary>
     /// <remarks>
     /// The channels first: each wakes its VM side, whose outputs wait for what it decides (a primary's claim), while the
-    /// socket's teardown and the link's log line can wait (traced on a loaded node: they took 0.4-3.6 ms of the reader
+    /// socket's teardown and the link's log line can wait (traced on a loaded node: they took 0.5-4.2 ms of the reader
     /// thread before the channels were told, docs/benchmarks.md). A link that is closed is no longer handed out
     /// (<see cref="IsOpen"/> is false from here), so nothing needs it forgotten first.
     /// </remarks>
