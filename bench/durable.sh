@@ -4,7 +4,8 @@
 # of the same run (the machine may be shared: the ratios are what count).
 #  - latency: one connection, one request at a time (client, front door, primary, output rule: the durable
 #    one also waits for the journal's commit, in SQLite or PostgreSQL), 400 requests;
-#  - throughput: 8 connections with 16 requests in flight each (DURABLE_WINDOW=N for N), 4000 requests, answers over wall time;
+#  - throughput: 8 connections with 16 requests in flight each (DURABLE_WINDOW=N for N), 20,000 requests
+#    (DURABLE_REQUESTS=N for N; 4,000 made a trial 0.2-0.3 s long, and single trials of one run ranged 0.55-1.03), answers over wall time;
 #    around it the durable VM's status gives its journal commits: requests per commit, cuts per commit, how long
 #    the oldest cut of a commit waited in the journal's actor and how much of that was the store's write;
 #  - on SQLite, the store's floor: a bare SQLite commit on the same disk, as the journal makes them.
@@ -92,7 +93,7 @@ if mode == "latency":
     lat = sorted(lat[20:])  # the first 20 warm up
     print(f"{lat[len(lat)//2]:.3f} {lat[int(len(lat)*0.99)]:.3f}")
 else:
-    _, rate = run(port, 8, int(sys.argv[4]), 4000)
+    _, rate = run(port, 8, int(sys.argv[4]), int(sys.argv[5]))
     print(f"{rate:.1f}")
 PY
 cat > commits.py <<'PY'
@@ -111,14 +112,16 @@ PY
 status() { "${lockstep[@]}" vm status "$durable" --json --contact "$contacts" > "$1"; }
 echo "# durable benchmark: journal $kind, 3 nodes (127.0.0.1-3), the protected VM's primary on $plain_host, the durable one's on $durable_host, load before: $(cut -d' ' -f1-3 /proc/loadavg)"
 window="${DURABLE_WINDOW:-16}"
+requests="${DURABLE_REQUESTS:-20000}"
+[[ "$requests" =~ ^[1-9][0-9]*$ ]] && (( requests >= 800 )) || { echo "durable.sh: DURABLE_REQUESTS must be a number of at least 800, not '$requests'" >&2; exit 64; }
 [[ "$window" =~ ^[1-9][0-9]*$ ]] && (( window <= 64 )) || { echo "durable.sh: DURABLE_WINDOW must be 1..64 (kv remembers a peer's last 64 request ids), not '$window'" >&2; exit 64; }
-python3 client.py throughput "$plain_host" "$exposed" "$window" >/dev/null; python3 client.py throughput "$durable_host" $((exposed + 1)) "$window" >/dev/null  # warm-up, not counted
+python3 client.py throughput "$plain_host" "$exposed" "$window" 4000 >/dev/null; python3 client.py throughput "$durable_host" $((exposed + 1)) "$window" 4000 >/dev/null  # warm-up, not counted
 : > results.txt
 for t in $(seq 1 "$trials"); do
   pl=$(python3 client.py latency "$plain_host" "$exposed"); dl=$(python3 client.py latency "$durable_host" $((exposed + 1)))
-  pt=$(python3 client.py throughput "$plain_host" "$exposed" "$window")
-  status before.json; dt=$(python3 client.py throughput "$durable_host" $((exposed + 1)) "$window"); status after.json
-  cm=$(python3 commits.py before.json after.json 4000)
+  pt=$(python3 client.py throughput "$plain_host" "$exposed" "$window" "$requests")
+  status before.json; dt=$(python3 client.py throughput "$durable_host" $((exposed + 1)) "$window" "$requests"); status after.json
+  cm=$(python3 commits.py before.json after.json "$requests")
   echo "$pl $dl $pt $dt $cm" >> results.txt
   read -r a b c d <<< "$pl $dl"
   read -r rpc ppc wait write <<< "$cm"

@@ -22,9 +22,10 @@ internal static class BenchJournal
     /// <summary>
     /// A local actor system's configuration: node.conf from <paramref name="hocon"/> with its journal and snapshot store
     /// on <paramref name="connection"/> (<paramref name="provider"/>: "SQLite.MS" or "PostgreSQL.15"), and
-    /// <paramref name="overrides"/> (key=value) under akka.persistence.journal.sql.
+    /// <paramref name="overrides"/> (key=value) under akka.persistence.journal.sql. The VMs' log writers write through
+    /// <paramref name="vmLogPlugin"/> (node.conf's, DirectSqlJournal, unless given; "" for the SQL plugin itself).
     /// </summary>
-    public static Config Config(string hocon, string connection, string provider, IEnumerable<string> overrides)
+    public static Config Config(string hocon, string connection, string provider, IEnumerable<string> overrides, string? vmLogPlugin = null)
     {
         var node = ConfigurationFactory.ParseString(File.ReadAllText(Path.Combine(hocon, "node.conf")));
         return ConfigurationFactory.ParseString($$"""
@@ -35,7 +36,9 @@ internal static class BenchJournal
             akka.persistence.journal.sql.provider-name = "{{provider}}"
             akka.persistence.snapshot-store.sql.connection-string = "{{connection}}"
             akka.persistence.snapshot-store.sql.provider-name = "{{provider}}"
+            {{(vmLogPlugin is null ? "" : $"lockstep.vm-log.journal-plugin = \"{vmLogPlugin}\"")}}
             {{string.Join("\n", overrides.Select(o => $"akka.persistence.journal.sql.{o}"))}}
-            """).WithFallback(node).WithFallback(SqlPersistence.DefaultConfiguration);
+            """).WithFallback(Lockstep.Actors.Journal.DirectSqlJournal.Settings(provider.StartsWith("SQLite", StringComparison.Ordinal) ? "sqlite" : "postgres", connection))
+            .WithFallback(node).WithFallback(SqlPersistence.DefaultConfiguration);
     }
 }

@@ -73,6 +73,10 @@ public sealed class VmLogJournal : ReceivePersistentActor
         _name = name;
         _primary = primary;
         _writes = writes;
+        // node.conf names a plugin of ours that writes into the default journal's table (DirectSqlJournal); tests without
+        // node.conf write to their default journal.
+        string plugin = Context.System.Settings.Config.GetString("lockstep.vm-log.journal-plugin", "");
+        if (plugin.Length > 0) JournalPluginId = plugin;
         // Recovery only finds the sequence number to continue from (Recovery.None): nothing is offered or replayed, so the
         // newest full checkpoint of an earlier writer is not known here, and goes one full checkpoint later than it would.
         Recover<SnapshotOffer>(_ => { });

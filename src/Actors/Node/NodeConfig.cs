@@ -24,7 +24,7 @@ public static class NodeConfig
             akka.persistence.query.journal.sql.connection-string = "{{connection}}"
             akka.persistence.query.journal.sql.provider-name = "{{provider}}"
             akka.persistence.query.journal.sql.write-plugin = "akka.persistence.journal.sql"
-            """);
+            """).WithFallback(Journal.DirectSqlJournal.Settings(journal.Kind == JournalKind.Sqlite ? "sqlite" : "postgres", connection));
         if (options.Tls is not null) overrides = Security.ClusterTls.TransportConfig().WithFallback(overrides);
         if (!string.IsNullOrWhiteSpace(options.Hocon)) overrides = overrides.WithFallback(ConfigurationFactory.ParseString(options.Hocon));
         return overrides

@@ -1,4 +1,5 @@
 using System.Data.Common;
+using Lockstep.Replication.Storage;
 using Microsoft.Data.Sqlite;
 
 namespace Lockstep.Replication.Claims;
@@ -16,16 +17,5 @@ public sealed class SqliteClaimStore : ClaimStore
         Initialize("PRAGMA journal_mode=WAL", CreateTable);
     }
 
-    protected override DbConnection Open()
-    {
-        var connection = new SqliteConnection(_connectionString);
-        connection.Open();
-        // SQLite's own busy wait (short sleeps, the lock taken as soon as it is free) instead of Microsoft.Data.Sqlite's
-        // 150 ms steps: a node's worth of takeovers claiming at once (62 in bench/scale.sh 100) waited up to 6.6 s in
-        // those steps, "database is locked" after each 2 s, with the VMs down meanwhile.
-        using var wait = connection.CreateCommand();
-        wait.CommandText = $"PRAGMA busy_timeout = {BusyTimeoutMs}";
-        wait.ExecuteNonQuery();
-        return connection;
-    }
+    protected override DbConnection Open() => SqliteWaiting.Open(_connectionString, BusyTimeoutMs);
 }

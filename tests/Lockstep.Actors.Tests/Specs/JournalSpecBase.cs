@@ -8,6 +8,7 @@ using Akka.Streams;
 using Akka.Streams.Dsl;
 using Akka.TestKit;
 using Lockstep.Actors.Executors;
+using Lockstep.Actors.Journal;
 using Lockstep.Actors.Protocol;
 using Lockstep.Engine.Cpu;
 using Lockstep.Engine.Loading;
@@ -81,7 +82,8 @@ public abstract class JournalSpecBase : Akka.TestKit.Xunit2.TestKit, IDisposable
             akka.persistence.snapshot-store.plugin = "akka.persistence.snapshot-store.sql"
             akka.persistence.snapshot-store.sql { provider-name = "SQLite.MS", connection-string = "{{connection}}", auto-initialize = on }
             akka.persistence.query.journal.sql { provider-name = "SQLite.MS", connection-string = "{{connection}}", write-plugin = "akka.persistence.journal.sql" }
-            """).WithFallback(SqlPersistence.DefaultConfiguration);
+            lockstep.vm-log.journal-plugin = "{{DirectSqlJournal.PluginId}}"
+            """).WithFallback(DirectSqlJournal.Settings("sqlite", connection)).WithFallback(SqlPersistence.DefaultConfiguration);
     }
 
     /// <summary>A kv guest run live with its inputs recorded, as a primary loop runs it; every segment it cuts is kept.</summary>
