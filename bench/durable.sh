@@ -24,6 +24,7 @@ journal="sqlite:$work/lockstep.db"
 [[ "$kind" == postgres ]] && journal="postgres:$connection"
 pids=()
 cleanup() {
+  [[ "$kind" == postgres ]] && declare -F stop_vms >/dev/null && stop_vms
   for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done
   rm -rf "$work"
 }
@@ -42,8 +43,17 @@ for _ in $(seq 1 90); do  # a loaded machine may take a while to bring the nodes
   sleep 1
 done
 sleep 5  # the other nodes join meanwhile
-suffix="$(date +%s)"  # a PostgreSQL database may hold VMs of an earlier run
+# A PostgreSQL database outlives a run: VMs an earlier run left there start again with the nodes and take the exposed
+# ports first (the client then measured an old VM while the new one idled: ratios of 1.4-1.6, commit counters that
+# never moved). So the database must be empty of VMs, and a run stops its own at the end.
+held="$("${lockstep[@]}" vm list --json --contact "$contacts" | python3 -c 'import json, sys; print(" ".join(v["name"] for v in json.load(sys.stdin)))')"
+if [[ -n "$held" ]]; then
+  echo "durable.sh: the journal already holds VMs ($held), an earlier run's?; give it an empty database" >&2
+  exit 65
+fi
+suffix="$(date +%s)"
 plain="plain$suffix" durable="durable$suffix"
+stop_vms() { for vm in "$plain" "$durable"; do "${lockstep[@]}" vm stop "$vm" --contact "$contacts" >/dev/null 2>&1 || true; done; }
 "${lockstep[@]}" vm create "$plain" --image "$root/guests/bin/kv.elf" --expose "$exposed" --contact "$contacts" >/dev/null
 "${lockstep[@]}" vm create "$durable" --image "$root/guests/bin/kv.elf" --durable --expose $((exposed + 1)) --contact "$contacts" >/dev/null
 for vm in "$plain" "$durable"; do
