@@ -48,6 +48,25 @@ public sealed class JournalRowStoreTests : IDisposable
     }
 
     [Fact]
+    public async Task A_write_that_breaks_its_group_fails_alone_and_the_others_of_the_group_commit()
+    {
+        CreateSqliteTable();
+        var store = Started(new SqliteJournalRowStore(ConnectionString));
+        await store.Write([Row("stale", 1)]);
+        using var holder = new SqliteConnection($"Data Source={SqliteFile};Pooling=False");
+        holder.Open();
+        Execute(holder, "BEGIN IMMEDIATE"); // the writes below queue up and go as one group once it is free
+        var first = store.Write([Row("vm1", 1)]);
+        var stale = store.Write([Row("stale", 1)]); // a sequence number already taken: a second writer of that log
+        var others = Enumerable.Range(2, 5).Select(i => store.Write([Row($"vm{i}", 1)])).ToList();
+        await Task.Delay(300);
+        Execute(holder, "ROLLBACK");
+        await Assert.ThrowsAsync<SqliteException>(() => stale.WaitAsync(TimeSpan.FromSeconds(30)));
+        await Task.WhenAll(others.Append(first)).WaitAsync(TimeSpan.FromSeconds(30));
+        for (int i = 1; i <= 6; i++) Assert.Equal(1, await store.HighestSequenceNr($"vm{i}"));
+    }
+
+    [Fact]
     public async Task Writes_that_wait_for_a_locked_file_go_together_in_one_transaction_once_it_is_free()
     {
         CreateSqliteTable();

@@ -161,20 +161,32 @@ public abstract class JournalRowStore : IDisposable
     {
         try
         {
-            var connection = Connection();
-            using (var transaction = connection.BeginTransaction())
-            {
-                foreach (var write in writes) Insert(connection, transaction, write.Rows);
-                transaction.Commit();
-            }
-            Interlocked.Increment(ref _transactions);
+            CommitTogether(writes);
             foreach (var write in writes) write.Succeed();
+        }
+        catch (Exception e) when (writes.Count > 1 && e is DbException)
+        {
+            // One write may have broken the group (a sequence number taken, as by a stale writer of the same log): the
+            // others must not fail with it (each failed write restarts its VM's journal writer), so each goes on its own.
+            Drop();
+            foreach (var write in writes) Commit([write]);
         }
         catch (Exception e)
         {
             Drop();
             foreach (var write in writes) write.Fail(e);
         }
+    }
+
+    private void CommitTogether(List<WriteWork> writes)
+    {
+        var connection = Connection();
+        using (var transaction = connection.BeginTransaction())
+        {
+            foreach (var write in writes) Insert(connection, transaction, write.Rows);
+            transaction.Commit();
+        }
+        Interlocked.Increment(ref _transactions);
     }
 
     private void RunOne(Work work)
