@@ -401,6 +401,18 @@ public sealed class NodeLink
         _ => (CloseReason.ConnectionLost, $"link lost ({e.Message})"),
     };
 
+    /// <summary>
+    /// Compiles, at node start, the channel table's snapshot and removal that only a link's end runs: the first end
+    /// otherwise compiled them on the reader thread before its channels heard of it (10 methods, 1.4-1.7 ms traced on a
+    /// loaded node, docs/benchmarks.md "Twelfth session"). Any reference-type value shares the table's compiled code.
+    /// </summary>
+    public static void WarmEndPath()
+    {
+        var table = new ConcurrentDictionary<uint, object>();
+        table[1] = table;
+        if (table.TryGetValue(1, out _) && table.ContainsKey(1) && table.Values.Count == table.Count) table.TryRemove(1, out _);
+    }
+
     /// <summary>Ends the link and every channel on it; the first reason given is the one that stays.</summary>
     /// <remarks>
     /// The channels first: each wakes its VM side, whose outputs wait for what it decides (a primary's claim), while the
