@@ -80,7 +80,7 @@ public sealed class DirectSqlJournal : AsyncWriteJournal
             }
         }
         if (rows.Count > 0) await _store.Write(rows);
-        return rejected ? results.ToImmutableList() : null!;
+        return rejected ? results.ToImmutableList() : null!; // null: every write went (the plugin API's "no rejections")
     }
 
     protected override Task DeleteMessagesToAsync(string persistenceId, long toSequenceNr, CancellationToken cancellationToken) => _store.DeleteTo(persistenceId, toSequenceNr);
