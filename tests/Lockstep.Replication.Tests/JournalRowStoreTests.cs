@@ -21,7 +21,7 @@ public sealed class JournalRowStoreTests : IDisposable
     public async Task Rows_come_back_in_order_and_a_delete_keeps_the_highest_as_its_marker_on_sqlite()
     {
         CreateSqliteTable();
-        await RowsAndDeletes(Started(new SqliteJournalRowStore(ConnectionString)), "vm");
+        await RowsAndDeletes(Started(JournalRowStore.Sqlite(ConnectionString)), "vm");
     }
 
     [Fact]
@@ -29,14 +29,14 @@ public sealed class JournalRowStoreTests : IDisposable
     {
         string connection = Postgres();
         // Its own names: the database may hold an earlier run's rows.
-        await RowsAndDeletes(Started(new PostgresJournalRowStore(connection)), $"vm{Guid.NewGuid():N}");
+        await RowsAndDeletes(Started(JournalRowStore.Postgres(connection)), $"vm{Guid.NewGuid():N}");
     }
 
     [Fact]
     public async Task A_write_that_fails_fails_whole_and_the_next_one_commits()
     {
         CreateSqliteTable();
-        var store = Started(new SqliteJournalRowStore(ConnectionString));
+        var store = Started(JournalRowStore.Sqlite(ConnectionString));
         await store.Write([Row("vm", 1)]);
         // The same sequence number again breaks the table's unique key: the error reaches the writer, and the row
         // written beside it in that call is not there either (one transaction).
@@ -51,7 +51,7 @@ public sealed class JournalRowStoreTests : IDisposable
     public async Task A_write_that_breaks_its_group_fails_alone_and_the_others_of_the_group_commit()
     {
         CreateSqliteTable();
-        var store = Started(new SqliteJournalRowStore(ConnectionString));
+        var store = Started(JournalRowStore.Sqlite(ConnectionString));
         await store.Write([Row("stale", 1)]);
         using var holder = new SqliteConnection($"Data Source={SqliteFile};Pooling=False");
         holder.Open();
@@ -70,7 +70,7 @@ public sealed class JournalRowStoreTests : IDisposable
     public async Task Writes_that_wait_for_a_locked_file_go_together_in_one_transaction_once_it_is_free()
     {
         CreateSqliteTable();
-        var store = Started(new SqliteJournalRowStore(ConnectionString));
+        var store = Started(JournalRowStore.Sqlite(ConnectionString));
         await store.Write([Row("warm-up", 1)]);
         long before = store.Transactions;
         using var holder = new SqliteConnection($"Data Source={SqliteFile};Pooling=False");
@@ -91,7 +91,7 @@ public sealed class JournalRowStoreTests : IDisposable
     public async Task Without_the_journal_table_every_call_fails_saying_so()
     {
         using (var empty = new SqliteConnection(ConnectionString)) empty.Open(); // a database, but the plugin never made its table
-        var store = new SqliteJournalRowStore(ConnectionString);
+        var store = JournalRowStore.Sqlite(ConnectionString);
         _stores.Add(store);
         store.Start(TimeSpan.FromMilliseconds(300));
         var error = await Assert.ThrowsAsync<InvalidOperationException>(() => store.Write([Row("vm", 1)]));
@@ -103,7 +103,7 @@ public sealed class JournalRowStoreTests : IDisposable
     public async Task A_store_that_is_shut_down_refuses_work_instead_of_losing_it()
     {
         CreateSqliteTable();
-        var store = Started(new SqliteJournalRowStore(ConnectionString));
+        var store = Started(JournalRowStore.Sqlite(ConnectionString));
         await store.Write([Row("vm", 1)]);
         store.Dispose();
         await Assert.ThrowsAsync<ObjectDisposedException>(() => store.Write([Row("vm", 2)]));

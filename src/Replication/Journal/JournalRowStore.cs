@@ -1,5 +1,7 @@
 using System.Collections.Concurrent;
 using System.Data.Common;
+using Lockstep.Replication.Storage;
+using Npgsql;
 
 namespace Lockstep.Replication.Journal;
 
@@ -19,25 +21,44 @@ public sealed record JournalRow(string PersistenceId, long SequenceNr, byte[] Me
 /// The table is the plugin's, so its read journal (rebuilds, exports) reads these rows as its own; the plugin creates
 /// it (auto-initialize) and this store only writes to it once <see cref="Start"/>'s wait says it exists.
 /// </remarks>
-public abstract class JournalRowStore : IDisposable
+public sealed class JournalRowStore : IDisposable
 {
+    /// <summary>As the plugin's connections wait (JournalConnections): the processes of a local cluster share the file's write lock.</summary>
+    private const int SqliteBusyTimeoutMs = 30_000;
+
     private readonly BlockingCollection<Work> _queue = new();
     private readonly Thread _thread;
+    private readonly JournalStatements _statements;
+    private readonly Func<DbConnection> _open;
     private TimeSpan _tableWait;
     private long _transactions;
     private DbConnection? _connection;
 
-    protected JournalRowStore(string threadName)
+    private JournalRowStore(JournalStatements statements, Func<DbConnection> open)
     {
-        _thread = new Thread(Run) { IsBackground = true, Name = threadName };
+        _statements = statements;
+        _open = open;
+        _thread = new Thread(Run) { IsBackground = true, Name = "journal-rows" };
     }
 
     public static JournalRowStore For(string provider, string connectionString) => provider switch
     {
-        "sqlite" => new SqliteJournalRowStore(connectionString),
-        "postgres" => new PostgresJournalRowStore(connectionString),
+        "sqlite" => Sqlite(connectionString),
+        "postgres" => Postgres(connectionString),
         _ => throw new ArgumentException($"journal row store: provider must be sqlite or postgres, not '{provider}'"),
     };
+
+    /// <summary>The journal table in the SQLite file the nodes of a local cluster share (WAL, as the node sets it).</summary>
+    public static JournalRowStore Sqlite(string connectionString) =>
+        new(JournalStatements.Sqlite, () => SqliteWaiting.Open(connectionString, SqliteBusyTimeoutMs));
+
+    /// <summary>The journal table in the cluster's PostgreSQL database.</summary>
+    public static JournalRowStore Postgres(string connectionString) => new(JournalStatements.Postgres, () =>
+    {
+        var connection = new NpgsqlConnection(connectionString);
+        connection.Open();
+        return connection;
+    });
 
     /// <param name="tableWait">How long the first statement waits for the plugin to create the journal table.</param>
     public void Start(TimeSpan tableWait)
@@ -53,21 +74,21 @@ public abstract class JournalRowStore : IDisposable
     public Task Write(IReadOnlyList<JournalRow> rows) => Enqueue(new WriteWork(rows));
 
     public Task<long> HighestSequenceNr(string persistenceId) =>
-        Enqueue(new ReadWork<long>(connection => HighestSequenceNr(connection, persistenceId)));
+        Enqueue(new StatementWork<long>(connection => _statements.HighestSequenceNr(connection, persistenceId)));
 
     /// <summary>The rows from <paramref name="from"/> to <paramref name="to"/> that are not deleted, in order, at most <paramref name="max"/>.</summary>
     public Task<IReadOnlyList<JournalRow>> Read(string persistenceId, long from, long to, long max) =>
-        Enqueue(new ReadWork<IReadOnlyList<JournalRow>>(connection => Read(connection, persistenceId, from, to, max)));
+        Enqueue(new StatementWork<IReadOnlyList<JournalRow>>(connection => _statements.Read(connection, persistenceId, from, to, max)));
 
     /// <summary>
     /// Deletes the rows up to <paramref name="to"/> as the plugin does: the highest of them stays, marked deleted, so that
     /// the log's highest sequence number survives for the next writer.
     /// </summary>
     public Task DeleteTo(string persistenceId, long to) =>
-        Enqueue(new ReadWork<bool>(connection =>
+        Enqueue(new StatementWork<bool>(connection =>
         {
             using var transaction = connection.BeginTransaction();
-            DeleteTo(connection, transaction, persistenceId, to);
+            _statements.DeleteTo(connection, transaction, persistenceId, to);
             transaction.Commit();
             return true;
         }));
@@ -77,14 +98,7 @@ public abstract class JournalRowStore : IDisposable
         _queue.CompleteAdding();
         if (_thread.IsAlive) _thread.Join(TimeSpan.FromSeconds(10));
         _connection?.Dispose();
-        GC.SuppressFinalize(this);
     }
-
-    protected abstract DbConnection Open();
-    protected abstract void Insert(DbConnection connection, DbTransaction transaction, IReadOnlyList<JournalRow> rows);
-    protected abstract long HighestSequenceNr(DbConnection connection, string persistenceId);
-    protected abstract IReadOnlyList<JournalRow> Read(DbConnection connection, string persistenceId, long from, long to, long max);
-    protected abstract void DeleteTo(DbConnection connection, DbTransaction transaction, string persistenceId, long to);
 
     private Task Enqueue(Work work)
     {
@@ -99,7 +113,7 @@ public abstract class JournalRowStore : IDisposable
         return work.Done;
     }
 
-    private Task<T> Enqueue<T>(ReadWork<T> work) => (Task<T>)Enqueue((Work)work);
+    private Task<T> Enqueue<T>(StatementWork<T> work) => (Task<T>)Enqueue((Work)work);
 
     private void Run()
     {
@@ -142,9 +156,7 @@ public abstract class JournalRowStore : IDisposable
         {
             try
             {
-                using var probe = Connection().CreateCommand();
-                probe.CommandText = "SELECT 1 FROM journal WHERE 1 = 0";
-                probe.ExecuteNonQuery();
+                JournalStatements.ProbeTable(Connection());
                 return null;
             }
             catch (DbException e)
@@ -183,7 +195,7 @@ public abstract class JournalRowStore : IDisposable
         var connection = Connection();
         using (var transaction = connection.BeginTransaction())
         {
-            foreach (var write in writes) Insert(connection, transaction, write.Rows);
+            foreach (var write in writes) _statements.Insert(connection, transaction, write.Rows);
             transaction.Commit();
         }
         Interlocked.Increment(ref _transactions);
@@ -202,7 +214,7 @@ public abstract class JournalRowStore : IDisposable
         }
     }
 
-    private DbConnection Connection() => _connection ??= Open();
+    private DbConnection Connection() => _connection ??= _open();
 
     // After a failure the connection may be broken (a server gone, a file replaced): the next turn opens a new one.
     private void Drop()
@@ -230,11 +242,12 @@ public abstract class JournalRowStore : IDisposable
         public override void Fail(Exception cause) => _done.TrySetException(cause);
     }
 
-    private sealed class ReadWork<T>(Func<DbConnection, T> read) : Work
+    /// <summary>A read or a delete: one statement's turn on the store's thread, between the write groups.</summary>
+    private sealed class StatementWork<T>(Func<DbConnection, T> statement) : Work
     {
         private readonly TaskCompletionSource<T> _done = new(TaskCreationOptions.RunContinuationsAsynchronously);
         public override Task Done => _done.Task;
-        public override void Run(DbConnection connection) => _done.TrySetResult(read(connection));
+        public override void Run(DbConnection connection) => _done.TrySetResult(statement(connection));
         public override void Fail(Exception cause) => _done.TrySetException(cause);
     }
 }
