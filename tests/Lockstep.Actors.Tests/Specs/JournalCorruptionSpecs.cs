@@ -13,38 +13,63 @@ namespace Lockstep.Actors.Tests.Specs;
 public sealed class JournalCorruptionSpecs : JournalSpecBase
 {
     /// <summary>
-    /// Flips a byte at <paramref name="at"/> (below <paramref name="length"/>) of every copy of <paramref name="stored"/> in the journal's
-    /// files: found by its first <paramref name="length"/> bytes, so the flipped byte is one of the bytes found, wherever SQLite put the row.
+    /// Flips the byte at <paramref name="at"/> of <paramref name="stored"/> where the journal's files hold it, so that the row
+    /// SQLite reads back has it flipped. The bytes are found in the files by a window of <paramref name="length"/> bytes
+    /// around it (shorter ones after), which must occur once in what SQLite reads: a window can fall across two pages of a
+    /// row, and then the copy the files hold whole is a stale one (an old page in the write-ahead log or a freed page), so
+    /// every window is checked by reading the rows back, and the next one is tried until the live row has changed. Then the
+    /// connections still open are made to read the file again, or one that cached the page before would read the old bytes.
     /// </summary>
     private void CorruptOnDisk(byte[] stored, int at, int length = 64)
     {
-        var pattern = stored.AsSpan(0, Math.Min(length, stored.Length)).ToArray();
-        Assert.InRange(at, 0, pattern.Length - 1);
-        int copies = 0;
-        // Until the files hold still: a write still under way moves pages between the database and its log.
-        for (var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(10); copies == 0 && DateTime.UtcNow < deadline; Thread.Sleep(copies == 0 ? 200 : 0))
+        Assert.InRange(at, 0, Math.Min(length, stored.Length) - 1);
+        for (var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(10); ; Thread.Sleep(200))
         {
+            // A write may still be under way (the deletion of an old checkpoint): the next turn finds the files still.
             CheckpointWal();
-            foreach (string file in DatabaseFiles.ToList())
-            {
-                byte[] bytes = File.ReadAllBytes(file);
-                int before = copies;
-                for (int from = 0, found; (found = bytes.AsSpan(from).IndexOf(pattern)) >= 0; from += found + pattern.Length)
+            for (int size = Math.Min(length, stored.Length); size >= Math.Min(16, stored.Length); size /= 2)
+                for (int start = Math.Max(0, at - size + 1); start <= Math.Min(at, stored.Length - size); start++)
                 {
-                    bytes[from + found + at] ^= 0x40;
-                    copies++;
+                    var window = stored.AsSpan(start, size).ToArray();
+                    if (LiveOccurrences(window) != 1) continue;
+                    FlipInFiles(window, at - start);
+                    if (LiveOccurrences(window) > 0) continue;
+                    MakeOpenConnectionsRereadTheFile();
+                    return;
                 }
-                if (copies > before) File.WriteAllBytes(file, bytes);
-            }
+            Assert.True(DateTime.UtcNow < deadline, "the stored bytes were not found whole in the journal's files");
         }
-        Assert.True(copies > 0, "the stored bytes were not found in the journal's files");
+    }
+
+    private void FlipInFiles(byte[] window, int at)
+    {
+        foreach (string file in DatabaseFiles.ToList())
+        {
+            byte[] bytes = File.ReadAllBytes(file);
+            bool flipped = false;
+            for (int from = 0, found; (found = bytes.AsSpan(from).IndexOf(window)) >= 0; from += found + window.Length)
+            {
+                bytes[from + found + at] ^= 0x40;
+                flipped = true;
+            }
+            if (flipped) File.WriteAllBytes(file, bytes);
+        }
+    }
+
+    /// <summary>How often <paramref name="window"/> occurs in the blobs of every table, as SQLite reads them.</summary>
+    private int LiveOccurrences(byte[] window)
+    {
+        int occurrences = 0;
+        foreach (var blob in LiveBlobs())
+            for (int from = 0, found; (found = blob.AsSpan(from).IndexOf(window)) >= 0; from += found + 1) occurrences++;
+        return occurrences;
     }
 
     /// <summary>Rebuilds, expecting one error that names what was refused, and the machine of <paramref name="expected"/>.</summary>
     private PrimaryLaunch RebuiltNaming(string refused, (ulong Hash, ulong Position) expected)
     {
         PrimaryLaunch? launch = null;
-        EventFilter.Error(contains: refused).Expect(1, () => launch = Rebuild());
+        EventFilter.Error(contains: refused).Expect(1, TimeSpan.FromSeconds(10), () => launch = Rebuild());
         Assert.NotNull(launch);
         Assert.Equal(expected.Position, launch.Machine.Position);
         Assert.Equal(expected.Hash, StateHash.Compute(launch.Machine));

@@ -51,6 +51,50 @@ public abstract class JournalSpecBase : Akka.TestKit.Xunit2.TestKit, IDisposable
         command.ExecuteNonQuery();
     }
 
+    /// <summary>
+    /// Bytes changed in the files behind SQLite's back are not seen by a connection that still holds the pages in its cache
+    /// (a pooled one of the plugin's, back in the pool after the journal stopped): in WAL mode a connection keeps its cache
+    /// while the log's index is unchanged. A write through SQLite changes it, so every connection reads the file again.
+    /// </summary>
+    protected void MakeOpenConnectionsRereadTheFile()
+    {
+        using var connection = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={Path.Combine(_folder, "journal.db")};Pooling=False");
+        connection.Open();
+        using var command = connection.CreateCommand();
+        command.CommandText = "PRAGMA busy_timeout = 30000; PRAGMA user_version = 1;";
+        command.ExecuteNonQuery();
+    }
+
+    /// <summary>Every blob of every table of the journal's file, as SQLite reads it now (on a connection of its own).</summary>
+    protected List<byte[]> LiveBlobs()
+    {
+        using var connection = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={Path.Combine(_folder, "journal.db")};Pooling=False");
+        connection.Open();
+        using (var wait = connection.CreateCommand())
+        {
+            wait.CommandText = "PRAGMA busy_timeout = 30000";
+            wait.ExecuteNonQuery();
+        }
+        var tables = new List<string>();
+        using (var list = connection.CreateCommand())
+        {
+            list.CommandText = "SELECT name FROM sqlite_master WHERE type = 'table'";
+            using var reader = list.ExecuteReader();
+            while (reader.Read()) tables.Add(reader.GetString(0));
+        }
+        var blobs = new List<byte[]>();
+        foreach (string table in tables)
+        {
+            using var select = connection.CreateCommand();
+            select.CommandText = $"SELECT * FROM \"{table}\"";
+            using var reader = select.ExecuteReader();
+            while (reader.Read())
+                for (int column = 0; column < reader.FieldCount; column++)
+                    if (!reader.IsDBNull(column) && reader.GetValue(column) is byte[] blob) blobs.Add(blob);
+        }
+        return blobs;
+    }
+
     /// <summary>Stops the journal actor and lets go of every connection to its file, as a node that died would.</summary>
     protected void StopJournal()
     {
