@@ -42,39 +42,38 @@ public abstract class JournalSpecBase : Akka.TestKit.Xunit2.TestKit, IDisposable
     /// store's plugin may still be writing after the journal actor stopped (the deletion of an old checkpoint it was
     /// asked for): a page moving between the two files while they are read one after the other is in neither copy read.
     /// </summary>
-    protected void CheckpointWal()
-    {
-        using var connection = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={Path.Combine(_folder, "journal.db")};Pooling=False");
-        connection.Open();
-        using var command = connection.CreateCommand();
-        command.CommandText = "PRAGMA busy_timeout = 30000; PRAGMA wal_checkpoint(TRUNCATE);";
-        command.ExecuteNonQuery();
-    }
+    protected void CheckpointWal() => RunOnFile("PRAGMA wal_checkpoint(TRUNCATE)");
 
     /// <summary>
     /// Bytes changed in the files behind SQLite's back are not seen by a connection that still holds the pages in its cache
     /// (a pooled one of the plugin's, back in the pool after the journal stopped): in WAL mode a connection keeps its cache
     /// while the log's index is unchanged. A write through SQLite changes it, so every connection reads the file again.
     /// </summary>
-    protected void MakeOpenConnectionsRereadTheFile()
+    protected void MakeOpenConnectionsRereadTheFile() => RunOnFile("PRAGMA user_version = 1");
+
+    private void RunOnFile(string statement)
     {
-        using var connection = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={Path.Combine(_folder, "journal.db")};Pooling=False");
-        connection.Open();
+        using var connection = OpenFile();
         using var command = connection.CreateCommand();
-        command.CommandText = "PRAGMA busy_timeout = 30000; PRAGMA user_version = 1;";
+        command.CommandText = statement;
         command.ExecuteNonQuery();
+    }
+
+    /// <summary>A connection of the test's own (not pooled), waiting for the file's lock as the plugin's do.</summary>
+    private Microsoft.Data.Sqlite.SqliteConnection OpenFile()
+    {
+        var connection = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={Path.Combine(_folder, "journal.db")};Pooling=False");
+        connection.Open();
+        using var wait = connection.CreateCommand();
+        wait.CommandText = "PRAGMA busy_timeout = 30000";
+        wait.ExecuteNonQuery();
+        return connection;
     }
 
     /// <summary>Every blob of every table of the journal's file, as SQLite reads it now (on a connection of its own).</summary>
     protected List<byte[]> LiveBlobs()
     {
-        using var connection = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={Path.Combine(_folder, "journal.db")};Pooling=False");
-        connection.Open();
-        using (var wait = connection.CreateCommand())
-        {
-            wait.CommandText = "PRAGMA busy_timeout = 30000";
-            wait.ExecuteNonQuery();
-        }
+        using var connection = OpenFile();
         var tables = new List<string>();
         using (var list = connection.CreateCommand())
         {
