@@ -80,11 +80,11 @@ public sealed partial class FrontDoorTests(ProgramFixture program, ITestOutputHe
     }
 
     [Fact]
-    public async Task Oversized_input_is_refused_a_taken_port_is_reported_and_vm_expose_opens_a_running_vm()
+    public async Task Oversized_input_is_refused_a_taken_port_is_reported_vm_expose_opens_a_running_vm_and_a_port_is_one_vms()
     {
         const int exposed = 4850;
         const int limit = 4096;
-        await using var cluster = new LoopbackCluster(program, output, nameof(Oversized_input_is_refused_a_taken_port_is_reported_and_vm_expose_opens_a_running_vm), 4840,
+        await using var cluster = new LoopbackCluster(program, output, nameof(Oversized_input_is_refused_a_taken_port_is_reported_vm_expose_opens_a_running_vm_and_a_port_is_one_vms), 4840,
             hocon: $"lockstep.front-door {{ max-packet = {limit}, retry-bind = 1s }}");
         // Something else holds the exposed TCP port on the second node's address.
         var squatter = new TcpListener(LoopbackCluster.HostOf(1), exposed);
@@ -136,12 +136,28 @@ public sealed partial class FrontDoorTests(ProgramFixture program, ITestOutputHe
             var badCreate = await cluster.Cli(["vm", "create", "kv2", "--image", program.KvImage, "--expose", "0", "--contact", cluster.Contact]);
             Assert.True(badCreate.ExitCode == 64 && badCreate.Stderr.Any(l => l.Contains("invalid port 0")), $"vm create --expose 0: {badCreate}");
 
-            // Stopping the VM closes its port on every node.
+            // A port belongs to one VM: another is refused it, at create and by `vm expose`, until its VM is stopped.
+            string port = exposed.ToString(CultureInfo.InvariantCulture);
+            string takenBy = $"port {exposed} is exposed by VM '{Vm}' already";
+            var takenCreate = await cluster.Cli(["vm", "create", "kv2", "--image", program.KvImage, "--expose", port, "--contact", cluster.Contact]);
+            Assert.True(takenCreate.ExitCode == 65 && takenCreate.Stderr.Any(l => l.Contains(takenBy)), $"vm create --expose of a taken port: {takenCreate}");
+            await cluster.CreateKv("kv3");
+            var takenExpose = await cluster.Cli(["vm", "expose", "kv3", port, "--contact", cluster.Contact]);
+            Assert.True(takenExpose.ExitCode == 65 && takenExpose.Stderr.Any(l => l.Contains(takenBy)), $"vm expose of a taken port: {takenExpose}");
+            Assert.Equal("3", await tcpB.Ask("b2", "INCR ct", GiveUp, cluster.Cancel)); // still the first VM's
+
+            // Stopping the VM closes its port on every node, and frees it for another.
             var stop = await cluster.Cli(["vm", "stop", Vm, "--contact", cluster.Contact]);
             Assert.True(stop.ExitCode == 0, $"vm stop: {stop}");
             await WaitUntilRefused(nodes[0], cluster.Cancel);
             await WaitUntilRefused(nodes[1], cluster.Cancel);
             await WaitUntilRefused(nodes[2], cluster.Cancel);
+            var freed = await cluster.Cli(["vm", "expose", "kv3", port, "--contact", cluster.Contact]);
+            Assert.True(freed.ExitCode == 0, $"vm expose of the freed port: {freed}");
+            await WaitForListeners(cluster, exposed, open: 3, vm: "kv3");
+            using var tcpNew = new PlainTcpClient();
+            await tcpNew.Connect(nodes[0], cluster.Cancel);
+            Assert.Equal("1", await tcpNew.Ask("n1", "INCR ct", GiveUp, cluster.Cancel)); // the other VM's own counter
             cluster.Passed();
         }
         finally
@@ -182,14 +198,14 @@ public sealed partial class FrontDoorTests(ProgramFixture program, ITestOutputHe
     }
 
     /// <summary>Polls `vm expose NAME` until it shows this many listeners open and closed for the port; returns its output.</summary>
-    private static async Task<string> WaitForListeners(TestCluster cluster, int port, int open, int closed = 0, TimeSpan? within = null)
+    private static async Task<string> WaitForListeners(TestCluster cluster, int port, int open, int closed = 0, TimeSpan? within = null, string vm = Vm)
     {
         var clock = System.Diagnostics.Stopwatch.StartNew();
         var limit = within ?? TimeSpan.FromSeconds(30);
         string shown = "";
         while (clock.Elapsed < limit)
         {
-            var result = await cluster.Cli(["vm", "expose", Vm, "--contact", cluster.Contact]);
+            var result = await cluster.Cli(["vm", "expose", vm, "--contact", cluster.Contact]);
             shown = string.Join("\n", result.Stdout);
             int listening = Regex.Count(shown, $@"port {port} on \S+ \(node \S+\): listening");
             int notListening = Regex.Count(shown, $@"port {port} on \S+ \(node \S+\): NOT LISTENING");
@@ -197,12 +213,12 @@ public sealed partial class FrontDoorTests(ProgramFixture program, ITestOutputHe
             {
                 // Exit status 69 (unavailable) while a node cannot listen, so scripts see it too.
                 Assert.Equal(closed > 0 ? 69 : 0, result.ExitCode);
-                cluster.Log($"vm expose {Vm}:\n{shown}");
+                cluster.Log($"vm expose {vm}:\n{shown}");
                 return shown;
             }
             await Task.Delay(500, cluster.Cancel);
         }
-        throw new Xunit.Sdk.XunitException($"not {open} listening and {closed} failed listeners for port {port} within {limit.TotalSeconds:0} s; last `vm expose {Vm}`:\n{shown}");
+        throw new Xunit.Sdk.XunitException($"not {open} listening and {closed} failed listeners for port {port} within {limit.TotalSeconds:0} s; last `vm expose {vm}`:\n{shown}");
     }
 
     private static int Count(List<string> answers)

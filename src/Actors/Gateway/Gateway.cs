@@ -53,6 +53,7 @@ public sealed class Gateway : ReceiveActor
         Receive<CreateVm>(c => directoryRegion.Forward(new ShardingEnvelope(VmDirectory.EntityId, c)));
         Receive<ListVms>(l => directoryRegion.Forward(new ShardingEnvelope(VmDirectory.EntityId, l)));
         Receive<CreateVms>(batch => directoryRegion.Forward(new ShardingEnvelope(VmDirectory.EntityId, batch)));
+        Receive<ExposeVm>(expose => directoryRegion.Forward(new ShardingEnvelope(VmDirectory.EntityId, expose)));
         Receive<ListVmSummaries>(_ => BatchRequests.List(directoryRegion, Self, _heardOf.ToList()).PipeTo(Sender));
         Receive<StopVm>(s =>
         {

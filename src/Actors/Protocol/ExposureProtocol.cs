@@ -2,8 +2,11 @@
 
 namespace Lockstep.Actors.Protocol;
 
-/// <summary>Exposes a VM on <paramref name="Port"/> of every node (UDP and TCP). Reply: <see cref="ControlOk"/>.</summary>
-public sealed record ExposeVm(string Name, int Port) : ICoordinatorRequest;
+/// <summary>
+/// Exposes a VM on <paramref name="Port"/> of every node (UDP and TCP). Reply: <see cref="ControlOk"/>. Through the VM
+/// directory, which refuses a port another VM is exposed on, then to the VM's coordinator.
+/// </summary>
+public sealed record ExposeVm(string Name, int Port) : IControlRequest;
 
 /// <summary>
 /// Front door to the primary: the peer's TCP connection closed, so its route and the answers kept for it can go

@@ -18,6 +18,9 @@ namespace Lockstep.Actors.Vm;
 /// meanwhile (its node lost) goes on with what was left, so a registered name always ends up defined.
 /// Registrations are persisted without stashing the next create meanwhile (PersistAsync; a name being registered
 /// counts as taken).
+/// It also keeps which VM each exposed port belongs to, so that a port is never given to two VMs: each node's front
+/// door binds a port for whichever VM it heard of first, and two VMs on one port would be reached by different clients
+/// on different nodes.
 /// </summary>
 public sealed class VmDirectory : ReceivePersistentActor, IWithTimers
 {
@@ -45,6 +48,8 @@ public sealed class VmDirectory : ReceivePersistentActor, IWithTimers
     private sealed record Created(Guid Id, IReadOnlyList<NewVm> Vms, byte[] Image, uint MemorySize, bool Durable = false);
     private sealed record CreateDone(Guid Id);
     private sealed record Removed(string Name);
+    /// <summary>A running VM exposed on one more port (`vm expose`); the ports of a create are in <see cref="Created"/>.</summary>
+    private sealed record PortExposed(string Name, int Port);
     private sealed record ResendTick;
 
     /// <summary>A create under way. <paramref name="Results"/>: one per name asked, in order (null: not answered yet).</summary>
@@ -63,6 +68,9 @@ public sealed class VmDirectory : ReceivePersistentActor, IWithTimers
     private readonly ILoggingAdapter _log = Context.GetLogger();
     private readonly SortedSet<string> _names = new(StringComparer.Ordinal);
     private readonly HashSet<string> _registering = new(StringComparer.Ordinal);
+    // Ports of VMs registered or being registered. A journal from before ports were kept here does not name those a
+    // `vm expose` added; their VMs' coordinators still hold them.
+    private readonly Dictionary<int, string> _portOwners = [];
     private readonly Dictionary<Guid, OpenCreate> _creates = [];
     private readonly Queue<(Guid Create, NewVm Vm)> _toSend = new();
     private readonly Dictionary<string, (Guid Create, NewVm Vm, DateTime SentAt)> _sent = new(StringComparer.Ordinal);
@@ -74,11 +82,16 @@ public sealed class VmDirectory : ReceivePersistentActor, IWithTimers
         Recover<Registered>(r => _names.Add(r.Name));
         Recover<Created>(c =>
         {
-            foreach (var vm in c.Vms) _names.Add(vm.Name);
+            foreach (var vm in c.Vms)
+            {
+                _names.Add(vm.Name);
+                Own(vm.Name, vm.Expose);
+            }
             _creates[c.Id] = new OpenCreate(c, null, false, new CreateResult?[c.Vms.Count], Enumerable.Range(0, c.Vms.Count).ToArray());
         });
         Recover<CreateDone>(d => _creates.Remove(d.Id));
         Recover<Removed>(r => Forget(r.Name));
+        Recover<PortExposed>(e => Own(e.Name, [e.Port]));
         Recover<RecoveryCompleted>(_ =>
         {
             foreach (var open in _creates.Values)
@@ -91,6 +104,7 @@ public sealed class VmDirectory : ReceivePersistentActor, IWithTimers
         Command<CreateVms>(batch => Register(batch.Names, batch.Image, batch.MemorySize,
             i => batch.ExposeFrom is { } from ? [from + i] : [], batch.Durable, single: false));
         Command<VmDefined>(defined => Confirm(defined.Name, new CreateResult(defined.Name, defined.Message, defined.Error)));
+        Command<ExposeVm>(Expose);
         Command<ResendTick>(_ => Resend());
         Command<ListVms>(_ => Sender.Tell(new VmList(_names.ToList())));
         Command<StopVm>(stop =>
@@ -125,15 +139,17 @@ public sealed class VmDirectory : ReceivePersistentActor, IWithTimers
         var accepted = new List<NewVm>();
         var positions = new List<int>();
         var claimed = new HashSet<string>(StringComparer.Ordinal);
+        var claimedPorts = new Dictionary<int, string>();
         for (int i = 0; i < names.Count; i++)
         {
-            var problem = imageProblem ?? ValidateName(names[i], claimed) ?? ValidatePorts(expose(i));
+            var problem = imageProblem ?? ValidateName(names[i], claimed) ?? ValidatePorts(expose(i)) ?? PortTaken(names[i], expose(i), claimedPorts);
             if (problem is not null)
             {
                 results[i] = new CreateResult(names[i], problem.Message, problem.Kind);
                 continue;
             }
             claimed.Add(names[i]);
+            foreach (int port in expose(i)) claimedPorts[port] = names[i];
             accepted.Add(new NewVm(names[i], expose(i)));
             positions.Add(i);
         }
@@ -143,7 +159,11 @@ public sealed class VmDirectory : ReceivePersistentActor, IWithTimers
             Answer(sender, single, results!);
             return;
         }
-        foreach (var vm in accepted) _registering.Add(vm.Name);
+        foreach (var vm in accepted)
+        {
+            _registering.Add(vm.Name);
+            Own(vm.Name, vm.Expose);
+        }
         var created = new Created(Guid.NewGuid(), accepted, image, memorySize, durable);
         PersistAsync(created, c =>
         {
@@ -209,7 +229,11 @@ public sealed class VmDirectory : ReceivePersistentActor, IWithTimers
         {
             int index = open.Created.Vms.ToList().FindIndex(v => v.Name == name);
             open.Results[open.Positions[index]] = result;
-            if (result.Error is not null) _names.Remove(name); // another definition holds it; this create did not happen
+            if (result.Error is not null) // another definition holds it; this create did not happen
+            {
+                _names.Remove(name);
+                Disown(name);
+            }
             if (open.Open.Count == 0) Finish(open);
         }
         Pump();
@@ -238,6 +262,7 @@ public sealed class VmDirectory : ReceivePersistentActor, IWithTimers
     private void Forget(string name)
     {
         _names.Remove(name);
+        Disown(name);
         _sent.Remove(name);
         foreach (var open in _creates.Values.Where(c => c.Open.Contains(name)).ToList())
         {
@@ -247,6 +272,55 @@ public sealed class VmDirectory : ReceivePersistentActor, IWithTimers
             if (open.Open.Count == 0 && !IsRecovering) Finish(open);
             else if (open.Open.Count == 0) _creates.Remove(open.Created.Id);
         }
+    }
+
+    /// <summary>Refuses a port another VM holds; records the port, then lets the VM's coordinator open it (it answers).</summary>
+    private void Expose(ExposeVm expose)
+    {
+        if (!_names.Contains(expose.Name) && !_registering.Contains(expose.Name))
+        {
+            Sender.Tell(new ControlError($"unknown VM '{expose.Name}'", ControlErrorKind.UnknownVm));
+            return;
+        }
+        var own = new ExposureBook();
+        foreach (var (port, owner) in _portOwners)
+            if (owner == expose.Name) own.Add(port);
+        if (own.Refusal(expose.Port) is { } refusal)
+        {
+            Sender.Tell(new ControlError(refusal, ControlErrorKind.Invalid));
+            return;
+        }
+        if (PortTaken(expose.Name, [expose.Port], []) is { } taken)
+        {
+            Sender.Tell(taken);
+            return;
+        }
+        var sender = Sender;
+        if (own.Contains(expose.Port))
+        {
+            _vms.Tell(new ShardingEnvelope(expose.Name, expose), sender); // it says so
+            return;
+        }
+        Own(expose.Name, [expose.Port]);
+        PersistAsync(new PortExposed(expose.Name, expose.Port), e => _vms.Tell(new ShardingEnvelope(e.Name, expose), sender));
+    }
+
+    private ControlError? PortTaken(string name, IReadOnlyList<int> ports, Dictionary<int, string> claimedInThisCreate)
+    {
+        foreach (int port in ports)
+            if ((_portOwners.TryGetValue(port, out var owner) || claimedInThisCreate.TryGetValue(port, out owner)) && owner != name)
+                return new($"port {port} is exposed by VM '{owner}' already", ControlErrorKind.AlreadyExists);
+        return null;
+    }
+
+    private void Own(string name, IReadOnlyList<int> ports)
+    {
+        foreach (int port in ports) _portOwners[port] = name;
+    }
+
+    private void Disown(string name)
+    {
+        foreach (int port in _portOwners.Where(kv => kv.Value == name).Select(kv => kv.Key).ToList()) _portOwners.Remove(port);
     }
 
     private ControlError? ValidateName(string name, HashSet<string> claimedInThisCreate)
