@@ -54,6 +54,9 @@ public sealed class Browser : IDisposable
 
     public string Title => _driver.Title;
 
+    /// <summary>Runs <paramref name="script"/> in the page; it hands its result to its last argument (a callback), which this returns.</summary>
+    public object? RunAsync(string script) => _driver.ExecuteAsyncScript(script);
+
     /// <summary>Clicks and accepts the confirmation the button asks for.</summary>
     public void ClickAndConfirm(string css)
     {
