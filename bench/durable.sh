@@ -10,6 +10,8 @@
 #    the oldest cut of a commit waited in the journal's actor and how much of that was the store's write;
 #  - on SQLite, the store's floor: a bare SQLite commit on the same disk, as the journal makes them.
 #   usage: bench/durable.sh [sqlite|postgres CONNECTION] [base-port] [trials] [exposed-port-base]
+# DURABLE_HOST=DIR runs another build's lockstep.dll (a copy of .build/host, for A/B series; set LOCKSTEP_HOCON to the
+# hocon folder then, since a copy elsewhere does not find it).
 set -euo pipefail
 kind="${1:-sqlite}"
 if [[ "$kind" == postgres ]]; then connection="$2"; shift 2; else shift || true; fi
@@ -18,8 +20,8 @@ trials="${2:-3}"
 exposed="${3:-$((base + 10))}"
 root="$(cd "$(dirname "$0")/.." && pwd)"
 work="$(mktemp -d /tmp/lockstep-durable-XXXXXX)"
-lockstep=(dotnet "$root/.build/host/lockstep.dll")
-"$root/lockstep" --help >/dev/null  # build once
+lockstep=(dotnet "${DURABLE_HOST:-$root/.build/host}/lockstep.dll")
+[[ -n "${DURABLE_HOST:-}" ]] || "$root/lockstep" --help >/dev/null  # build once
 journal="sqlite:$work/lockstep.db"
 [[ "$kind" == postgres ]] && journal="postgres:$connection"
 pids=()
