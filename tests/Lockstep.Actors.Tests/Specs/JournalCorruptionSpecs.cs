@@ -27,13 +27,15 @@ public sealed class JournalCorruptionSpecs : JournalSpecBase
         {
             // A write may still be under way (the deletion of an old checkpoint): the next turn finds the files still.
             CheckpointWal();
+            var live = LiveBlobs(); // once a turn and after each flip; a write still under way shows in the next turn
             for (int size = Math.Min(length, stored.Length); size >= Math.Min(16, stored.Length); size /= 2)
                 for (int start = Math.Max(0, at - size + 1); start <= Math.Min(at, stored.Length - size); start++)
                 {
                     var window = stored.AsSpan(start, size).ToArray();
-                    if (LiveOccurrences(window) != 1) continue;
+                    if (Occurrences(live, window) != 1) continue;
                     FlipInFiles(window, at - start);
-                    if (LiveOccurrences(window) > 0) continue;
+                    live = LiveBlobs();
+                    if (Occurrences(live, window) > 0) continue;
                     MakeOpenConnectionsRereadTheFile();
                     return;
                 }
@@ -56,11 +58,11 @@ public sealed class JournalCorruptionSpecs : JournalSpecBase
         }
     }
 
-    /// <summary>How often <paramref name="window"/> occurs in the blobs of every table, as SQLite reads them.</summary>
-    private int LiveOccurrences(byte[] window)
+    /// <summary>How often <paramref name="window"/> occurs in <paramref name="blobs"/> (the tables' blobs as SQLite read them).</summary>
+    private static int Occurrences(List<byte[]> blobs, byte[] window)
     {
         int occurrences = 0;
-        foreach (var blob in LiveBlobs())
+        foreach (var blob in blobs)
             for (int from = 0, found; (found = blob.AsSpan(from).IndexOf(window)) >= 0; from += found + 1) occurrences++;
         return occurrences;
     }

@@ -60,15 +60,8 @@ public abstract class JournalSpecBase : Akka.TestKit.Xunit2.TestKit, IDisposable
     }
 
     /// <summary>A connection of the test's own (not pooled), waiting for the file's lock as the plugin's do.</summary>
-    private Microsoft.Data.Sqlite.SqliteConnection OpenFile()
-    {
-        var connection = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={Path.Combine(_folder, "journal.db")};Pooling=False");
-        connection.Open();
-        using var wait = connection.CreateCommand();
-        wait.CommandText = "PRAGMA busy_timeout = 30000";
-        wait.ExecuteNonQuery();
-        return connection;
-    }
+    private Microsoft.Data.Sqlite.SqliteConnection OpenFile() =>
+        Lockstep.Replication.Storage.SqliteWaiting.Open($"Data Source={Path.Combine(_folder, "journal.db")};Pooling=False", 30_000);
 
     /// <summary>Every blob of every table of the journal's file, as SQLite reads it now (on a connection of its own).</summary>
     protected List<byte[]> LiveBlobs()
