@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Globalization;
 using System.Text.RegularExpressions;
 using Lockstep.Harness;
 
@@ -39,6 +40,46 @@ public sealed partial class DemoTests(ITestOutputHelper log)
         Assert.False(Directory.Exists(folder.Groups[1].Value), $"{folder.Groups[1].Value} outlived the demo");
     }
 
+    [Fact]
+    public async Task A_kept_demo_leaves_its_events_and_every_answer_beside_the_node_logs()
+    {
+        var program = new LockstepProgram(Path.Combine(LockstepProgram.Build(), "lockstep.dll"), hoconFolder: null);
+        using var demo = ChildProcess.Start(program.StartInfo(RepoRoot.Folder,
+            ["demo", "--base-port", "5140", "--keep", "--load-seconds", "4", "--after-seconds", "2"]), "lockstep demo --keep");
+        bool ended = await demo.WaitForExit(DemoLimit, CancellationToken.None);
+        if (!ended) demo.Kill();
+        log.WriteLine(demo.AllOutput);
+        string stdout = string.Join("\n", demo.StdoutLines);
+        var folder = WorkingFolder().Match(stdout);
+        Assert.True(folder.Success, "the demo did not name its working folder");
+        string kept = folder.Groups[1].Value;
+        try
+        {
+            Assert.True(ended, $"the demo did not finish within {DemoLimit.TotalMinutes:0} minutes");
+            Assert.True(demo.ExitCode == 0, $"the demo exited with {demo.ExitCode}:\n{demo.AllOutput}");
+            Assert.Equal(3, Directory.GetFiles(kept, "node-*.log").Length);
+
+            string kill = Assert.Single(File.ReadAllLines(Path.Combine(kept, "events.txt")), line => line.Contains("SIGKILL to node", StringComparison.Ordinal));
+            var killedAt = DateTime.Parse(kill[..25], CultureInfo.InvariantCulture, DateTimeStyles.AdjustToUniversal);
+
+            var rows = File.ReadAllLines(Path.Combine(kept, "answers.tsv"));
+            Assert.StartsWith("sent_utc\tanswered_utc\t", rows[0], StringComparison.Ordinal);
+            var answers = rows.Skip(1).Select(row => row.Split('\t')).ToList();
+            // One row for every answer the summary counts, each with all its fields.
+            int counted = int.Parse(Answered().Match(stdout).Groups[1].Value, NumberStyles.AllowThousands, CultureInfo.InvariantCulture);
+            Assert.Equal(counted, answers.Count);
+            Assert.All(answers, fields => Assert.Equal(8, fields.Length));
+            var answeredAt = answers.Select(f => DateTime.Parse(f[1], CultureInfo.InvariantCulture, DateTimeStyles.AdjustToUniversal)).ToList();
+            Assert.Equal(answeredAt.Order(), answeredAt);
+            Assert.Contains(answeredAt, at => at < killedAt);
+            Assert.Contains(answeredAt, at => at > killedAt);
+        }
+        finally
+        {
+            Directory.Delete(kept, recursive: true);
+        }
+    }
+
     private static bool IsRunning(int pid)
     {
         try
@@ -57,4 +98,7 @@ public sealed partial class DemoTests(ITestOutputHelper log)
 
     [GeneratedRegex(@"working folder (\S+)")]
     private static partial Regex WorkingFolder();
+
+    [GeneratedRegex(@"requests answered\s+([0-9,]+) ")]
+    private static partial Regex Answered();
 }

@@ -71,21 +71,47 @@ public sealed class DoorSocketTests
     }
 
     [Fact]
-    public void After_a_resend_the_pacer_lets_63_more_requests_start_until_the_window_closes()
+    public void After_a_resend_the_pacer_spreads_63_more_requests_over_the_window_and_the_64th_waits_for_it_to_close()
     {
         var pacer = new RequestPacer();
         pacer.Started(0);
         pacer.Resent(50);
-        for (int i = 1; i < RequestPacer.GuestMemory; i++)
+        // A greedy client: each request is answered 1 ms after it starts, the next starts as soon as the pacer allows.
+        var starts = new List<long>();
+        long now = 51;
+        while (starts.Count < RequestPacer.GuestMemory)
         {
-            Assert.Equal(0, pacer.WaitMs(60 + i));
-            pacer.Started(60 + i);
+            long wait = pacer.WaitMs(now);
+            if (wait > 0)
+            {
+                now += wait;
+                continue;
+            }
+            pacer.Started(now);
+            starts.Add(now);
+            now++;
         }
+        long closes = 50 + RequestPacer.LateCopyWindowMs;
         // The 64th after the resent one would push its id out of kv's memory while a late copy may still come.
-        Assert.Equal(50 + RequestPacer.LateCopyWindowMs - 200, pacer.WaitMs(200));
-        // A second resend later on: the first window still binds until it closes, then the second one's count.
-        pacer.Resent(210);
-        Assert.Equal(0, pacer.WaitMs(50 + RequestPacer.LateCopyWindowMs));
+        Assert.Equal(RequestPacer.GuestMemory - 1, starts.Count(t => t < closes));
+        Assert.Equal(closes, starts[^1]);
+        // Spread, not a burst and then the rest of the window with nothing in flight.
+        long widest = starts.Zip(starts.Skip(1), (a, b) => b - a).Max();
+        Assert.InRange(widest, 1, RequestPacer.LateCopyWindowMs / RequestPacer.GuestMemory + 1);
+    }
+
+    [Fact]
+    public void A_later_resend_paces_from_its_own_moment_and_nothing_is_held_once_every_window_closed()
+    {
+        var pacer = new RequestPacer();
+        pacer.Started(0);
+        pacer.Resent(50);
+        pacer.Resent(100); // the same request sent a third time
+        // The n-th request after the resent one: n/64 of the window after the later resend, which binds over the first.
+        Assert.Equal(100 + 1 * RequestPacer.LateCopyWindowMs / RequestPacer.GuestMemory - 60, pacer.WaitMs(60));
+        pacer.Started(104);
+        Assert.Equal(100 + 2 * RequestPacer.LateCopyWindowMs / RequestPacer.GuestMemory - 104, pacer.WaitMs(104));
+        Assert.Equal(0, pacer.WaitMs(100 + RequestPacer.LateCopyWindowMs));
     }
 
     [Fact]

@@ -7,8 +7,12 @@ namespace Lockstep.Host.Demo;
 public sealed class DemoClock
 {
     private readonly Stopwatch _watch = Stopwatch.StartNew();
+    private readonly DateTime _startedUtc = DateTime.UtcNow;
 
     public double NowMs => _watch.Elapsed.TotalMilliseconds;
+
+    /// <summary>The wall-clock time of a moment on this time line, to set beside the nodes' log lines.</summary>
+    public DateTime UtcAt(double atMs) => _startedUtc.AddMilliseconds(atMs);
 
     /// <summary>"T+12.3s", how every line of the demo says when something happened.</summary>
     public static string Stamp(double atMs) => "T+" + (atMs / 1000).ToString("0.0", CultureInfo.InvariantCulture).PadLeft(5) + "s";

@@ -16,7 +16,7 @@ public static class DemoCommand
         var loadSeconds = new Option<double>("--load-seconds") { Description = "seconds of client load before the primary's node is killed", DefaultValueFactory = _ => 10 };
         var afterSeconds = new Option<double>("--after-seconds") { Description = "seconds of client load once the VM is Protected again", DefaultValueFactory = _ => 8 };
         var image = new Option<string>("--image") { Description = "the kv guest image", DefaultValueFactory = _ => DemoOptions.DefaultImage };
-        var keep = new Option<bool>("--keep") { Description = "keep the working folder (node logs, journal) for debugging" };
+        var keep = new Option<bool>("--keep") { Description = "keep the working folder (node logs, journal, the demo's events and every answer its clients got) for debugging" };
         var via = new Option<string>("--via")
         {
             Description = "door: the clients are UDP clients of the front door; cluster: they send through ClusterClient, as before the front door (for comparison)",

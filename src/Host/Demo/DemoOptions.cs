@@ -8,7 +8,7 @@ namespace Lockstep.Host.Demo;
 /// <param name="LoadSeconds">Seconds of load before the primary's node is killed.</param>
 /// <param name="AfterSeconds">Seconds of load once the VM is Protected again.</param>
 /// <param name="Image">The kv guest image.</param>
-/// <param name="Keep">Keep the working folder (node logs, journal) for debugging.</param>
+/// <param name="Keep">Keep the working folder (node logs, journal, the clients' answers) for debugging.</param>
 /// <param name="ViaCluster">The clients' packets through ClusterClient instead of the front door (for comparison).</param>
 public sealed record DemoOptions(int BasePort, double LoadSeconds, double AfterSeconds, string Image, bool Keep, bool ViaCluster = false)
 {

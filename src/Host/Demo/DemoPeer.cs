@@ -39,10 +39,13 @@ public sealed class DemoPeer
     /// <summary>Sends "&lt;new id&gt; <paramref name="command"/>" until answered; null when no answer came within the give-up time.</summary>
     public async Task<DemoAnswer?> CallAsync(string command, CancellationToken cancel)
     {
+        double heldMs = 0;
         if (_pacer?.WaitMs(Now()) is > 0 and var wait)
         {
             Interlocked.Increment(ref _paced);
+            double heldFrom = _clock.NowMs;
             await Task.Delay(TimeSpan.FromMilliseconds(wait), cancel);
+            heldMs = _clock.NowMs - heldFrom;
         }
         _pacer?.Started(Now());
         string id = (++_nextId).ToString(CultureInfo.InvariantCulture);
@@ -60,7 +63,7 @@ public sealed class DemoPeer
                 if (receipt is not { Kind: KvReceiptKind.Answer }) continue;
                 int space = text.IndexOf(' ');
                 string body = space < 0 ? "" : text[(space + 1)..];
-                return new DemoAnswer(Peer, id, command, body, startMs, _clock.NowMs, request.Sends);
+                return new DemoAnswer(Peer, id, command, body, startMs, _clock.NowMs, request.Sends, heldMs);
             }
             foreach (var (again, againTag) in _session.DueForResend(Now()))
             {

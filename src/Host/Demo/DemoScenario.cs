@@ -162,6 +162,7 @@ public sealed class DemoScenario(DemoOptions options, TextWriter output, DemoInt
         }
         cancel.ThrowIfCancellationRequested();
         events.Add($"load stopped: {load.Samples.Count:N0} requests answered");
+        if (options.Keep) DemoRecord.Write(cluster.Folder, _clock, events.Since(0), load.Samples.Between(double.MinValue, double.MaxValue));
 
         view.Phase = "checking what the clients were told against the VM's state";
         var reader = new DemoPeer(ReaderPeer, transport, _clock, DemoOptions.GiveUp);
