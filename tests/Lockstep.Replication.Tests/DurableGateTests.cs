@@ -12,7 +12,16 @@ public sealed class DurableGateTests
 {
     private readonly List<MachineOutput> _released = [];
 
-    private static MachineOutput Output(ulong seq, ulong position) => new(seq, position, OutputKind.Packet, 1, [(byte)seq]);
+    private static MachineOutput Output(ulong seq, ulong position) => GateOutputs.Packet(seq, position);
+
+    /// <summary>A secondary seeded from position 0, holding the snapshot and given authority there: outputs from here wait for its acks.</summary>
+    private static void Authorize(OutputGate gate, object link)
+    {
+        gate.Link(link);
+        gate.Seeding(link, 0);
+        gate.Ack(link, 0, 0);
+        Assert.True(gate.Authorize(link, 0));
+    }
 
     [Fact]
     public void Alone_an_output_waits_for_the_journal_to_commit_the_entries_before_it()
@@ -32,8 +41,7 @@ public sealed class DurableGateTests
     {
         var gate = new OutputGate(_released.Add, durable: true);
         var link = new object();
-        gate.Link(link);
-        gate.Linked(link, 0);
+        Authorize(gate, link);
         gate.Hold([Output(0, 100)], entries: 3);
         gate.Hold([Output(1, 300)], entries: 7);
 
@@ -84,8 +92,7 @@ public sealed class DurableGateTests
     {
         var gate = new OutputGate(_released.Add, durable: true);
         var link = new object();
-        gate.Link(link);
-        gate.Linked(link, 0);
+        Authorize(gate, link);
         gate.Hold([Output(0, 100)], entries: 1);
         gate.Journaled(1);
         gate.Hold();

@@ -11,7 +11,7 @@ namespace Lockstep.Replication.Tests;
 /// <summary>
 /// The secondary's node, played by the test over a raw socket with the frame codec: it admits the
 /// primary's link and channel, keeps the link alive with heartbeats until told to fall silent, and
-/// acknowledges only what the test says.
+/// acknowledges (and takes the authority it is given) only as the test says.
 /// </summary>
 internal sealed class FakeSecondary : IDisposable
 {
@@ -24,6 +24,7 @@ internal sealed class FakeSecondary : IDisposable
     private int _segments;
     private long _lastHorizon;
     private long _releasedSeq;
+    private long _authorityAt = -1;
 
     private FakeSecondary(Socket socket, uint channel)
     {
@@ -38,6 +39,9 @@ internal sealed class FakeSecondary : IDisposable
 
     /// <summary>The first output not yet released, as the newest segment said.</summary>
     public ulong ReleasedSeq => (ulong)Interlocked.Read(ref _releasedSeq);
+
+    /// <summary>Where the primary gave this secondary authority to take over; null before it did.</summary>
+    public ulong? AuthorityAt => Interlocked.Read(ref _authorityAt) is >= 0 and var at ? (ulong)at : null;
 
     /// <summary>The horizon of the newest segment received (0 before any).</summary>
     public ulong LastHorizon => (ulong)Interlocked.Read(ref _lastHorizon);
@@ -109,6 +113,7 @@ internal sealed class FakeSecondary : IDisposable
             frame = FrameCodec.Decode(whole[0], whole[FrameCodec.HeaderSize..]);
         }
         if (frame is SnapshotFrame snapshot) _snapshots.Add(snapshot);
+        if (frame is AuthorityFrame authority) Interlocked.Exchange(ref _authorityAt, (long)authority.Position);
         if (frame is SegmentFrame segment)
         {
             Interlocked.Exchange(ref _lastHorizon, (long)segment.Segment.Horizon);
@@ -145,6 +150,23 @@ internal sealed class FakeSecondary : IDisposable
     }
 
     public void Ack(ulong horizon) => Send(_channel, new AckFrame(0, horizon, 0));
+
+    /// <summary>Waits for the primary to give authority (after an ack covering the snapshot) and returns where.</summary>
+    public ulong AwaitAuthority()
+    {
+        Assert.True(SpinWait.SpinUntil(() => AuthorityAt is not null, TimeSpan.FromSeconds(10)), "the primary gave no authority");
+        return AuthorityAt!.Value;
+    }
+
+    /// <summary>Answers the authority given at <paramref name="position"/>, as a real secondary does on receipt.</summary>
+    public void TakeAuthority(ulong position) => Send(_channel, new AuthorityTakenFrame(position));
+
+    /// <summary>What a real secondary does to become one the primary counts on: acknowledges the snapshot, then takes the authority that brings.</summary>
+    public void Protect()
+    {
+        Ack(SnapshotPosition());
+        TakeAuthority(AwaitAuthority());
+    }
 
     /// <summary>Ends the channel in good order.</summary>
     public void SayGoodbye() => Send(_channel, GoodbyeFrame.Instance);

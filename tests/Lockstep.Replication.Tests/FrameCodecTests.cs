@@ -24,6 +24,8 @@ public sealed class FrameCodecTests
         new HandoverFrame(123_456_789, 42, 7),
         new PingFrame(0x1234_5678_9abc),
         new PongFrame(0x1234_5678_9abc, 77),
+        new AuthorityFrame(987_654_321),
+        new AuthorityTakenFrame(987_654_321),
     };
 
     [Theory]
@@ -66,6 +68,8 @@ public sealed class FrameCodecTests
     [InlineData((int)FrameType.Part, 0, "Part frame of 0 bytes, shorter than 1")]
     [InlineData(8, 0, "unknown frame type 8")]
     [InlineData((int)FrameType.Handover, 16, "Handover frame of 16 bytes, not 24")]
+    [InlineData((int)FrameType.Authority, 9, "Authority frame of 9 bytes, not 8")]
+    [InlineData((int)FrameType.AuthorityTaken, 0, "AuthorityTaken frame of 0 bytes, not 8")]
     public void A_frame_that_does_not_decode_is_refused_with_what_is_wrong(int type, int length, string message)
     {
         var e = Assert.Throws<FrameFormatException>(() => FrameCodec.Decode((byte)type, new byte[length]));

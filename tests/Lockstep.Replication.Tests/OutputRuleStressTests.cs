@@ -8,8 +8,9 @@ namespace Lockstep.Replication.Tests;
 /// <summary>
 /// The primary loop's threads (VM, channel readers, live copy, the caller's) under random interleavings
 /// of attach, dismiss, kill, silence and acks: many short rounds against the kv guest under load.
-/// Every release is checked against the acks the secondaries had sent by then, and nothing may leave
-/// between a loss and the next <see cref="PrimaryLoop.GoAlone"/>.
+/// Every release is checked against the acks the secondaries had sent by then: one without a covering ack is
+/// legal only while the secondary was being seeded, for an output made before the position the primary then gave it
+/// authority at; and nothing may leave between a loss and the next <see cref="PrimaryLoop.GoAlone"/>.
 /// </summary>
 public sealed class OutputRuleStressTests : PrimaryTestBase
 {
@@ -17,7 +18,10 @@ public sealed class OutputRuleStressTests : PrimaryTestBase
     // Guarded by _log: the highest horizon the current secondary acknowledged, and whether outputs may leave without one.
     private ulong _ackedMax;
     private bool _aloneAllowed = true;
+    private bool _lost; // the current secondary was reported lost: nothing may leave until GoAlone
     private readonly List<string> _violations = [];
+    // Guarded by _log: outputs the current secondary's life released without a covering ack (seq, position).
+    private readonly List<(ulong Seq, ulong Position)> _uncovered = [];
     private int _released, _losses;
     private string? _failure;
 
@@ -63,15 +67,22 @@ public sealed class OutputRuleStressTests : PrimaryTestBase
         secondary.SnapshotPosition();
         lock (_log)
         {
-            // The pause is behind us: what was made before it left while the VM was alone; from here only
-            // this secondary's acks release (an ack of a dismissed one must not count).
+            // The pause is behind us: what was made before it left while the VM was alone; from here this
+            // secondary's acks release (an ack of a dismissed one must not count), or its being seeded.
             _ackedMax = 0;
             _aloneAllowed = false;
+            _lost = false;
         }
         bool acks = random.Next(4) != 0;
+        bool takes = random.Next(3) != 0, taken = false;
         var until = DateTime.UtcNow + TimeSpan.FromMilliseconds(random.Next(20, 120));
         while (DateTime.UtcNow < until)
         {
+            if (takes && !taken && secondary.AuthorityAt is { } given)
+            {
+                secondary.TakeAuthority(given);
+                taken = true;
+            }
             if (acks && secondary.LastHorizon > 0)
             {
                 ulong horizon = random.Next(3) == 0 ? secondary.LastHorizon / 2 : secondary.LastHorizon; // stale acks too
@@ -88,7 +99,15 @@ public sealed class OutputRuleStressTests : PrimaryTestBase
         }
         Assert.True(SpinWait.SpinUntil(() => Volatile.Read(ref _losses) > lossesBefore, TimeSpan.FromSeconds(5)), "the loss was never reported");
         Thread.Sleep(random.Next(0, 30)); // held outputs pile up: none may leave
-        lock (_log) _aloneAllowed = true; // set before the command: a release after it may be this one's
+        lock (_log)
+        {
+            // Without authority given, the secondary could never take over: everything it did not cover was the VM's alone.
+            if (secondary.AuthorityAt is { } authority)
+                foreach (var (seq, position) in _uncovered.Where(u => u.Position >= authority))
+                    _violations.Add($"output #{seq} made at {position} released without an ack, after authority was given at {authority}");
+            _uncovered.Clear();
+            _aloneAllowed = true; // set before the command: a release after it may be this one's
+        }
         primary.GoAlone();
         Thread.Sleep(random.Next(0, 20));
     }
@@ -99,13 +118,18 @@ public sealed class OutputRuleStressTests : PrimaryTestBase
         {
             _released++;
             if (_aloneAllowed || output.Position < _ackedMax) return;
-            _violations.Add($"output #{output.Seq} made at {output.Position} released with acks only up to {_ackedMax}");
+            if (_lost) _violations.Add($"output #{output.Seq} made at {output.Position} released after the loss, before GoAlone");
+            else _uncovered.Add((output.Seq, output.Position));
         }
     }
 
     public override void SecondaryLost(CloseReason reason, string detail)
     {
-        lock (_log) _aloneAllowed = false;
+        lock (_log)
+        {
+            _aloneAllowed = false;
+            _lost = true;
+        }
         Interlocked.Increment(ref _losses);
     }
 

@@ -6,8 +6,8 @@ using Lockstep.Engine.Cpu;
 namespace Lockstep.Replication.Tests;
 
 /// <summary>
-/// When a primary may call itself Protected: only once its secondary holds the snapshot. The
-/// secondary here is played by the test over a real channel, so it can send what a real one
+/// When a primary may call itself Protected: only once its secondary holds the snapshot and has taken the authority
+/// to take over. The secondary here is played by the test over a real channel, so it can send what a real one
 /// could send before it has restored the snapshot.
 /// </summary>
 public sealed class PrimaryAttachTests : PrimaryTestBase
@@ -17,7 +17,7 @@ public sealed class PrimaryAttachTests : PrimaryTestBase
     private int _protectedEvents;
 
     [Fact]
-    public void Only_an_ack_covering_the_snapshot_makes_the_primary_protected()
+    public void Only_the_answer_to_the_authority_given_after_an_ack_covering_the_snapshot_makes_the_primary_protected()
     {
         // Not about silence: a long timeout, so a stall of the whole test process (the fake secondary's heartbeats
         // are in it too) cannot end the link as Silent before the goodbye (seen once at load average 30).
@@ -37,10 +37,19 @@ public sealed class PrimaryAttachTests : PrimaryTestBase
         }
         primary.GoAlone(); // what its executor does once it holds the next generation
 
-        // A real attach: the ack covering the snapshot makes it protected, once.
+        // A real attach: the ack covering the snapshot brings the authority, whose answer makes it protected, once.
         using var good = FakeSecondary.Attach(primary);
-        good.Ack(good.SnapshotPosition());
+        ulong snapshot = good.SnapshotPosition();
+        Assert.Null(good.AuthorityAt);
+        good.Ack(snapshot);
+        ulong authority = good.AwaitAuthority();
+        Assert.True(authority >= snapshot);
+        Assert.False(SpinWait.SpinUntil(() => Volatile.Read(ref _protectedEvents) > 0, TimeSpan.FromMilliseconds(200)), "protected before the authority was taken");
+        good.TakeAuthority(authority - 1); // not the position given
+        good.TakeAuthority(authority);
         Assert.True(SpinWait.SpinUntil(() => Volatile.Read(ref _protectedEvents) == 1, TimeSpan.FromSeconds(10)), "never protected");
+        good.TakeAuthority(authority);
+        Assert.False(SpinWait.SpinUntil(() => Volatile.Read(ref _protectedEvents) > 1, TimeSpan.FromMilliseconds(200)), "protected twice");
 
         primary.Stop();
     }

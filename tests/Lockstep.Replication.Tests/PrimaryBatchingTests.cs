@@ -26,7 +26,7 @@ public sealed class PrimaryBatchingTests : PrimaryTestBase
         primary.Start();
         Assert.True(_ready.Wait(TimeSpan.FromSeconds(10)), "the guest printed nothing");
         using var secondary = FakeSecondary.Attach(primary);
-        secondary.Ack(secondary.SnapshotPosition());
+        secondary.Protect();
         Assert.True(_protected.Wait(TimeSpan.FromSeconds(10)), "never protected");
         ulong answeredBefore = primary.Stats().Outputs;
 

@@ -22,7 +22,7 @@ public sealed class PrimaryIdleTests : PrimaryTestBase
         primary.Start();
         Assert.True(_released.Wait(TimeSpan.FromSeconds(10)), "the guest printed nothing");
         using var secondary = FakeSecondary.Attach(primary);
-        secondary.Ack(secondary.SnapshotPosition());
+        secondary.Protect();
         Assert.True(_protected.Wait(TimeSpan.FromSeconds(10)), "never protected");
 
         Thread.Sleep(300); // whatever the boot left settles

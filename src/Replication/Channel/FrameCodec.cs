@@ -70,12 +70,9 @@ public static class FrameCodec
             }
             case HashCheckFrame h: return Pair(frame, h.Position, h.Hash);
             case HashResultFrame h: return Pair(frame, h.Position, h.Hash);
-            case PingFrame p:
-            {
-                var bytes = Allocate(frame, 8, out var payload);
-                BinaryPrimitives.WriteUInt64LittleEndian(payload, p.Stamp);
-                return bytes;
-            }
+            case PingFrame p: return Single(frame, p.Stamp);
+            case AuthorityFrame a: return Single(frame, a.Position);
+            case AuthorityTakenFrame a: return Single(frame, a.Position);
             case PongFrame p: return Pair(frame, p.Stamp, p.HeldTicks);
             case HelloFrame h:
             {
@@ -149,6 +146,12 @@ public static class FrameCodec
             case FrameType.Ping:
                 Exactly(payload, 8, type);
                 return new PingFrame(BinaryPrimitives.ReadUInt64LittleEndian(payload));
+            case FrameType.Authority:
+                Exactly(payload, 8, type);
+                return new AuthorityFrame(BinaryPrimitives.ReadUInt64LittleEndian(payload));
+            case FrameType.AuthorityTaken:
+                Exactly(payload, 8, type);
+                return new AuthorityTakenFrame(BinaryPrimitives.ReadUInt64LittleEndian(payload));
             case FrameType.Pong:
                 Exactly(payload, 16, type);
                 return new PongFrame(BinaryPrimitives.ReadUInt64LittleEndian(payload), BinaryPrimitives.ReadUInt64LittleEndian(payload.AsSpan(8)));
@@ -199,6 +202,13 @@ public static class FrameCodec
     {
         var bytes = Allocate(frame, data.Length, out var payload);
         data.CopyTo(payload);
+        return bytes;
+    }
+
+    private static byte[] Single(Frame frame, ulong value)
+    {
+        var bytes = Allocate(frame, 8, out var payload);
+        BinaryPrimitives.WriteUInt64LittleEndian(payload, value);
         return bytes;
     }
 

@@ -23,4 +23,6 @@ public enum FrameType : byte
     Handover = 15,
     Ping = 16,
     Pong = 17,
+    Authority = 18,
+    AuthorityTaken = 19,
 }

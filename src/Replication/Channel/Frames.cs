@@ -132,3 +132,19 @@ public sealed record HandoverFrame(ulong Position, long NextEntryIndex, ulong Re
 {
     public override FrameType Type => FrameType.Handover;
 }
+
+/// <summary>
+/// Primary to secondary, once the secondary holds the snapshot: everything up to instruction <paramref name="Position"/>
+/// was shipped before this frame, and outputs made up to there left without waiting for this secondary (it was being
+/// seeded); those made later wait for its acks. From here, and not before, it may take over when the primary is lost.
+/// </summary>
+public sealed record AuthorityFrame(ulong Position) : Frame
+{
+    public override FrameType Type => FrameType.Authority;
+}
+
+/// <summary>Secondary to primary: the <see cref="AuthorityFrame"/> for <paramref name="Position"/> arrived; the VM is protected from here.</summary>
+public sealed record AuthorityTakenFrame(ulong Position) : Frame
+{
+    public override FrameType Type => FrameType.AuthorityTaken;
+}

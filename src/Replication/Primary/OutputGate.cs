@@ -6,7 +6,9 @@ namespace Lockstep.Replication.Primary;
 
 /// <summary>
 /// The output rule: an output made at instruction P leaves only once the secondary has acknowledged
-/// a log horizon beyond P. The VM thread puts outputs in and changes the mode; the channel's reader
+/// a log horizon beyond P. A secondary being seeded does not hold outputs up: until it holds the snapshot and has been
+/// given authority at a position (<see cref="Authorize"/>), it may not take over, so outputs leave as if the VM were
+/// alone; from that position on they wait for its acks. The VM thread puts outputs in and changes the mode; the channel's reader
 /// thread brings acks. Every field is under the one lock, and outputs are handed on under it too,
 /// so they leave in order whichever thread releases them.
 /// A durable VM's output also waits for the journal to have committed every log entry recorded before it
@@ -21,7 +23,9 @@ public sealed class OutputGate(Action<MachineOutput> release, bool durable = fal
     {
         /// <summary>No secondary, and this side holds the generation: outputs leave at once.</summary>
         Alone,
-        /// <summary>A secondary holds (or is about to hold) the state: outputs wait for its acks.</summary>
+        /// <summary>A secondary is being given the snapshot: it may not take over yet, so outputs still leave at once.</summary>
+        Seeding,
+        /// <summary>The secondary holds the state and has been given authority: outputs wait for its acks.</summary>
         Linked,
         /// <summary>The secondary was lost and the next generation is not claimed yet: nothing leaves.</summary>
         Holding,
@@ -41,8 +45,11 @@ public sealed class OutputGate(Action<MachineOutput> release, bool durable = fal
     private Mode _mode = Mode.Alone;
     // The secondary whose acks count; frames from any other (a dismissed one's reader may still deliver one) are ignored.
     private object? _link;
-    // Where the snapshot the linked secondary starts from was taken: only an ack reaching it shows it holds the state.
+    // Where the snapshot the seeded secondary starts from was taken: only an ack reaching it shows it holds the state.
     private ulong _snapshotAt = ulong.MaxValue;
+    private bool _snapshotHeld;
+    // Where the secondary was given authority (ulong.MaxValue: not yet); its answer for this position makes it in sync.
+    private ulong _authorityAt = ulong.MaxValue;
     private bool _inSync;
     private ulong _ackedHorizon;
     private ulong _releasedSeq;
@@ -106,19 +113,53 @@ public sealed class OutputGate(Action<MachineOutput> release, bool durable = fal
         {
             _link = link;
             _snapshotAt = ulong.MaxValue;
+            _snapshotHeld = false;
+            _authorityAt = ulong.MaxValue;
             _inSync = false;
         }
     }
 
-    /// <summary>VM thread, in the attach pause: the snapshot was taken at <paramref name="position"/>; outputs from here wait for acks.</summary>
-    public void Linked(object link, ulong position)
+    /// <summary>VM thread, in the attach pause: the snapshot was taken at <paramref name="position"/>; outputs still leave at once.</summary>
+    public void Seeding(object link, ulong position)
     {
         lock (_lock)
         {
             if (link != _link) return;
             _snapshotAt = position;
-            _ackedHorizon = position; // outputs made while alone are already released
+            _mode = Mode.Seeding;
+        }
+    }
+
+    /// <summary>The seeded secondary holds the snapshot and waits for <see cref="Authorize"/>: its link, else null.</summary>
+    public object? AwaitingAuthority
+    {
+        get { lock (_lock) return _mode == Mode.Seeding && _snapshotHeld ? _link : null; }
+    }
+
+    /// <summary>
+    /// VM thread, with everything up to <paramref name="position"/> shipped: outputs made from here wait for the
+    /// secondary's acks; those made before left already. False when <paramref name="link"/> is no longer the one seeded.
+    /// </summary>
+    public bool Authorize(object link, ulong position)
+    {
+        lock (_lock)
+        {
+            if (link != _link || _mode != Mode.Seeding) return false;
+            _authorityAt = position;
+            if (_ackedHorizon < position) _ackedHorizon = position; // what was made before it is released already
             _mode = Mode.Linked;
+            return true;
+        }
+    }
+
+    /// <summary>Reader thread: the secondary took the authority given at <paramref name="position"/>. True once: it is in sync (the VM is protected).</summary>
+    public bool AuthorityTaken(object link, ulong position)
+    {
+        lock (_lock)
+        {
+            if (link != _link || _mode != Mode.Linked || _inSync || position != _authorityAt) return false;
+            _inSync = true;
+            return true;
         }
     }
 
@@ -138,7 +179,7 @@ public sealed class OutputGate(Action<MachineOutput> release, bool durable = fal
         }
     }
 
-    /// <summary>Reader thread: an ack from <paramref name="link"/>. True the first time it covers the snapshot (the secondary is in sync).</summary>
+    /// <summary>Reader thread: an ack from <paramref name="link"/>. True the first time it covers the snapshot (the secondary holds the state: <see cref="AwaitingAuthority"/>).</summary>
     public bool Ack(object link, ulong horizon, ulong replayed)
     {
         lock (_lock)
@@ -150,10 +191,10 @@ public sealed class OutputGate(Action<MachineOutput> release, bool durable = fal
             // as lag, since no periodic ack refreshes the figure now that heartbeats are the link's.)
             while (_shipped.Count > 0 && _shipped.Peek().Horizon <= replayed) _shipped.Dequeue();
             _lagMs = _shipped.Count == 0 ? 0 : Stopwatch.GetElapsedTime(_shipped.Peek().Timestamp).TotalMilliseconds;
-            bool nowInSync = !_inSync && horizon >= _snapshotAt;
-            if (nowInSync) _inSync = true;
+            bool nowHeld = !_snapshotHeld && horizon >= _snapshotAt;
+            if (nowHeld) _snapshotHeld = true;
             ReleaseReady();
-            return nowInSync;
+            return nowHeld;
         }
     }
 
@@ -171,6 +212,7 @@ public sealed class OutputGate(Action<MachineOutput> release, bool durable = fal
             _mode = Mode.Holding;
             _claimPending = true;
             _link = null;
+            _snapshotHeld = false;
             _inSync = false;
             _lagMs = 0;
             _shipped.Clear();
@@ -201,7 +243,7 @@ public sealed class OutputGate(Action<MachineOutput> release, bool durable = fal
 
     private void ReleaseReady()
     {
-        while (_held.Count > 0 && !_claimPending && (_mode == Mode.Alone || (_mode == Mode.Linked && _ackedHorizon > _held.Peek().Output.Position))
+        while (_held.Count > 0 && !_claimPending && (_mode is Mode.Alone or Mode.Seeding || (_mode == Mode.Linked && _ackedHorizon > _held.Peek().Output.Position))
             && (!durable || _journaledEntries >= _heldEntries.Peek()))
         {
             if (durable) _heldEntries.Dequeue();

@@ -258,6 +258,7 @@ public sealed class PrimaryLoop
             if (_stopping) return VmStep.Finished;
             if (_connecting is { Done: true } connecting) ContinueAttach(connecting);
             if (_copy is { Sent: true } copy) CompleteAttach(copy);
+            if (_gate.AwaitingAuthority is { } seeded) GrantAuthority(seeded);
             // Packets that arrived but were not taken yet would be lost with this side: the guest takes them before it stops.
             if (_handover is { } handover && (handover.Sent || _paused || !_inputs.HasArrivals)) return ContinueHandover(handover);
             if (_machine.IsHalted || _paused)
@@ -422,11 +423,17 @@ public sealed class PrimaryLoop
             case AckFrame ack:
                 if (_gate.Ack(link, ack.Horizon, ack.Replayed))
                 {
-                    Volatile.Write(ref _reprotectMs, Stopwatch.GetElapsedTime(Volatile.Read(ref _attachStartedAt)).TotalMilliseconds);
                     Volatile.Write(ref _snapshotAckMs, Stopwatch.GetElapsedTime(Volatile.Read(ref _pausedAt)).TotalMilliseconds);
-                    _facts.SecondaryInSync();
+                    _vm.Wake(); // to give it authority (GrantAuthority)
                 }
                 if (_draining) _vm.Wake();
+                break;
+            case AuthorityTakenFrame taken:
+                if (_gate.AuthorityTaken(link, taken.Position))
+                {
+                    Volatile.Write(ref _reprotectMs, Stopwatch.GetElapsedTime(Volatile.Read(ref _attachStartedAt)).TotalMilliseconds);
+                    _facts.SecondaryInSync();
+                }
                 break;
             case HashResultFrame result when _hashCheckSent is { } sent && _gate.IsCurrent(link):
                 _facts.HashChecked(sent.Position, sent.Hash, result.Position == sent.Position ? result.Hash : 0);
@@ -525,8 +532,8 @@ public sealed class PrimaryLoop
         // Entries before the snapshot are inside it, so the secondary skips them; the journal still needs them.
         var before = _recorder.Cut(_machine.Position);
         if (before.Entries.Length > 0) _facts.LogCut(before, LogCodec.Encode(before));
-        // Linked before the snapshot goes: the secondary acknowledges it on receipt, and that ack must find the position set.
-        _gate.Linked(copy.Link, _machine.Position);
+        // Seeding before the snapshot goes: the secondary acknowledges it on receipt, and that ack must find the position set.
+        _gate.Seeding(copy.Link, _machine.Position);
         channel.Send(new SnapshotFrame(_recorder.NextSegmentStart, _gate.ReleasedSeq, _machine.Position, MachineSnapshot.CaptureDelta(_machine)));
         _filter.TakeChanges(); // the full set goes now; later changes go with the segments
         channel.Send(new DeliveryMarksFrame(_filter.EncodeAll()));
@@ -534,6 +541,20 @@ public sealed class PrimaryLoop
         _channel = channel;
         _ship.Shipped(Stopwatch.GetTimestamp());
         (_shippedHorizon, _shippedReleasedSeq, _shippedAt) = (_machine.Position, _gate.ReleasedSeq, Stopwatch.GetTimestamp());
+    }
+
+    /// <summary>
+    /// The seeded secondary holds the snapshot: the log up to here goes to it, then the authority to take over from
+    /// here. Outputs made until now left without waiting for it (it could not have taken over with them); those made
+    /// from now on wait for its acks, which it sends only after this frame, so an ack that releases one shows it may take over.
+    /// </summary>
+    private void GrantAuthority(object link)
+    {
+        if (_channel is null || !_channel.IsOpen) return; // the loss is CheckChannel's
+        Ship(force: true);
+        ulong position = _machine.Position;
+        if (!_gate.Authorize(link, position)) return;
+        _channel.Send(new AuthorityFrame(position));
     }
 
     /// <summary>Lets go of a secondary whose RAM is still on its way (it holds no state to take over with).</summary>

@@ -12,9 +12,10 @@ namespace Lockstep.Replication.Secondary;
 /// <summary>
 /// Replays the primary's log in steps on the node's VM threads. It admits only the primary that presents this
 /// attach's token, starts from the snapshot sent first, acknowledges every segment on receipt,
-/// and keeps its own (suppressed) outputs that the primary may not have released yet. When the
-/// channel drops (or its link goes silent) it replays all it has and reports the loss with the machine; it
-/// never claims or goes live itself.
+/// and keeps its own (suppressed) outputs that the primary may not have released yet. It may take over only once
+/// the primary has given it authority (<see cref="AuthorityFrame"/>: before that, the primary's outputs did not wait
+/// for it). When the channel drops (or its link goes silent) it replays all it has and, with authority, reports the
+/// loss with the machine; it never claims or goes live itself.
 /// </summary>
 /// <remarks>
 /// Threads and who owns what. "The replay thread" is whichever thread of the <see cref="VmScheduler"/> runs
@@ -43,6 +44,7 @@ public sealed class ReplayLoop
     private volatile LinkChannel? _channel;
     private volatile ExpectedChannel? _expected;
     private volatile Acked? _acked; // null until the snapshot came: nothing to acknowledge before
+    private volatile bool _authoritative; // the reader's: set before it acknowledges anything after the authority frame
     private long _releasedSeq;
     private long _replayedPosition;
     private volatile bool _stopping;
@@ -125,6 +127,11 @@ public sealed class ReplayLoop
             case DeliveryMarksFrame marks:
                 _filter.Apply(marks.Marks);
                 return;
+            case AuthorityFrame authority when _acked is not null:
+                // Before the answer and any later ack: an output the primary releases on those must find this side able to take over.
+                _authoritative = true;
+                _channel?.Send(new AuthorityTakenFrame(authority.Position));
+                break; // wakes the replay thread, which reports it in sync
             case SnapshotPagesFrame or HashCheckFrame or HandoverFrame:
                 _inbox.Enqueue(frame);
                 break;
@@ -192,7 +199,7 @@ public sealed class ReplayLoop
                         return TakeHandover(handover, _machine, _replay);
                 }
             }
-            if (_machine is not null && !_inSync)
+            if (_machine is not null && _authoritative && !_inSync)
             {
                 _inSync = true;
                 _facts.InSync();
@@ -211,6 +218,12 @@ public sealed class ReplayLoop
                 if (reason == CloseReason.PeerSaidGoodbye || _stopping || _machine is null || _replay is null)
                 {
                     if (!_stopping) _facts.Ended(reason, $"channel closed: {detail}");
+                    return End();
+                }
+                if (!_authoritative)
+                {
+                    // Still being seeded: the primary's outputs did not wait for this side, which may not hold them.
+                    _facts.Ended(reason, $"channel closed before the primary gave this secondary authority to take over: {detail}");
                     return End();
                 }
                 _facts.PrimaryLost(reason, detail, CatchUp(_machine, _replay, channel));
