@@ -41,8 +41,8 @@ public static class LockstepNode
     }
 
     /// <summary>
-    /// Builds the serializers of the protocol messages (<see cref="SerializerWarmup"/>), and compiles the links' end path
-    /// (<see cref="Replication.Links.NodeLink.WarmEndPath"/>), on a thread of its own: it takes
+    /// Builds the serializers of the protocol messages (<see cref="SerializerWarmup"/>), compiles the links' end path
+    /// (<see cref="Replication.Links.NodeLink.WarmEndPath"/>) and formats a first exception (<see cref="ExceptionTextWarmup"/>), on a thread of its own: it takes
     /// seconds of CPU, and the node joins and takes work meanwhile (a message sent before its type is built builds it,
     /// as without the warm-up).
     /// </summary>
@@ -54,6 +54,7 @@ public static class LockstepNode
             try
             {
                 Replication.Links.NodeLink.WarmEndPath();
+                ExceptionTextWarmup.Run();
                 var warmup = SerializerWarmup.Run(system);
                 log.Info("serializers built for {0} protocol messages in {1:F0} ms ({2} left to their first use)", warmup.Warmed.Count, warmup.Took.TotalMilliseconds, warmup.Skipped.Count);
                 foreach (var (type, why) in warmup.Skipped) log.Warning("serializer for {0} not built ahead: {1}", type.Name, why);
