@@ -25,15 +25,14 @@ public sealed class SeedingGateTests
         Assert.Equal([0UL], _released.Select(o => o.Seq)); // seeding: nothing waits for a secondary that cannot take over
 
         Assert.False(gate.Ack(link, 900, 900)); // short of the snapshot: it does not hold the state yet
-        Assert.Null(gate.AwaitingAuthority);
+        Assert.False(gate.Authorize(link, 950));
         Assert.True(gate.Ack(link, 1000, 1000));
-        Assert.Same(link, gate.AwaitingAuthority);
         Assert.False(gate.Ack(link, 1000, 1000)); // once
         gate.Hold([Output(1, 1200)]);
         Assert.Equal([0UL, 1UL], _released.Select(o => o.Seq)); // still seeding until authority is given
 
         Assert.True(gate.Authorize(link, 1300));
-        Assert.Null(gate.AwaitingAuthority);
+        Assert.False(gate.Authorize(link, 1350)); // given once
         gate.Hold([Output(2, 1400)]);
         Assert.Equal(2, _released.Count);
         gate.Ack(link, 1400, 1300); // not beyond it
@@ -78,7 +77,7 @@ public sealed class SeedingGateTests
         gate.Hold([Output(0, 20)]);
         Assert.Empty(_released);
         Assert.False(gate.Ack(link, 10, 10));
-        Assert.Null(gate.AwaitingAuthority);
+        Assert.False(gate.Authorize(link, 20));
         gate.GoAlone();
         Assert.Single(_released);
     }

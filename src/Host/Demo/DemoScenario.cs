@@ -181,7 +181,7 @@ public sealed class DemoScenario(DemoOptions options, TextWriter output, DemoInt
         if (!double.IsNaN(_timeline.ProtectedAgainAtMs) &&
             DemoNodeLogs.ProtectedAfter(cluster.Nodes, DemoOptions.VmName, _timeline.GenerationBefore) is { } logged)
         {
-            _timeline.ProtectedLoggedAtMs = _timeline.KillAtMs + (logged.AtUtc - _timeline.KillAtUtc).TotalMilliseconds;
+            _timeline.ProtectedLoggedAtMs = _clock.MsAt(logged.AtUtc);
             _timeline.ProtectedLoggedBy = logged.Node.Endpoint;
         }
         string path = transport is DemoDoorTransport door
@@ -218,7 +218,6 @@ public sealed class DemoScenario(DemoOptions options, TextWriter output, DemoInt
         _timeline.KilledNode = victim.Endpoint;
         cluster.Kill(victim);
         _timeline.KillAtMs = _clock.NowMs;
-        _timeline.KillAtUtc = DateTime.UtcNow;
         events.Add($"SIGKILL to node {victim.Label} ({victim.Endpoint}, pid {victim.Process.Id}), the primary's node");
 
         view.Phase = "primary's node killed; waiting for the secondary to take over";

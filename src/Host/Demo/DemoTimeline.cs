@@ -6,8 +6,6 @@ public sealed class DemoTimeline
     public double LoadStartMs { get; set; } = double.NaN;
     public double KillAtMs { get; set; } = double.NaN;
 
-    /// <summary>The kill by the wall clock, to place the nodes' log stamps on the demo's time line.</summary>
-    public DateTime KillAtUtc { get; set; }
     public string? KilledNode { get; set; }
     public long GenerationBefore { get; set; }
     public string? SecondaryBefore { get; set; }

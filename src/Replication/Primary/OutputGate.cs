@@ -130,21 +130,16 @@ public sealed class OutputGate(Action<MachineOutput> release, bool durable = fal
         }
     }
 
-    /// <summary>The seeded secondary holds the snapshot and waits for <see cref="Authorize"/>: its link, else null.</summary>
-    public object? AwaitingAuthority
-    {
-        get { lock (_lock) return _mode == Mode.Seeding && _snapshotHeld ? _link : null; }
-    }
-
     /// <summary>
     /// VM thread, with everything up to <paramref name="position"/> shipped: outputs made from here wait for the
-    /// secondary's acks; those made before left already. False when <paramref name="link"/> is no longer the one seeded.
+    /// secondary's acks; those made before left already. False when <paramref name="link"/> is no longer the one
+    /// seeded or does not hold the snapshot yet.
     /// </summary>
     public bool Authorize(object link, ulong position)
     {
         lock (_lock)
         {
-            if (link != _link || _mode != Mode.Seeding) return false;
+            if (link != _link || _mode != Mode.Seeding || !_snapshotHeld) return false;
             _authorityAt = position;
             if (_ackedHorizon < position) _ackedHorizon = position; // what was made before it is released already
             _mode = Mode.Linked;
@@ -179,7 +174,7 @@ public sealed class OutputGate(Action<MachineOutput> release, bool durable = fal
         }
     }
 
-    /// <summary>Reader thread: an ack from <paramref name="link"/>. True the first time it covers the snapshot (the secondary holds the state: <see cref="AwaitingAuthority"/>).</summary>
+    /// <summary>Reader thread: an ack from <paramref name="link"/>. True the first time it covers the snapshot (the secondary holds the state and may be given authority: <see cref="Authorize"/>).</summary>
     public bool Ack(object link, ulong horizon, ulong replayed)
     {
         lock (_lock)

@@ -258,7 +258,6 @@ public sealed class PrimaryLoop
             if (_stopping) return VmStep.Finished;
             if (_connecting is { Done: true } connecting) ContinueAttach(connecting);
             if (_copy is { Sent: true } copy) CompleteAttach(copy);
-            if (_gate.AwaitingAuthority is { } seeded) GrantAuthority(seeded);
             // Packets that arrived but were not taken yet would be lost with this side: the guest takes them before it stops.
             if (_handover is { } handover && (handover.Sent || _paused || !_inputs.HasArrivals)) return ContinueHandover(handover);
             if (_machine.IsHalted || _paused)
@@ -424,7 +423,7 @@ public sealed class PrimaryLoop
                 if (_gate.Ack(link, ack.Horizon, ack.Replayed))
                 {
                     Volatile.Write(ref _snapshotAckMs, Stopwatch.GetElapsedTime(Volatile.Read(ref _pausedAt)).TotalMilliseconds);
-                    _vm.Wake(); // to give it authority (GrantAuthority)
+                    Post(() => GrantAuthority(link));
                 }
                 if (_draining) _vm.Wake();
                 break;
