@@ -17,6 +17,7 @@ namespace Lockstep.Replication.Tests;
 /// such a guest beside a kv VM on one VM thread. Memory stays bounded (drops counted, or the guest paused) and the
 /// neighbour keeps its turn. The figures measured are written to the test output.
 /// </summary>
+[Collection(HeapMeasurementCollection.Name)]
 public sealed class FloodTests(ITestOutputHelper output) : IDisposable
 {
     private static readonly TimeSpan Patience = TimeSpan.FromSeconds(20);
